@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs everything xdp-hello's build and tests need; safe to run again.
+#   Debian packages · the nightly pinned in src/bpf/rust-toolchain.toml (+ rust-src)
+#   · bpf-linker built against that nightly's own libLLVM (no system LLVM).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BPF_LINKER_VERSION=0.13.0
+APT_PACKAGES=(make gcc pkg-config libelf-dev zlib1g-dev bpftool iproute2 iputils-ping)
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# --- Debian packages -------------------------------------------------------
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    if [[ $EUID -ne 0 ]]; then
+        say "missing Debian packages; run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+        exit 1
+    fi
+    say "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- the pinned nightly ----------------------------------------------------
+command -v rustup >/dev/null || { say "rustup not found; install it from https://rustup.rs, then run make setup again"; exit 1; }
+toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' src/bpf/rust-toolchain.toml)
+if ! rustup run "$toolchain" rustc --print sysroot >/dev/null 2>&1 ||
+   [[ ! -d "$(rustup run "$toolchain" rustc --print sysroot)/lib/rustlib/src/rust/library/core" ]]; then
+    say "installing Rust $toolchain with rust-src"
+    rustup toolchain install "$toolchain" --profile minimal --component rust-src
+fi
+# rustfmt formats the generated skeleton; clippy keeps the tree clean.
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+sysroot=$(rustup run "$toolchain" rustc --print sysroot)
+libllvm=$(cd "$sysroot/lib" && ls libLLVM.so.* 2>/dev/null | head -n1)
+[[ -n "$libllvm" ]] || { say "no libLLVM in $sysroot/lib; reinstall $toolchain"; exit 1; }
+llvm_major=${libllvm#libLLVM.so.}; llvm_major=${llvm_major%%.*}
+
+# --- bpf-linker, tied to that nightly's libLLVM ---------------------------
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+linker_ok() {
+    local bin="$cargo_bin/bpf-linker"
+    [[ -x "$bin" ]] || return 1
+    "$bin" --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION" || return 1
+    # It must resolve libLLVM to the pinned toolchain, not to another one.
+    ldd "$bin" | grep -q "$sysroot/lib/$libllvm"
+}
+if ! linker_ok; then
+    [[ -x "$cargo_bin/bpf-linker" ]] && say "bpf-linker there is not built for $toolchain's LLVM $llvm_major; rebuilding"
+    prefix=$(mktemp -d)
+    trap 'rm -rf "$prefix"' EXIT
+    mkdir -p "$prefix/lib"
+    ln -s "$sysroot/lib/$libllvm" "$prefix/lib/libLLVM.so"
+    ln -s "$sysroot/lib/$libllvm" "$prefix/lib/$libllvm"
+    say "building bpf-linker $BPF_LINKER_VERSION for LLVM $llvm_major (about 80 s)"
+    LLVM_PREFIX="$prefix" RUSTFLAGS="-C link-args=-Wl,-rpath,$sysroot/lib" \
+        cargo install bpf-linker --version "$BPF_LINKER_VERSION" --locked --force \
+        --no-default-features --features "llvm-$llvm_major" --root "${CARGO_HOME:-$HOME/.cargo}"
+    linker_ok || { say "bpf-linker was built but does not load $sysroot/lib/$libllvm"; exit 1; }
+fi
+say "ready: $toolchain (LLVM $llvm_major), bpf-linker $BPF_LINKER_VERSION"

@@ -1,0 +1,331 @@
+#!/usr/bin/env bash
+# Smoke test on real Debian kernels: boots each in a VM (virtme-ng, qemu) and runs
+# `BINARY selftest` inside, plus once on the host kernel, then prints a table.
+#
+#   scripts/smoke.sh [--setup | --fetch] BINARY
+#
+#   --setup   only install the host packages and the virtme-ng venv, then stop
+#   --fetch   only set up and fetch the kernels into the cache, then stop
+#
+# Environment (all optional):
+#   SMOKE_GUEST_CMD  shell command to run instead of `BINARY selftest` (guests and host);
+#                    with it, BINARY may be left out
+#   SMOKE_SUITES     Debian suites whose current `linux-image-amd64` is tested
+#                    (default: "bullseye-security bookworm bookworm-backports trixie-backports")
+#   SMOKE_TIMEOUT    seconds one kernel may take to boot and run the command (default 300)
+#   SMOKE_KVM        auto | 1 | 0: use KVM if it can run a stock kernel (default auto: probe)
+#   SMOKE_HOST       0 skips the run on the host kernel (default 1)
+#   SMOKE_REFRESH    1 asks the archive again for each suite's current kernel (default: use
+#                    the kernels already in the cache; a fresh cache always asks)
+#   SMOKE_CACHE      cache folder (default: <repo>/.cache/smoke)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${SMOKE_CACHE:-$ROOT/.cache/smoke}
+SUITES=(${SMOKE_SUITES:-bullseye-security bookworm bookworm-backports trixie-backports})
+TIMEOUT=${SMOKE_TIMEOUT:-300}
+VIRTME_NG_VERSION=1.42
+MIRROR=http://deb.debian.org/debian
+SECURITY_MIRROR=http://deb.debian.org/debian-security
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+# Modules the guest needs besides virtme-ng's own (9p, virtio): veth for the selftest's
+# namespaces; the rest are cheap extras a test may want. Missing ones are skipped.
+GUEST_MODULES=(veth dummy tun overlay 9p 9pnet_virtio virtio_pci virtio_console
+    virtiofs fuse af_packet sch_ingress cls_bpf act_bpf i8042 atkbd)
+
+say() { printf 'smoke: %s\n' "$*" >&2; }
+die() { say "$*"; exit 2; }
+
+# --- host packages and virtme-ng --------------------------------------------
+# qemu comes from bookworm-backports: bookworm's qemu 7.2 would remove the preinstalled
+# qemu-utils 10.0. Only qemu is taken from there (pkg/suite), nothing else: `-t
+# bookworm-backports` would also pull systemd/udev 254 from backports.
+BACKPORTS_LIST=/etc/apt/sources.list.d/bookworm-backports.sources
+HOST_PACKAGES=(busybox-static kmod udev file xz-utils zstd python3-venv iproute2 iputils-ping)
+
+smoke_setup() {
+    local missing=() pkg
+    for pkg in qemu-system-x86 "${HOST_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+    done
+    # qemu older than 8 means bookworm's, which must be replaced by the backport.
+    if dpkg --compare-versions "$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || echo 0)" lt 1:8; then
+        [[ " ${missing[*]} " == *" qemu-system-x86 "* ]] || missing+=(qemu-system-x86)
+    fi
+    if ((${#missing[@]})); then
+        local want=("${missing[@]/#qemu-system-x86/qemu-system-x86/bookworm-backports}")
+        local apt="apt-get -o DPkg::Lock::Timeout=600"
+        if [[ $EUID -ne 0 ]]; then
+            say "missing host packages; as root run:"
+            [[ -e $BACKPORTS_LIST ]] || say "  printf 'Types: deb\\nURIs: $MIRROR\\nSuites: bookworm-backports\\nComponents: main\\nSigned-By: $KEYRING\\n' > $BACKPORTS_LIST"
+            say "  $apt update && $apt install -y --no-install-recommends ${want[*]}"
+            exit 2
+        fi
+        if [[ ! -e $BACKPORTS_LIST ]]; then
+            # Backports are NotAutomatic (priority 100): adding the suite changes nothing
+            # else on the machine; packages come from it only when asked by name.
+            say "adding $BACKPORTS_LIST (for qemu)"
+            printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
+                "$MIRROR" "$KEYRING" >"$BACKPORTS_LIST"
+        fi
+        say "installing ${want[*]}"
+        $apt update -qq
+        DEBIAN_FRONTEND=noninteractive $apt install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+    fi
+    if [[ ! -x $CACHE/venv/bin/vng ]] ||
+        [[ $("$CACHE/venv/bin/vng" --version 2>/dev/null) != *"$VIRTME_NG_VERSION"* ]]; then
+        say "installing virtme-ng $VIRTME_NG_VERSION into $CACHE/venv"
+        rm -rf "$CACHE/venv"
+        # Debian's python, not whatever python3 is first on PATH: its venv module is known.
+        /usr/bin/python3 -m venv "$CACHE/venv"
+        "$CACHE/venv/bin/pip" install -q --disable-pip-version-check "virtme-ng==$VIRTME_NG_VERSION"
+    fi
+}
+
+# --- kernels from Debian's archive ------------------------------------------
+# A private apt configuration (own sources, lists and cache under $CACHE/apt) so the
+# machine's /etc/apt stays as it is. Only used to look names up and download.
+APT_DIR=$CACHE/apt
+apt_private() { apt-get -c "$APT_DIR/apt.conf" "$@"; }
+cache_private() { apt-cache -c "$APT_DIR/apt.conf" "$@"; }
+
+apt_private_update() {
+    mkdir -p "$APT_DIR"/{lists/partial,archives/partial,etc/preferences.d,etc/sources.list.d}
+    touch "$APT_DIR/status"
+    cat >"$APT_DIR/apt.conf" <<EOF
+Dir::State "$APT_DIR";
+Dir::State::Lists "$APT_DIR/lists";
+Dir::State::status "$APT_DIR/status";
+Dir::Cache "$APT_DIR";
+Dir::Cache::archives "$APT_DIR/archives";
+Dir::Etc::SourceList "$APT_DIR/sources.list";
+Dir::Etc::SourceParts "$APT_DIR/etc/sources.list.d";
+Dir::Etc::Preferences "$APT_DIR/etc/preferences";
+Dir::Etc::PreferencesParts "$APT_DIR/etc/preferences.d";
+APT::Architectures { "amd64"; };
+# Files land in the repo, where apt's _apt user may not write: download as the caller.
+APT::Sandbox::User "root";
+Acquire::Languages "none";
+Acquire::IndexTargets::deb::DEP-11::DefaultEnabled "false";
+Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled "false";
+Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled "false";
+Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled "false";
+Acquire::IndexTargets::deb::DEP-11-icons-large::DefaultEnabled "false";
+Acquire::IndexTargets::deb::DEP-11-icons-large-hidpi::DefaultEnabled "false";
+EOF
+    local suite
+    for suite in "${SUITES[@]}"; do
+        if [[ $suite == *-security ]]; then
+            echo "deb [signed-by=$KEYRING] $SECURITY_MIRROR $suite main"
+        else
+            echo "deb [signed-by=$KEYRING] $MIRROR $suite main"
+        fi
+    done >"$APT_DIR/sources.list"
+    say "reading the package lists of: ${SUITES[*]}"
+    apt_private update -qq >"$APT_DIR/update.log" 2>&1 || { cat "$APT_DIR/update.log" >&2; return 1; }
+}
+
+# The packages that make up the current kernel of a suite: the linux-image-<release> that
+# the suite's linux-image-amd64 depends on, plus that image's own parts named after the same
+# release (7.x splits into linux-binary-*, linux-modules-*, linux-base-*). Prints one
+# name=version a line, the image first.
+depends_of() { # PACKAGE[=VERSION|/SUITE] -> "name version" per versioned dependency
+    cache_private show "$1" 2>/dev/null | sed -n 's/^Depends: //p' | head -n1 | tr ',|' '\n\n' |
+        sed -n 's/^ *\([^ ]*\) *(= *\([^)]*\)).*/\1 \2/p'
+}
+kernel_packages() {
+    local suite=$1 image version name
+    read -r image version < <(depends_of "linux-image-amd64/$suite" | grep '^linux-image-') || return 1
+    echo "$image=$version"
+    depends_of "$image=$version" | while read -r name version; do
+        [[ $name == linux-*-"${image#linux-image-}" ]] && echo "$name=$version"
+    done
+}
+
+# Fetch one suite's kernel into a slim tree $CACHE/kernels/<release>/{boot,lib/modules}
+# and record the release in $CACHE/kernels/<suite>.release.
+fetch_kernel() {
+    local suite=$1 work=$CACHE/work/$1 pkgs release tree moddir mod deb
+    pkgs=$(kernel_packages "$suite") || { say "$suite: no linux-image-amd64 in the archive"; return 1; }
+    release=${pkgs%%=*} && release=${release#linux-image-}
+    rm -rf "$work" && mkdir -p "$work/root"
+    say "$suite: downloading $(echo $pkgs)"
+    (cd "$work" && apt_private download -qq $pkgs >/dev/null) || return 1
+    for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/root" || return 1; done
+    # kmod 30's depmod/modprobe only look in <base>/lib/modules; 7.x packages use /usr.
+    [[ -e $work/root/lib ]] || ln -s usr/lib "$work/root/lib"
+    moddir=$work/root/lib/modules/$release
+    tree=$CACHE/kernels/$release
+    rm -rf "$tree" && mkdir -p "$tree/boot" "$tree/lib/modules/$release"
+    # Up to 6.12 the image lives in /boot; 7.x keeps vmlinuz and config in the modules folder.
+    cp "$work/root/boot/vmlinuz-$release" "$tree/boot/" 2>/dev/null ||
+        cp "$moddir/vmlinuz" "$tree/boot/vmlinuz-$release" || return 1
+    cp "$work/root/boot/config-$release" "$tree/boot/" 2>/dev/null ||
+        cp "$moddir/config" "$tree/boot/config-$release" || return 1
+    cp "$moddir"/modules.{order,builtin,builtin.modinfo} "$tree/lib/modules/$release/" || return 1
+    # Keep only the wanted modules and what they depend on (modprobe resolves that from
+    # the full tree): the whole tree would be 100-400 MB per kernel.
+    depmod -b "$work/root" "$release" || return 1
+    for mod in "${GUEST_MODULES[@]}"; do
+        modprobe -C /var/empty -d "$work/root" -S "$release" --show-depends "$mod" 2>/dev/null |
+            sed -n 's/^insmod \([^ ]*\).*/\1/p'
+    done | sort -u >"$work/modules"
+    [[ -s $work/modules ]] || { say "$suite: found none of the guest modules"; return 1; }
+    while read -r mod; do
+        local rel=${mod#"$moddir"/}
+        mkdir -p "$tree/lib/modules/$release/$(dirname "$rel")"
+        # busybox insmod in virtme-ng's initramfs cannot read compressed modules.
+        case $mod in
+        *.xz) xz -dc "$mod" >"$tree/lib/modules/$release/${rel%.xz}" ;;
+        *.zst) zstd -qdc "$mod" >"$tree/lib/modules/$release/${rel%.zst}" ;;
+        *) cp "$mod" "$tree/lib/modules/$release/$rel" ;;
+        esac || return 1
+    done <"$work/modules"
+    sed -i 's/\.ko\.\(xz\|zst\)$/.ko/' "$tree/lib/modules/$release/modules.order"
+    depmod -b "$tree" "$release" || return 1
+    echo "$release" >"$CACHE/kernels/$suite.release"
+    say "$suite: $release ($(du -sh "$tree" | cut -f1), $(wc -l <"$work/modules") modules)"
+    rm -rf "$work"
+}
+
+fetch_kernels() {
+    local suite need=()
+    mkdir -p "$CACHE/kernels"
+    for suite in "${SUITES[@]}"; do
+        local rel_file=$CACHE/kernels/$suite.release
+        if [[ ${SMOKE_REFRESH:-0} == 1 || ! -s $rel_file || ! -d $CACHE/kernels/$(cat "$rel_file") ]]; then
+            need+=("$suite")
+        fi
+    done
+    ((${#need[@]})) || return 0
+    apt_private_update
+    for suite in "${need[@]}"; do
+        local want
+        # With SMOKE_REFRESH, fetch only when the suite's kernel changed.
+        if want=$(kernel_packages "$suite" | head -n1) &&
+            [[ -s $CACHE/kernels/$suite.release ]] &&
+            [[ $want == "linux-image-$(cat "$CACHE/kernels/$suite.release")="* ]] &&
+            [[ -d $CACHE/kernels/$(cat "$CACHE/kernels/$suite.release") ]]; then
+            continue
+        fi
+        fetch_kernel "$suite" || rm -f "$CACHE/kernels/$suite.release"
+    done
+}
+
+
+# --- running ------------------------------------------------------------------
+# Does KVM run this stock kernel? Here /dev/kvm is a paravirtual KVM on which qemu aborts
+# at once (or the decompressor dies), so ask per kernel with a short boot: ~1 s when it
+# fails fast, a few seconds when it works.
+kvm_works() {
+    local kimg=$1
+    case ${SMOKE_KVM:-auto} in 0) return 1 ;; 1) return 0 ;; esac
+    [[ -r /dev/kvm && -w /dev/kvm ]] || return 1
+    timeout --kill-after=5 60 vng --cpus 2 --memory 1G -r "$kimg" -- true </dev/null >/dev/null 2>&1
+}
+
+# The script each VM (and the host) runs: makes sure veth is there, then the command.
+write_guest_script() {
+    cat >"$RUN_DIR/guest.sh" <<EOF
+#!/bin/bash
+# Written by scripts/smoke.sh; runs inside each VM and once on the host.
+# Load veth up front: a missing module should say so here, not as a puzzling test error.
+if [[ -d /lib/modules/\$(uname -r) ]] && ! modprobe veth; then
+    echo "smoke: could not load the veth module in \$(uname -r)" >&2
+fi
+echo "smoke: running on \$(uname -r)"
+$GUEST_CMD
+EOF
+}
+
+RESULTS=() FAILED=()
+record() { # KERNEL SECONDS RESULT
+    RESULTS+=("$1|$2|$3")
+    [[ $3 == PASS ]] || FAILED+=("$1")
+    say "$1: $3 in ${2}s"
+}
+# Classify an exit status: timeout(1) says 124 (137 when it had to kill).
+verdict() {
+    case $1 in
+    0) echo PASS ;; 124 | 137) echo "FAIL (timeout ${TIMEOUT}s)" ;; *) echo "FAIL (exit $1)" ;;
+    esac
+}
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+
+run_host() {
+    local log=$RUN_DIR/host-$(uname -r).log start rc=0
+    say "host kernel $(uname -r): running"
+    start=$(date +%s.%N)
+    timeout --kill-after=10 "$TIMEOUT" bash "$RUN_DIR/guest.sh" </dev/null >"$log" 2>&1 || rc=$?
+    record "host $(uname -r)" "$(elapsed "$start")" "$(verdict $rc)"
+    ((rc == 0)) || tail -n 30 "$log" >&2
+}
+
+run_vm() {
+    local release=$1 kimg=$CACHE/kernels/$1/boot/vmlinuz-$1 log=$RUN_DIR/$1.log start rc=0
+    local accel=(--disable-kvm --qemu-opts="-accel tcg,thread=multi") mode=tcg
+    if kvm_works "$kimg"; then accel=() mode=kvm; fi
+    say "$release: booting ($mode)"
+    start=$(date +%s.%N)
+    # timeout(1) signals its whole process group, so qemu under vng goes too.
+    timeout --kill-after=10 "$TIMEOUT" vng "${accel[@]}" --cpus 2 --memory 1G -r "$kimg" \
+        -- bash "$RUN_DIR/guest.sh" </dev/null >"$log" 2>&1 || rc=$?
+    record "$release" "$(elapsed "$start")" "$(verdict $rc)"
+    ((rc == 0)) || tail -n 30 "$log" >&2
+}
+
+print_table() {
+    local row k t r w=6
+    for row in "${RESULTS[@]}"; do k=${row%%|*}; ((${#k} > w)) && w=${#k}; done
+    printf '\n%-*s | %-18s | %s\n' "$w" kernel "boot+test seconds" result
+    printf '%s-|-%s-|-%s\n' "$(printf '%*s' "$w" '' | tr ' ' -)" "$(printf '%18s' '' | tr ' ' -)" ------
+    for row in "${RESULTS[@]}"; do
+        IFS='|' read -r k t r <<<"$row"
+        printf '%-*s | %18s | %s\n' "$w" "$k" "$t" "$r"
+    done
+}
+
+main() {
+    local mode=run
+    case ${1:-} in
+    --setup | --fetch) mode=${1#--} && shift ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' && exit 0 ;;
+    esac
+    if [[ -n ${SMOKE_GUEST_CMD:-} ]]; then
+        GUEST_CMD=$SMOKE_GUEST_CMD
+    elif [[ $mode == run ]]; then
+        [[ $# -eq 1 ]] || die "usage: $0 [--setup|--fetch] BINARY   (or set SMOKE_GUEST_CMD)"
+        [[ $1 == /* && -x $1 ]] || die "BINARY must be an absolute path to an executable: $1"
+        GUEST_CMD="$(printf '%q' "$1") selftest"
+    fi
+
+    smoke_setup
+    [[ $mode == setup ]] && return 0
+    export PATH=$CACHE/venv/bin:$PATH # vng calls virtme-run from PATH
+    fetch_kernels
+    [[ $mode == fetch ]] && return 0
+
+    RUN_DIR=$CACHE/logs/$(date +%Y%m%d-%H%M%S)
+    mkdir -p "$RUN_DIR"
+    write_guest_script
+    cd "$ROOT" # the guests start in the same folder (they see the host's files)
+    local total_start suite release
+    total_start=$(date +%s.%N)
+    [[ ${SMOKE_HOST:-1} == 0 ]] || run_host
+    for suite in "${SUITES[@]}"; do
+        release=$(cat "$CACHE/kernels/$suite.release" 2>/dev/null || true)
+        if [[ -z $release ]]; then
+            record "$suite (no kernel)" - "FAIL (fetch)"
+            continue
+        fi
+        run_vm "$release"
+    done
+    print_table
+    say "total $(elapsed "$total_start")s; logs in ${RUN_DIR#"$ROOT"/}"
+    if ((${#FAILED[@]})); then
+        say "FAILED: ${FAILED[*]}"
+        exit 1
+    fi
+}
+
+main "$@"

@@ -1,0 +1,12 @@
+//! xdp-hello: a small XDP firewall and packet observer whose kernel side is
+//! Rust (src/bpf), loaded through a libbpf skeleton.
+
+pub mod abi;
+pub mod iface;
+pub mod loader;
+pub mod logging;
+pub mod notices;
+pub mod output;
+pub mod privileges;
+pub mod skel;
+pub mod stats;

@@ -1,0 +1,65 @@
+//! Streams notices out of the ring buffer until asked to stop.
+
+use std::io::{self, ErrorKind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use libbpf_rs::{MapCore, RingBufferBuilder};
+
+use crate::abi::Notice;
+
+/// How long a poll waits before looking at the stop flag again.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Calls `on_notice` for each notice in `events` until `stop` is set or the
+/// callback asks to stop (returns false). Returns the number of notices seen.
+///
+/// Under a flood the ring never runs dry, so a single poll could go on
+/// forever: the callback itself breaks out as soon as `stop` is set.
+pub fn stream(
+    events: &dyn MapCore,
+    stop: &AtomicBool,
+    after_batch: &mut dyn FnMut() -> io::Result<()>,
+    mut on_notice: impl FnMut(&Notice) -> bool,
+) -> Result<u64> {
+    let mut seen = 0u64;
+    {
+        let mut builder = RingBufferBuilder::new();
+        builder
+            .add(events, |bytes: &[u8]| {
+                if stop.load(Ordering::Relaxed) {
+                    return -libc::EINTR;
+                }
+                let mut notice = Notice::ZERO;
+                if plain::copy_from_bytes(&mut notice, bytes).is_err() {
+                    return 0; // a record of another size: not ours to read
+                }
+                seen += 1;
+                if on_notice(&notice) {
+                    0
+                } else {
+                    stop.store(true, Ordering::Relaxed);
+                    -libc::EINTR
+                }
+            })
+            .context("setting up the ring buffer")?;
+        let ring = builder.build().context("setting up the ring buffer")?;
+
+        while !stop.load(Ordering::Relaxed) {
+            match ring.poll(POLL_INTERVAL) {
+                Ok(()) => {}
+                // A signal, or the callback breaking out: look at the flag.
+                Err(err) if err.kind() == libbpf_rs::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err).context("polling the ring buffer"),
+            }
+            if let Err(err) = after_batch() {
+                if err.kind() == ErrorKind::BrokenPipe {
+                    break; // the reader went away (`| head`): a normal end
+                }
+                return Err(err).context("writing notices");
+            }
+        }
+    }
+    Ok(seen)
+}

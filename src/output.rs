@@ -1,0 +1,245 @@
+//! Notices as text: a column header, then one line per packet.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::abi::*;
+use crate::iface;
+
+/// The column header, aligned with [`TextFormat::line`].
+pub const HEADER: &str =
+    "TIME             IFACE         LEN PROTO   SOURCE → DESTINATION                            VERDICT  DETAIL";
+
+const ETH_P_ARP: u16 = 0x0806;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86DD;
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ICMPV6: u8 = 58;
+
+/// Formats notices; remembers interface names and how to turn the kernel's
+/// monotonic timestamps into wall-clock time.
+pub struct TextFormat {
+    monotonic_to_realtime_ns: i128,
+    iface_names: HashMap<u32, String>,
+}
+
+impl Default for TextFormat {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TextFormat {
+    pub fn new() -> Self {
+        let offset = clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC);
+        TextFormat {
+            monotonic_to_realtime_ns: offset,
+            iface_names: HashMap::new(),
+        }
+    }
+
+    /// One line (without the newline) for `notice`.
+    pub fn line(&mut self, notice: &Notice) -> String {
+        let time = local_time(notice.timestamp_ns as i128 + self.monotonic_to_realtime_ns);
+        let iface = self
+            .iface_names
+            .entry(notice.ifindex)
+            .or_insert_with(|| iface::name_of(notice.ifindex));
+        format_line(&time, iface, notice)
+    }
+}
+
+/// The line for `notice`, given its time and interface name already.
+pub fn format_line(time: &str, iface: &str, notice: &Notice) -> String {
+    let flow = match (source(notice), destination(notice)) {
+        (Some(src), Some(dst)) => format!("{src} → {dst}"),
+        _ => "-".to_string(),
+    };
+    let mut line = format!(
+        "{time:<16} {iface:<12} {len:>4} {proto:<7} {flow:<47} {verdict:<8}",
+        len = notice.packet_len,
+        proto = protocol(notice),
+        verdict = verdict_name(notice.verdict),
+    );
+    let detail = detail(notice);
+    if detail.is_empty() {
+        line.truncate(line.trim_end().len());
+    } else {
+        line.push(' ');
+        line.push_str(&detail);
+    }
+    line
+}
+
+/// Short protocol name: the transport where there is one, else the network
+/// layer, else the EtherType.
+pub fn protocol(notice: &Notice) -> String {
+    match (notice.ip_version, notice.l4_proto) {
+        (4 | 6, IPPROTO_TCP) => "TCP".into(),
+        (4 | 6, IPPROTO_UDP) => "UDP".into(),
+        (4, IPPROTO_ICMP) => "ICMP".into(),
+        (6, IPPROTO_ICMPV6) => "ICMPv6".into(),
+        (4, _) => "IPv4".into(),
+        (6, _) => "IPv6".into(),
+        _ => match notice.ether_type {
+            _ if notice.depth == DEPTH_NONE => "?".into(),
+            ETH_P_ARP => "ARP".into(),
+            ETH_P_IP => "IPv4".into(),
+            ETH_P_IPV6 => "IPv6".into(),
+            other => format!("0x{other:04x}"),
+        },
+    }
+}
+
+pub fn verdict_name(verdict: u8) -> &'static str {
+    match verdict {
+        XDP_PASS => "PASS",
+        XDP_DROP => "DROP",
+        XDP_ABORTED => "ABORTED",
+        _ => "?",
+    }
+}
+
+fn has_ports(notice: &Notice) -> bool {
+    notice.depth >= DEPTH_L4 && matches!(notice.l4_proto, IPPROTO_TCP | IPPROTO_UDP)
+}
+
+fn source(notice: &Notice) -> Option<String> {
+    endpoint(notice, &notice.src_addr, notice.src_port)
+}
+
+fn destination(notice: &Notice) -> Option<String> {
+    endpoint(notice, &notice.dst_addr, notice.dst_port)
+}
+
+/// `10.0.0.1:53`, `[2001:db8::1]:53`, or a bare address without ports.
+fn endpoint(notice: &Notice, addr: &[u8; 16], port: u16) -> Option<String> {
+    let ports = has_ports(notice);
+    Some(match notice.ip_version {
+        4 => {
+            let ip = Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]);
+            if ports {
+                format!("{ip}:{port}")
+            } else {
+                ip.to_string()
+            }
+        }
+        6 => {
+            let ip = Ipv6Addr::from(*addr);
+            if ports {
+                format!("[{ip}]:{port}")
+            } else {
+                ip.to_string()
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// What else is worth a glance: TCP flags, ICMP type, VLANs, why parsing
+/// stopped, and the deciding rule.
+pub fn detail(notice: &Notice) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if notice.depth >= DEPTH_L4 {
+        match (notice.ip_version, notice.l4_proto) {
+            (_, IPPROTO_TCP) => parts.push(format!("[{}]", tcp_flags(notice.tcp_flags))),
+            (4, IPPROTO_ICMP) => parts.push(icmp_name(notice.icmp_type, notice.icmp_code)),
+            (6, IPPROTO_ICMPV6) => parts.push(icmpv6_name(notice.icmp_type, notice.icmp_code)),
+            _ => {}
+        }
+    }
+    if notice.vlan_outer != 0 || notice.vlan_inner != 0 {
+        let mut vlan = format!("vlan {}", notice.vlan_outer);
+        if notice.vlan_inner != 0 {
+            let _ = write!(vlan, ".{}", notice.vlan_inner);
+        }
+        parts.push(vlan);
+    }
+    for (flag, name) in [
+        (FLAG_FRAGMENT, "fragment"),
+        (FLAG_TRUNCATED, "truncated"),
+        (FLAG_MALFORMED, "malformed"),
+        (FLAG_EXT_LIMIT, "ext-limit"),
+    ] {
+        if notice.flags & flag != 0 {
+            parts.push(name.into());
+        }
+    }
+    if notice.rule_id != RULE_NONE {
+        parts.push(format!("rule {}", notice.rule_id));
+    }
+    parts.join(" ")
+}
+
+/// tcpdump's letters: S F R P U E W, and `.` for ACK.
+fn tcp_flags(flags: u8) -> String {
+    const LETTERS: [(u8, char); 8] = [
+        (1 << 1, 'S'),
+        (1 << 0, 'F'),
+        (1 << 2, 'R'),
+        (1 << 3, 'P'),
+        (1 << 5, 'U'),
+        (1 << 6, 'E'),
+        (1 << 7, 'W'),
+        (1 << 4, '.'),
+    ];
+    let text: String = LETTERS
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|&(_, letter)| letter)
+        .collect();
+    if text.is_empty() {
+        "none".into()
+    } else {
+        text
+    }
+}
+
+fn icmp_name(kind: u8, code: u8) -> String {
+    match kind {
+        0 => "echo-reply".into(),
+        3 => format!("unreachable/{code}"),
+        8 => "echo-request".into(),
+        11 => format!("time-exceeded/{code}"),
+        _ => format!("type {kind}/{code}"),
+    }
+}
+
+fn icmpv6_name(kind: u8, code: u8) -> String {
+    match kind {
+        1 => format!("unreachable/{code}"),
+        3 => format!("time-exceeded/{code}"),
+        128 => "echo-request".into(),
+        129 => "echo-reply".into(),
+        133 => "router-solicit".into(),
+        134 => "router-advert".into(),
+        135 => "neighbor-solicit".into(),
+        136 => "neighbor-advert".into(),
+        143 => "mld2-report".into(),
+        _ => format!("type {kind}/{code}"),
+    }
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+}
+
+/// `HH:MM:SS.micros` in local time.
+fn local_time(realtime_ns: i128) -> String {
+    let secs = (realtime_ns / 1_000_000_000) as libc::time_t;
+    let micros = (realtime_ns % 1_000_000_000) / 1000;
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::localtime_r(&secs, &mut tm) };
+    format!(
+        "{:02}:{:02}:{:02}.{:06}",
+        tm.tm_hour, tm.tm_min, tm.tm_sec, micros
+    )
+}

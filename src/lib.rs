@@ -8,5 +8,6 @@ pub mod logging;
 pub mod notices;
 pub mod output;
 pub mod privileges;
+pub mod selftest;
 pub mod skel;
 pub mod stats;

@@ -30,4 +30,5 @@ bpftool btf dump file "$BTF" format c >"$header"
         --raw-line '#![allow(non_camel_case_types, non_snake_case, non_upper_case_globals, dead_code, clippy::all)]' \
         -- --target=bpf
 } >vmlinux/vmlinux.rs
+rustfmt --edition 2021 vmlinux/vmlinux.rs
 echo "gen-vmlinux: wrote vmlinux/vmlinux.rs ($(grep -c '^pub struct' vmlinux/vmlinux.rs) structs)"

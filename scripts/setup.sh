@@ -28,13 +28,14 @@ fi
 # --- the pinned nightly ----------------------------------------------------
 command -v rustup >/dev/null || { say "rustup not found; install it from https://rustup.rs, then run make setup again"; exit 1; }
 toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' src/bpf/rust-toolchain.toml)
-if ! rustup run "$toolchain" rustc --print sysroot >/dev/null 2>&1 ||
-   [[ ! -d "$(rustup run "$toolchain" rustc --print sysroot)/lib/rustlib/src/rust/library/core" ]]; then
+if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
     say "installing Rust $toolchain with rust-src"
-    rustup toolchain install "$toolchain" --profile minimal --component rust-src
+    rustup toolchain install "$toolchain" --profile minimal --component rust-src,rustfmt,clippy
 fi
-# rustfmt formats the generated skeleton; clippy keeps the tree clean.
-rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# rust-src builds core for the BPF target; rustfmt formats the generated
+# skeleton; clippy lints both crates. A no-op when they are there.
+rustup component add --toolchain "$toolchain" rust-src rustfmt clippy 2>/dev/null
+rustup component add rustfmt clippy 2>/dev/null
 sysroot=$(rustup run "$toolchain" rustc --print sysroot)
 libllvm=$(cd "$sysroot/lib" && ls libLLVM.so.* 2>/dev/null | head -n1)
 [[ -n "$libllvm" ]] || { say "no libLLVM in $sysroot/lib; reinstall $toolchain"; exit 1; }

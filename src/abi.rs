@@ -26,6 +26,89 @@ pub const FLAG_EXT_LIMIT: u8 = 1 << 3; // more IPv6 extension headers than we wa
 /// `rule_id` of a notice that no rule decided: the default policy did.
 pub const RULE_NONE: u32 = u32::MAX;
 
+/// The longest rule set: ids run from 0 to MAX_RULES - 1.
+pub const MAX_RULES: u32 = 65536;
+/// Address rules per address family, over both generations.
+pub const MAX_ADDRESS_RULES: u32 = 65536;
+
+/// Where an address or port rule looks.
+pub const DIRECTION_SRC: u8 = 0;
+pub const DIRECTION_DST: u8 = 1;
+
+/// What streams to user space (`Config::notice_mode`).
+pub const NOTICES_ALL: u32 = 0;
+pub const NOTICES_DENIED: u32 = 1;
+pub const NOTICES_NONE: u32 = 2;
+
+/// Settings fixed at load time (the program's `.rodata`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Config {
+    /// XDP_PASS or XDP_DROP for IP packets no rule matches.
+    pub default_verdict: u32,
+    /// One of `NOTICES_*`.
+    pub notice_mode: u32,
+}
+
+/// What a rule map holds for a match. In the array maps a zero `verdict`
+/// (XDP_ABORTED, never a rule's verdict) marks an empty slot.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct RuleAction {
+    pub rule_id: u32,
+    /// XDP_PASS (allow) or XDP_DROP (deny).
+    pub verdict: u32,
+}
+
+/// Key of the IPv4 LPM trie. The generation and direction lead the data, so
+/// `prefixlen` is 16 plus the rule's prefix length.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Ipv4RuleKey {
+    pub prefixlen: u32,
+    pub generation: u8,
+    pub direction: u8,
+    pub addr: [u8; 4],
+    pub _pad: [u8; 2],
+}
+
+/// Key of the IPv6 LPM trie; as [`Ipv4RuleKey`].
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Ipv6RuleKey {
+    pub prefixlen: u32,
+    pub generation: u8,
+    pub direction: u8,
+    pub addr: [u8; 16],
+    pub _pad: [u8; 2],
+}
+
+/// Bits of an LPM key's data that come before the address.
+pub const RULE_KEY_PREFIX_BITS: u32 = 16;
+
+/// Rule sets live in two generations; one index says which one packets use.
+pub const GENERATIONS: u32 = 2;
+
+/// Slots of `port_rules`: generation × {TCP, UDP} × {src, dst} × 65536 ports.
+pub const PORT_SLOTS: u32 = GENERATIONS * 2 * 2 * 65536;
+
+/// The `port_rules` slot of a port rule. `udp` is false for TCP.
+#[inline(always)]
+pub const fn port_slot(generation: u32, udp: bool, direction: u8, port: u16) -> u32 {
+    (((generation * 2 + udp as u32) * 2 + direction as u32) << 16) | port as u32
+}
+
+/// ICMP types are 0..=255; slot 256 holds the rule for any type.
+pub const ICMP_ANY_TYPE: u32 = 256;
+/// Slots of `icmp_rules`: generation × {ICMP, ICMPv6} × 257.
+pub const ICMP_SLOTS: u32 = GENERATIONS * 2 * 257;
+
+/// The `icmp_rules` slot for `icmp_type` (or [`ICMP_ANY_TYPE`]).
+#[inline(always)]
+pub const fn icmp_slot(generation: u32, v6: bool, icmp_type: u32) -> u32 {
+    (generation * 2 + v6 as u32) * 257 + icmp_type
+}
+
 /// Slots of the per-CPU `counters` array.
 pub const COUNTER_ABORTED: u32 = XDP_ABORTED as u32;
 pub const COUNTER_DROP: u32 = XDP_DROP as u32;

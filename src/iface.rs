@@ -41,3 +41,14 @@ pub fn names() -> Vec<String> {
     names.sort();
     names
 }
+
+/// Whether this process shares the network namespace of init — the host's
+/// own, where a default-deny policy can cut off remote access.
+pub fn in_initial_namespace() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let inode = |path: &str| std::fs::metadata(path).map(|m| (m.dev(), m.ino()));
+    match (inode("/proc/self/ns/net"), inode("/proc/1/ns/net")) {
+        (Ok(ours), Ok(init)) => ours == init,
+        _ => true, // cannot tell: assume the worst
+    }
+}

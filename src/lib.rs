@@ -2,12 +2,14 @@
 //! Rust (src/bpf), loaded through a libbpf skeleton.
 
 pub mod abi;
+pub mod firewall;
 pub mod iface;
 pub mod loader;
 pub mod logging;
 pub mod notices;
 pub mod output;
 pub mod privileges;
+pub mod rules;
 pub mod selftest;
 pub mod skel;
 pub mod stats;

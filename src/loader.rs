@@ -12,6 +12,7 @@ use libbpf_rs::libbpf_sys;
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::OpenObject;
 
+use crate::abi::Config;
 use crate::privileges;
 use crate::skel::{XdpHelloSkel, XdpHelloSkelBuilder};
 
@@ -46,8 +47,13 @@ impl fmt::Display for Mode {
     }
 }
 
-/// Opens and loads the XDP object with a ring buffer of `ring_bytes`.
-pub fn load(object: &mut MaybeUninit<OpenObject>, ring_bytes: u32) -> Result<XdpHelloSkel<'_>> {
+/// Opens and loads the XDP object with a ring buffer of `ring_bytes` and the
+/// load-time settings `config`.
+pub fn load(
+    object: &mut MaybeUninit<OpenObject>,
+    ring_bytes: u32,
+    config: Config,
+) -> Result<XdpHelloSkel<'_>> {
     privileges::check()?;
     require_ring_buffer()?;
     let mut open = XdpHelloSkelBuilder::default()
@@ -57,6 +63,13 @@ pub fn load(object: &mut MaybeUninit<OpenObject>, ring_bytes: u32) -> Result<Xdp
         .events
         .set_max_entries(ring_bytes)
         .context("sizing the ring buffer failed")?;
+    let rodata = open
+        .maps
+        .rodata_data
+        .as_deref_mut()
+        .context("the BPF object has no .rodata")?;
+    rodata.CONFIG.default_verdict = config.default_verdict;
+    rodata.CONFIG.notice_mode = config.notice_mode;
     open.load().map_err(|err| {
         if err.kind() == libbpf_rs::ErrorKind::PermissionDenied {
             privileges::denied()

@@ -1,27 +1,49 @@
 //! The command line and the wiring; the work is done in the library modules.
 
+use std::cell::RefCell;
 use std::io::{self, BufWriter, Write};
 use std::mem::MaybeUninit;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
 
+use xdp_hello::abi::{self, Config};
+use xdp_hello::firewall::{Firewall, RuleMaps};
 use xdp_hello::loader::{self, Mode};
 use xdp_hello::output::{TextFormat, HEADER};
-use xdp_hello::stats::Counters;
-use xdp_hello::{iface, logging, notices};
+use xdp_hello::rules::{self, RuleError};
+use xdp_hello::stats::{self, Counters};
+use xdp_hello::{iface, logging, notices, selftest};
 
-/// Reports every packet arriving on a network interface, one line per
-/// packet, from an XDP program written in Rust and loaded through libbpf.
+/// Reports the packets arriving on a network interface, one line each, and
+/// allows or denies them by rules — an XDP program written in Rust and loaded
+/// through libbpf.
 ///
-/// Needs root, or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON. Ctrl-C (or SIGTERM)
-/// detaches the program and prints a summary.
+/// Rules (with --rule, or one a line in --rules FILE, `#` comments):
+///
+///   allow|deny src|dst ADDRESS[/PREFIX]          e.g. deny src 10.0.0.0/8
+///   allow|deny tcp|udp sport|dport PORT[-PORT]   e.g. allow tcp dport 8000-8080
+///   allow|deny icmp|icmpv6 [type N]              e.g. deny icmpv6 type 128
+///
+/// For each kind (source address, destination address, source port,
+/// destination port, ICMP type) the most specific matching rule counts: the
+/// longest prefix, the exact ICMP type before any type. A deny among them
+/// wins, else an allow, else --default. Only IPv4 and IPv6 are filtered;
+/// ARP and other traffic always passes.
+///
+/// Needs root, or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON. Ctrl-C or SIGTERM
+/// detaches and prints a summary; SIGHUP reloads --rules FILE in place.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, verbatim_doc_comment)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Interface to attach to.
     #[arg(short, long, default_value = "eth0")]
     iface: String,
@@ -30,6 +52,26 @@ struct Cli {
     /// falls back to skb (generic) mode where it does not.
     #[arg(short, long, value_enum, default_value_t = Mode::Auto)]
     mode: Mode,
+
+    /// A rule (repeatable), e.g. --rule 'deny tcp dport 22'.
+    #[arg(long = "rule", value_name = "RULE")]
+    rules: Vec<String>,
+
+    /// A file of rules, one a line; SIGHUP reloads it.
+    #[arg(long = "rules", value_name = "FILE")]
+    rules_file: Option<PathBuf>,
+
+    /// What happens to IP packets no rule matches.
+    #[arg(long, value_enum, default_value_t = Policy::Allow)]
+    default: Policy,
+
+    /// Which packets get a line (all are counted either way).
+    #[arg(long, value_enum, default_value_t = NoticeFilter::All)]
+    notices: NoticeFilter,
+
+    /// Print packet rates and the busiest rules to stderr every SECONDS.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    stats: Option<u64>,
 
     /// Size of the notice ring buffer: a power of two, at least 4K (e.g. 256K, 4M).
     #[arg(long, default_value = "4M", value_parser = parse_ring_size)]
@@ -40,24 +82,80 @@ struct Cli {
     verbose: bool,
 }
 
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check that xdp-hello works on this kernel: crafted packets through
+    /// BPF_PROG_TEST_RUN, then a real attach over a veth pair in namespaces
+    /// of its own. Needs root.
+    Selftest,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Policy {
+    Allow,
+    Deny,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum NoticeFilter {
+    All,
+    Denied,
+    None,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.verbose);
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let outcome = match cli.command {
+        Some(Command::Selftest) => selftest::run().map(|passed| passed.then_some(()).is_some()),
+        None => run(&cli).map(|()| true),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(err) => {
             eprintln!("xdp-hello: {err:#}");
-            ExitCode::FAILURE
+            // Bad rules share clap's status for bad usage.
+            if err.downcast_ref::<RuleError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
 
 fn run(cli: &Cli) -> Result<()> {
+    // Everything that can be wrong with the input fails before the kernel
+    // sees anything.
+    let rule_set = rules::load(&cli.rules, cli.rules_file.as_deref())?;
     let ifindex = iface::index_of(&cli.iface)?;
-    let stop = stop_on_signals()?;
+    if matches!(cli.default, Policy::Deny) && iface::in_initial_namespace() {
+        eprintln!(
+            "xdp-hello: warning: --default deny on {} drops all IP traffic no rule allows, \
+             remote logins included",
+            cli.iface
+        );
+    }
+    let signals = Signals::install()?;
 
+    let config = Config {
+        default_verdict: match cli.default {
+            Policy::Allow => abi::XDP_PASS as u32,
+            Policy::Deny => abi::XDP_DROP as u32,
+        },
+        notice_mode: match cli.notices {
+            NoticeFilter::All => abi::NOTICES_ALL,
+            NoticeFilter::Denied => abi::NOTICES_DENIED,
+            NoticeFilter::None => abi::NOTICES_NONE,
+        },
+    };
     let mut object = MaybeUninit::uninit();
-    let skel = loader::load(&mut object, cli.ring_size)?;
+    let skel = loader::load(&mut object, cli.ring_size, config)?;
+    let rule_maps = RuleMaps::of(&skel.maps);
+    let mut firewall = Firewall::new();
+    firewall.install(&rule_maps, &rule_set)?;
+
     let attachment = loader::attach(&skel, ifindex, &cli.iface, cli.mode)?;
     if attachment.fell_back {
         eprintln!(
@@ -66,20 +164,43 @@ fn run(cli: &Cli) -> Result<()> {
         );
     }
     eprintln!(
-        "xdp-hello: xdp_hello attached to {} ({} mode); Ctrl-C to stop",
-        cli.iface, attachment.mode
+        "xdp-hello: xdp_hello attached to {} ({} mode, {} rules, default {:?}); Ctrl-C to stop",
+        cli.iface,
+        attachment.mode,
+        rule_set.len(),
+        cli.default
+            .to_possible_value()
+            .map_or("?".into(), |v| v.get_name().to_string())
     );
 
-    let mut out = BufWriter::new(io::stdout().lock());
-    writeln!(out, "{HEADER}")?;
-    out.flush()?;
+    let out = RefCell::new(BufWriter::new(io::stdout().lock()));
+    if !matches!(cli.notices, NoticeFilter::None) {
+        writeln!(out.borrow_mut(), "{HEADER}")?;
+        out.borrow_mut().flush()?;
+    }
     let mut format = TextFormat::new();
     let mut write_failed = None;
-    let out = std::cell::RefCell::new(out);
+    let mut interval = cli
+        .stats
+        .map(|secs| stats::Interval::new(Duration::from_secs(secs)));
+    let mut after_batch = || -> Result<()> {
+        out.borrow_mut().flush()?;
+        if signals.reload.swap(false, Ordering::Relaxed) {
+            reload(cli, &mut firewall, &rule_maps);
+        }
+        if let Some(interval) = interval.as_mut() {
+            if interval.due(Instant::now()) {
+                let counters = Counters::read(&skel.maps.counters)?;
+                let hits = firewall.hits(&rule_maps)?;
+                eprintln!("xdp-hello: {}", interval.line(&counters, &hits));
+            }
+        }
+        Ok(())
+    };
     let shown = notices::stream(
         &skel.maps.events,
-        &stop,
-        &mut || out.borrow_mut().flush(),
+        &signals.stop,
+        &mut after_batch,
         |notice| match writeln!(out.borrow_mut(), "{}", format.line(notice)) {
             Ok(()) => true,
             Err(err) => {
@@ -104,24 +225,71 @@ fn run(cli: &Cli) -> Result<()> {
         shown,
         counters.notices_lost
     );
+    for (active, hits) in firewall.hits(&rule_maps)? {
+        eprintln!(
+            "xdp-hello:   rule {:>3} {:>10} hits  {}",
+            active.id, hits, active.rule.rule
+        );
+    }
     Ok(())
 }
 
-/// A flag set by Ctrl-C, SIGTERM or SIGHUP.
-fn stop_on_signals() -> Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .context("installing the Ctrl-C handler")?;
-    Ok(stop)
+/// SIGHUP: re-read --rules FILE and swap it in; on any error keep the rules
+/// in force and say why.
+fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) {
+    let Some(path) = cli.rules_file.as_deref() else {
+        eprintln!("xdp-hello: SIGHUP ignored: no --rules FILE to reload");
+        return;
+    };
+    let outcome = rules::load(&cli.rules, Some(path))
+        .map_err(anyhow::Error::from)
+        .and_then(|set| firewall.install(maps, &set).map(|()| set.len()));
+    match outcome {
+        Ok(count) => eprintln!(
+            "xdp-hello: reloaded {}: {count} rules (generation {})",
+            path.display(),
+            firewall.generation()
+        ),
+        Err(err) => eprintln!(
+            "xdp-hello: reload of {} failed, keeping the {} rules in force: {err:#}",
+            path.display(),
+            firewall.rules().len()
+        ),
+    }
+}
+
+/// Flags the signal handlers set: stop on SIGINT or SIGTERM, reload on SIGHUP.
+struct Signals {
+    stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let signals = Signals {
+            stop: Arc::new(AtomicBool::new(false)),
+            reload: Arc::new(AtomicBool::new(false)),
+        };
+        for signal in [SIGINT, SIGTERM] {
+            signal_hook::flag::register(signal, signals.stop.clone())
+                .context("installing signal handlers")?;
+        }
+        signal_hook::flag::register(SIGHUP, signals.reload.clone())
+            .context("installing signal handlers")?;
+        Ok(signals)
+    }
 }
 
 /// `4096`, `256K`, `4M`: a power of two of at least one page.
 fn parse_ring_size(text: &str) -> Result<u32, String> {
-    let (digits, unit) = match text.trim().to_ascii_uppercase() {
-        t if t.ends_with('K') => (t[..t.len() - 1].to_string(), 1u64 << 10),
-        t if t.ends_with('M') => (t[..t.len() - 1].to_string(), 1u64 << 20),
-        t => (t, 1),
+    let upper = text.trim().to_ascii_uppercase();
+    let (digits, unit) = if let Some(d) = upper.strip_suffix('K') {
+        (d, 1u64 << 10)
+    } else if let Some(d) = upper.strip_suffix('M') {
+        (d, 1u64 << 20)
+    } else {
+        (upper.as_str(), 1)
     };
     let bytes = digits
         .parse::<u64>()
@@ -131,4 +299,79 @@ fn parse_ring_size(text: &str) -> Result<u32, String> {
         return Err(format!("'{text}': must be a power of two from 4K to 1024M"));
     }
     Ok(bytes as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_match_the_readme() {
+        let cli = Cli::try_parse_from(["xdp-hello"]).unwrap();
+        assert_eq!(cli.iface, "eth0");
+        assert_eq!(cli.mode, Mode::Auto);
+        assert_eq!(cli.ring_size, 4 << 20);
+        assert!(matches!(cli.default, Policy::Allow));
+        assert!(matches!(cli.notices, NoticeFilter::All));
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn flags_parse() {
+        let cli = Cli::try_parse_from([
+            "xdp-hello",
+            "-i",
+            "veth0",
+            "-m",
+            "skb",
+            "--rule",
+            "deny icmp",
+            "--rule",
+            "allow src 10.1.2.3",
+            "--rules",
+            "r.txt",
+            "--default",
+            "deny",
+            "--notices",
+            "denied",
+            "--stats",
+            "2",
+            "--ring-size",
+            "256K",
+            "-v",
+        ])
+        .unwrap();
+        assert_eq!(cli.iface, "veth0");
+        assert_eq!(cli.mode, Mode::Skb);
+        assert_eq!(cli.rules, ["deny icmp", "allow src 10.1.2.3"]);
+        assert_eq!(cli.rules_file, Some(PathBuf::from("r.txt")));
+        assert_eq!(cli.stats, Some(2));
+        assert_eq!(cli.ring_size, 256 << 10);
+        assert!(cli.verbose);
+    }
+
+    #[test]
+    fn bad_flags_are_refused() {
+        for args in [
+            &["xdp-hello", "-m", "turbo"][..],
+            &["xdp-hello", "--ring-size", "3000"],
+            &["xdp-hello", "--ring-size", "2K"],
+            &["xdp-hello", "--stats", "0"],
+            &["xdp-hello", "--default", "maybe"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn selftest_is_a_subcommand() {
+        let cli = Cli::try_parse_from(["xdp-hello", "selftest"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Selftest)));
+    }
 }

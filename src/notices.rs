@@ -20,7 +20,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 pub fn stream(
     events: &dyn MapCore,
     stop: &AtomicBool,
-    after_batch: &mut dyn FnMut() -> io::Result<()>,
+    after_batch: &mut dyn FnMut() -> Result<()>,
     mut on_notice: impl FnMut(&Notice) -> bool,
 ) -> Result<u64> {
     let mut seen = 0u64;
@@ -54,10 +54,13 @@ pub fn stream(
                 Err(err) => return Err(err).context("polling the ring buffer"),
             }
             if let Err(err) = after_batch() {
-                if err.kind() == ErrorKind::BrokenPipe {
+                let broken_pipe = err
+                    .downcast_ref::<io::Error>()
+                    .is_some_and(|e| e.kind() == ErrorKind::BrokenPipe);
+                if broken_pipe {
                     break; // the reader went away (`| head`): a normal end
                 }
-                return Err(err).context("writing notices");
+                return Err(err);
             }
         }
     }

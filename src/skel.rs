@@ -7,10 +7,15 @@ include!(concat!(env!("OUT_DIR"), "/xdp_hello.skel.rs"));
 
 use std::mem::{offset_of, size_of};
 
-use crate::abi::Notice;
+use crate::abi::{Config, Ipv4RuleKey, Ipv6RuleKey, Notice, RuleAction};
 
-// SAFETY: plain old data; any bytes the kernel writes are a valid value.
+// SAFETY: repr(C) plain old data without implicit padding; any bytes the
+// kernel writes are a valid value.
 unsafe impl plain::Plain for Notice {}
+unsafe impl plain::Plain for RuleAction {}
+unsafe impl plain::Plain for Ipv4RuleKey {}
+unsafe impl plain::Plain for Ipv6RuleKey {}
+unsafe impl plain::Plain for Config {}
 
 /// Fails the build when the two definitions differ in size or in the offset
 /// of any field: the BPF side writes the one, user space reads the other.
@@ -45,4 +50,25 @@ assert_same_layout!(
     depth,
     flags,
     _reserved,
+);
+
+assert_same_layout!(Config, types::Config, default_verdict, notice_mode);
+assert_same_layout!(RuleAction, types::RuleAction, rule_id, verdict);
+assert_same_layout!(
+    Ipv4RuleKey,
+    types::Ipv4RuleKey,
+    prefixlen,
+    generation,
+    direction,
+    addr,
+    _pad
+);
+assert_same_layout!(
+    Ipv6RuleKey,
+    types::Ipv6RuleKey,
+    prefixlen,
+    generation,
+    direction,
+    addr,
+    _pad
 );

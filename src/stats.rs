@@ -1,11 +1,16 @@
 //! The per-CPU counters of the XDP program, summed over CPUs.
 
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
 use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, MapFlags};
 
 use crate::abi::{
     COUNTER_ABORTED, COUNTER_DROP, COUNTER_NOTICES_LOST, COUNTER_NOTICES_SENT, COUNTER_PASS,
 };
+use crate::firewall::ActiveRule;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -44,4 +49,59 @@ fn read_slot(map: &dyn MapCore, index: u32) -> Result<u64> {
         .filter_map(|bytes| bytes.get(..8))
         .map(|bytes| u64::from_ne_bytes(bytes.try_into().unwrap()))
         .sum())
+}
+
+/// Rates since the last `--stats` line.
+pub struct Interval {
+    every: Duration,
+    last_at: Instant,
+    last: Counters,
+    last_hits: HashMap<u32, u64>,
+}
+
+impl Interval {
+    pub fn new(every: Duration) -> Self {
+        Interval {
+            every,
+            last_at: Instant::now(),
+            last: Counters::default(),
+            last_hits: HashMap::new(),
+        }
+    }
+
+    /// Whether a line is due at `now`.
+    pub fn due(&self, now: Instant) -> bool {
+        now.duration_since(self.last_at) >= self.every
+    }
+
+    /// Packets per second per verdict and the three busiest rules since the
+    /// last line; remembers this point for the next one.
+    pub fn line(&mut self, counters: &Counters, hits: &[(ActiveRule, u64)]) -> String {
+        let now = Instant::now();
+        let secs = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
+        let rate = |now: u64, then: u64| now.saturating_sub(then) as f64 / secs;
+        let mut line = format!(
+            "{:.0} pkt/s passed, {:.0} pkt/s dropped",
+            rate(counters.passed, self.last.passed),
+            rate(counters.dropped, self.last.dropped),
+        );
+        let mut busiest: Vec<(f64, &ActiveRule)> = hits
+            .iter()
+            .map(|(rule, hits)| {
+                (
+                    rate(*hits, *self.last_hits.get(&rule.id).unwrap_or(&0)),
+                    rule,
+                )
+            })
+            .filter(|(rate, _)| *rate > 0.0)
+            .collect();
+        busiest.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (rate, rule) in busiest.iter().take(3) {
+            let _ = write!(line, "; rule {} '{}' {rate:.0}/s", rule.id, rule.rule.rule);
+        }
+        self.last_at = now;
+        self.last = *counters;
+        self.last_hits = hits.iter().map(|(rule, hits)| (rule.id, *hits)).collect();
+        line
+    }
 }

@@ -3,7 +3,14 @@
 //! real over a veth pair in namespaces of its own, in native and skb mode.
 //! One line per check, then `N passed, N failed`.
 
+pub mod veth;
+
+pub mod packets;
+pub mod test_run;
+
 use std::fmt::Display;
+
+mod features;
 
 /// Tallies checks and prints one line for each.
 #[derive(Default)]
@@ -32,4 +39,11 @@ impl Report {
         println!("{} passed, {} failed", self.passed, self.failed);
         self.failed == 0
     }
+}
+
+/// Runs every check; true when all passed.
+pub fn run() -> anyhow::Result<bool> {
+    let mut report = Report::default();
+    report.check("kernel features", features::check());
+    Ok(report.finish())
 }

@@ -10,14 +10,14 @@ mod abi;
 mod helpers;
 mod maps;
 mod parse;
+mod rules;
 #[path = "../../../vmlinux/vmlinux.rs"]
 mod vmlinux;
 
-use core::ffi::c_void;
 use core::mem::size_of;
 
 use abi::*;
-use maps::{count, events, map_ptr};
+use maps::{config, count, counters, events, map_ptr, rule_hits};
 use vmlinux::xdp_md;
 
 #[no_mangle]
@@ -26,17 +26,32 @@ pub static LICENSE: [u8; 4] = *b"GPL\0";
 
 #[no_mangle]
 #[link_section = "xdp"]
-pub extern "C" fn xdp_hello(ctx: *mut xdp_md) -> u32 {
-    let ctx = unsafe { &*ctx };
+/// # Safety
+/// Called by the kernel, with a valid `xdp_md`.
+pub unsafe extern "C" fn xdp_hello(ctx: *mut xdp_md) -> u32 {
+    let ctx = &*ctx;
+    let config = config();
     let mut notice = Notice::ZERO;
     parse::parse_packet(ctx, &mut notice);
     notice.ifindex = ctx.ingress_ifindex;
     notice.rx_queue = ctx.rx_queue_index;
-    notice.verdict = XDP_PASS;
+    let (verdict, rule_id) = rules::decide(&notice, &config);
+    notice.verdict = verdict;
+    notice.rule_id = rule_id;
 
-    count(notice.verdict as u32);
-    send_notice(&mut notice);
-    notice.verdict as u32
+    count(&counters, verdict as u32);
+    if rule_id != RULE_NONE {
+        count(&rule_hits, rule_id);
+    }
+    let wanted = match config.notice_mode {
+        NOTICES_ALL => true,
+        NOTICES_DENIED => verdict == XDP_DROP,
+        _ => false,
+    };
+    if wanted {
+        send_notice(&mut notice);
+    }
+    verdict as u32
 }
 
 /// Hands the notice to user space, or counts it as lost when the ring is full.
@@ -45,15 +60,15 @@ fn send_notice(notice: &mut Notice) {
     unsafe {
         let slot = helpers::ringbuf_reserve(map_ptr(&events), size_of::<Notice>() as u64, 0);
         if slot.is_null() {
-            count(COUNTER_NOTICES_LOST);
+            count(&counters, COUNTER_NOTICES_LOST);
             return;
         }
         // Only notices that are sent pay for the clock.
         notice.timestamp_ns = helpers::ktime_get_ns();
         (slot as *mut Notice).write(*notice);
-        helpers::ringbuf_submit(slot as *mut c_void, 0);
+        helpers::ringbuf_submit(slot, 0);
     }
-    count(COUNTER_NOTICES_SENT);
+    count(&counters, COUNTER_NOTICES_SENT);
 }
 
 #[panic_handler]

@@ -6,53 +6,128 @@
 //! structs get mangled names, and those reach the skeleton).
 
 use core::ffi::c_void;
-use core::ptr::null;
+use core::ptr::{null, read_volatile};
 
-use crate::abi::{Notice, COUNTER_SLOTS};
+use crate::abi::*;
 use crate::helpers::map_lookup_elem;
 
+const BPF_MAP_TYPE_ARRAY: usize = 2;
 const BPF_MAP_TYPE_PERCPU_ARRAY: usize = 6;
+const BPF_MAP_TYPE_LPM_TRIE: usize = 11;
 const BPF_MAP_TYPE_RINGBUF: usize = 27;
+/// LPM tries must not be preallocated.
+const BPF_F_NO_PREALLOC: usize = 1;
 
 /// Default ring buffer size; user space resizes it before load.
 const EVENTS_BYTES: usize = 256 * 1024;
 
-#[repr(C)]
-pub struct RingBufDef {
-    r#type: *const [i32; BPF_MAP_TYPE_RINGBUF],
-    max_entries: *const [i32; EVENTS_BYTES],
+/// Defines a map: its BTF struct (`Def`) and its `.maps` static (`name`).
+macro_rules! btf_map {
+    ($(#[$doc:meta])* $name:ident: $def:ident {
+        $($field:ident: $field_ty:ty),* $(,)?
+    }) => {
+        #[repr(C)]
+        pub struct $def {
+            $($field: $field_ty),*
+        }
+
+        // Only libbpf ever reads the definition.
+        unsafe impl Sync for $def {}
+
+        $(#[$doc])*
+        #[no_mangle]
+        #[link_section = ".maps"]
+        #[allow(non_upper_case_globals)]
+        pub static $name: $def = $def { $($field: null()),* };
+    };
 }
 
-#[repr(C)]
-pub struct CounterArrayDef {
-    r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
-    max_entries: *const [i32; COUNTER_SLOTS as usize],
-    key: *const u32,
-    value: *const u64,
-}
+btf_map!(
+    /// One notice per packet, for user space.
+    events: RingBufDef {
+        r#type: *const [i32; BPF_MAP_TYPE_RINGBUF],
+        max_entries: *const [i32; EVENTS_BYTES],
+    }
+);
 
-// The definitions are only ever read by libbpf, never by two threads.
-unsafe impl Sync for RingBufDef {}
-unsafe impl Sync for CounterArrayDef {}
+btf_map!(
+    /// Per-CPU packet and notice counters, indexed by `abi::COUNTER_*`.
+    counters: CounterArrayDef {
+        r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
+        max_entries: *const [i32; COUNTER_SLOTS as usize],
+        key: *const u32,
+        value: *const u64,
+    }
+);
 
-/// One notice per packet, for user space.
+btf_map!(
+    /// Per-CPU hits of each rule, indexed by rule id.
+    rule_hits: RuleHitsDef {
+        r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
+        max_entries: *const [i32; MAX_RULES as usize],
+        key: *const u32,
+        value: *const u64,
+    }
+);
+
+btf_map!(
+    /// Slot 0: the rule generation packets use now (0 or 1).
+    rule_generation: RuleGenerationDef {
+        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
+        max_entries: *const [i32; 1],
+        key: *const u32,
+        value: *const u32,
+    }
+);
+
+btf_map!(
+    /// IPv4 address rules; the longest matching prefix decides.
+    rules_v4: RulesV4Def {
+        r#type: *const [i32; BPF_MAP_TYPE_LPM_TRIE],
+        max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
+        map_flags: *const [i32; BPF_F_NO_PREALLOC],
+        key: *const Ipv4RuleKey,
+        value: *const RuleAction,
+    }
+);
+
+btf_map!(
+    /// IPv6 address rules; the longest matching prefix decides.
+    rules_v6: RulesV6Def {
+        r#type: *const [i32; BPF_MAP_TYPE_LPM_TRIE],
+        max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
+        map_flags: *const [i32; BPF_F_NO_PREALLOC],
+        key: *const Ipv6RuleKey,
+        value: *const RuleAction,
+    }
+);
+
+btf_map!(
+    /// TCP and UDP port rules, one slot per port (`abi::port_slot`).
+    port_rules: PortRulesDef {
+        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
+        max_entries: *const [i32; PORT_SLOTS as usize],
+        key: *const u32,
+        value: *const RuleAction,
+    }
+);
+
+btf_map!(
+    /// ICMP and ICMPv6 type rules (`abi::icmp_slot`).
+    icmp_rules: IcmpRulesDef {
+        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
+        max_entries: *const [i32; ICMP_SLOTS as usize],
+        key: *const u32,
+        value: *const RuleAction,
+    }
+);
+
+/// Load-time settings, written by user space between open and load.
 #[no_mangle]
-#[link_section = ".maps"]
-#[allow(non_upper_case_globals)]
-pub static events: RingBufDef = RingBufDef {
-    r#type: null(),
-    max_entries: null(),
-};
-
-/// Per-CPU packet and notice counters, indexed by `abi::COUNTER_*`.
-#[no_mangle]
-#[link_section = ".maps"]
-#[allow(non_upper_case_globals)]
-pub static counters: CounterArrayDef = CounterArrayDef {
-    r#type: null(),
-    max_entries: null(),
-    key: null(),
-    value: null(),
+#[link_section = ".rodata"]
+pub static CONFIG: Config = Config {
+    default_verdict: XDP_PASS as u32,
+    notice_mode: NOTICES_ALL,
 };
 
 /// Keeps `Notice` in the object's BTF: a ring buffer has no value type, and a
@@ -61,18 +136,36 @@ pub static counters: CounterArrayDef = CounterArrayDef {
 #[link_section = ".rodata"]
 pub static NOTICE_LAYOUT: Notice = Notice::ZERO;
 
+/// `CONFIG` as user space set it; a plain read would be folded at compile time.
+#[inline(always)]
+pub fn config() -> Config {
+    unsafe { read_volatile(&CONFIG) }
+}
+
 #[inline(always)]
 pub fn map_ptr<T>(map: &'static T) -> *mut c_void {
     map as *const T as *mut c_void
 }
 
-/// Adds one to this CPU's slot `index` of `counters`.
+/// A pointer to `key`'s value in `map`, null where there is no entry.
 #[inline(always)]
-pub fn count(index: u32) {
-    unsafe {
-        let slot = map_lookup_elem(map_ptr(&counters), &index as *const u32 as *const c_void);
-        if let Some(slot) = (slot as *mut u64).as_mut() {
-            *slot += 1;
-        }
+fn lookup_ptr<M, K, V>(map: &'static M, key: &K) -> *mut V {
+    unsafe { map_lookup_elem(map_ptr(map), key as *const K as *const c_void) as *mut V }
+}
+
+/// A copy of `key`'s value in `map`; `None` where there is no entry.
+#[inline(always)]
+pub fn lookup<M, K, V: Copy>(map: &'static M, key: &K) -> Option<V> {
+    let value = lookup_ptr::<M, K, V>(map, key);
+    (!value.is_null()).then(|| unsafe { *value })
+}
+
+/// Adds one to this CPU's slot `index` of a per-CPU counter array.
+#[inline(always)]
+pub fn count<M>(map: &'static M, index: u32) {
+    let slot = lookup_ptr::<M, u32, u64>(map, &index);
+    if !slot.is_null() {
+        // Per-CPU: nothing else writes this CPU's slot meanwhile.
+        unsafe { *slot += 1 };
     }
 }

@@ -213,7 +213,6 @@ fn walk_l4(cursor: &mut Cursor, notice: &mut Notice, proto: u8) -> Option<()> {
 /// The eight flag bits of byte 13 of the TCP header, FIN in bit 0.
 #[inline(always)]
 fn tcp_flags(tcp: &tcphdr) -> u8 {
-    (tcp.fin() | tcp.syn() << 1 | tcp.rst() << 2 | tcp.psh() << 3 | tcp.ack() << 4)
-        as u8
+    (tcp.fin() | tcp.syn() << 1 | tcp.rst() << 2 | tcp.psh() << 3 | tcp.ack() << 4) as u8
         | ((tcp.urg() | tcp.ece() << 1 | tcp.cwr() << 2) << 5) as u8
 }

@@ -1,0 +1,47 @@
+# xdp-hello — `make help` lists the targets. V=1 shows the commands.
+
+IFACE ?= eth0
+ARGS  ?=
+BIN   := target/release/xdp-hello
+# Root runs directly; anyone else goes through sudo.
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+Q     := $(if $(V),,@)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup build run demo test lint smoke bench vmlinux clean
+
+help: ## Show this list
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  (V=1 shows the commands; IFACE=eth0 and ARGS='...' go to make run)"
+
+setup: ## Install what the build needs: Debian packages, the pinned nightly, bpf-linker
+	$(Q)bash scripts/setup.sh
+
+build: setup ## Build the XDP program and xdp-hello (release)
+	$(Q)cargo build --release
+
+run: build ## Run on IFACE (default eth0) as root: make run IFACE=eth0 ARGS='-m skb'
+	$(Q)$(SUDO) $(BIN) -i $(IFACE) $(ARGS)
+
+demo: build ## Watch notices on a veth pair in namespaces of its own (no real interface touched)
+	$(Q)$(SUDO) bash scripts/demo.sh $(BIN)
+
+test: build lint ## Lint, then every test: unit, BPF_PROG_TEST_RUN, veth attach (root)
+	$(Q)$(SUDO) env "PATH=$$PATH" cargo test --release
+
+lint: setup ## cargo fmt --check and clippy -D warnings on both crates
+	$(Q)cargo fmt --check
+	$(Q)cargo clippy --release --all-targets -- -D warnings
+	$(Q)cd src/bpf && cargo fmt --check && cargo clippy --release -- -D warnings
+
+smoke: build ## Run `xdp-hello selftest` on the host and on several kernels in VMs
+	$(Q)$(SUDO) bash scripts/smoke.sh $(abspath $(BIN))
+
+bench: build ## Per-packet cost of the program (BPF_PROG_TEST_RUN), next to its anchors
+	$(Q)$(SUDO) env "PATH=$$PATH" cargo bench
+
+vmlinux: ## Regenerate vmlinux/vmlinux.rs from kernel BTF (BTF=path for another kernel)
+	$(Q)bash scripts/gen-vmlinux.sh
+
+clean: ## Remove build output (keeps the kernel cache of make smoke)
+	$(Q)cargo clean

@@ -1,0 +1,113 @@
+//! The firewall's decision for one parsed packet.
+//!
+//! Each kind of rule gives at most one match: the longest source prefix, the
+//! longest destination prefix, the exact source and destination port, the
+//! exact ICMP type (else "any type"). A deny among them wins; else an allow
+//! does; else the default policy. Non-IP traffic (ARP, …) always passes.
+
+use crate::abi::*;
+use crate::maps::{icmp_rules, lookup, port_rules, rule_generation, rules_v4, rules_v6};
+
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ICMPV6: u8 = 58;
+
+/// The verdict for `notice` and the rule that decided it (or `RULE_NONE`).
+#[inline(always)]
+pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
+    if notice.ip_version == 0 {
+        return (XDP_PASS, RULE_NONE);
+    }
+    let default = (config.default_verdict as u8, RULE_NONE);
+    let Some(generation) = lookup::<_, u32, u32>(&rule_generation, &0) else {
+        return default;
+    };
+
+    let mut allowed: Option<u32> = None;
+    // Returns early on a deny; remembers the first allow.
+    macro_rules! consider {
+        ($action:expr) => {
+            if let Some(action) = $action {
+                if action.verdict == XDP_DROP as u32 {
+                    return (XDP_DROP, action.rule_id);
+                }
+                if action.verdict == XDP_PASS as u32 && allowed.is_none() {
+                    allowed = Some(action.rule_id);
+                }
+            }
+        };
+    }
+
+    consider!(address_rule(notice, generation, DIRECTION_SRC));
+    consider!(address_rule(notice, generation, DIRECTION_DST));
+    if notice.depth >= DEPTH_L4 {
+        match notice.l4_proto {
+            IPPROTO_TCP | IPPROTO_UDP => {
+                let udp = notice.l4_proto == IPPROTO_UDP;
+                consider!(port_rule(generation, udp, DIRECTION_SRC, notice.src_port));
+                consider!(port_rule(generation, udp, DIRECTION_DST, notice.dst_port));
+            }
+            IPPROTO_ICMP | IPPROTO_ICMPV6 => {
+                consider!(icmp_rule(
+                    generation,
+                    notice.ip_version == 6,
+                    notice.icmp_type
+                ))
+            }
+            _ => {}
+        }
+    }
+    match allowed {
+        Some(rule_id) => (XDP_PASS, rule_id),
+        None => default,
+    }
+}
+
+#[inline(always)]
+fn address_rule(notice: &Notice, generation: u32, direction: u8) -> Option<RuleAction> {
+    let addr = if direction == DIRECTION_SRC {
+        &notice.src_addr
+    } else {
+        &notice.dst_addr
+    };
+    if notice.ip_version == 4 {
+        let key = Ipv4RuleKey {
+            prefixlen: RULE_KEY_PREFIX_BITS + 32,
+            generation: generation as u8,
+            direction,
+            addr: [addr[0], addr[1], addr[2], addr[3]],
+            _pad: [0; 2],
+        };
+        lookup::<_, _, RuleAction>(&rules_v4, &key)
+    } else {
+        let key = Ipv6RuleKey {
+            prefixlen: RULE_KEY_PREFIX_BITS + 128,
+            generation: generation as u8,
+            direction,
+            addr: *addr,
+            _pad: [0; 2],
+        };
+        lookup::<_, _, RuleAction>(&rules_v6, &key)
+    }
+}
+
+#[inline(always)]
+fn port_rule(generation: u32, udp: bool, direction: u8, port: u16) -> Option<RuleAction> {
+    let slot = port_slot(generation, udp, direction, port);
+    occupied(lookup::<_, u32, RuleAction>(&port_rules, &slot))
+}
+
+#[inline(always)]
+fn icmp_rule(generation: u32, v6: bool, icmp_type: u8) -> Option<RuleAction> {
+    let exact = icmp_slot(generation, v6, icmp_type as u32);
+    let any = icmp_slot(generation, v6, ICMP_ANY_TYPE);
+    occupied(lookup::<_, u32, RuleAction>(&icmp_rules, &exact))
+        .or_else(|| occupied(lookup::<_, u32, RuleAction>(&icmp_rules, &any)))
+}
+
+/// Array slots always exist; a zero verdict means no rule is there.
+#[inline(always)]
+fn occupied(action: Option<RuleAction>) -> Option<RuleAction> {
+    action.filter(|a| a.verdict != 0)
+}

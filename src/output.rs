@@ -243,3 +243,119 @@ fn local_time(realtime_ns: i128) -> String {
         tm.tm_hour, tm.tm_min, tm.tm_sec, micros
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice() -> Notice {
+        let mut n = Notice::ZERO;
+        n.packet_len = 74;
+        n.ether_type = ETH_P_IP;
+        n.ip_version = 4;
+        n.depth = DEPTH_L4;
+        n.src_addr[..4].copy_from_slice(&[10, 0, 0, 2]);
+        n.dst_addr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        n
+    }
+
+    #[test]
+    fn tcp_line_has_every_column() {
+        let mut n = notice();
+        n.l4_proto = IPPROTO_TCP;
+        n.src_port = 40000;
+        n.dst_port = 22;
+        n.tcp_flags = 0x02; // SYN
+        n.verdict = XDP_DROP;
+        n.rule_id = 3;
+        let line = format_line("12:00:00.000001", "veth0", &n);
+        assert_eq!(
+            line,
+            format!(
+                "{:<16} {:<12} {:>4} {:<7} {:<47} {:<8} {}",
+                "12:00:00.000001",
+                "veth0",
+                74,
+                "TCP",
+                "10.0.0.2:40000 → 10.0.0.1:22",
+                "DROP",
+                "[S] rule 3"
+            )
+        );
+        // The header's columns line up with the line's.
+        assert_eq!(HEADER.find("IFACE"), line.find("veth0"));
+        assert_eq!(
+            HEADER.find("VERDICT").map(|i| HEADER[..i].chars().count()),
+            line.find("DROP").map(|i| line[..i].chars().count())
+        );
+    }
+
+    #[test]
+    fn ipv6_udp_uses_brackets_and_ports() {
+        let mut n = notice();
+        n.ip_version = 6;
+        n.ether_type = ETH_P_IPV6;
+        n.l4_proto = IPPROTO_UDP;
+        n.src_addr = "2001:db8::2".parse::<Ipv6Addr>().unwrap().octets();
+        n.dst_addr = "2001:db8::1".parse::<Ipv6Addr>().unwrap().octets();
+        n.src_port = 5353;
+        n.dst_port = 53;
+        let line = format_line("t", "lo", &n);
+        assert!(
+            line.contains("UDP     [2001:db8::2]:5353 → [2001:db8::1]:53"),
+            "{line}"
+        );
+        assert!(line.ends_with("PASS"), "{line}");
+    }
+
+    #[test]
+    fn icmp_names_and_vlans_show_in_detail() {
+        let mut n = notice();
+        n.l4_proto = IPPROTO_ICMP;
+        n.icmp_type = 8;
+        n.vlan_outer = 100;
+        n.vlan_inner = 200;
+        assert_eq!(detail(&n), "echo-request vlan 100.200");
+        assert_eq!(protocol(&n), "ICMP");
+        n.ip_version = 6;
+        n.l4_proto = IPPROTO_ICMPV6;
+        n.icmp_type = 135;
+        n.vlan_outer = 0;
+        n.vlan_inner = 0;
+        assert_eq!(detail(&n), "neighbor-solicit");
+    }
+
+    #[test]
+    fn partial_packets_say_how_far_parsing_got() {
+        let mut arp = Notice::ZERO;
+        arp.depth = DEPTH_L2;
+        arp.ether_type = ETH_P_ARP;
+        assert_eq!(protocol(&arp), "ARP");
+        assert!(format_line("t", "lo", &arp).contains(" - "));
+
+        let mut runt = Notice::ZERO;
+        runt.flags = FLAG_TRUNCATED;
+        assert_eq!(protocol(&runt), "?");
+        assert_eq!(detail(&runt), "truncated");
+
+        let mut fragment = notice();
+        fragment.depth = DEPTH_L3;
+        fragment.l4_proto = IPPROTO_UDP;
+        fragment.flags = FLAG_FRAGMENT;
+        let line = format_line("t", "lo", &fragment);
+        assert!(
+            line.contains("10.0.0.2 → 10.0.0.1 "),
+            "no ports on a fragment: {line}"
+        );
+        assert!(line.ends_with("fragment"), "{line}");
+    }
+
+    #[test]
+    fn tcp_flags_read_like_tcpdump() {
+        assert_eq!(tcp_flags(0x12), "S.");
+        assert_eq!(tcp_flags(0x18), "P.");
+        assert_eq!(tcp_flags(0x11), "F.");
+        assert_eq!(tcp_flags(0x04), "R");
+        assert_eq!(tcp_flags(0), "none");
+    }
+}

@@ -332,3 +332,132 @@ pub fn load(flags: &[String], file: Option<&Path>) -> Result<Vec<SourcedRule>, R
     check_clashes(&rules)?;
     Ok(rules)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(text: &str) -> Rule {
+        text.parse().unwrap_or_else(|e| panic!("'{text}': {e}"))
+    }
+
+    #[test]
+    fn every_documented_form_parses_and_prints_back() {
+        for text in [
+            "deny src 10.0.0.0/8",
+            "allow src 10.1.2.3",
+            "deny dst 2001:db8::/32",
+            "allow dst 2001:db8::1",
+            "deny tcp dport 22",
+            "deny udp sport 53",
+            "allow tcp dport 8000-8080",
+            "deny icmp",
+            "deny icmpv6 type 128",
+        ] {
+            assert_eq!(rule(text).to_string(), text);
+        }
+    }
+
+    #[test]
+    fn parsed_fields_are_right() {
+        assert_eq!(
+            rule("allow tcp dport 8000-8080"),
+            Rule {
+                action: Action::Allow,
+                matches: Match::Port(Transport::Tcp, Direction::Dst, 8000, 8080)
+            }
+        );
+        assert_eq!(
+            rule("deny src 10.1.2.3").matches,
+            Match::Address(Direction::Src, "10.1.2.3/32".parse().unwrap())
+        );
+        assert_eq!(
+            rule("deny icmpv6 type 128").matches,
+            Match::Icmp(true, Some(128))
+        );
+        assert_eq!(rule("  deny   icmp ").matches, Match::Icmp(false, None));
+    }
+
+    #[test]
+    fn bad_rules_say_why() {
+        for (text, why) in [
+            ("", "empty rule"),
+            ("block src 10.0.0.1", "starts with 'block'"),
+            ("deny", "nothing to match"),
+            ("deny src 10.0.0.0/33", "not an IPv4 or IPv6"),
+            ("deny src 10.1.2.3/8", "did you mean 10.0.0.0/8"),
+            ("deny src example.com", "not an IPv4 or IPv6"),
+            ("deny tcp port 22", "expected sport or dport"),
+            ("deny tcp dport 70000", "not a port"),
+            ("deny tcp dport 90-80", "runs backwards"),
+            ("deny icmp type 300", "not a number from 0 to 255"),
+            ("deny src 10.0.0.1 dport 22", "expected `src|dst"),
+        ] {
+            let err = text.parse::<Rule>().expect_err(text);
+            assert!(err.contains(why), "'{text}' gave '{err}', wanted '{why}'");
+        }
+    }
+
+    #[test]
+    fn files_skip_comments_and_blank_lines_and_keep_line_numbers() {
+        let text = "# a rules file\n\ndeny src 10.0.0.0/8   # the lab\n  \nallow src 10.1.2.3\n";
+        let rules = parse_lines(text, Path::new("fw.rules")).unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].origin, Origin::File("fw.rules".into(), 3));
+        assert_eq!(rules[1].origin, Origin::File("fw.rules".into(), 5));
+        assert_eq!(rules[1].rule, rule("allow src 10.1.2.3"));
+    }
+
+    #[test]
+    fn a_bad_line_is_named_by_number() {
+        let err =
+            parse_lines("deny icmp\n\ndeny tcp dport x\n", Path::new("fw.rules")).unwrap_err();
+        assert!(
+            err.0.starts_with("fw.rules:3: bad rule 'deny tcp dport x'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_a_rule_error() {
+        let err = read_file(Path::new("/nonexistent/fw.rules")).unwrap_err();
+        assert!(
+            err.0
+                .contains("cannot read rules file /nonexistent/fw.rules"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duplicates_overlaps_and_conflicts_are_reported() {
+        let flags = |texts: &[&str]| {
+            let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+            check_clashes(&parse_flags(&texts).unwrap())
+        };
+        let err = flags(&["deny icmp", "deny icmp"]).unwrap_err();
+        assert!(
+            err.0
+                .contains("--rule #2: 'deny icmp' duplicates 'deny icmp' (--rule #1)"),
+            "{err}"
+        );
+        let err = flags(&["deny src 10.0.0.0/8", "allow src 10.0.0.0/8"]).unwrap_err();
+        assert!(err.0.contains("conflicts with"), "{err}");
+        let err = flags(&["allow tcp dport 8000-8080", "deny tcp dport 8080"]).unwrap_err();
+        assert!(err.0.contains("conflicts with"), "{err}");
+        let err = flags(&["allow udp sport 1-10", "allow udp sport 5-20"]).unwrap_err();
+        assert!(err.0.contains("overlaps"), "{err}");
+        // Different kinds, directions or prefixes never clash.
+        flags(&[
+            "deny src 10.0.0.0/8",
+            "allow src 10.1.2.3",
+            "deny dst 10.0.0.0/8",
+            "deny tcp dport 22",
+            "deny udp dport 22",
+            "deny tcp sport 22",
+            "deny icmp",
+            "allow icmp type 8",
+            "deny icmpv6",
+        ])
+        .unwrap();
+    }
+}

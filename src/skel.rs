@@ -72,3 +72,19 @@ assert_same_layout!(
     addr,
     _pad
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The compile-time checks above are the real guard; this one shows the
+    /// sizes the BPF side was built with, should anyone wonder.
+    #[test]
+    fn shared_types_have_the_skeleton_sizes() {
+        assert_eq!(size_of::<Notice>(), 80);
+        assert_eq!(size_of::<types::Notice>(), size_of::<Notice>());
+        assert_eq!(size_of::<types::Ipv4RuleKey>(), 12);
+        assert_eq!(size_of::<types::Ipv6RuleKey>(), 24);
+        assert_eq!(size_of::<types::RuleAction>(), 8);
+    }
+}

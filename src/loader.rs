@@ -164,9 +164,19 @@ fn explain_attach_error(err: io::Error, iface: &str, ifindex: u32, mode: Mode) -
     let errno = err.raw_os_error().unwrap_or(0);
     match errno {
         libc::EBUSY | libc::EEXIST => {
-            let other = match attached_program(ifindex) {
-                Some((id, other_mode)) => format!("program id {id}, {other_mode} mode"),
-                None => "another program".to_string(),
+            let (other, removal) = match attached_program(ifindex) {
+                Some((id, other_mode)) => (
+                    format!("program id {id}, {other_mode} mode"),
+                    match other_mode {
+                        "skb" => format!("`ip link set dev {iface} xdpgeneric off`"),
+                        "native" => format!("`ip link set dev {iface} xdpdrv off`"),
+                        _ => format!("`ip link set dev {iface} xdp off`"),
+                    },
+                ),
+                None => (
+                    "another program".to_string(),
+                    format!("`ip link set dev {iface} xdp off`"),
+                ),
             };
             let mismatch = if errno == libc::EEXIST {
                 " in another mode"
@@ -175,8 +185,8 @@ fn explain_attach_error(err: io::Error, iface: &str, ifindex: u32, mode: Mode) -
             };
             anyhow!(
                 "{iface} already has an XDP program{mismatch} ({other}): see it with \
-                 `bpftool net show dev {iface}`; remove it with `ip link set dev {iface} xdp off` \
-                 or stop the process that holds its link"
+                 `bpftool net show dev {iface}`; if a process holds it through a link \
+                 (xdp-hello, xdp-loader), stop that process, else remove it with {removal}"
             )
         }
         libc::EOPNOTSUPP if mode == Mode::Native => {

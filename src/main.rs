@@ -96,6 +96,15 @@ enum Policy {
     Deny,
 }
 
+impl Policy {
+    fn name(self) -> &'static str {
+        match self {
+            Policy::Allow => "allow",
+            Policy::Deny => "deny",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum NoticeFilter {
     All,
@@ -164,13 +173,11 @@ fn run(cli: &Cli) -> Result<()> {
         );
     }
     eprintln!(
-        "xdp-hello: xdp_hello attached to {} ({} mode, {} rules, default {:?}); Ctrl-C to stop",
+        "xdp-hello: xdp_hello attached to {} ({} mode, {} rules, default {}); Ctrl-C to stop",
         cli.iface,
         attachment.mode,
         rule_set.len(),
-        cli.default
-            .to_possible_value()
-            .map_or("?".into(), |v| v.get_name().to_string())
+        cli.default.name()
     );
 
     let out = RefCell::new(BufWriter::new(io::stdout().lock()));
@@ -197,10 +204,13 @@ fn run(cli: &Cli) -> Result<()> {
         }
         Ok(())
     };
+    // Detached before the last read and the counts, so both are final.
+    let detach = move || drop(attachment);
     let shown = notices::stream(
         &skel.maps.events,
         &signals.stop,
         &mut after_batch,
+        detach,
         |notice| match writeln!(out.borrow_mut(), "{}", format.line(notice)) {
             Ok(()) => true,
             Err(err) => {
@@ -209,7 +219,6 @@ fn run(cli: &Cli) -> Result<()> {
             }
         },
     )?;
-    drop(attachment); // detach before counting, so the counts are final
     if let Some(err) = write_failed.filter(|e| e.kind() != io::ErrorKind::BrokenPipe) {
         return Err(err).context("writing notices");
     }

@@ -1,5 +1,6 @@
 //! Streams notices out of the ring buffer until asked to stop.
 
+use std::cell::Cell;
 use std::io::{self, ErrorKind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,22 +14,28 @@ use crate::abi::Notice;
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Calls `on_notice` for each notice in `events` until `stop` is set or the
-/// callback asks to stop (returns false). Returns the number of notices seen.
+/// callback asks to stop (returns false); `after_batch` runs after each poll.
+/// Then calls `detach` and reads what is left in the ring, so every notice
+/// of a packet that was counted is shown. Returns the number of notices seen.
 ///
 /// Under a flood the ring never runs dry, so a single poll could go on
-/// forever: the callback itself breaks out as soon as `stop` is set.
+/// forever: the callback itself breaks out as soon as `stop` is set. Once
+/// detached, nothing refills the ring and the last read ends.
 pub fn stream(
     events: &dyn MapCore,
     stop: &AtomicBool,
     after_batch: &mut dyn FnMut() -> Result<()>,
+    detach: impl FnOnce(),
     mut on_notice: impl FnMut(&Notice) -> bool,
 ) -> Result<u64> {
     let mut seen = 0u64;
+    let draining = Cell::new(false);
+    let reader_gone = Cell::new(false);
     {
         let mut builder = RingBufferBuilder::new();
         builder
             .add(events, |bytes: &[u8]| {
-                if stop.load(Ordering::Relaxed) {
+                if reader_gone.get() || (stop.load(Ordering::Relaxed) && !draining.get()) {
                     return -libc::EINTR;
                 }
                 let mut notice = Notice::ZERO;
@@ -39,6 +46,7 @@ pub fn stream(
                 if on_notice(&notice) {
                     0
                 } else {
+                    reader_gone.set(true);
                     stop.store(true, Ordering::Relaxed);
                     -libc::EINTR
                 }
@@ -58,11 +66,20 @@ pub fn stream(
                     .downcast_ref::<io::Error>()
                     .is_some_and(|e| e.kind() == ErrorKind::BrokenPipe);
                 if broken_pipe {
-                    break; // the reader went away (`| head`): a normal end
+                    reader_gone.set(true); // `| head` went away: a normal end
+                    break;
                 }
                 return Err(err);
             }
         }
+        detach();
+        draining.set(true);
+        match ring.consume() {
+            Ok(()) => {}
+            Err(err) if err.kind() == libbpf_rs::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err).context("reading the last notices"),
+        }
+        after_batch()?;
     }
     Ok(seen)
 }

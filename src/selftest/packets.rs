@@ -3,18 +3,19 @@
 //!
 //! Frames are built with etherparse's `PacketBuilder`. Where it cannot say
 //! what a frame needs (three VLAN tags, a chain of repeated IPv6 extension
-//! headers, IHL < 5, a wrong IP version), the frame is put together from
-//! etherparse's header types, or a built frame gets one byte patched; the
-//! comment at each place says why. Truncated frames are built frames cut
-//! short.
+//! headers, IHL < 5, a wrong IP version) or gets it wrong (the IPv6 fragment
+//! offset), the frame is put together from etherparse's header types, or a
+//! built frame gets a few bytes patched; the comment at each place says why.
+//! Truncated frames are built frames cut short.
 
 use std::net::Ipv6Addr;
 
+use etherparse::err::packet::BuildWriteError;
 use etherparse::{
-    ip_number, ArpHardwareId, ArpOperation, ArpPacket, BuildWriteError, EtherType, Ethernet2Header,
-    IpFragOffset, IpHeaders, IpNumber, Ipv4Header, Ipv4Options, Ipv6Extensions, Ipv6FragmentHeader,
-    Ipv6Header, Ipv6RawExtHeader, Ipv6RoutingExtensions, PacketBuilder, PacketBuilderStep,
-    SingleVlanHeader, UdpHeader, VlanId, VlanPcp,
+    ip_number, ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, IpFragOffset,
+    IpHeaders, IpNumber, Ipv4Header, Ipv4Options, Ipv6Extensions, Ipv6FragmentHeader, Ipv6Header,
+    Ipv6RawExtHeader, Ipv6RoutingExtensions, PacketBuilder, PacketBuilderStep, SingleVlanHeader,
+    UdpHeader, VlanId, VlanPcp,
 };
 
 use crate::abi::*;
@@ -51,6 +52,10 @@ struct Whole {
 }
 
 impl Whole {
+    fn new(name: &'static str, frame: Vec<u8>) -> Whole {
+        Whole { name, frame }
+    }
+
     /// The frame cut to its first `len` bytes, with what the program knows
     /// by then; `place` says where the cut falls, for the name.
     fn cut(&self, len: usize, place: &str, expect: Notice) -> Case {
@@ -81,7 +86,7 @@ const IPV4_HLEN: usize = 20;
 const IPV6_HLEN: usize = 40;
 
 /// Bits of `Notice::tcp_flags`: byte 13 of the TCP header, FIN in bit 0.
-pub mod tcp_flag {
+mod tcp_flag {
     pub const FIN: u8 = 1 << 0;
     pub const SYN: u8 = 1 << 1;
     pub const RST: u8 = 1 << 2;
@@ -519,29 +524,37 @@ fn options_header(len: usize) -> Ipv6RawExtHeader {
     Ipv6RawExtHeader::new_raw(ip_number::UDP, &pad_n(len - 2)).expect("a valid length")
 }
 
-/// A 24-byte routing header of an experimental type (RFC 4727) with no
-/// segments left, which routers pass on untouched.
+/// A routing header of an experimental type (RFC 4727) with no segments
+/// left, which routers pass on untouched.
 fn routing_header() -> Ipv6RawExtHeader {
-    let mut data = [0u8; 22];
+    let mut data = [0u8; ROUTING_LEN - 2];
     data[0] = 253; // routing type
     data[1] = 0; // segments left
     Ipv6RawExtHeader::new_raw(ip_number::UDP, &data).expect("a valid length")
 }
 
+/// Sizes of the extension headers of [`ipv6_ext_udp`], in the order written.
+const HOP_BY_HOP_LEN: usize = 16; // hdrlen 1: exercises the walk's length formula
+const DEST_OPTS_LEN: usize = 8;
+const ROUTING_LEN: usize = 24;
+/// Where the fragment header of [`ipv6_ext_udp`] starts.
+const FRAGMENT_AT: usize = ETH_HLEN + IPV6_HLEN + HOP_BY_HOP_LEN + DEST_OPTS_LEN + ROUTING_LEN;
+
 /// IPv6 with hop-by-hop, destination, routing and fragment headers (and
 /// the final destination options when `final_options`), then UDP.
 fn ipv6_ext_udp(fragment_offset: u16, final_options: bool) -> Vec<u8> {
+    let more_fragments = fragment_offset == 0;
     let extensions = Ipv6Extensions {
-        hop_by_hop_options: Some(options_header(16)), // hdrlen 1: tests the length formula
-        destination_options: Some(options_header(8)),
+        hop_by_hop_options: Some(options_header(HOP_BY_HOP_LEN)),
+        destination_options: Some(options_header(DEST_OPTS_LEN)),
         routing: Some(Ipv6RoutingExtensions {
             routing: routing_header(),
-            final_destination_options: final_options.then(|| options_header(8)),
+            final_destination_options: final_options.then(|| options_header(DEST_OPTS_LEN)),
         }),
         fragment: Some(Ipv6FragmentHeader::new(
             ip_number::UDP,
             IpFragOffset::try_new(fragment_offset).expect("13-bit offset"),
-            fragment_offset == 0,
+            more_fragments,
             0x1234,
         )),
         auth: None,
@@ -552,16 +565,20 @@ fn ipv6_ext_udp(fragment_offset: u16, final_options: bool) -> Vec<u8> {
         destination: DST_V6,
         ..Default::default()
     };
-    written(|f| {
+    let mut frame = written(|f| {
         eth()
             .ip(IpHeaders::Ipv6(header, extensions))
             .udp(CLIENT_PORT, DNS)
             .write(f, PAYLOAD)
-    })
+    });
+    // etherparse 0.19 writes the offset's low bits and the M flag into the
+    // wrong bits of the fragment header (its issue #150, fixed in 0.20):
+    // rewrite that word as RFC 8200 4.5 lays it out.
+    assert_eq!(frame[FRAGMENT_AT - ROUTING_LEN], ip_number::IPV6_FRAG.0);
+    let word = fragment_offset << 3 | u16::from(more_fragments);
+    frame[FRAGMENT_AT + 2..FRAGMENT_AT + 4].copy_from_slice(&word.to_be_bytes());
+    frame
 }
-
-/// Destination-options headers of 8 bytes each.
-const DEST_OPTS_LEN: usize = 8;
 
 /// IPv6 with `count` destination-options headers in a row, then UDP.
 /// etherparse's `Ipv6Extensions` holds at most two of them, so the chain is
@@ -635,10 +652,7 @@ fn truncations() -> Vec<Case> {
     let nothing = truncated(PASSED); // DEPTH_NONE
     let mut cases = Vec::new();
 
-    let tcp = Whole {
-        name: "ipv4-tcp-syn",
-        frame: ipv4_tcp_syn(),
-    };
+    let tcp = Whole::new("ipv4-tcp-syn", ipv4_tcp_syn());
     let l4 = ETH_HLEN + IPV4_HLEN;
     cases.extend([
         tcp.cut(0, "empty", nothing),
@@ -651,30 +665,18 @@ fn truncations() -> Vec<Case> {
         tcp.cut(l4 + 19, "in-tcp", truncated(ipv4(ip_number::TCP))),
     ]);
 
-    let udp = Whole {
-        name: "ipv4-udp",
-        frame: ipv4_udp(),
-    };
+    let udp = Whole::new("ipv4-udp", ipv4_udp());
     cases.push(udp.cut(l4 + 4, "in-udp", truncated(ipv4(ip_number::UDP))));
 
-    let icmp = Whole {
-        name: "ipv4-icmp-echo-request",
-        frame: ipv4_icmp_echo(),
-    };
+    let icmp = Whole::new("ipv4-icmp-echo-request", ipv4_icmp_echo());
     cases.push(icmp.cut(l4 + 4, "in-icmp", truncated(ipv4(ip_number::ICMP))));
 
-    let options = Whole {
-        name: "ipv4-options-udp",
-        frame: ipv4_options_udp(),
-    };
+    let options = Whole::new("ipv4-options-udp", ipv4_options_udp());
     cases.push(options.cut(l4 + 4, "in-options", truncated(ipv4(ip_number::UDP))));
 
     // The tag is read whole or not at all: cut inside it, the walk has no
     // VLAN id and no EtherType past the tag.
-    let vlan = Whole {
-        name: "vlan-ipv4-udp",
-        frame: vlan_ipv4_udp(),
-    };
+    let vlan = Whole::new("vlan-ipv4-udp", vlan_ipv4_udp());
     let tagged = ETH_HLEN + VLAN_HLEN;
     cases.extend([
         vlan.cut(ETH_HLEN + 2, "in-vlan-tag", truncated(l2(EtherType(0)))),
@@ -687,10 +689,7 @@ fn truncations() -> Vec<Case> {
             }),
         ),
     ]);
-    let qinq = Whole {
-        name: "qinq-ipv6-tcp-syn",
-        frame: qinq_ipv6_tcp(),
-    };
+    let qinq = Whole::new("qinq-ipv6-tcp-syn", qinq_ipv6_tcp());
     cases.push(qinq.cut(
         tagged + 2,
         "in-inner-tag",
@@ -701,32 +700,18 @@ fn truncations() -> Vec<Case> {
     ));
 
     let l4 = ETH_HLEN + IPV6_HLEN;
-    let udp6 = Whole {
-        name: "ipv6-udp",
-        frame: ipv6_udp(),
-    };
+    let udp6 = Whole::new("ipv6-udp", ipv6_udp());
     cases.extend([
         udp6.cut(ETH_HLEN + 20, "in-ipv6", truncated(l2(EtherType::IPV6))),
         udp6.cut(l4, "after-ipv6", truncated(ipv6(ip_number::UDP))),
         udp6.cut(l4 + 4, "in-udp", truncated(ipv6(ip_number::UDP))),
     ]);
-    let tcp6 = Whole {
-        name: "ipv6-tcp-fin-psh-ack",
-        frame: ipv6_tcp_fin_psh_ack(),
-    };
+    let tcp6 = Whole::new("ipv6-tcp-fin-psh-ack", ipv6_tcp_fin_psh_ack());
     cases.push(tcp6.cut(l4 + 10, "in-tcp", truncated(ipv6(ip_number::TCP))));
-    let icmp6 = Whole {
-        name: "ipv6-icmpv6-echo-request",
-        frame: ipv6_icmpv6_echo(),
-    };
+    let icmp6 = Whole::new("ipv6-icmpv6-echo-request", ipv6_icmpv6_echo());
     cases.push(icmp6.cut(l4 + 4, "in-icmpv6", truncated(ipv6(ip_number::IPV6_ICMP))));
 
-    // Hop-by-hop (16) + destination (8) + routing (24) + fragment (8).
-    let ext = Whole {
-        name: "ipv6-ext-fragment-first-udp",
-        frame: ipv6_ext_udp(0, true),
-    };
-    let fragment_at = l4 + 16 + 8 + 24;
+    let ext = Whole::new("ipv6-ext-fragment-first-udp", ipv6_ext_udp(0, true));
     cases.extend([
         ext.cut(
             l4 + 1,
@@ -739,7 +724,7 @@ fn truncations() -> Vec<Case> {
             truncated(ipv6(ip_number::IPV6_HOP_BY_HOP)),
         ),
         ext.cut(
-            fragment_at + 4,
+            FRAGMENT_AT + 4,
             "in-fragment-header",
             truncated(ipv6(ip_number::IPV6_FRAG)),
         ),

@@ -281,11 +281,11 @@ pub fn parse_ip_link_xdp(text: &str) -> Vec<XdpProg> {
     lines
         .filter_map(|line| {
             let words: Vec<&str> = line.split_whitespace().collect();
-            let mode = match words.first()? {
-                &"prog/xdp" => single_mode?,
-                &"prog/xdpdrv" => XdpMode::Native,
-                &"prog/xdpgeneric" => XdpMode::Generic,
-                &"prog/xdpoffload" => XdpMode::Offload,
+            let mode = match *words.first()? {
+                "prog/xdp" => single_mode?,
+                "prog/xdpdrv" => XdpMode::Native,
+                "prog/xdpgeneric" => XdpMode::Generic,
+                "prog/xdpoffload" => XdpMode::Offload,
                 _ => return None,
             };
             match words.get(1..3)? {
@@ -308,10 +308,10 @@ pub fn parse_bpftool_net_xdp(text: &str) -> Vec<XdpProg> {
         .take_while(|line| !line.trim().is_empty())
         .filter_map(|line| {
             let words: Vec<&str> = line.split_whitespace().collect();
-            let mode = match words.get(1)? {
-                &"driver" => XdpMode::Native,
-                &"generic" => XdpMode::Generic,
-                &"offload" => XdpMode::Offload,
+            let mode = match *words.get(1)? {
+                "driver" => XdpMode::Native,
+                "generic" => XdpMode::Generic,
+                "offload" => XdpMode::Offload,
                 _ => return None,
             };
             match words.get(2..4)? {

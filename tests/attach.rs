@@ -1,0 +1,453 @@
+//! The built binary, attached for real to a veth pair in namespaces of each
+//! test's own (xdp_hello::selftest::veth), in native and skb mode: traffic
+//! from the other end shows as notices, signals detach, bad input is refused
+//! without side effects. Root only: as anyone else each test says why and
+//! passes.
+
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Output;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use xdp_hello::loader::Mode;
+use xdp_hello::output::HEADER;
+use xdp_hello::selftest::veth::{
+    self as veth, bpf_programs, Finished, Side, TestNet, XdpMode, XdpProg, A_V4, A_V6, B_V4, B_V6,
+};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
+/// How long a notice may take to show after its packet was sent.
+const NOTICE_WAIT: Duration = Duration::from_secs(3);
+
+fn binary() -> &'static Path {
+    Path::new(BINARY)
+}
+
+/// True as root; otherwise says why the test does nothing.
+fn root() -> bool {
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    eprintln!("skipped: attach tests need root (network namespaces, veth, bpf()); run with sudo");
+    false
+}
+
+/// What a notice line should show for one kind of packet sent from B to A.
+struct Expected {
+    proto: &'static str,
+    src: String,
+    dst: String,
+    len: u32,
+    detail: &'static str,
+}
+
+impl Expected {
+    /// Whether `line` (`TIME IFACE LEN PROTO SRC → DST VERDICT DETAIL…`)
+    /// reports this packet on `iface`, passed.
+    fn matches(&self, iface: &str, line: &str) -> bool {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [_time, seen_iface, len, proto, src, "→", dst, verdict, detail @ ..] = &words[..]
+        else {
+            return false;
+        };
+        *seen_iface == iface
+            && len.parse() == Ok(self.len)
+            && *proto == self.proto
+            && *src == self.src
+            && *dst == self.dst
+            && *verdict == "PASS"
+            && detail.join(" ") == self.detail
+    }
+}
+
+/// Pings (v4, v6) and UDP (v4, v6, known ports) from B, three of each, and
+/// the lines they must produce.
+fn send_traffic(net: &TestNet) -> Vec<Expected> {
+    const PAYLOAD: &[u8] = b"hello";
+    let udp_v4 = SocketAddr::new(A_V4.into(), 50001);
+    let udp_v6 = SocketAddr::new(A_V6.into(), 50002);
+    net.ping(A_V4.into(), 3).unwrap();
+    net.ping(A_V6.into(), 3).unwrap();
+    net.send_udp(40001, udp_v4, &[PAYLOAD; 3]).unwrap();
+    net.send_udp(40002, udp_v6, &[PAYLOAD; 3]).unwrap();
+
+    // Frame lengths: Ethernet 14 + IPv4 20 / IPv6 40 + ICMP 8 + ping's 56,
+    // or + UDP 8 + the payload.
+    let udp_len = |ip_header: u32| 14 + ip_header + 8 + PAYLOAD.len() as u32;
+    vec![
+        Expected {
+            proto: "ICMP",
+            src: B_V4.to_string(),
+            dst: A_V4.to_string(),
+            len: 98,
+            detail: "echo-request",
+        },
+        Expected {
+            proto: "ICMPv6",
+            src: B_V6.to_string(),
+            dst: A_V6.to_string(),
+            len: 118,
+            detail: "echo-request",
+        },
+        Expected {
+            proto: "UDP",
+            src: format!("{B_V4}:40001"),
+            dst: udp_v4.to_string(),
+            len: udp_len(20),
+            detail: "",
+        },
+        Expected {
+            proto: "UDP",
+            src: format!("[{B_V6}]:40002"),
+            dst: udp_v6.to_string(),
+            len: udp_len(40),
+            detail: "",
+        },
+    ]
+}
+
+/// The one program on A's veth, in `mode` by both `ip link` and `bpftool
+/// net`, and an xdp program named xdp_hello in `bpftool prog list`.
+fn assert_attached(net: &TestNet, mode: XdpMode) -> XdpProg {
+    let by_ip = net.xdp_by_ip_link(Side::A).unwrap();
+    assert!(
+        matches!(by_ip[..], [prog] if prog.mode == mode),
+        "ip link: want one program in {mode:?} mode, found {by_ip:?}"
+    );
+    let prog = by_ip[0];
+    assert_eq!(net.xdp_by_bpftool(Side::A).unwrap(), [prog], "bpftool net");
+    let programs = bpf_programs().unwrap();
+    assert!(
+        programs
+            .iter()
+            .any(|p| p.id == prog.id && p.kind == "xdp" && p.name == "xdp_hello"),
+        "program {} is not an xdp program named xdp_hello in bpftool prog list",
+        prog.id
+    );
+    prog
+}
+
+/// Nothing on A's veth by `ip link` and `bpftool net`, and program `gone`
+/// unloaded (freed after an RCU grace period, so allow it a moment).
+fn assert_detached(net: &TestNet, gone: XdpProg) {
+    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [], "ip link");
+    assert_eq!(net.xdp_by_bpftool(Side::A).unwrap(), [], "bpftool net");
+    let unloaded = eventually(Duration::from_secs(2), || {
+        bpf_programs().unwrap().iter().all(|p| p.id != gone.id)
+    });
+    assert!(unloaded, "program {} is still loaded", gone.id);
+}
+
+fn eventually(timeout: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// stderr of a run that must have failed, checked to be a single line.
+fn refusal(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "should have failed; stderr: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "want a one-line error: {stderr}");
+    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
+    stderr
+}
+
+/// `xdp-hello -i A's veth -m MODE` in namespace A, expected to give up.
+fn run_once(net: &TestNet, mode: Mode) -> Output {
+    net.exec(
+        Side::A,
+        binary(),
+        &["-i", net.veth(Side::A), "-m", &mode.to_string()],
+    )
+    .unwrap()
+}
+
+fn reports_traffic(mode: Mode) {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let observer = net.observe(binary(), mode, &[]).unwrap();
+    let prog = assert_attached(&net, XdpMode::of(mode).unwrap());
+
+    let iface = net.veth(Side::A);
+    let expected = send_traffic(&net);
+    for want in &expected {
+        observer.wait_for_lines(3, |line| want.matches(iface, line), NOTICE_WAIT);
+    }
+    let done = observer.stop(libc::SIGINT).unwrap();
+
+    assert_eq!(done.stdout.first().map(String::as_str), Some(HEADER));
+    for want in &expected {
+        let seen = done
+            .stdout
+            .iter()
+            .filter(|line| want.matches(iface, line))
+            .count();
+        assert_eq!(
+            seen,
+            3,
+            "{} {} → {}: want 3 lines, stdout:\n{}",
+            want.proto,
+            want.src,
+            want.dst,
+            done.stdout.join("\n")
+        );
+    }
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+    assert_summary(&done, 12);
+    assert_detached(&net, prog);
+}
+
+/// The summary counts at least `sent` packets and agrees with stdout.
+fn assert_summary(done: &Finished, sent: u64) {
+    let summary = done
+        .summary()
+        .unwrap_or_else(|| panic!("no summary on stderr: {:?}", done.stderr));
+    let lines = done.stdout.len() as u64 - 1; // the header
+    assert_eq!(summary.shown, lines, "{summary:?}");
+    assert!(summary.shown >= sent, "{summary:?}");
+    // Packets that arrive while it stops may be counted but not shown.
+    assert!(summary.passed >= summary.shown, "{summary:?}");
+    assert_eq!(
+        (summary.dropped, summary.aborted, summary.lost),
+        (0, 0, 0),
+        "{summary:?}"
+    );
+}
+
+#[test]
+fn native_mode_reports_ping_and_udp() {
+    reports_traffic(Mode::Native);
+}
+
+#[test]
+fn skb_mode_reports_ping_and_udp() {
+    reports_traffic(Mode::Skb);
+}
+
+/// Attaches in `mode`, pings three times, stops with `signal`; checks that
+/// nothing stays attached and returns how it ended.
+fn stop_with(mode: Mode, signal: libc::c_int) -> Option<Finished> {
+    if !root() {
+        return None;
+    }
+    let net = TestNet::new().unwrap();
+    let observer = net.observe(binary(), mode, &[]).unwrap();
+    let prog = assert_attached(&net, XdpMode::of(mode).unwrap());
+    net.ping(A_V4.into(), 3).unwrap();
+    let echo = |line: &str| line.contains("echo-request");
+    assert_eq!(observer.wait_for_lines(3, echo, NOTICE_WAIT), 3);
+
+    let done = observer.stop(signal).unwrap();
+    assert_detached(&net, prog);
+    Some(done)
+}
+
+#[test]
+fn sigint_detaches_with_summary_and_exit_0() {
+    let Some(done) = stop_with(Mode::Native, libc::SIGINT) else {
+        return;
+    };
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+    assert_summary(&done, 3);
+}
+
+#[test]
+fn sigterm_detaches_with_summary_and_exit_0() {
+    let Some(done) = stop_with(Mode::Skb, libc::SIGTERM) else {
+        return;
+    };
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+    assert_summary(&done, 3);
+}
+
+#[test]
+fn sigkill_still_detaches() {
+    let Some(done) = stop_with(Mode::Native, libc::SIGKILL) else {
+        return;
+    };
+    // A shell reports this as 137 (128 + 9).
+    assert_eq!(
+        done.status.signal(),
+        Some(libc::SIGKILL),
+        "{:?}",
+        done.status
+    );
+    assert_eq!(done.summary(), None);
+}
+
+#[test]
+fn unknown_interface_is_refused_naming_the_real_ones() {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let out = net
+        .exec(Side::A, binary(), &["-i", "nosuch0", "-m", "skb"])
+        .unwrap();
+    let error = refusal(&out);
+    for name in ["nosuch0", "lo", net.veth(Side::A)] {
+        assert!(error.contains(name), "should name {name}: {error}");
+    }
+    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), []);
+}
+
+/// With xdp-hello attached in `first` mode, a second one in `second` mode
+/// is refused with a message containing `says` and the first one's id; the
+/// first stays attached and keeps reporting.
+fn second_is_refused(first: Mode, second: Mode, says: &str) {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let observer = net.observe(binary(), first, &[]).unwrap();
+    let prog = assert_attached(&net, XdpMode::of(first).unwrap());
+
+    let error = refusal(&run_once(&net, second));
+    for part in [says, &format!("program id {}", prog.id)] {
+        assert!(error.contains(part), "should say '{part}': {error}");
+    }
+
+    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [prog]);
+    net.ping(A_V4.into(), 1).unwrap();
+    let echo = |line: &str| line.contains("echo-request");
+    assert_eq!(observer.wait_for_lines(1, echo, NOTICE_WAIT), 1);
+    let done = observer.stop(libc::SIGINT).unwrap();
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+}
+
+#[test]
+fn second_xdp_hello_in_native_mode_is_refused() {
+    second_is_refused(
+        Mode::Native,
+        Mode::Native,
+        "already has an XDP program (program id",
+    );
+}
+
+#[test]
+fn second_xdp_hello_in_skb_mode_is_refused() {
+    second_is_refused(
+        Mode::Skb,
+        Mode::Skb,
+        "already has an XDP program (program id",
+    );
+}
+
+// The kernel refuses a second mode with EEXIST ("Native and generic XDP
+// can't be active at the same time").
+#[test]
+fn skb_mode_is_refused_while_native_is_attached() {
+    second_is_refused(
+        Mode::Native,
+        Mode::Skb,
+        "already has an XDP program in another mode (program id",
+    );
+}
+
+#[test]
+fn native_mode_is_refused_while_skb_is_attached() {
+    second_is_refused(Mode::Skb, Mode::Native, "in another mode");
+}
+
+/// A program attached by iproute2 (the netlink way, no link) stays where it
+/// is, whatever mode xdp-hello asks for.
+#[test]
+fn program_attached_by_iproute2_is_kept() {
+    if !root() {
+        return;
+    }
+    // build.rs leaves the object next to the skeleton.
+    let object = concat!(env!("OUT_DIR"), "/xdp_hello.bpf.o");
+    let net = TestNet::new().unwrap();
+    let veth = net.veth(Side::A);
+    if let Err(err) = net.ip(
+        Side::A,
+        &[
+            "link",
+            "set",
+            "dev",
+            veth,
+            "xdpgeneric",
+            "obj",
+            object,
+            "sec",
+            "xdp",
+        ],
+    ) {
+        eprintln!("skipped: iproute2 cannot attach {object}: {err:#}");
+        return;
+    }
+    let theirs = net.xdp_by_ip_link(Side::A).unwrap();
+    assert!(
+        matches!(theirs[..], [prog] if prog.mode == XdpMode::Generic),
+        "{theirs:?}"
+    );
+
+    for mode in [Mode::Skb, Mode::Native, Mode::Auto] {
+        let error = refusal(&run_once(&net, mode));
+        let id = format!("program id {}, skb mode", theirs[0].id);
+        assert!(error.contains(&id), "{mode}: should say '{id}': {error}");
+        assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), theirs, "{mode}");
+    }
+}
+
+/// Dropping an observer and its network leaves no process, namespace or
+/// interface behind.
+#[test]
+fn testnet_leaves_nothing_behind() {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let names = [net.ns(Side::A).to_string(), net.ns(Side::B).to_string()];
+    let observer = net.observe(binary(), Mode::Skb, &[]).unwrap();
+    let pid = observer.pid();
+    drop(observer);
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} lives on"
+    );
+    drop(net);
+    let list = veth::output_within(
+        std::process::Command::new("ip").args(["netns", "list"]),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    for name in names {
+        assert!(!list.contains(&name), "{name} is still there: {list}");
+    }
+}
+
+/// The addresses the traffic helpers use are the ones the network has.
+#[test]
+fn testnet_addresses_are_reachable_both_ways() {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    for to in [IpAddr::from(A_V4), A_V6.into()] {
+        net.ping(to, 1).unwrap();
+    }
+    let out = net
+        .exec(
+            Side::A,
+            "ping",
+            &["-n", "-c", "1", "-w", "5", &B_V6.to_string()],
+        )
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}

@@ -1,0 +1,136 @@
+//! Every crafted frame of `selftest::packets` through the real XDP program
+//! with BPF_PROG_TEST_RUN, one #[test] each. Needs root; skipped, saying so,
+//! otherwise.
+//!
+//! Each test loads its own copy of the program: tests run in parallel, and a
+//! shared ring buffer would hand one test's notice to another.
+
+use std::mem::MaybeUninit;
+
+use xdp_hello::loader;
+use xdp_hello::selftest::packets::{self, cases, Case};
+use xdp_hello::selftest::test_run::{self, CONFIG, RING_BYTES};
+
+/// Why these tests cannot run here, if they cannot.
+fn skip_reason() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    (euid != 0).then(|| {
+        format!("skipped: loading XDP programs needs root (euid is {euid}); run with sudo")
+    })
+}
+
+/// Runs the case named like the test (`_` for `-`).
+fn run(test_name: &str) {
+    if let Some(reason) = skip_reason() {
+        eprintln!("{test_name}: {reason}");
+        return;
+    }
+    let name = test_name.replace('_', "-");
+    let case = cases()
+        .into_iter()
+        .find(|case| case.name == name)
+        .unwrap_or_else(|| panic!("no case named {name} in selftest::packets"));
+    let mut object = MaybeUninit::uninit();
+    let skel = loader::load(&mut object, RING_BYTES, CONFIG).expect("loading the XDP program");
+    if let Err(err) = test_run::run_case(&skel, &case) {
+        panic!("case {name}: {err:#}\n  frame: {}", hex(&case));
+    }
+}
+
+fn hex(case: &Case) -> String {
+    case.frame.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+macro_rules! case_tests {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                run(stringify!($name));
+            }
+        )+
+        const TESTED: &[&str] = &[$(stringify!($name)),+];
+    };
+}
+
+case_tests!(
+    ipv4_tcp_syn,
+    ipv4_tcp_all_flags,
+    ipv4_udp,
+    ipv4_icmp_echo_request,
+    ipv4_sctp,
+    ipv6_tcp_fin_psh_ack,
+    ipv6_udp,
+    ipv6_icmpv6_echo_request,
+    vlan_ipv4_udp,
+    qinq_ipv6_tcp_syn,
+    vlan_three_tags,
+    arp_request,
+    ipv4_options_udp,
+    ipv4_fragment_first_udp,
+    ipv4_fragment_later_udp,
+    ipv4_ihl_4,
+    ipv4_version_6,
+    ipv6_ext_fragment_first_udp,
+    ipv6_ext_fragment_later_udp,
+    ipv6_ext_chain_at_limit_udp,
+    ipv6_ext_chain_over_limit_udp,
+    ipv4_tcp_syn_cut_0_empty,
+    ipv4_tcp_syn_cut_6_in_ethernet,
+    ipv4_tcp_syn_cut_13_in_ethernet,
+    ipv4_tcp_syn_cut_14_after_ethernet,
+    ipv4_tcp_syn_cut_24_in_ipv4,
+    ipv4_tcp_syn_cut_34_after_ipv4,
+    ipv4_tcp_syn_cut_47_in_tcp,
+    ipv4_tcp_syn_cut_53_in_tcp,
+    ipv4_udp_cut_38_in_udp,
+    ipv4_icmp_echo_request_cut_38_in_icmp,
+    ipv4_options_udp_cut_38_in_options,
+    vlan_ipv4_udp_cut_16_in_vlan_tag,
+    vlan_ipv4_udp_cut_18_after_vlan_tag,
+    qinq_ipv6_tcp_syn_cut_20_in_inner_tag,
+    ipv6_udp_cut_34_in_ipv6,
+    ipv6_udp_cut_54_after_ipv6,
+    ipv6_udp_cut_58_in_udp,
+    ipv6_tcp_fin_psh_ack_cut_64_in_tcp,
+    ipv6_icmpv6_echo_request_cut_58_in_icmpv6,
+    ipv6_ext_fragment_first_udp_cut_55_in_hop_by_hop,
+    ipv6_ext_fragment_first_udp_cut_64_in_hop_by_hop,
+    ipv6_ext_fragment_first_udp_cut_106_in_fragment_header,
+);
+
+/// A case added to `selftest::packets` must get a test here too.
+#[test]
+fn every_case_has_a_test() {
+    let all = cases();
+    let missing: Vec<&str> = all
+        .iter()
+        .map(|case| case.name.as_str())
+        .filter(|name| !TESTED.contains(&name.replace('-', "_").as_str()))
+        .collect();
+    assert!(missing.is_empty(), "cases without a test: {missing:?}");
+    let mut names: Vec<&str> = all.iter().map(|case| case.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), all.len(), "two cases share a name");
+}
+
+/// The timing helper of the benchmark, on a short run.
+#[test]
+fn ns_per_packet_counts_the_notices() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("ns_per_packet_counts_the_notices: {reason}");
+        return;
+    }
+    let mut object = MaybeUninit::uninit();
+    let skel = loader::load(&mut object, RING_BYTES, CONFIG).expect("loading the XDP program");
+    let timing =
+        test_run::ns_per_packet(&skel, &packets::udp64(), 1000).expect("timing the program");
+    assert!(timing.ns_per_packet > 0, "{timing:?}");
+    assert_eq!(
+        timing.notices_sent + timing.notices_lost,
+        1000,
+        "{timing:?}"
+    );
+}

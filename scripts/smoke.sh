@@ -9,7 +9,7 @@
 #
 # Environment (all optional):
 #   SMOKE_GUEST_CMD  shell command to run instead of `BINARY selftest` (guests and host);
-#                    with it, BINARY may be left out
+#                    with it, BINARY may be left out (and is ignored)
 #   SMOKE_SUITES     Debian suites whose current `linux-image-amd64` is tested
 #                    (default: "bullseye-security bookworm bookworm-backports trixie-backports")
 #   SMOKE_TIMEOUT    seconds one kernel may take to boot and run the command (default 300)
@@ -18,18 +18,20 @@
 #   SMOKE_REFRESH    1 asks the archive again for each suite's current kernel (default: use
 #                    the kernels already in the cache; a fresh cache always asks)
 #   SMOKE_CACHE      cache folder (default: <repo>/.cache/smoke)
+#   SMOKE_VERBOSE    1 shows each guest's output as it comes (it always goes to the logs)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${SMOKE_CACHE:-$ROOT/.cache/smoke}
-SUITES=(${SMOKE_SUITES:-bullseye-security bookworm bookworm-backports trixie-backports})
+read -ra SUITES <<<"${SMOKE_SUITES:-bullseye-security bookworm bookworm-backports trixie-backports}"
 TIMEOUT=${SMOKE_TIMEOUT:-300}
 VIRTME_NG_VERSION=1.42
 MIRROR=http://deb.debian.org/debian
 SECURITY_MIRROR=http://deb.debian.org/debian-security
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-# Modules the guest needs besides virtme-ng's own (9p, virtio): veth for the selftest's
-# namespaces; the rest are cheap extras a test may want. Missing ones are skipped.
+# Modules kept in each slim kernel tree: what virtme-ng loads to boot (9p, virtio, overlay,
+# fuse), veth for the selftest's namespaces, and a few cheap extras a test may want.
+# Built-in or absent ones are skipped.
 GUEST_MODULES=(veth dummy tun overlay 9p 9pnet_virtio virtio_pci virtio_console
     virtiofs fuse af_packet sch_ingress cls_bpf act_bpf i8042 atkbd)
 
@@ -65,8 +67,9 @@ smoke_setup() {
             # Backports are NotAutomatic (priority 100): adding the suite changes nothing
             # else on the machine; packages come from it only when asked by name.
             say "adding $BACKPORTS_LIST (for qemu)"
-            printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
-                "$MIRROR" "$KEYRING" >"$BACKPORTS_LIST"
+            printf '# Added by xdp-hello scripts/smoke.sh, for qemu-system-x86.\n%s\n%s\n%s\n%s\n%s\n' \
+                'Types: deb' "URIs: $MIRROR" 'Suites: bookworm-backports' 'Components: main' \
+                "Signed-By: $KEYRING" >"$BACKPORTS_LIST"
         fi
         say "installing ${want[*]}"
         $apt update -qq
@@ -114,15 +117,16 @@ Acquire::IndexTargets::deb::DEP-11-icons-large::DefaultEnabled "false";
 Acquire::IndexTargets::deb::DEP-11-icons-large-hidpi::DefaultEnabled "false";
 EOF
     local suite
-    for suite in "${SUITES[@]}"; do
+    for suite in "$@"; do
         if [[ $suite == *-security ]]; then
             echo "deb [signed-by=$KEYRING] $SECURITY_MIRROR $suite main"
         else
             echo "deb [signed-by=$KEYRING] $MIRROR $suite main"
         fi
     done >"$APT_DIR/sources.list"
-    say "reading the package lists of: ${SUITES[*]}"
-    apt_private update -qq >"$APT_DIR/update.log" 2>&1 || { cat "$APT_DIR/update.log" >&2; return 1; }
+    say "reading the package lists of: $*"
+    # A suite that fails here (gone from the mirror, no network) shows up as FAIL (fetch).
+    apt_private update -qq >"$APT_DIR/update.log" 2>&1 || sed 's/^/  /' "$APT_DIR/update.log" >&2
 }
 
 # The packages that make up the current kernel of a suite: the linux-image-<release> that
@@ -130,7 +134,7 @@ EOF
 # release (7.x splits into linux-binary-*, linux-modules-*, linux-base-*). Prints one
 # name=version a line, the image first.
 depends_of() { # PACKAGE[=VERSION|/SUITE] -> "name version" per versioned dependency
-    cache_private show "$1" 2>/dev/null | sed -n 's/^Depends: //p' | head -n1 | tr ',|' '\n\n' |
+    cache_private show "$1" 2>/dev/null | sed -n 's/^Depends: //p' | head -n1 | tr ',|' '\n' |
         sed -n 's/^ *\([^ ]*\) *(= *\([^)]*\)).*/\1 \2/p'
 }
 kernel_packages() {
@@ -138,7 +142,7 @@ kernel_packages() {
     read -r image version < <(depends_of "linux-image-amd64/$suite" | grep '^linux-image-') || return 1
     echo "$image=$version"
     depends_of "$image=$version" | while read -r name version; do
-        [[ $name == linux-*-"${image#linux-image-}" ]] && echo "$name=$version"
+        if [[ $name == linux-*-"${image#linux-image-}" ]]; then echo "$name=$version"; fi
     done
 }
 
@@ -149,7 +153,8 @@ fetch_kernel() {
     pkgs=$(kernel_packages "$suite") || { say "$suite: no linux-image-amd64 in the archive"; return 1; }
     release=${pkgs%%=*} && release=${release#linux-image-}
     rm -rf "$work" && mkdir -p "$work/root"
-    say "$suite: downloading $(echo $pkgs)"
+    say "$suite: downloading ${pkgs//$'\n'/ }"
+    # shellcheck disable=SC2086 # one package a word
     (cd "$work" && apt_private download -qq $pkgs >/dev/null) || return 1
     for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/root" || return 1; done
     # kmod 30's depmod/modprobe only look in <base>/lib/modules; 7.x packages use /usr.
@@ -198,20 +203,24 @@ fetch_kernels() {
         fi
     done
     ((${#need[@]})) || return 0
-    apt_private_update
+    apt_private_update "${need[@]}"
     for suite in "${need[@]}"; do
-        local want
+        local want have
+        have=$(cat "$CACHE/kernels/$suite.release" 2>/dev/null || true)
         # With SMOKE_REFRESH, fetch only when the suite's kernel changed.
-        if want=$(kernel_packages "$suite" | head -n1) &&
-            [[ -s $CACHE/kernels/$suite.release ]] &&
-            [[ $want == "linux-image-$(cat "$CACHE/kernels/$suite.release")="* ]] &&
-            [[ -d $CACHE/kernels/$(cat "$CACHE/kernels/$suite.release") ]]; then
+        if [[ -n $have && -d $CACHE/kernels/$have ]] && want=$(kernel_packages "$suite") &&
+            [[ $want == "linux-image-$have="* ]]; then
+            say "$suite: $have is still current"
             continue
         fi
-        fetch_kernel "$suite" || rm -f "$CACHE/kernels/$suite.release"
+        if ! fetch_kernel "$suite"; then
+            rm -rf "$CACHE/kernels/$suite.release" "$CACHE/work/$suite"
+        elif [[ -n $have ]] && ! grep -qxF "$have" "$CACHE"/kernels/*.release; then
+            rm -rf "${CACHE:?}/kernels/$have" # replaced by a newer kernel of the same suite
+        fi
     done
+    rmdir "$CACHE/work" 2>/dev/null || true
 }
-
 
 # --- running ------------------------------------------------------------------
 # Does KVM run this stock kernel? Here /dev/kvm is a paravirtual KVM on which qemu aborts
@@ -221,7 +230,7 @@ kvm_works() {
     local kimg=$1
     case ${SMOKE_KVM:-auto} in 0) return 1 ;; 1) return 0 ;; esac
     [[ -r /dev/kvm && -w /dev/kvm ]] || return 1
-    timeout --kill-after=5 60 vng --cpus 2 --memory 1G -r "$kimg" -- true </dev/null >/dev/null 2>&1
+    timeout --kill-after=5 30 vng --cpus 2 --memory 1G -r "$kimg" -- true </dev/null >/dev/null 2>&1
 }
 
 # The script each VM (and the host) runs: makes sure veth is there, then the command.
@@ -242,7 +251,7 @@ RESULTS=() FAILED=()
 record() { # KERNEL SECONDS RESULT
     RESULTS+=("$1|$2|$3")
     [[ $3 == PASS ]] || FAILED+=("$1")
-    say "$1: $3 in ${2}s"
+    if [[ $2 == - ]]; then say "$1: $3"; else say "$1: $3 in ${2}s"; fi
 }
 # Classify an exit status: timeout(1) says 124 (137 when it had to kill).
 verdict() {
@@ -250,15 +259,21 @@ verdict() {
     0) echo PASS ;; 124 | 137) echo "FAIL (timeout ${TIMEOUT}s)" ;; *) echo "FAIL (exit $1)" ;;
     esac
 }
+# Guest output goes through a pipe, never straight to a file: qemu reopens vng's stdout and
+# stderr by path with O_TRUNC, so the two streams would overwrite each other in a file.
+to_log() { if [[ ${SMOKE_VERBOSE:-0} == 1 ]]; then tee "$1" >&2; else cat >"$1"; fi; }
+show_tail() { say "last lines of ${1#"$ROOT"/}:" && tail -n 30 "$1" | sed 's/^/  | /' >&2; }
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 
 run_host() {
-    local log=$RUN_DIR/host-$(uname -r).log start rc=0
+    local log start rc=0
+    log=$RUN_DIR/host-$(uname -r).log
     say "host kernel $(uname -r): running"
     start=$(date +%s.%N)
-    timeout --kill-after=10 "$TIMEOUT" bash "$RUN_DIR/guest.sh" </dev/null >"$log" 2>&1 || rc=$?
-    record "host $(uname -r)" "$(elapsed "$start")" "$(verdict $rc)"
-    ((rc == 0)) || tail -n 30 "$log" >&2
+    timeout --kill-after=10 "$TIMEOUT" bash "$RUN_DIR/guest.sh" </dev/null 2>&1 | to_log "$log" ||
+        rc=${PIPESTATUS[0]}
+    record "host $(uname -r)" "$(elapsed "$start")" "$(verdict "$rc")"
+    ((rc == 0)) || show_tail "$log"
 }
 
 run_vm() {
@@ -268,10 +283,13 @@ run_vm() {
     say "$release: booting ($mode)"
     start=$(date +%s.%N)
     # timeout(1) signals its whole process group, so qemu under vng goes too.
-    timeout --kill-after=10 "$TIMEOUT" vng "${accel[@]}" --cpus 2 --memory 1G -r "$kimg" \
-        -- bash "$RUN_DIR/guest.sh" </dev/null >"$log" 2>&1 || rc=$?
-    record "$release" "$(elapsed "$start")" "$(verdict $rc)"
-    ((rc == 0)) || tail -n 30 "$log" >&2
+    # The guest sees the host's files, but its own /boot (config-<release>, as tools expect).
+    # -v puts the kernel's console in the log: that is where a failed boot explains itself.
+    timeout --kill-after=10 "$TIMEOUT" vng -v "${accel[@]}" --cpus 2 --memory 1G -r "$kimg" \
+        --rodir="/boot=$CACHE/kernels/$release/boot" -- bash "$RUN_DIR/guest.sh" \
+        </dev/null 2>&1 | to_log "$log" || rc=${PIPESTATUS[0]}
+    record "$release" "$(elapsed "$start")" "$(verdict "$rc")"
+    ((rc == 0)) || show_tail "$log"
 }
 
 print_table() {
@@ -289,7 +307,7 @@ main() {
     local mode=run
     case ${1:-} in
     --setup | --fetch) mode=${1#--} && shift ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' && exit 0 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0" && exit 0 ;;
     esac
     if [[ -n ${SMOKE_GUEST_CMD:-} ]]; then
         GUEST_CMD=$SMOKE_GUEST_CMD
@@ -299,6 +317,12 @@ main() {
         GUEST_CMD="$(printf '%q' "$1") selftest"
     fi
 
+    # One run at a time per cache: two would fetch into the same folders, and VMs side by
+    # side would share the 2 cores and skew the times.
+    mkdir -p "$CACHE"
+    exec 9>"$CACHE/lock"
+    flock -n 9 || { say "waiting for another smoke run on $CACHE"; flock 9; }
+
     smoke_setup
     [[ $mode == setup ]] && return 0
     export PATH=$CACHE/venv/bin:$PATH # vng calls virtme-run from PATH
@@ -307,6 +331,8 @@ main() {
 
     RUN_DIR=$CACHE/logs/$(date +%Y%m%d-%H%M%S)
     mkdir -p "$RUN_DIR"
+    # Keep the logs of the last 10 runs (folder names sort by time).
+    find "$CACHE/logs" -mindepth 1 -maxdepth 1 -type d | sort | head -n -10 | xargs -r rm -rf
     write_guest_script
     cd "$ROOT" # the guests start in the same folder (they see the host's files)
     local total_start suite release

@@ -4,22 +4,17 @@
 //! without side effects. Root only: as anyone else each test says why and
 //! passes.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Output;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use xdp_hello::loader::Mode;
-use xdp_hello::output::HEADER;
-use xdp_hello::selftest::veth::{
-    self as veth, bpf_programs, Finished, Side, TestNet, XdpMode, XdpProg, A_V4, A_V6, B_V4, B_V6,
-};
+use xdp_hello::selftest::attach::{self, NOTICE_WAIT};
+use xdp_hello::selftest::veth::{self as veth, Finished, Side, TestNet, XdpMode, A_V4, A_V6, B_V6};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
-/// How long a notice may take to show after its packet was sent.
-const NOTICE_WAIT: Duration = Duration::from_secs(3);
 
 fn binary() -> &'static Path {
     Path::new(BINARY)
@@ -32,123 +27,6 @@ fn root() -> bool {
     }
     eprintln!("skipped: attach tests need root (network namespaces, veth, bpf()); run with sudo");
     false
-}
-
-/// What a notice line should show for one kind of packet sent from B to A.
-struct Expected {
-    proto: &'static str,
-    src: String,
-    dst: String,
-    len: u32,
-    detail: &'static str,
-}
-
-impl Expected {
-    /// Whether `line` (`TIME IFACE LEN PROTO SRC → DST VERDICT DETAIL…`)
-    /// reports this packet on `iface`, passed.
-    fn matches(&self, iface: &str, line: &str) -> bool {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let [_time, seen_iface, len, proto, src, "→", dst, verdict, detail @ ..] = &words[..]
-        else {
-            return false;
-        };
-        *seen_iface == iface
-            && len.parse() == Ok(self.len)
-            && *proto == self.proto
-            && *src == self.src
-            && *dst == self.dst
-            && *verdict == "PASS"
-            && detail.join(" ") == self.detail
-    }
-}
-
-/// Pings (v4, v6) and UDP (v4, v6, known ports) from B, three of each, and
-/// the lines they must produce.
-fn send_traffic(net: &TestNet) -> Vec<Expected> {
-    const PAYLOAD: &[u8] = b"hello";
-    let udp_v4 = SocketAddr::new(A_V4.into(), 50001);
-    let udp_v6 = SocketAddr::new(A_V6.into(), 50002);
-    net.ping(A_V4.into(), 3).unwrap();
-    net.ping(A_V6.into(), 3).unwrap();
-    net.send_udp(40001, udp_v4, &[PAYLOAD; 3]).unwrap();
-    net.send_udp(40002, udp_v6, &[PAYLOAD; 3]).unwrap();
-
-    // Frame lengths: Ethernet 14 + IPv4 20 / IPv6 40 + ICMP 8 + ping's 56,
-    // or + UDP 8 + the payload.
-    let udp_len = |ip_header: u32| 14 + ip_header + 8 + PAYLOAD.len() as u32;
-    vec![
-        Expected {
-            proto: "ICMP",
-            src: B_V4.to_string(),
-            dst: A_V4.to_string(),
-            len: 98,
-            detail: "echo-request",
-        },
-        Expected {
-            proto: "ICMPv6",
-            src: B_V6.to_string(),
-            dst: A_V6.to_string(),
-            len: 118,
-            detail: "echo-request",
-        },
-        Expected {
-            proto: "UDP",
-            src: format!("{B_V4}:40001"),
-            dst: udp_v4.to_string(),
-            len: udp_len(20),
-            detail: "",
-        },
-        Expected {
-            proto: "UDP",
-            src: format!("[{B_V6}]:40002"),
-            dst: udp_v6.to_string(),
-            len: udp_len(40),
-            detail: "",
-        },
-    ]
-}
-
-/// The one program on A's veth, in `mode` by both `ip link` and `bpftool
-/// net`, and an xdp program named xdp_hello in `bpftool prog list`.
-fn assert_attached(net: &TestNet, mode: XdpMode) -> XdpProg {
-    let by_ip = net.xdp_by_ip_link(Side::A).unwrap();
-    assert!(
-        matches!(by_ip[..], [prog] if prog.mode == mode),
-        "ip link: want one program in {mode:?} mode, found {by_ip:?}"
-    );
-    let prog = by_ip[0];
-    assert_eq!(net.xdp_by_bpftool(Side::A).unwrap(), [prog], "bpftool net");
-    let programs = bpf_programs().unwrap();
-    assert!(
-        programs
-            .iter()
-            .any(|p| p.id == prog.id && p.kind == "xdp" && p.name == "xdp_hello"),
-        "program {} is not an xdp program named xdp_hello in bpftool prog list",
-        prog.id
-    );
-    prog
-}
-
-/// Nothing on A's veth by `ip link` and `bpftool net`, and program `gone`
-/// unloaded (freed after an RCU grace period, so allow it a moment).
-fn assert_detached(net: &TestNet, gone: XdpProg) {
-    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [], "ip link");
-    assert_eq!(net.xdp_by_bpftool(Side::A).unwrap(), [], "bpftool net");
-    let unloaded = eventually(Duration::from_secs(2), || {
-        bpf_programs().unwrap().iter().all(|p| p.id != gone.id)
-    });
-    assert!(unloaded, "program {} is still loaded", gone.id);
-}
-
-fn eventually(timeout: Duration, done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    true
 }
 
 /// stderr of a run that must have failed, checked to be a single line.
@@ -174,57 +52,14 @@ fn run_once(net: &TestNet, mode: Mode) -> Output {
 }
 
 fn reports_traffic(mode: Mode) {
-    if !root() {
-        return;
+    if root() {
+        attach::check(binary(), mode).unwrap();
     }
-    let net = TestNet::new().unwrap();
-    let observer = net.observe(binary(), mode, &[]).unwrap();
-    let prog = assert_attached(&net, XdpMode::of(mode).unwrap());
-
-    let iface = net.veth(Side::A);
-    let expected = send_traffic(&net);
-    for want in &expected {
-        observer.wait_for_lines(3, |line| want.matches(iface, line), NOTICE_WAIT);
-    }
-    let done = observer.stop(libc::SIGINT).unwrap();
-
-    assert_eq!(done.stdout.first().map(String::as_str), Some(HEADER));
-    for want in &expected {
-        let seen = done
-            .stdout
-            .iter()
-            .filter(|line| want.matches(iface, line))
-            .count();
-        assert_eq!(
-            seen,
-            3,
-            "{} {} → {}: want 3 lines, stdout:\n{}",
-            want.proto,
-            want.src,
-            want.dst,
-            done.stdout.join("\n")
-        );
-    }
-    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
-    assert_summary(&done, 12);
-    assert_detached(&net, prog);
 }
 
 /// The summary counts at least `sent` packets and agrees with stdout.
 fn assert_summary(done: &Finished, sent: u64) {
-    let summary = done
-        .summary()
-        .unwrap_or_else(|| panic!("no summary on stderr: {:?}", done.stderr));
-    let lines = done.stdout.len() as u64 - 1; // the header
-    assert_eq!(summary.shown, lines, "{summary:?}");
-    assert!(summary.shown >= sent, "{summary:?}");
-    // Packets that arrive while it stops may be counted but not shown.
-    assert!(summary.passed >= summary.shown, "{summary:?}");
-    assert_eq!(
-        (summary.dropped, summary.aborted, summary.lost),
-        (0, 0, 0),
-        "{summary:?}"
-    );
+    attach::summary_agrees(done, sent).unwrap();
 }
 
 #[test]
@@ -245,13 +80,13 @@ fn stop_with(mode: Mode, signal: libc::c_int) -> Option<Finished> {
     }
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), mode, &[]).unwrap();
-    let prog = assert_attached(&net, XdpMode::of(mode).unwrap());
+    let prog = attach::attached(&net, XdpMode::of(mode).unwrap()).unwrap();
     net.ping(A_V4.into(), 3).unwrap();
     let echo = |line: &str| line.contains("echo-request");
     assert_eq!(observer.wait_for_lines(3, echo, NOTICE_WAIT), 3);
 
     let done = observer.stop(signal).unwrap();
-    assert_detached(&net, prog);
+    attach::detached(&net, prog).unwrap();
     Some(done)
 }
 
@@ -313,7 +148,7 @@ fn second_is_refused(first: Mode, second: Mode, says: &str) {
     }
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), first, &[]).unwrap();
-    let prog = assert_attached(&net, XdpMode::of(first).unwrap());
+    let prog = attach::attached(&net, XdpMode::of(first).unwrap()).unwrap();
 
     let error = refusal(&run_once(&net, second));
     for part in [says, &format!("program id {}", prog.id)] {

@@ -3,14 +3,17 @@
 //! real over a veth pair in namespaces of its own, in native and skb mode.
 //! One line per check, then `N passed, N failed`.
 
-pub mod veth;
-
+pub mod attach;
+mod features;
 pub mod packets;
 pub mod test_run;
+pub mod veth;
 
 use std::fmt::Display;
 
-mod features;
+use anyhow::{bail, Context, Result};
+
+use crate::loader::Mode;
 
 /// Tallies checks and prints one line for each.
 #[derive(Default)]
@@ -42,8 +45,29 @@ impl Report {
 }
 
 /// Runs every check; true when all passed.
-pub fn run() -> anyhow::Result<bool> {
+pub fn run() -> Result<bool> {
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("selftest needs root (it loads BPF programs and makes network namespaces): run it with sudo");
+    }
+    println!(
+        "xdp-hello selftest on Linux {}",
+        crate::loader::kernel_release()
+    );
     let mut report = Report::default();
-    report.check("kernel features", features::check());
+    let features = features::check();
+    let features_ok = features.is_ok();
+    report.check("kernel features: BPF ring buffer, LPM trie, XDP", features);
+    if features_ok {
+        test_run::run_all(&mut report);
+        let binary = std::env::current_exe().context("finding the xdp-hello binary")?;
+        for mode in [Mode::Native, Mode::Skb] {
+            report.check(
+                &format!(
+                    "attach over veth in {mode} mode: ping and UDP seen, detached after SIGINT"
+                ),
+                attach::check(&binary, mode),
+            );
+        }
+    }
     Ok(report.finish())
 }

@@ -67,7 +67,8 @@ done
 
 # In the background, so this script can send traffic meanwhile; its stdout
 # and stderr are the terminal's, so the notices show as they come.
-ip netns exec "$NS_A" "$BIN" -i "$VETH_A" -m "$MODE" &
+# One rule, so the firewall shows too: the TCP SYNs to port 8080 are dropped.
+ip netns exec "$NS_A" "$BIN" -i "$VETH_A" -m "$MODE" --rule 'deny tcp dport 8080' &
 observer=$!
 
 # Wait until the program is on the interface (or xdp-hello gave up).
@@ -79,16 +80,15 @@ done
 
 in_b() { ip netns exec "$NS_B" "$@"; }
 
-say "sending ping, ping -6, UDP to port 5353 and TCP to port 8080 (closed) for ${DURATION}s"
+say "sending ping, ping -6, UDP to port 5353 and TCP to port 8080 (denied) for ${DURATION}s"
 end=$((SECONDS + DURATION))
 while ((SECONDS < end)); do
     in_b ping -n -q -c 1 -W 1 "$A4" >/dev/null || true
     in_b ping -n -q -c 1 -W 1 "$A6" >/dev/null || true
     # bash's /dev/udp and /dev/tcp: no netcat needed.
     in_b bash -c "echo hello >/dev/udp/$A4/5353" || true
-    # Refused (RST): the SYN is what shows.
+    # Dropped by the rule: the connect gives up after a second.
     in_b timeout 1 bash -c "exec 3<>/dev/tcp/$A4/8080" 2>/dev/null || true
-    sleep 0.5
 done
 
 say "stopping xdp-hello with SIGINT"

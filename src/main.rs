@@ -173,10 +173,11 @@ fn run(cli: &Cli) -> Result<()> {
         );
     }
     eprintln!(
-        "xdp-hello: xdp_hello attached to {} ({} mode, {} rules, default {}); Ctrl-C to stop",
+        "xdp-hello: xdp_hello attached to {} ({} mode, {} rule{}, default {}); Ctrl-C to stop",
         cli.iface,
         attachment.mode,
         rule_set.len(),
+        if rule_set.len() == 1 { "" } else { "s" },
         cli.default.name()
     );
 

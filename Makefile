@@ -32,7 +32,7 @@ test: build lint ## Lint, then every test: unit, BPF_PROG_TEST_RUN, veth attach 
 lint: setup ## cargo fmt --check and clippy -D warnings on both crates
 	$(Q)cargo fmt --check
 	$(Q)cargo clippy --release --all-targets -- -D warnings
-	$(Q)cd src/bpf && cargo fmt --check && cargo clippy --release -- -D warnings
+	$(Q)cd src/bpf && cargo fmt --check && cargo clippy --release --target-dir ../../target/bpf -- -D warnings
 
 smoke: build ## Run `xdp-hello selftest` on the host and on several kernels in VMs
 	$(Q)$(SUDO) bash scripts/smoke.sh $(abspath $(BIN))

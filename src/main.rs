@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use xdp_hello::abi::{self, Config};
 use xdp_hello::firewall::{Firewall, RuleMaps};
 use xdp_hello::loader::{self, Mode};
-use xdp_hello::output::{TextFormat, HEADER};
+use xdp_hello::output::{Formatter, Style};
 use xdp_hello::rules::{self, RuleError};
 use xdp_hello::stats::{self, Counters};
 use xdp_hello::{iface, logging, notices, selftest};
@@ -76,6 +76,10 @@ struct Cli {
     /// Size of the notice ring buffer: a power of two, at least 4K (e.g. 256K, 4M).
     #[arg(long, default_value = "4M", value_parser = parse_ring_size)]
     ring_size: u32,
+
+    /// Write notices as JSON Lines, one object per packet.
+    #[arg(short, long)]
+    json: bool,
 
     /// Show libbpf's messages (and the verifier's log when loading fails).
     #[arg(short, long)]
@@ -182,11 +186,11 @@ fn run(cli: &Cli) -> Result<()> {
     );
 
     let out = RefCell::new(BufWriter::new(io::stdout().lock()));
-    if !matches!(cli.notices, NoticeFilter::None) {
-        writeln!(out.borrow_mut(), "{HEADER}")?;
+    let mut format = Formatter::new(if cli.json { Style::Json } else { Style::Text });
+    if let (Some(header), false) = (format.header(), matches!(cli.notices, NoticeFilter::None)) {
+        writeln!(out.borrow_mut(), "{header}")?;
         out.borrow_mut().flush()?;
     }
-    let mut format = TextFormat::new();
     let mut write_failed = None;
     let mut interval = cli
         .stats

@@ -1,8 +1,11 @@
-//! Notices as text: a column header, then one line per packet.
+//! Notices as lines: text (a column header, then one line per packet) or
+//! JSON Lines (one object per packet, for `jq` and friends).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde::Serialize;
 
 use crate::abi::*;
 use crate::iface;
@@ -19,38 +22,129 @@ const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ICMPV6: u8 = 58;
 
+/// How notices are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    Text,
+    Json,
+}
+
 /// Formats notices; remembers interface names and how to turn the kernel's
 /// monotonic timestamps into wall-clock time.
-pub struct TextFormat {
+pub struct Formatter {
+    style: Style,
     monotonic_to_realtime_ns: i128,
     iface_names: HashMap<u32, String>,
 }
 
-impl Default for TextFormat {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl TextFormat {
-    pub fn new() -> Self {
+impl Formatter {
+    pub fn new(style: Style) -> Self {
         let offset = clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC);
-        TextFormat {
+        Formatter {
+            style,
             monotonic_to_realtime_ns: offset,
             iface_names: HashMap::new(),
         }
     }
 
+    /// The column header, where the style has one.
+    pub fn header(&self) -> Option<&'static str> {
+        (self.style == Style::Text).then_some(HEADER)
+    }
+
     /// One line (without the newline) for `notice`.
     pub fn line(&mut self, notice: &Notice) -> String {
-        let time = local_time(notice.timestamp_ns as i128 + self.monotonic_to_realtime_ns);
+        let realtime_ns = notice.timestamp_ns as i128 + self.monotonic_to_realtime_ns;
         let iface = self
             .iface_names
             .entry(notice.ifindex)
             .or_insert_with(|| iface::name_of(notice.ifindex));
-        format_line(&time, iface, notice)
+        match self.style {
+            Style::Text => format_line(&local_time(realtime_ns), iface, notice),
+            Style::Json => json_line(realtime_ns, iface, notice),
+        }
     }
 }
+
+/// A notice as JSON: every field, with names and units spelled out.
+#[derive(Serialize)]
+struct JsonNotice<'a> {
+    /// Nanoseconds since the Unix epoch.
+    time_ns: i128,
+    iface: &'a str,
+    ifindex: u32,
+    rx_queue: u32,
+    len: u32,
+    ether_type: u16,
+    vlan: Vec<u16>,
+    ip_version: u8,
+    proto: String,
+    src: Option<String>,
+    dst: Option<String>,
+    sport: Option<u16>,
+    dport: Option<u16>,
+    icmp_type: Option<u8>,
+    icmp_code: Option<u8>,
+    tcp_flags: Option<String>,
+    verdict: &'static str,
+    rule: Option<u32>,
+    depth: &'static str,
+    flags: Vec<&'static str>,
+}
+
+/// The JSON line for `notice`.
+pub fn json_line(realtime_ns: i128, iface: &str, notice: &Notice) -> String {
+    let ports = has_ports(notice);
+    let icmp = notice.depth >= DEPTH_L4
+        && matches!(
+            (notice.ip_version, notice.l4_proto),
+            (4, IPPROTO_ICMP) | (6, IPPROTO_ICMPV6)
+        );
+    let tcp = notice.depth >= DEPTH_L4 && notice.l4_proto == IPPROTO_TCP;
+    let record = JsonNotice {
+        time_ns: realtime_ns,
+        iface,
+        ifindex: notice.ifindex,
+        rx_queue: notice.rx_queue,
+        len: notice.packet_len,
+        ether_type: notice.ether_type,
+        vlan: [notice.vlan_outer, notice.vlan_inner]
+            .into_iter()
+            .filter(|&id| id != 0)
+            .collect(),
+        ip_version: notice.ip_version,
+        proto: protocol(notice),
+        src: address(notice, &notice.src_addr),
+        dst: address(notice, &notice.dst_addr),
+        sport: ports.then_some(notice.src_port),
+        dport: ports.then_some(notice.dst_port),
+        icmp_type: icmp.then_some(notice.icmp_type),
+        icmp_code: icmp.then_some(notice.icmp_code),
+        tcp_flags: tcp.then(|| tcp_flags(notice.tcp_flags)),
+        verdict: verdict_name(notice.verdict),
+        rule: (notice.rule_id != RULE_NONE).then_some(notice.rule_id),
+        depth: match notice.depth {
+            DEPTH_L2 => "l2",
+            DEPTH_L3 => "l3",
+            DEPTH_L4 => "l4",
+            _ => "none",
+        },
+        flags: FLAG_NAMES
+            .iter()
+            .filter(|(flag, _)| notice.flags & flag != 0)
+            .map(|&(_, name)| name)
+            .collect(),
+    };
+    serde_json::to_string(&record).expect("a notice always serializes")
+}
+
+/// Why parsing stopped early, by flag.
+const FLAG_NAMES: [(u8, &str); 4] = [
+    (FLAG_FRAGMENT, "fragment"),
+    (FLAG_TRUNCATED, "truncated"),
+    (FLAG_MALFORMED, "malformed"),
+    (FLAG_EXT_LIMIT, "ext-limit"),
+];
 
 /// The line for `notice`, given its time and interface name already.
 pub fn format_line(time: &str, iface: &str, notice: &Notice) -> String {
@@ -117,26 +211,21 @@ fn destination(notice: &Notice) -> Option<String> {
 
 /// `10.0.0.1:53`, `[2001:db8::1]:53`, or a bare address without ports.
 fn endpoint(notice: &Notice, addr: &[u8; 16], port: u16) -> Option<String> {
-    let ports = has_ports(notice);
-    Some(match notice.ip_version {
-        4 => {
-            let ip = Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]);
-            if ports {
-                format!("{ip}:{port}")
-            } else {
-                ip.to_string()
-            }
-        }
-        6 => {
-            let ip = Ipv6Addr::from(*addr);
-            if ports {
-                format!("[{ip}]:{port}")
-            } else {
-                ip.to_string()
-            }
-        }
-        _ => return None,
+    let ip = address(notice, addr)?;
+    Some(match (has_ports(notice), notice.ip_version) {
+        (false, _) => ip,
+        (true, 6) => format!("[{ip}]:{port}"),
+        (true, _) => format!("{ip}:{port}"),
     })
+}
+
+/// The address as text, for IP packets.
+fn address(notice: &Notice, addr: &[u8; 16]) -> Option<String> {
+    match notice.ip_version {
+        4 => Some(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]).to_string()),
+        6 => Some(Ipv6Addr::from(*addr).to_string()),
+        _ => None,
+    }
 }
 
 /// What else is worth a glance: TCP flags, ICMP type, VLANs, why parsing
@@ -158,12 +247,7 @@ pub fn detail(notice: &Notice) -> String {
         }
         parts.push(vlan);
     }
-    for (flag, name) in [
-        (FLAG_FRAGMENT, "fragment"),
-        (FLAG_TRUNCATED, "truncated"),
-        (FLAG_MALFORMED, "malformed"),
-        (FLAG_EXT_LIMIT, "ext-limit"),
-    ] {
+    for (flag, name) in FLAG_NAMES {
         if notice.flags & flag != 0 {
             parts.push(name.into());
         }
@@ -348,6 +432,33 @@ mod tests {
             "no ports on a fragment: {line}"
         );
         assert!(line.ends_with("fragment"), "{line}");
+    }
+
+    #[test]
+    fn json_has_named_fields_and_no_ports_where_there_are_none() {
+        let mut n = notice();
+        n.l4_proto = IPPROTO_UDP;
+        n.src_port = 5353;
+        n.dst_port = 53;
+        n.vlan_outer = 7;
+        let value: serde_json::Value =
+            serde_json::from_str(&json_line(1_000, "veth0", &n)).unwrap();
+        assert_eq!(value["time_ns"], 1_000);
+        assert_eq!(value["iface"], "veth0");
+        assert_eq!(value["proto"], "UDP");
+        assert_eq!(value["src"], "10.0.0.2");
+        assert_eq!(value["sport"], 5353);
+        assert_eq!(value["dport"], 53);
+        assert_eq!(value["vlan"], serde_json::json!([7]));
+        assert_eq!(value["verdict"], "PASS");
+        assert_eq!(value["rule"], serde_json::Value::Null);
+        assert_eq!(value["depth"], "l4");
+
+        n.depth = DEPTH_L3;
+        n.flags = FLAG_FRAGMENT;
+        let value: serde_json::Value = serde_json::from_str(&json_line(0, "veth0", &n)).unwrap();
+        assert_eq!(value["sport"], serde_json::Value::Null);
+        assert_eq!(value["flags"], serde_json::json!(["fragment"]));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::loader::Mode;
 pub struct Report {
     pub passed: u32,
     pub failed: u32,
+    pub skipped: u32,
 }
 
 impl Report {
@@ -37,9 +38,22 @@ impl Report {
         }
     }
 
+    /// Records a check this kernel cannot run, and why.
+    pub fn skip(&mut self, name: &str, why: impl Display) {
+        self.skipped += 1;
+        println!("skip  {name}: {why}");
+    }
+
     /// Prints the closing tally; true when nothing failed.
     pub fn finish(&self) -> bool {
-        println!("{} passed, {} failed", self.passed, self.failed);
+        if self.skipped > 0 {
+            println!(
+                "{} passed, {} failed, {} skipped",
+                self.passed, self.failed, self.skipped
+            );
+        } else {
+            println!("{} passed, {} failed", self.passed, self.failed);
+        }
         self.failed == 0
     }
 }

@@ -1,0 +1,1450 @@
+//! The firewall through BPF_PROG_TEST_RUN: rule sets put in place with
+//! `Firewall::install` in a freshly loaded program, then crafted frames run
+//! through it one at a time. For every frame the XDP return value and the one
+//! notice it produces (its verdict and rule id) are checked; for every table,
+//! each rule's hit counter and the verdict counters. Tables run under both
+//! default policies: a rule decides the same either way, the default does
+//! not. Root only: as anyone else each test says why and passes.
+//!
+//! Each test loads its own copies of the program: tests run in parallel, and
+//! a ring buffer or counter shared between tests would mix their packets.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::mem::{size_of, MaybeUninit};
+use std::net::IpAddr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use etherparse::err::packet::BuildWriteError;
+use etherparse::{
+    ip_number, ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, IpFragOffset,
+    IpHeaders, Ipv4Header, PacketBuilder, PacketBuilderStep, VlanId,
+};
+use libbpf_rs::{
+    libbpf_sys, MapCore, MapFlags, MapHandle, OpenObject, ProgramInput, RingBufferBuilder,
+};
+use xdp_hello::abi::{
+    Config, Notice, NOTICES_ALL, NOTICES_DENIED, NOTICES_NONE, RULE_NONE, XDP_DROP, XDP_PASS,
+};
+use xdp_hello::firewall::{Firewall, RuleMaps};
+use xdp_hello::loader;
+use xdp_hello::rules::{self, Action, Rule};
+use xdp_hello::skel::XdpHelloSkel;
+use xdp_hello::stats::Counters;
+
+/// Each run leaves at most one notice in the ring.
+const RING_BYTES: u32 = 64 * 1024;
+
+const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+const DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+/// Addresses and ports no rule of a table mentions, for the other end.
+const N4: &str = "172.16.0.1";
+const N6: &str = "fd00::1";
+const CLIENT: u16 = 40000;
+const SERVICE: u16 = 4789;
+
+/// True as root; otherwise says why `test` does nothing.
+fn root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if euid == 0 {
+        return true;
+    }
+    eprintln!("{test}: skipped: loading XDP programs needs root (euid {euid}); run with sudo");
+    false
+}
+
+fn verdict_name(verdict: u8) -> &'static str {
+    xdp_hello::output::verdict_name(verdict)
+}
+
+// ---------------------------------------------------------------------------
+// Frames
+
+/// A frame and how to name it in a failure.
+#[derive(Clone)]
+struct Packet {
+    label: String,
+    frame: Vec<u8>,
+}
+
+fn written(write: impl FnOnce(&mut Vec<u8>) -> Result<(), BuildWriteError>) -> Vec<u8> {
+    let mut frame = Vec::new();
+    write(&mut frame).expect("etherparse refused a frame");
+    frame
+}
+
+fn addr(text: &str) -> IpAddr {
+    text.parse()
+        .unwrap_or_else(|_| panic!("'{text}' is no address"))
+}
+
+/// Ethernet, then IPv4 or IPv6 by the addresses' family.
+fn ip(src: &str, dst: &str) -> PacketBuilderStep<IpHeaders> {
+    let eth = PacketBuilder::ethernet2(SRC_MAC, DST_MAC);
+    match (addr(src), addr(dst)) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => eth.ipv4(s.octets(), d.octets(), 64),
+        (IpAddr::V6(s), IpAddr::V6(d)) => eth.ipv6(s.octets(), d.octets(), 64),
+        _ => panic!("{src} and {dst} are of different families"),
+    }
+}
+
+fn endpoint(text: &str, port: u16) -> String {
+    match addr(text) {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+fn udp(src: &str, sport: u16, dst: &str, dport: u16) -> Packet {
+    Packet {
+        label: format!("UDP {} → {}", endpoint(src, sport), endpoint(dst, dport)),
+        frame: written(|f| ip(src, dst).udp(sport, dport).write(f, b"payload")),
+    }
+}
+
+fn tcp(src: &str, sport: u16, dst: &str, dport: u16) -> Packet {
+    Packet {
+        label: format!("TCP {} → {}", endpoint(src, sport), endpoint(dst, dport)),
+        frame: written(|f| ip(src, dst).tcp(sport, dport, 1, 64240).syn().write(f, &[])),
+    }
+}
+
+/// An ICMP message over IPv4, or an ICMPv6 one over IPv6, of `icmp_type`.
+fn icmp(src: &str, dst: &str, icmp_type: u8) -> Packet {
+    let v6 = addr(src).is_ipv6();
+    let frame = if v6 {
+        written(|f| {
+            ip(src, dst)
+                .icmpv6_raw(icmp_type, 0, [0; 4])
+                .write(f, b"ping")
+        })
+    } else {
+        written(|f| {
+            ip(src, dst)
+                .icmpv4_raw(icmp_type, 0, [0; 4])
+                .write(f, b"ping")
+        })
+    };
+    let proto = if v6 { "ICMPv6" } else { "ICMP" };
+    Packet {
+        label: format!("{proto} type {icmp_type} {src} → {dst}"),
+        frame,
+    }
+}
+
+/// `udp` inside an 802.1Q tag.
+fn vlan_udp(vid: u16, src: &str, dst: &str) -> Packet {
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (addr(src), addr(dst)) else {
+        panic!("vlan_udp takes IPv4 addresses");
+    };
+    Packet {
+        label: format!("UDP {src} → {dst} in VLAN {vid}"),
+        frame: written(|f| {
+            PacketBuilder::ethernet2(SRC_MAC, DST_MAC)
+                .single_vlan(VlanId::try_new(vid).unwrap())
+                .ipv4(s.octets(), d.octets(), 64)
+                .udp(CLIENT, SERVICE)
+                .write(f, b"payload")
+        }),
+    }
+}
+
+fn arp(sender: &str, target: &str) -> Packet {
+    let (IpAddr::V4(s), IpAddr::V4(t)) = (addr(sender), addr(target)) else {
+        panic!("ARP takes IPv4 addresses");
+    };
+    let request = ArpPacket::new(
+        ArpHardwareId::ETHERNET,
+        EtherType::IPV4,
+        ArpOperation::REQUEST,
+        &SRC_MAC,
+        &s.octets(),
+        &[0; 6],
+        &t.octets(),
+    )
+    .unwrap();
+    Packet {
+        label: format!("ARP who-has {target} tell {sender}"),
+        frame: written(|f| {
+            PacketBuilder::ethernet2(SRC_MAC, DST_MAC)
+                .arp(request)
+                .write(f)
+        }),
+    }
+}
+
+/// An LLDP frame: neither IP nor ARP.
+fn lldp() -> Packet {
+    let eth = Ethernet2Header {
+        source: SRC_MAC,
+        destination: [0x01, 0x80, 0xc2, 0, 0, 0x0e],
+        ether_type: EtherType(0x88cc),
+    };
+    let mut frame = eth.to_bytes().to_vec();
+    frame.extend_from_slice(&[0; 46]);
+    Packet {
+        label: "LLDP".into(),
+        frame,
+    }
+}
+
+/// An IPv4 fragment of a UDP datagram `sport → dport`, at `offset` (in
+/// 8-byte units). Whatever the offset, the bytes after the IPv4 header are
+/// a UDP header with those ports: only the fragment offset may tell the
+/// program to look no further.
+fn fragment(src: &str, sport: u16, dst: &str, dport: u16, offset: u16, more: bool) -> Packet {
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (addr(src), addr(dst)) else {
+        panic!("fragment takes IPv4 addresses");
+    };
+    let header = Ipv4Header {
+        identification: 0x1234,
+        more_fragments: more,
+        fragment_offset: IpFragOffset::try_new(offset).unwrap(),
+        ..Ipv4Header::new(0, 64, ip_number::UDP, s.octets(), d.octets()).unwrap()
+    };
+    Packet {
+        label: format!(
+            "UDP {} → {} fragment at offset {offset}{}",
+            endpoint(src, sport),
+            endpoint(dst, dport),
+            if more { " (more follow)" } else { "" }
+        ),
+        frame: written(|f| {
+            PacketBuilder::ethernet2(SRC_MAC, DST_MAC)
+                .ip(IpHeaders::Ipv4(header, Default::default()))
+                .udp(sport, dport)
+                .write(f, b"payload")
+        }),
+    }
+}
+
+/// `packet` cut to its first `len` bytes.
+fn cut(packet: Packet, len: usize) -> Packet {
+    Packet {
+        label: format!("{} cut to {len} bytes", packet.label),
+        frame: packet.frame[..len].to_vec(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A loaded program with its firewall
+
+struct Lab<'obj> {
+    skel: XdpHelloSkel<'obj>,
+    firewall: Firewall,
+}
+
+/// What one BPF_PROG_TEST_RUN gave.
+struct Ran {
+    return_value: u32,
+    notices: Vec<Notice>,
+}
+
+impl<'obj> Lab<'obj> {
+    fn load(
+        object: &'obj mut MaybeUninit<OpenObject>,
+        default_verdict: u8,
+        notice_mode: u32,
+    ) -> Self {
+        let config = Config {
+            default_verdict: default_verdict as u32,
+            notice_mode,
+        };
+        let skel = loader::load(object, RING_BYTES, config).expect("loading the XDP program");
+        Lab {
+            skel,
+            firewall: Firewall::new(),
+        }
+    }
+
+    /// Checks `texts` as the command line does, then installs them.
+    fn install(&mut self, texts: &[&str]) {
+        let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+        let set = rules::parse_flags(&texts).unwrap_or_else(|e| panic!("{e}"));
+        rules::check_clashes(&set).unwrap_or_else(|e| panic!("{e}"));
+        self.firewall
+            .install(&RuleMaps::of(&self.skel.maps), &set)
+            .unwrap_or_else(|e| panic!("installing {texts:?}: {e:#}"));
+    }
+
+    /// The id of the rule in force written as `text`.
+    fn id(&self, text: &str) -> u32 {
+        let rule = parse(text);
+        self.firewall
+            .rules()
+            .iter()
+            .find(|active| active.rule.rule == rule)
+            .map(|active| active.id)
+            .unwrap_or_else(|| panic!("'{text}' is not in force"))
+    }
+
+    /// Runs `packet` through the program once; the ring is empty before.
+    fn run(&self, packet: &Packet) -> Ran {
+        let stale = drain(&self.skel.maps.events);
+        assert!(stale.is_empty(), "{} notices left from before", stale.len());
+        let input = ProgramInput {
+            data_in: Some(&packet.frame),
+            repeat: 1,
+            ..Default::default()
+        };
+        let output = self
+            .skel
+            .progs
+            .xdp_hello
+            .test_run(input)
+            .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of {}: {e}", packet.label));
+        Ran {
+            return_value: output.return_value,
+            notices: drain(&self.skel.maps.events),
+        }
+    }
+
+    /// Every rule in force (as written back by `Display`) with its hits.
+    fn hits(&self) -> BTreeMap<String, u64> {
+        self.firewall
+            .hits(&RuleMaps::of(&self.skel.maps))
+            .expect("reading rule hits")
+            .into_iter()
+            .map(|(active, hits)| (active.rule.rule.to_string(), hits))
+            .collect()
+    }
+
+    /// The hit counter with index `id`, whether a rule holds it or not.
+    fn counter_of_id(&self, id: u32) -> u64 {
+        self.skel
+            .maps
+            .rule_hits
+            .lookup_percpu(&id.to_ne_bytes(), MapFlags::ANY)
+            .expect("reading a rule counter")
+            .unwrap_or_default()
+            .iter()
+            .map(|cpu| u64::from_ne_bytes(cpu[..8].try_into().unwrap()))
+            .sum()
+    }
+
+    fn counters(&self) -> Counters {
+        Counters::read(&self.skel.maps.counters).expect("reading the counters")
+    }
+}
+
+fn parse(text: &str) -> Rule {
+    text.parse()
+        .unwrap_or_else(|e| panic!("bad rule '{text}': {e}"))
+}
+
+/// The verdict a rule gives.
+fn verdict_of(text: &str) -> u8 {
+    match parse(text).action {
+        Action::Allow => XDP_PASS,
+        Action::Deny => XDP_DROP,
+    }
+}
+
+/// Empties the ring buffer `events`, oldest notice first.
+fn drain(events: &dyn MapCore) -> Vec<Notice> {
+    let notices = RefCell::new(Vec::new());
+    let mut builder = RingBufferBuilder::new();
+    builder
+        .add(events, |bytes: &[u8]| {
+            assert_eq!(bytes.len(), size_of::<Notice>(), "a record of another size");
+            let mut notice = Notice::ZERO;
+            plain::copy_from_bytes(&mut notice, bytes).expect("a notice");
+            notices.borrow_mut().push(notice);
+            0
+        })
+        .expect("setting up the ring buffer");
+    let ring = builder.build().expect("setting up the ring buffer");
+    ring.consume().expect("reading the ring buffer");
+    drop(ring);
+    notices.into_inner()
+}
+
+/// What a run should come to: its verdict, the deciding rule, and whether a
+/// notice must come out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Want {
+    verdict: u8,
+    rule_id: u32,
+    notice: bool,
+}
+
+/// Whether `ran` (of `packet`) is `want`; else what differs.
+fn check_run(ran: &Ran, packet: &Packet, want: Want) -> Result<(), String> {
+    let mut diffs = Vec::new();
+    if ran.return_value != want.verdict as u32 {
+        diffs.push(format!(
+            "return value {} ({}), want {} ({})",
+            ran.return_value,
+            verdict_name(ran.return_value as u8),
+            want.verdict,
+            verdict_name(want.verdict)
+        ));
+    }
+    match (&ran.notices[..], want.notice) {
+        ([], false) => {}
+        ([notice], true) => {
+            if notice.verdict != want.verdict {
+                diffs.push(format!(
+                    "notice verdict {}, want {}",
+                    verdict_name(notice.verdict),
+                    verdict_name(want.verdict)
+                ));
+            }
+            if notice.rule_id != want.rule_id {
+                diffs.push(format!(
+                    "notice rule_id {}, want {}",
+                    id_name(notice.rule_id),
+                    id_name(want.rule_id)
+                ));
+            }
+            if notice.packet_len as usize != packet.frame.len() {
+                diffs.push(format!(
+                    "notice of a {}-byte packet, this one has {}",
+                    notice.packet_len,
+                    packet.frame.len()
+                ));
+            }
+        }
+        (notices, _) => diffs.push(format!(
+            "{} notices, want {}",
+            notices.len(),
+            u8::from(want.notice)
+        )),
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(diffs.join("; "))
+    }
+}
+
+fn id_name(id: u32) -> String {
+    if id == RULE_NONE {
+        "RULE_NONE".into()
+    } else {
+        id.to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tables: rules, frames, and who decides each frame
+
+enum By {
+    /// The default policy (rule id RULE_NONE).
+    Default,
+    /// The rule written so.
+    Rule(&'static str),
+    /// Nobody: non-IP traffic passes whatever the rules and the default.
+    NonIp,
+}
+
+struct Table {
+    rules: Vec<&'static str>,
+    probes: Vec<(Packet, By)>,
+    defaults: Vec<u8>,
+}
+
+impl Table {
+    fn new(rules: &[&'static str]) -> Table {
+        Table {
+            rules: rules.to_vec(),
+            probes: Vec::new(),
+            defaults: vec![XDP_PASS, XDP_DROP],
+        }
+    }
+
+    /// `packet` is decided by the rule written `rule`.
+    fn by(mut self, rule: &'static str, packet: Packet) -> Table {
+        self.probes.push((packet, By::Rule(rule)));
+        self
+    }
+
+    /// No rule matches `packet`: the default decides.
+    fn default(mut self, packet: Packet) -> Table {
+        self.probes.push((packet, By::Default));
+        self
+    }
+
+    /// `packet` is not IP: it passes, whatever the default.
+    fn non_ip(mut self, packet: Packet) -> Table {
+        self.probes.push((packet, By::NonIp));
+        self
+    }
+
+    /// Runs the table only under `default`.
+    fn under(mut self, default: u8) -> Table {
+        self.defaults = vec![default];
+        self
+    }
+
+    /// Loads a program for each default policy, installs the rules, runs
+    /// every frame and checks it; then checks every rule's hits and the
+    /// verdict counters. Reports every difference at once.
+    fn check(&self, test: &str) {
+        if !root(test) {
+            return;
+        }
+        let failures: Vec<String> = self
+            .defaults
+            .iter()
+            .flat_map(|&default| self.check_under(default))
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "rules {:?}:\n  {}",
+            self.rules,
+            failures.join("\n  ")
+        );
+    }
+
+    fn check_under(&self, default: u8) -> Vec<String> {
+        let mut object = MaybeUninit::uninit();
+        let mut lab = Lab::load(&mut object, default, NOTICES_ALL);
+        lab.install(&self.rules);
+
+        let under = format!("default {}", verdict_name(default));
+        let mut failures = Vec::new();
+        let mut want_hits: BTreeMap<String, u64> = self
+            .rules
+            .iter()
+            .map(|r| (parse(r).to_string(), 0))
+            .collect();
+        let (mut passed, mut dropped) = (0, 0);
+        for (packet, by) in &self.probes {
+            let (verdict, rule_id) = match by {
+                By::Default => (default, RULE_NONE),
+                By::NonIp => (XDP_PASS, RULE_NONE),
+                By::Rule(text) => {
+                    *want_hits.get_mut(&parse(text).to_string()).unwrap() += 1;
+                    (verdict_of(text), lab.id(text))
+                }
+            };
+            if verdict == XDP_PASS {
+                passed += 1;
+            } else {
+                dropped += 1;
+            }
+            let want = Want {
+                verdict,
+                rule_id,
+                notice: true,
+            };
+            if let Err(why) = check_run(&lab.run(packet), packet, want) {
+                let who = match by {
+                    By::Default => "the default".to_string(),
+                    By::NonIp => "nobody (not IP)".to_string(),
+                    By::Rule(text) => format!("'{text}' (id {rule_id})"),
+                };
+                failures.push(format!(
+                    "{under}: {}, to be decided by {who}: {why}",
+                    packet.label
+                ));
+            }
+        }
+        let hits = lab.hits();
+        if hits != want_hits {
+            failures.push(format!("{under}: rule hits {hits:?}, want {want_hits:?}"));
+        }
+        let counters = lab.counters();
+        let want_counters = (passed, dropped, 0, passed + dropped, 0);
+        let got_counters = (
+            counters.passed,
+            counters.dropped,
+            counters.aborted,
+            counters.notices_sent,
+            counters.notices_lost,
+        );
+        if got_counters != want_counters {
+            failures.push(format!(
+                "{under}: counters (passed, dropped, aborted, notices sent, lost) \
+                 {got_counters:?}, want {want_counters:?}"
+            ));
+        }
+        failures
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Address rules
+
+#[test]
+fn address_rules_ipv4_src_dst_host_and_network() {
+    Table::new(&[
+        "deny src 192.0.2.1",
+        "allow src 198.51.100.0/24",
+        "allow dst 192.0.2.9",
+        "deny dst 203.0.113.0/24",
+    ])
+    .by("deny src 192.0.2.1", udp("192.0.2.1", CLIENT, N4, SERVICE))
+    .by("deny src 192.0.2.1", tcp("192.0.2.1", CLIENT, N4, 443))
+    .by("deny src 192.0.2.1", icmp("192.0.2.1", N4, 8))
+    .by("deny src 192.0.2.1", vlan_udp(7, "192.0.2.1", N4))
+    .default(udp("192.0.2.2", CLIENT, N4, SERVICE))
+    .default(udp("192.0.2.0", CLIENT, N4, SERVICE))
+    .by(
+        "allow src 198.51.100.0/24",
+        udp("198.51.100.0", CLIENT, N4, SERVICE),
+    )
+    .by(
+        "allow src 198.51.100.0/24",
+        udp("198.51.100.77", CLIENT, N4, SERVICE),
+    )
+    .by(
+        "allow src 198.51.100.0/24",
+        udp("198.51.100.255", CLIENT, N4, SERVICE),
+    )
+    .default(udp("198.51.99.255", CLIENT, N4, SERVICE))
+    .default(udp("198.51.101.0", CLIENT, N4, SERVICE))
+    .by("allow dst 192.0.2.9", udp(N4, CLIENT, "192.0.2.9", SERVICE))
+    .default(udp(N4, CLIENT, "192.0.2.8", SERVICE))
+    .by(
+        "deny dst 203.0.113.0/24",
+        udp(N4, CLIENT, "203.0.113.0", SERVICE),
+    )
+    .by(
+        "deny dst 203.0.113.0/24",
+        udp(N4, CLIENT, "203.0.113.255", SERVICE),
+    )
+    .default(udp(N4, CLIENT, "203.0.114.0", SERVICE))
+    // A rule looks in its own direction only.
+    .default(udp(N4, CLIENT, "192.0.2.1", SERVICE))
+    .default(udp("192.0.2.9", CLIENT, N4, SERVICE))
+    .default(udp("203.0.113.5", CLIENT, N4, SERVICE))
+    // A source allow and a destination deny: the deny wins, both ways round.
+    .by(
+        "deny dst 203.0.113.0/24",
+        udp("198.51.100.7", CLIENT, "203.0.113.5", SERVICE),
+    )
+    .by(
+        "deny src 192.0.2.1",
+        udp("192.0.2.1", CLIENT, "192.0.2.9", SERVICE),
+    )
+    // IPv4 rules never match IPv6 addresses that start with the same bytes.
+    .default(udp("c000:201::", CLIENT, N6, SERVICE))
+    .default(udp(N6, CLIENT, "cb00:7100::", SERVICE))
+    .check("address_rules_ipv4_src_dst_host_and_network");
+}
+
+#[test]
+fn address_rules_ipv6_src_dst_host_and_network() {
+    Table::new(&[
+        "deny src 2001:db8::1",
+        "allow src 2001:db8:100::/48",
+        "allow dst 2001:db8::9",
+        "deny dst 2001:db8:200::/40",
+    ])
+    .by(
+        "deny src 2001:db8::1",
+        udp("2001:db8::1", CLIENT, N6, SERVICE),
+    )
+    .by("deny src 2001:db8::1", tcp("2001:db8::1", CLIENT, N6, 443))
+    .by("deny src 2001:db8::1", icmp("2001:db8::1", N6, 128))
+    .default(udp("2001:db8::2", CLIENT, N6, SERVICE))
+    .default(udp("2001:db8::", CLIENT, N6, SERVICE))
+    .by(
+        "allow src 2001:db8:100::/48",
+        udp("2001:db8:100::", CLIENT, N6, SERVICE),
+    )
+    .by(
+        "allow src 2001:db8:100::/48",
+        udp("2001:db8:100:ffff:ffff:ffff:ffff:ffff", CLIENT, N6, SERVICE),
+    )
+    .default(udp(
+        "2001:db8:ff:ffff:ffff:ffff:ffff:ffff",
+        CLIENT,
+        N6,
+        SERVICE,
+    ))
+    .default(udp("2001:db8:101::", CLIENT, N6, SERVICE))
+    .by(
+        "allow dst 2001:db8::9",
+        udp(N6, CLIENT, "2001:db8::9", SERVICE),
+    )
+    .default(udp(N6, CLIENT, "2001:db8::8", SERVICE))
+    .by(
+        "deny dst 2001:db8:200::/40",
+        udp(N6, CLIENT, "2001:db8:200::", SERVICE),
+    )
+    .by(
+        "deny dst 2001:db8:200::/40",
+        udp(N6, CLIENT, "2001:db8:2ff:ffff::1", SERVICE),
+    )
+    .default(udp(N6, CLIENT, "2001:db8:300::", SERVICE))
+    .default(udp(
+        N6,
+        CLIENT,
+        "2001:db8:1ff:ffff:ffff:ffff:ffff:ffff",
+        SERVICE,
+    ))
+    .default(udp(N6, CLIENT, "2001:db8::1", SERVICE))
+    .default(udp("2001:db8::9", CLIENT, N6, SERVICE))
+    .default(udp("2001:db8:200::1", CLIENT, N6, SERVICE))
+    .by(
+        "deny dst 2001:db8:200::/40",
+        udp("2001:db8:100::7", CLIENT, "2001:db8:200::7", SERVICE),
+    )
+    .by(
+        "deny src 2001:db8::1",
+        udp("2001:db8::1", CLIENT, "2001:db8::9", SERVICE),
+    )
+    // 32.1.13.184 is 2001:0db8 as an IPv4 address.
+    .default(udp("32.1.13.184", CLIENT, N4, SERVICE))
+    .check("address_rules_ipv6_src_dst_host_and_network");
+}
+
+#[test]
+fn longest_prefix_exception_ipv4() {
+    Table::new(&[
+        "deny src 10.0.0.0/8",
+        "allow src 10.1.2.3",
+        "deny dst 172.20.0.0/16",
+        "allow dst 172.20.5.6",
+    ])
+    .by("allow src 10.1.2.3", udp("10.1.2.3", CLIENT, N4, SERVICE))
+    .by("allow src 10.1.2.3", tcp("10.1.2.3", CLIENT, N4, 22))
+    .by("deny src 10.0.0.0/8", udp("10.1.2.4", CLIENT, N4, SERVICE))
+    .by("deny src 10.0.0.0/8", udp("10.1.2.2", CLIENT, N4, SERVICE))
+    .by("deny src 10.0.0.0/8", udp("10.0.0.0", CLIENT, N4, SERVICE))
+    .by(
+        "deny src 10.0.0.0/8",
+        udp("10.255.255.255", CLIENT, N4, SERVICE),
+    )
+    .default(udp("9.255.255.255", CLIENT, N4, SERVICE))
+    .default(udp("11.0.0.0", CLIENT, N4, SERVICE))
+    .by(
+        "allow dst 172.20.5.6",
+        udp(N4, CLIENT, "172.20.5.6", SERVICE),
+    )
+    .by(
+        "deny dst 172.20.0.0/16",
+        udp(N4, CLIENT, "172.20.5.7", SERVICE),
+    )
+    .by(
+        "deny dst 172.20.0.0/16",
+        udp(N4, CLIENT, "172.20.255.255", SERVICE),
+    )
+    .default(udp(N4, CLIENT, "172.21.0.0", SERVICE))
+    .check("longest_prefix_exception_ipv4");
+}
+
+#[test]
+fn longest_prefix_exception_ipv6() {
+    Table::new(&[
+        "deny src 2001:db8::/32",
+        "allow src 2001:db8::1:2:3",
+        "deny dst fd12::/16",
+        "allow dst fd12::5",
+    ])
+    .by(
+        "allow src 2001:db8::1:2:3",
+        udp("2001:db8::1:2:3", CLIENT, N6, SERVICE),
+    )
+    .by(
+        "deny src 2001:db8::/32",
+        udp("2001:db8::1:2:4", CLIENT, N6, SERVICE),
+    )
+    .by(
+        "deny src 2001:db8::/32",
+        udp("2001:db8::1:2:2", CLIENT, N6, SERVICE),
+    )
+    .by(
+        "deny src 2001:db8::/32",
+        udp("2001:db8::", CLIENT, N6, SERVICE),
+    )
+    .by(
+        "deny src 2001:db8::/32",
+        udp(
+            "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
+            CLIENT,
+            N6,
+            SERVICE,
+        ),
+    )
+    .default(udp(
+        "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff",
+        CLIENT,
+        N6,
+        SERVICE,
+    ))
+    .default(udp("2001:db9::", CLIENT, N6, SERVICE))
+    .by("allow dst fd12::5", udp(N6, CLIENT, "fd12::5", SERVICE))
+    .by("deny dst fd12::/16", udp(N6, CLIENT, "fd12::6", SERVICE))
+    .default(udp(N6, CLIENT, "fd13::5", SERVICE))
+    .check("longest_prefix_exception_ipv6");
+}
+
+/// Four levels deep, and the whole address space (/0) as the outermost.
+#[test]
+fn nested_prefixes_alternate_down_to_the_host() {
+    Table::new(&[
+        "deny src 0.0.0.0/0",
+        "allow src 10.0.0.0/8",
+        "deny src 10.1.0.0/16",
+        "allow src 10.1.2.0/24",
+        "deny src 10.1.2.3",
+        "allow src ::/0",
+        "deny src 2001:db8::/32",
+        "allow src 2001:db8:1::/48",
+        "deny src 2001:db8:1:2::/64",
+        "allow src 2001:db8:1:2::3",
+    ])
+    .by("deny src 0.0.0.0/0", udp("192.0.2.1", CLIENT, N4, SERVICE))
+    .by("deny src 0.0.0.0/0", udp("0.0.0.0", CLIENT, N4, SERVICE))
+    .by("allow src 10.0.0.0/8", udp("10.2.0.1", CLIENT, N4, SERVICE))
+    .by("deny src 10.1.0.0/16", udp("10.1.3.1", CLIENT, N4, SERVICE))
+    .by(
+        "allow src 10.1.2.0/24",
+        udp("10.1.2.4", CLIENT, N4, SERVICE),
+    )
+    .by("deny src 10.1.2.3", udp("10.1.2.3", CLIENT, N4, SERVICE))
+    .by("allow src ::/0", udp("fe80::1", CLIENT, N6, SERVICE))
+    .by(
+        "deny src 2001:db8::/32",
+        udp("2001:db8:2::1", CLIENT, N6, SERVICE),
+    )
+    .by(
+        "allow src 2001:db8:1::/48",
+        udp("2001:db8:1:3::1", CLIENT, N6, SERVICE),
+    )
+    .by(
+        "deny src 2001:db8:1:2::/64",
+        udp("2001:db8:1:2::4", CLIENT, N6, SERVICE),
+    )
+    .by(
+        "allow src 2001:db8:1:2::3",
+        udp("2001:db8:1:2::3", CLIENT, N6, SERVICE),
+    )
+    .check("nested_prefixes_alternate_down_to_the_host");
+}
+
+// ---------------------------------------------------------------------------
+// Port rules
+
+/// Both families, since port rules apply to IPv4 and IPv6 alike.
+const FAMILIES: [(&str, &str); 2] = [("192.0.2.1", N4), ("2001:db8::1", N6)];
+
+#[test]
+fn tcp_port_rules_single_ports_and_range_edges() {
+    let mut table = Table::new(&[
+        "deny tcp dport 22",
+        "allow tcp dport 8000-8080",
+        "allow tcp sport 53",
+        "deny tcp sport 1000-1023",
+    ]);
+    for (a, b) in FAMILIES {
+        let to = |dport| tcp(a, CLIENT, b, dport);
+        let from = |sport| tcp(a, sport, b, SERVICE);
+        table = table
+            .default(to(21))
+            .by("deny tcp dport 22", to(22))
+            .default(to(23))
+            .default(to(7999))
+            .by("allow tcp dport 8000-8080", to(8000))
+            .by("allow tcp dport 8000-8080", to(8040))
+            .by("allow tcp dport 8000-8080", to(8080))
+            .default(to(8081))
+            .default(from(52))
+            .by("allow tcp sport 53", from(53))
+            .default(from(54))
+            .default(from(999))
+            .by("deny tcp sport 1000-1023", from(1000))
+            .by("deny tcp sport 1000-1023", from(1023))
+            .default(from(1024))
+            // A source allow and a destination deny, and the other way round.
+            .by("deny tcp dport 22", tcp(a, 53, b, 22))
+            .by("deny tcp sport 1000-1023", tcp(a, 1000, b, 8000))
+            // Each rule looks at its own direction and protocol only.
+            .default(tcp(a, 22, b, SERVICE))
+            .default(tcp(a, CLIENT, b, 53))
+            .default(udp(a, CLIENT, b, 22))
+            .default(udp(a, 1000, b, SERVICE))
+            .default(udp(a, CLIENT, b, 8000));
+    }
+    table.check("tcp_port_rules_single_ports_and_range_edges");
+}
+
+#[test]
+fn udp_port_rules_single_ports_and_range_edges() {
+    let mut table = Table::new(&[
+        "deny udp dport 53",
+        "allow udp dport 65000-65535",
+        "allow udp sport 123",
+        "deny udp sport 0-9",
+    ]);
+    for (a, b) in FAMILIES {
+        let to = |dport| udp(a, CLIENT, b, dport);
+        let from = |sport| udp(a, sport, b, SERVICE);
+        table = table
+            .default(to(52))
+            .by("deny udp dport 53", to(53))
+            .default(to(54))
+            .default(to(64999))
+            .by("allow udp dport 65000-65535", to(65000))
+            .by("allow udp dport 65000-65535", to(65535))
+            .default(from(122))
+            .by("allow udp sport 123", from(123))
+            .default(from(124))
+            .by("deny udp sport 0-9", from(0))
+            .by("deny udp sport 0-9", from(9))
+            .default(from(10))
+            .by("deny udp dport 53", udp(a, 123, b, 53))
+            .by("deny udp sport 0-9", udp(a, 5, b, 65535))
+            .default(udp(a, 53, b, SERVICE))
+            .default(udp(a, CLIENT, b, 123))
+            .default(tcp(a, CLIENT, b, 53))
+            .default(tcp(a, 0, b, SERVICE))
+            .default(tcp(a, CLIENT, b, 65535));
+    }
+    table.check("udp_port_rules_single_ports_and_range_edges");
+}
+
+// ---------------------------------------------------------------------------
+// ICMP rules
+
+#[test]
+fn icmp_exact_type_beats_any_type() {
+    Table::new(&[
+        "deny icmp",
+        "allow icmp type 8",
+        "allow icmpv6",
+        "deny icmpv6 type 128",
+    ])
+    .by("allow icmp type 8", icmp("192.0.2.1", N4, 8))
+    .by("deny icmp", icmp("192.0.2.1", N4, 0))
+    .by("deny icmp", icmp("192.0.2.1", N4, 3))
+    .by("deny icmp", icmp("192.0.2.1", N4, 255))
+    .by("deny icmp", icmp("192.0.2.1", N4, 128))
+    .by("deny icmpv6 type 128", icmp("2001:db8::1", N6, 128))
+    .by("allow icmpv6", icmp("2001:db8::1", N6, 129))
+    .by("allow icmpv6", icmp("2001:db8::1", N6, 135))
+    .by("allow icmpv6", icmp("2001:db8::1", N6, 8))
+    .by("allow icmpv6", icmp("2001:db8::1", N6, 0))
+    // ICMP rules are no port or address rules.
+    .default(udp("192.0.2.1", CLIENT, N4, SERVICE))
+    .default(tcp("2001:db8::1", CLIENT, N6, SERVICE))
+    .check("icmp_exact_type_beats_any_type");
+}
+
+#[test]
+fn icmp_types_without_an_any_type_rule() {
+    Table::new(&["deny icmp type 0", "allow icmpv6 type 135"])
+        .by("deny icmp type 0", icmp("192.0.2.1", N4, 0))
+        .default(icmp("192.0.2.1", N4, 8))
+        .default(icmp("192.0.2.1", N4, 135))
+        .by("allow icmpv6 type 135", icmp("2001:db8::1", N6, 135))
+        .default(icmp("2001:db8::1", N6, 136))
+        .default(icmp("2001:db8::1", N6, 0))
+        .check("icmp_types_without_an_any_type_rule");
+}
+
+// ---------------------------------------------------------------------------
+// Rules of different kinds together, the default, non-IP traffic
+
+#[test]
+fn deny_wins_across_kinds() {
+    Table::new(&[
+        "deny src 192.0.2.1",
+        "allow tcp dport 80",
+        "allow src 198.51.100.7",
+        "deny udp dport 53",
+        "allow dst 203.0.113.9",
+        "deny icmp type 8",
+        "deny dst 203.0.113.66",
+        "allow icmp type 0",
+        "allow src 2001:db8::7",
+        "deny icmpv6 type 128",
+    ])
+    .by("deny src 192.0.2.1", tcp("192.0.2.1", CLIENT, N4, 80))
+    .by("allow tcp dport 80", tcp(N4, CLIENT, "192.0.2.2", 80))
+    .by("deny src 192.0.2.1", tcp("192.0.2.1", CLIENT, N4, 81))
+    .by("deny udp dport 53", udp("198.51.100.7", CLIENT, N4, 53))
+    .by(
+        "allow src 198.51.100.7",
+        udp("198.51.100.7", CLIENT, N4, 54),
+    )
+    .by("deny icmp type 8", icmp(N4, "203.0.113.9", 8))
+    .by("allow dst 203.0.113.9", icmp(N4, "203.0.113.9", 3))
+    .by("deny dst 203.0.113.66", icmp(N4, "203.0.113.66", 0))
+    .by("allow icmp type 0", icmp(N4, "203.0.113.67", 0))
+    .by("deny icmpv6 type 128", icmp("2001:db8::7", N6, 128))
+    .by("allow src 2001:db8::7", icmp("2001:db8::7", N6, 129))
+    .default(udp(N4, CLIENT, "192.0.2.2", 80))
+    .check("deny_wins_across_kinds");
+}
+
+/// With --default deny, IP traffic no rule allows is dropped, every kind of
+/// allow rule lets its traffic through, and non-IP traffic passes.
+#[test]
+fn default_deny_drops_unmatched_ip_and_allow_rules_beat_it() {
+    Table::new(&[
+        "allow tcp dport 80",
+        "allow udp sport 53",
+        "allow src 198.51.100.7",
+        "allow dst 2001:db8::9",
+        "allow icmp type 8",
+        "allow icmpv6 type 135",
+    ])
+    .under(XDP_DROP)
+    .by("allow tcp dport 80", tcp("192.0.2.1", CLIENT, N4, 80))
+    .by("allow tcp dport 80", tcp("2001:db8::1", CLIENT, N6, 80))
+    .by("allow udp sport 53", udp("192.0.2.1", 53, N4, SERVICE))
+    .by(
+        "allow src 198.51.100.7",
+        udp("198.51.100.7", CLIENT, N4, SERVICE),
+    )
+    .by("allow dst 2001:db8::9", tcp(N6, CLIENT, "2001:db8::9", 443))
+    .by("allow icmp type 8", icmp("192.0.2.1", N4, 8))
+    .by("allow icmpv6 type 135", icmp("2001:db8::1", N6, 135))
+    .default(tcp("192.0.2.1", CLIENT, N4, 81))
+    .default(udp("192.0.2.1", 54, N4, SERVICE))
+    .default(udp("2001:db8::1", CLIENT, N6, 53))
+    .default(icmp("192.0.2.1", N4, 0))
+    .default(icmp("2001:db8::1", N6, 136))
+    .default(fragment("192.0.2.1", CLIENT, N4, 80, 185, false))
+    .non_ip(arp("192.0.2.1", "192.0.2.2"))
+    .non_ip(lldp())
+    .check("default_deny_drops_unmatched_ip_and_allow_rules_beat_it");
+}
+
+#[test]
+fn non_ip_traffic_passes_under_default_deny_and_deny_rules() {
+    Table::new(&["deny src 0.0.0.0/0", "deny dst ::/0"])
+        .non_ip(arp("192.0.2.1", "192.0.2.2"))
+        .non_ip(arp("0.0.0.0", "10.0.0.1"))
+        .non_ip(lldp())
+        .by("deny src 0.0.0.0/0", udp("192.0.2.1", CLIENT, N4, SERVICE))
+        .by("deny dst ::/0", icmp("2001:db8::1", N6, 135))
+        .check("non_ip_traffic_passes_under_default_deny_and_deny_rules");
+}
+
+/// A non-first fragment has no transport header: port rules cannot see it
+/// (even where its first bytes look like one), address rules still do.
+#[test]
+fn non_first_ipv4_fragment_ignores_port_rules() {
+    Table::new(&[
+        "deny udp dport 53",
+        "deny udp sport 40000",
+        "allow tcp dport 80",
+        "deny src 192.0.2.66",
+    ])
+    .by("deny udp dport 53", udp("192.0.2.1", 40001, N4, 53))
+    .by(
+        "deny udp dport 53",
+        fragment("192.0.2.1", 40001, N4, 53, 0, true),
+    )
+    .by(
+        "deny udp sport 40000",
+        fragment("192.0.2.1", 40000, N4, SERVICE, 0, true),
+    )
+    .default(fragment("192.0.2.1", 40001, N4, 53, 185, true))
+    .default(fragment("192.0.2.1", 40000, N4, 53, 185, false))
+    .default(fragment("192.0.2.1", 40000, N4, 53, 1, true))
+    .by(
+        "deny src 192.0.2.66",
+        fragment("192.0.2.66", 40001, N4, SERVICE, 185, false),
+    )
+    .check("non_first_ipv4_fragment_ignores_port_rules");
+}
+
+/// An IPv4 header that is there but a transport header that is cut short:
+/// address rules apply, port rules cannot; a frame that ends inside the
+/// IPv4 header follows --default (README, "Rules").
+#[test]
+fn ip_packets_too_short_to_parse_follow_the_default() {
+    let whole = udp("192.0.2.1", CLIENT, N4, 53);
+    Table::new(&[
+        "deny src 192.0.2.1",
+        "deny udp dport 53",
+        "allow src 192.0.2.2",
+    ])
+    .by("deny src 192.0.2.1", cut(whole.clone(), 14 + 20 + 4))
+    .default(cut(udp("192.0.2.3", CLIENT, N4, 53), 14 + 20 + 4))
+    .default(cut(whole, 14 + 10))
+    .check("ip_packets_too_short_to_parse_follow_the_default");
+}
+
+// ---------------------------------------------------------------------------
+// Notice modes
+
+/// Runs each of `probes` (packet, verdict, rule) in a program loaded with
+/// `notice_mode`, checking the verdict, whether a notice came out, the hits
+/// and the counters.
+fn check_notice_mode(test: &str, notice_mode: u32, default: u8) {
+    if !root(test) {
+        return;
+    }
+    let mut object = MaybeUninit::uninit();
+    let mut lab = Lab::load(&mut object, default, notice_mode);
+    lab.install(&["deny src 192.0.2.1", "allow tcp dport 80"]);
+    let deny = lab.id("deny src 192.0.2.1");
+    let allow = lab.id("allow tcp dport 80");
+    let probes = [
+        (udp("192.0.2.1", CLIENT, N4, SERVICE), XDP_DROP, deny),
+        (udp("192.0.2.1", CLIENT, N4, SERVICE), XDP_DROP, deny),
+        (tcp("192.0.2.2", CLIENT, N4, 80), XDP_PASS, allow),
+        (udp("192.0.2.2", CLIENT, N4, SERVICE), default, RULE_NONE),
+        (arp("192.0.2.2", "192.0.2.1"), XDP_PASS, RULE_NONE),
+    ];
+    let mut failures = Vec::new();
+    for (packet, verdict, rule_id) in &probes {
+        let notice = match notice_mode {
+            NOTICES_ALL => true,
+            NOTICES_DENIED => *verdict == XDP_DROP,
+            _ => false,
+        };
+        let want = Want {
+            verdict: *verdict,
+            rule_id: *rule_id,
+            notice,
+        };
+        if let Err(why) = check_run(&lab.run(packet), packet, want) {
+            failures.push(format!("{}: {why}", packet.label));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Counted alike whatever the mode.
+    let hits = lab.hits();
+    assert_eq!(hits["deny src 192.0.2.1"], 2, "{hits:?}");
+    assert_eq!(hits["allow tcp dport 80"], 1, "{hits:?}");
+    let counters = lab.counters();
+    let drops = probes.iter().filter(|p| p.1 == XDP_DROP).count() as u64;
+    let noticed = match notice_mode {
+        NOTICES_ALL => probes.len() as u64,
+        NOTICES_DENIED => drops,
+        _ => 0,
+    };
+    assert_eq!(
+        (counters.passed, counters.dropped, counters.aborted),
+        (probes.len() as u64 - drops, drops, 0),
+        "{counters:?}"
+    );
+    assert_eq!(
+        (counters.notices_sent, counters.notices_lost),
+        (noticed, 0),
+        "{counters:?}"
+    );
+}
+
+#[test]
+fn notices_denied_only_for_dropped_packets() {
+    check_notice_mode(
+        "notices_denied_only_for_dropped_packets",
+        NOTICES_DENIED,
+        XDP_PASS,
+    );
+}
+
+#[test]
+fn notices_denied_under_default_deny_include_default_drops() {
+    check_notice_mode(
+        "notices_denied_under_default_deny_include_default_drops",
+        NOTICES_DENIED,
+        XDP_DROP,
+    );
+}
+
+#[test]
+fn notices_none_but_counters_still_count() {
+    check_notice_mode(
+        "notices_none_but_counters_still_count",
+        NOTICES_NONE,
+        XDP_PASS,
+    );
+}
+
+#[test]
+fn notices_all_for_every_packet() {
+    check_notice_mode("notices_all_for_every_packet", NOTICES_ALL, XDP_DROP);
+}
+
+// ---------------------------------------------------------------------------
+// Reinstalling
+
+/// Rules that stay keep their id and their count; a rule that goes has its
+/// counter zeroed, so a rule that later gets the same id starts from 0.
+#[test]
+fn rule_ids_stay_across_reinstalls_and_removed_counters_are_zeroed() {
+    if !root("rule_ids_stay_across_reinstalls_and_removed_counters_are_zeroed") {
+        return;
+    }
+    let mut object = MaybeUninit::uninit();
+    let mut lab = Lab::load(&mut object, XDP_PASS, NOTICES_ALL);
+    let from_x = udp("192.0.2.1", CLIENT, N4, SERVICE);
+    let ssh = tcp("192.0.2.2", CLIENT, N4, 22);
+    let telnet = tcp("192.0.2.2", CLIENT, N4, 23);
+    let ping = icmp("192.0.2.2", N4, 8);
+    let dns = udp("192.0.2.2", CLIENT, N4, 53);
+    let run = |lab: &Lab, packet: &Packet, times: usize, verdict: u8, rule: Option<&str>| {
+        let rule_id = rule.map_or(RULE_NONE, |r| lab.id(r));
+        for _ in 0..times {
+            let want = Want {
+                verdict,
+                rule_id,
+                notice: true,
+            };
+            check_run(&lab.run(packet), packet, want)
+                .unwrap_or_else(|why| panic!("{}: {why}", packet.label));
+        }
+    };
+    let hits = |lab: &Lab| lab.hits().into_iter().collect::<Vec<_>>();
+    let h = |rule: &str, n: u64| (rule.to_string(), n);
+
+    lab.install(&[
+        "deny src 192.0.2.1",
+        "deny tcp dport 22",
+        "allow icmp type 8",
+    ]);
+    let deny_x = lab.id("deny src 192.0.2.1");
+    let deny_ssh = lab.id("deny tcp dport 22");
+    let allow_ping = lab.id("allow icmp type 8");
+    run(&lab, &from_x, 2, XDP_DROP, Some("deny src 192.0.2.1"));
+    run(&lab, &ssh, 1, XDP_DROP, Some("deny tcp dport 22"));
+    run(&lab, &ping, 3, XDP_PASS, Some("allow icmp type 8"));
+    assert_eq!(lab.counter_of_id(deny_ssh), 1);
+
+    // Reordered, one rule gone, one new.
+    lab.install(&[
+        "allow icmp type 8",
+        "deny udp dport 53",
+        "deny src 192.0.2.1",
+    ]);
+    assert_eq!(lab.id("deny src 192.0.2.1"), deny_x, "the id moved");
+    assert_eq!(lab.id("allow icmp type 8"), allow_ping, "the id moved");
+    assert_eq!(
+        hits(&lab),
+        [
+            h("allow icmp type 8", 3),
+            h("deny src 192.0.2.1", 2),
+            h("deny udp dport 53", 0)
+        ]
+    );
+    assert_eq!(
+        lab.counter_of_id(deny_ssh),
+        0,
+        "the counter of the removed 'deny tcp dport 22' (id {deny_ssh})"
+    );
+    run(&lab, &ssh, 2, XDP_PASS, None);
+    run(&lab, &from_x, 1, XDP_DROP, Some("deny src 192.0.2.1"));
+    run(&lab, &dns, 1, XDP_DROP, Some("deny udp dport 53"));
+    assert_eq!(
+        hits(&lab),
+        [
+            h("allow icmp type 8", 3),
+            h("deny src 192.0.2.1", 3),
+            h("deny udp dport 53", 1)
+        ]
+    );
+    assert_eq!(
+        lab.counter_of_id(deny_ssh),
+        0,
+        "counted for a rule not in force"
+    );
+
+    // A new rule, likely on the freed id, starts from zero; so does the
+    // removed rule coming back.
+    lab.install(&[
+        "allow icmp type 8",
+        "deny udp dport 53",
+        "deny src 192.0.2.1",
+        "deny tcp dport 23",
+    ]);
+    assert_eq!(lab.id("deny src 192.0.2.1"), deny_x);
+    assert_eq!(lab.id("allow icmp type 8"), allow_ping);
+    assert_eq!(lab.hits()["deny tcp dport 23"], 0);
+    run(&lab, &telnet, 1, XDP_DROP, Some("deny tcp dport 23"));
+    lab.install(&[
+        "deny tcp dport 22",
+        "allow icmp type 8",
+        "deny udp dport 53",
+        "deny src 192.0.2.1",
+        "deny tcp dport 23",
+    ]);
+    assert_eq!(lab.id("deny src 192.0.2.1"), deny_x);
+    assert_eq!(lab.id("allow icmp type 8"), allow_ping);
+    run(&lab, &ssh, 1, XDP_DROP, Some("deny tcp dport 22"));
+    assert_eq!(
+        hits(&lab),
+        [
+            h("allow icmp type 8", 3),
+            h("deny src 192.0.2.1", 3),
+            h("deny tcp dport 22", 1),
+            h("deny tcp dport 23", 1),
+            h("deny udp dport 53", 1)
+        ]
+    );
+    let ids: BTreeSet<u32> = lab.firewall.rules().iter().map(|a| a.id).collect();
+    assert_eq!(
+        ids.len(),
+        5,
+        "two rules share an id: {:?}",
+        lab.firewall.rules()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Live reload
+
+/// How often the rule set is swapped while packets run.
+const SWAPS: usize = 40;
+/// Packets that must run between two swaps, so both sets are seen.
+const RUNS_PER_SWAP: u64 = 20;
+
+/// What the packet thread saw: (return value, notice verdict, notice rule
+/// id) with how often, and whatever was wrong.
+#[derive(Default)]
+struct Seen {
+    outcomes: BTreeMap<(u32, u8, u32), u64>,
+    problems: Vec<String>,
+}
+
+/// Runs `frame` through the program behind `prog` once at a time until
+/// `stop`, reading the one notice of each run from `events`.
+fn run_until_stopped(
+    prog: OwnedFd,
+    events: MapHandle,
+    frame: &[u8],
+    runs: &AtomicU64,
+    stop: &AtomicBool,
+) -> Seen {
+    let mut seen = Seen::default();
+    while !stop.load(Ordering::Relaxed) && seen.problems.len() < 10 {
+        // SAFETY: plain data; the pointers live across the call.
+        let mut opts: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
+        opts.sz = size_of::<libbpf_sys::bpf_test_run_opts>() as _;
+        opts.data_in = frame.as_ptr().cast();
+        opts.data_size_in = frame.len() as u32;
+        opts.repeat = 1;
+        // SAFETY: a valid program fd and options that point to live memory.
+        let rc = unsafe { libbpf_sys::bpf_prog_test_run_opts(prog.as_raw_fd(), &mut opts) };
+        if rc != 0 {
+            seen.problems
+                .push(format!("BPF_PROG_TEST_RUN failed: {rc}"));
+            continue;
+        }
+        let notices = drain(&events);
+        match notices[..] {
+            [notice] => {
+                *seen
+                    .outcomes
+                    .entry((opts.retval, notice.verdict, notice.rule_id))
+                    .or_default() += 1
+            }
+            _ => seen.problems.push(format!(
+                "run {}: {} notices, want 1",
+                runs.load(Ordering::Relaxed),
+                notices.len()
+            )),
+        }
+        runs.fetch_add(1, Ordering::Relaxed);
+    }
+    seen
+}
+
+/// One thread runs a packet through the program again and again while
+/// another swaps between two rule sets that decide it differently: every
+/// packet gets the verdict of one set or the other, by that set's rule —
+/// never a half-installed set, the default, or ABORTED.
+#[test]
+fn live_reload_while_packets_run() {
+    if !root("live_reload_while_packets_run") {
+        return;
+    }
+    // The default would pass it: a packet that saw neither set shows.
+    const A: &[&str] = &["deny src 192.0.2.1", "deny udp dport 53"];
+    const B: &[&str] = &[
+        "allow src 192.0.2.1",
+        "deny src 198.51.100.0/24",
+        "allow udp dport 53",
+    ];
+    let packet = udp("192.0.2.1", CLIENT, N4, SERVICE);
+    let mut object = MaybeUninit::uninit();
+    let mut lab = Lab::load(&mut object, XDP_PASS, NOTICES_ALL);
+    lab.install(A);
+    // The skeleton's handles stay on this thread; the packet thread gets
+    // descriptors of its own for the same program and ring.
+    let prog = lab
+        .skel
+        .progs
+        .xdp_hello
+        .as_fd()
+        .try_clone_to_owned()
+        .expect("duplicating the program fd");
+    let events = MapHandle::try_from(&lab.skel.maps.events).expect("a handle on the ring");
+
+    // (verdict, rule id) each installed set gives the packet.
+    let mut allowed = BTreeSet::from([(XDP_DROP, lab.id("deny src 192.0.2.1"))]);
+    let runs = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let started = Instant::now();
+    let seen = thread::scope(|scope| {
+        let runner = scope.spawn(|| run_until_stopped(prog, events, &packet.frame, &runs, &stop));
+        for swap in 0..SWAPS {
+            let (set, decider) = if swap % 2 == 0 {
+                (B, "allow src 192.0.2.1")
+            } else {
+                (A, "deny src 192.0.2.1")
+            };
+            lab.install(set);
+            allowed.insert((verdict_of(decider), lab.id(decider)));
+            // Let packets run under this set before the next swap.
+            let target = runs.load(Ordering::Relaxed) + RUNS_PER_SWAP;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while runs.load(Ordering::Relaxed) < target
+                && !runner.is_finished()
+                && Instant::now() < deadline
+            {
+                thread::yield_now();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        runner.join().expect("the packet thread panicked")
+    });
+    let elapsed = started.elapsed();
+
+    assert!(seen.problems.is_empty(), "{}", seen.problems.join("\n"));
+    let total: u64 = seen.outcomes.values().sum();
+    assert_eq!(total, runs.load(Ordering::Relaxed));
+    let stray: Vec<_> = seen
+        .outcomes
+        .iter()
+        .filter(|&(&(ret, verdict, rule_id), _)| {
+            ret != verdict as u32 || !allowed.contains(&(verdict, rule_id))
+        })
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "(return value, verdict, rule id) no installed set gives: {stray:?}; \
+         allowed (verdict, rule id): {allowed:?}; all: {:?}",
+        seen.outcomes
+    );
+    for verdict in [XDP_DROP, XDP_PASS] {
+        assert!(
+            seen.outcomes
+                .keys()
+                .any(|&(ret, _, _)| ret == verdict as u32),
+            "no packet got {}: {:?}",
+            verdict_name(verdict),
+            seen.outcomes
+        );
+    }
+    assert!(
+        total >= SWAPS as u64 * RUNS_PER_SWAP,
+        "only {total} packets in {elapsed:?}"
+    );
+    let counters = lab.counters();
+    assert_eq!(
+        (
+            counters.passed + counters.dropped,
+            counters.aborted,
+            counters.notices_lost
+        ),
+        (total, 0, 0),
+        "{counters:?}"
+    );
+    eprintln!("live reload: {SWAPS} swaps, {total} packets in {elapsed:?}");
+}

@@ -89,6 +89,17 @@ pub const RULE_KEY_PREFIX_BITS: u32 = 16;
 /// Rule sets live in two generations; one index says which one packets use.
 pub const GENERATIONS: u32 = 2;
 
+/// Kinds of rule, as bits of a generation's `rule_kinds` slot: a packet
+/// skips the lookups of kinds the generation has no rule of.
+pub const KIND_V4_SRC: u32 = 1 << 0;
+pub const KIND_V4_DST: u32 = 1 << 1;
+pub const KIND_V6_SRC: u32 = 1 << 2;
+pub const KIND_V6_DST: u32 = 1 << 3;
+pub const KIND_TCP_PORTS: u32 = 1 << 4;
+pub const KIND_UDP_PORTS: u32 = 1 << 5;
+pub const KIND_ICMP: u32 = 1 << 6;
+pub const KIND_ICMPV6: u32 = 1 << 7;
+
 /// Slots of `port_rules`: generation × {TCP, UDP} × {src, dst} × 65536 ports.
 pub const PORT_SLOTS: u32 = GENERATIONS * 2 * 2 * 65536;
 

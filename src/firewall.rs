@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use libbpf_rs::{MapCore, MapFlags};
 
 use crate::abi::*;
-use crate::rules::{Action, Match, Rule, SourcedRule, Transport};
+use crate::rules::{Action, Direction, Match, Rule, SourcedRule, Transport};
 use crate::skel::XdpHelloMaps;
 
 /// The maps a rule set lives in.
@@ -23,6 +23,7 @@ pub struct RuleMaps<'a> {
     pub ports: &'a dyn MapCore,
     pub icmp: &'a dyn MapCore,
     pub generation: &'a dyn MapCore,
+    pub kinds: &'a dyn MapCore,
     pub hits: &'a dyn MapCore,
 }
 
@@ -34,6 +35,7 @@ impl<'a> RuleMaps<'a> {
             ports: &maps.port_rules,
             icmp: &maps.icmp_rules,
             generation: &maps.rule_generation,
+            kinds: &maps.rule_kinds,
             hits: &maps.rule_hits,
         }
     }
@@ -229,6 +231,16 @@ impl Firewall {
         }
         write_array(maps.ports, first_port, &ports).context("writing the port rules")?;
         write_array(maps.icmp, first_icmp, &icmp).context("writing the ICMP rules")?;
+        let kinds = rules.iter().fold(0, |kinds, active| {
+            kinds | kind_bit(&active.rule.rule.matches)
+        });
+        maps.kinds
+            .update(
+                &generation.to_ne_bytes(),
+                &kinds.to_ne_bytes(),
+                MapFlags::ANY,
+            )
+            .context("writing the rule kinds")?;
         Ok(())
     }
 
@@ -250,6 +262,22 @@ impl Firewall {
                 Ok((active.clone(), hits))
             })
             .collect()
+    }
+}
+
+/// The `KIND_*` bit of a rule, which tells packets to look up its map.
+fn kind_bit(matches: &Match) -> u32 {
+    match *matches {
+        Match::Address(dir, net) => match (net.addr().is_ipv6(), dir) {
+            (false, Direction::Src) => KIND_V4_SRC,
+            (false, Direction::Dst) => KIND_V4_DST,
+            (true, Direction::Src) => KIND_V6_SRC,
+            (true, Direction::Dst) => KIND_V6_DST,
+        },
+        Match::Port(Transport::Tcp, ..) => KIND_TCP_PORTS,
+        Match::Port(Transport::Udp, ..) => KIND_UDP_PORTS,
+        Match::Icmp(false, _) => KIND_ICMP,
+        Match::Icmp(true, _) => KIND_ICMPV6,
     }
 }
 

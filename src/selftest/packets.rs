@@ -679,7 +679,12 @@ fn truncations() -> Vec<Case> {
     let vlan = Whole::new("vlan-ipv4-udp", vlan_ipv4_udp());
     let tagged = ETH_HLEN + VLAN_HLEN;
     cases.extend([
-        vlan.cut(ETH_HLEN + 2, "in-vlan-tag", truncated(l2(EtherType(0)))),
+        // Cut inside a tag, the frame still says it was tagged: its TPID.
+        vlan.cut(
+            ETH_HLEN + 2,
+            "in-vlan-tag",
+            truncated(l2(EtherType::VLAN_TAGGED_FRAME)),
+        ),
         vlan.cut(
             tagged,
             "after-vlan-tag",
@@ -695,7 +700,7 @@ fn truncations() -> Vec<Case> {
         "in-inner-tag",
         truncated(Notice {
             vlan_outer: 200,
-            ..l2(EtherType(0))
+            ..l2(EtherType::VLAN_TAGGED_FRAME)
         }),
     ));
 

@@ -81,6 +81,16 @@ btf_map!(
 );
 
 btf_map!(
+    /// Per generation: the `abi::KIND_*` bits of the rules it holds.
+    rule_kinds: RuleKindsDef {
+        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
+        max_entries: *const [i32; GENERATIONS as usize],
+        key: *const u32,
+        value: *const u32,
+    }
+);
+
+btf_map!(
     /// IPv4 address rules; the longest matching prefix decides.
     rules_v4: RulesV4Def {
         r#type: *const [i32; BPF_MAP_TYPE_LPM_TRIE],

@@ -83,6 +83,8 @@ fn walk(cursor: &mut Cursor, notice: &mut Notice) -> Option<()> {
     let eth = cursor.read::<ethhdr>()?;
     notice.depth = DEPTH_L2;
     let mut ether_type = u16::from_be(eth.h_proto);
+    // Set as we go, so a frame cut inside a VLAN tag still shows its TPID.
+    notice.ether_type = ether_type;
 
     for tag in 0..MAX_VLAN_TAGS {
         if ether_type != ETH_P_8021Q && ether_type != ETH_P_8021AD {
@@ -96,8 +98,8 @@ fn walk(cursor: &mut Cursor, notice: &mut Notice) -> Option<()> {
             notice.vlan_inner = id;
         }
         ether_type = u16::from_be(vlan.h_vlan_encapsulated_proto);
+        notice.ether_type = ether_type;
     }
-    notice.ether_type = ether_type;
 
     let l4_proto = match ether_type {
         ETH_P_IP => walk_ipv4(cursor, notice)?,

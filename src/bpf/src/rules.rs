@@ -6,7 +6,9 @@
 //! does; else the default policy. Non-IP traffic (ARP, …) always passes.
 
 use crate::abi::*;
-use crate::maps::{icmp_rules, lookup, port_rules, rule_generation, rules_v4, rules_v6};
+use crate::maps::{
+    icmp_rules, lookup, port_rules, rule_generation, rule_kinds, rules_v4, rules_v6,
+};
 
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_TCP: u8 = 6;
@@ -39,21 +41,34 @@ pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
         };
     }
 
-    consider!(address_rule(notice, generation, DIRECTION_SRC));
-    consider!(address_rule(notice, generation, DIRECTION_DST));
+    // Kinds without rules cost nothing: no lookup at all.
+    let kinds = lookup::<_, u32, u32>(&rule_kinds, &generation).unwrap_or(u32::MAX);
+    let (src_kind, dst_kind) = if notice.ip_version == 4 {
+        (KIND_V4_SRC, KIND_V4_DST)
+    } else {
+        (KIND_V6_SRC, KIND_V6_DST)
+    };
+    if kinds & src_kind != 0 {
+        consider!(address_rule(notice, generation, DIRECTION_SRC));
+    }
+    if kinds & dst_kind != 0 {
+        consider!(address_rule(notice, generation, DIRECTION_DST));
+    }
     if notice.depth >= DEPTH_L4 {
         match notice.l4_proto {
-            IPPROTO_TCP | IPPROTO_UDP => {
-                let udp = notice.l4_proto == IPPROTO_UDP;
-                consider!(port_rule(generation, udp, DIRECTION_SRC, notice.src_port));
-                consider!(port_rule(generation, udp, DIRECTION_DST, notice.dst_port));
+            IPPROTO_TCP if kinds & KIND_TCP_PORTS != 0 => {
+                consider!(port_rule(generation, false, DIRECTION_SRC, notice.src_port));
+                consider!(port_rule(generation, false, DIRECTION_DST, notice.dst_port));
             }
-            IPPROTO_ICMP | IPPROTO_ICMPV6 => {
-                consider!(icmp_rule(
-                    generation,
-                    notice.ip_version == 6,
-                    notice.icmp_type
-                ))
+            IPPROTO_UDP if kinds & KIND_UDP_PORTS != 0 => {
+                consider!(port_rule(generation, true, DIRECTION_SRC, notice.src_port));
+                consider!(port_rule(generation, true, DIRECTION_DST, notice.dst_port));
+            }
+            IPPROTO_ICMP if notice.ip_version == 4 && kinds & KIND_ICMP != 0 => {
+                consider!(icmp_rule(generation, false, notice.icmp_type))
+            }
+            IPPROTO_ICMPV6 if notice.ip_version == 6 && kinds & KIND_ICMPV6 != 0 => {
+                consider!(icmp_rule(generation, true, notice.icmp_type))
             }
             _ => {}
         }

@@ -8,6 +8,7 @@
 //! takes well under a microsecond; a swap takes milliseconds).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use anyhow::{bail, Context, Result};
 use libbpf_rs::{MapCore, MapFlags};
@@ -186,40 +187,39 @@ impl Firewall {
             match active.rule.rule.matches {
                 Match::Address(dir, net) => {
                     let prefixlen = RULE_KEY_PREFIX_BITS + net.prefix_len() as u32;
-                    let direction = dir as u8;
+                    let (generation_byte, direction) = (generation as u8, direction_code(dir));
+                    let g = generation as usize;
                     match net.network() {
-                        std::net::IpAddr::V4(addr) => {
+                        IpAddr::V4(addr) => {
                             let key = Ipv4RuleKey {
                                 prefixlen,
-                                generation: generation as u8,
+                                generation: generation_byte,
                                 direction,
                                 addr: addr.octets(),
                                 _pad: [0; 2],
                             };
-                            maps.v4
-                                .update(bytes_of(&key), bytes_of(&action), MapFlags::ANY)
-                                .with_context(|| format!("adding '{}'", active.rule.rule))?;
-                            self.v4_keys[generation as usize].push(key);
+                            add_address(maps.v4, &mut self.v4_keys[g], key, &action, active)?;
                         }
-                        std::net::IpAddr::V6(addr) => {
+                        IpAddr::V6(addr) => {
                             let key = Ipv6RuleKey {
                                 prefixlen,
-                                generation: generation as u8,
+                                generation: generation_byte,
                                 direction,
                                 addr: addr.octets(),
                                 _pad: [0; 2],
                             };
-                            maps.v6
-                                .update(bytes_of(&key), bytes_of(&action), MapFlags::ANY)
-                                .with_context(|| format!("adding '{}'", active.rule.rule))?;
-                            self.v6_keys[generation as usize].push(key);
+                            add_address(maps.v6, &mut self.v6_keys[g], key, &action, active)?;
                         }
                     }
                 }
                 Match::Port(transport, dir, lo, hi) => {
                     for port in lo..=hi {
-                        let slot =
-                            port_slot(generation, transport == Transport::Udp, dir as u8, port);
+                        let slot = port_slot(
+                            generation,
+                            transport == Transport::Udp,
+                            direction_code(dir),
+                            port,
+                        );
                         ports[(slot - first_port) as usize] = action;
                     }
                 }
@@ -262,6 +262,29 @@ impl Firewall {
                 Ok((active.clone(), hits))
             })
             .collect()
+    }
+}
+
+/// Adds one address rule to an LPM trie and remembers its key, so the next
+/// swap can clear it.
+fn add_address<K: plain::Plain>(
+    map: &dyn MapCore,
+    installed: &mut Vec<K>,
+    key: K,
+    action: &RuleAction,
+    active: &ActiveRule,
+) -> Result<()> {
+    map.update(bytes_of(&key), bytes_of(action), MapFlags::ANY)
+        .with_context(|| format!("adding '{}'", active.rule.rule))?;
+    installed.push(key);
+    Ok(())
+}
+
+/// The direction as the BPF side spells it.
+fn direction_code(dir: Direction) -> u8 {
+    match dir {
+        Direction::Src => DIRECTION_SRC,
+        Direction::Dst => DIRECTION_DST,
     }
 }
 

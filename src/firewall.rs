@@ -59,6 +59,10 @@ pub struct Firewall {
     /// Ids stay with a rule across swaps, so its counter keeps counting.
     ids: HashMap<Rule, u32>,
     free_ids: Vec<u32>,
+    /// Ids of rules the last swap removed: a packet that read the old
+    /// generation may still count on them, so they are zeroed and freed at
+    /// the next swap.
+    retired_ids: Vec<u32>,
     next_id: u32,
     active: Vec<ActiveRule>,
 }
@@ -92,6 +96,7 @@ impl Firewall {
             bail!("at most {per_generation} IPv4 and {per_generation} IPv6 address rules fit");
         }
 
+        self.free_retired_ids(maps)?;
         let active = self.assign_ids(rules)?;
         self.clear_generation(maps, idle)?;
         self.write_generation(maps, idle, &active)?;
@@ -99,7 +104,7 @@ impl Firewall {
             .update(&0u32.to_ne_bytes(), &idle.to_ne_bytes(), MapFlags::ANY)
             .context("switching to the new rule generation")?;
         self.generation = idle;
-        self.release_ids(maps, &active)?;
+        self.retire_ids(&active);
         self.active = active;
         Ok(())
     }
@@ -131,20 +136,24 @@ impl Firewall {
         Ok(active)
     }
 
-    /// Frees the ids of rules that are gone, zeroing their counters so the
-    /// next rule to get one starts from nothing.
-    fn release_ids(&mut self, maps: &RuleMaps<'_>, active: &[ActiveRule]) -> Result<()> {
+    /// Sets aside the ids of rules that are gone.
+    fn retire_ids(&mut self, active: &[ActiveRule]) {
         let kept: HashMap<Rule, u32> = active.iter().map(|a| (a.rule.rule, a.id)).collect();
-        let zeros = vec![vec![0u8; 8]; libbpf_rs::num_possible_cpus()?];
-        for (rule, id) in self.ids.drain() {
-            if !kept.contains_key(&rule) {
-                maps.hits
-                    .update_percpu(&id.to_ne_bytes(), &zeros, MapFlags::ANY)
-                    .context("resetting a rule counter")?;
-                self.free_ids.push(id);
-            }
-        }
+        let gone = self.ids.iter().filter(|(rule, _)| !kept.contains_key(rule));
+        self.retired_ids.extend(gone.map(|(_, &id)| id));
         self.ids = kept;
+    }
+
+    /// Zeroes the counters of the ids retired by the last swap and frees
+    /// them, so the next rule to get one starts from nothing.
+    fn free_retired_ids(&mut self, maps: &RuleMaps<'_>) -> Result<()> {
+        let zeros = vec![vec![0u8; 8]; libbpf_rs::num_possible_cpus()?];
+        for id in self.retired_ids.drain(..) {
+            maps.hits
+                .update_percpu(&id.to_ne_bytes(), &zeros, MapFlags::ANY)
+                .context("resetting a rule counter")?;
+            self.free_ids.push(id);
+        }
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Network interfaces by name and by index.
 
 use std::ffi::{CStr, CString};
+use std::path::Path;
 
 use anyhow::{bail, Result};
 
@@ -46,9 +47,26 @@ pub fn names() -> Vec<String> {
 /// own, where a default-deny policy can cut off remote access.
 pub fn in_initial_namespace() -> bool {
     use std::os::unix::fs::MetadataExt;
-    let inode = |path: &str| std::fs::metadata(path).map(|m| (m.dev(), m.ino()));
-    match (inode("/proc/self/ns/net"), inode("/proc/1/ns/net")) {
-        (Ok(ours), Ok(init)) => ours == init,
-        _ => true, // cannot tell: assume the worst
+    let id = |path: &Path| std::fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
+    let Some(ours) = id(Path::new("/proc/self/ns/net")) else {
+        return true; // cannot tell: assume the worst
+    };
+    if let Some(init) = id(Path::new("/proc/1/ns/net")) {
+        return ours == init;
     }
+    // Sandboxes may hide init's namespace even from root: recognise the
+    // initial one by its fixed inode, a named one (`ip netns`) by its file.
+    if ours.1 == PROC_NET_INIT_INO {
+        return true;
+    }
+    let named = std::fs::read_dir("/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten();
+    !named
+        .into_iter()
+        .any(|entry| id(&entry.path()) == Some(ours))
 }
+
+/// The inode of the initial network namespace (include/linux/proc_ns.h).
+const PROC_NET_INIT_INO: u64 = 0xEFFF_FFF9;

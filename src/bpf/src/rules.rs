@@ -3,13 +3,16 @@
 //! Each kind of rule gives at most one match: the longest source prefix, the
 //! longest destination prefix, the exact source and destination port, the
 //! exact ICMP type (else "any type"). A deny among them wins; else an allow
-//! does; else the default policy. Non-IP traffic (ARP, …) always passes.
+//! does; else the default policy. Non-IP traffic (ARP, …) always passes;
+//! IP frames too short or broken to read follow the default policy.
 
 use crate::abi::*;
 use crate::maps::{
     icmp_rules, lookup, port_rules, rule_generation, rule_kinds, rules_v4, rules_v6,
 };
 
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86DD;
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
@@ -18,10 +21,14 @@ const IPPROTO_ICMPV6: u8 = 58;
 /// The verdict for `notice` and the rule that decided it (or `RULE_NONE`).
 #[inline(always)]
 pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
-    if notice.ip_version == 0 {
-        return (XDP_PASS, RULE_NONE);
-    }
     let default = (config.default_verdict as u8, RULE_NONE);
+    if notice.ip_version == 0 {
+        // An IP frame too short or too broken to read still is IP traffic.
+        return match notice.ether_type {
+            ETH_P_IP | ETH_P_IPV6 => default,
+            _ => (XDP_PASS, RULE_NONE),
+        };
+    }
     let Some(generation) = lookup::<_, u32, u32>(&rule_generation, &0) else {
         return default;
     };

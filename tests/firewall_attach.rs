@@ -1,0 +1,659 @@
+//! The firewall of the built binary, attached for real in native and skb
+//! mode to a veth pair in namespaces of each test's own
+//! (xdp_hello::selftest::veth): deny rules stop pings and datagrams from the
+//! other end, allow rules make exceptions, the summary counts what was sent,
+//! SIGHUP swaps the rules without detaching, bad rules are refused before
+//! anything is attached. Root only: as anyone else each test says why and
+//! passes.
+//!
+//! All traffic stays inside the test's namespaces. One test runs the binary
+//! in the host's namespace, without the capabilities to load or attach
+//! anything, to see the --default deny warning.
+
+use std::fs;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use xdp_hello::loader::Mode;
+use xdp_hello::output::HEADER;
+use xdp_hello::selftest::veth::{
+    self, Finished, Observer, Side, TestNet, XdpMode, XdpProg, A_V4, A_V6, B_V4, B_V6,
+};
+
+mod common;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
+/// How long a notice may take to show after its packet was sent.
+const NOTICE_WAIT: Duration = Duration::from_secs(3);
+/// A second address of B's, inside the /24 of the veth pair.
+const B2_V4: Ipv4Addr = Ipv4Addr::new(10, 211, 0, 3);
+
+fn binary() -> &'static Path {
+    Path::new(BINARY)
+}
+
+/// True as root; otherwise says why `test` does nothing.
+fn root(test: &str) -> bool {
+    common::root(
+        test,
+        "attaching in namespaces of its own (netns, veth, bpf())",
+    )
+}
+
+fn eventually(timeout: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// `count` echo requests from B (from `source`, else its own address) to
+/// `to`, 50 ms apart, each waited for at most a second. Whether every one
+/// was answered. Unlike `TestNet::ping` it gives up after the last request
+/// instead of sending more until a deadline: the requests sent are exactly
+/// `count`, and a blocked ping costs a second, not five.
+fn ping_answered(net: &TestNet, source: Option<Ipv4Addr>, to: IpAddr, count: u32) -> bool {
+    let count = count.to_string();
+    let to = to.to_string();
+    let source = source.map(|s| s.to_string());
+    let mut args = vec!["-n", "-q", "-c", &count, "-i", "0.05", "-W", "1"];
+    if let Some(source) = &source {
+        args.extend(["-I", source]);
+    }
+    args.push(&to);
+    net.exec(Side::B, "ping", &args)
+        .expect("running ping")
+        .status
+        .success()
+}
+
+/// A notice line: `TIME IFACE LEN PROTO SRC → DST VERDICT DETAIL…`.
+#[derive(Debug)]
+struct Line<'a> {
+    proto: &'a str,
+    src: &'a str,
+    dst: &'a str,
+    verdict: &'a str,
+    detail: Vec<&'a str>,
+}
+
+impl<'a> Line<'a> {
+    fn parse(line: &'a str) -> Option<Line<'a>> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [_time, _iface, _len, proto, src, "→", dst, verdict, detail @ ..] = &words[..] else {
+            return None;
+        };
+        Some(Line {
+            proto,
+            src,
+            dst,
+            verdict,
+            detail: detail.to_vec(),
+        })
+    }
+
+    /// The `rule N` at the end of the detail, if any.
+    fn rule(&self) -> Option<u32> {
+        match self.detail[..] {
+            [.., "rule", id] => id.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// What to look for among the notice lines.
+#[derive(Clone, Copy)]
+struct Want<'a> {
+    proto: &'a str,
+    src: &'a str,
+    dst: &'a str,
+    verdict: &'a str,
+    /// The deciding rule's id; None for the default.
+    rule: Option<u32>,
+}
+
+impl Want<'_> {
+    fn matches(&self, line: &str) -> bool {
+        Line::parse(line).is_some_and(|l| {
+            l.proto == self.proto
+                && l.src == self.src
+                && l.dst == self.dst
+                && l.verdict == self.verdict
+                && l.rule() == self.rule
+        })
+    }
+}
+
+fn echo_request(src: Ipv4Addr, verdict: &'static str, rule: Option<u32>) -> impl Fn(&str) -> bool {
+    let (src, dst) = (src.to_string(), A_V4.to_string());
+    move |line| {
+        let want = Want {
+            proto: "ICMP",
+            src: &src,
+            dst: &dst,
+            verdict,
+            rule,
+        };
+        want.matches(line) && line.contains(" echo-request")
+    }
+}
+
+/// How many of `lines` match `what`.
+fn count(lines: &[String], what: impl Fn(&str) -> bool) -> usize {
+    lines.iter().filter(|l| what(l)).count()
+}
+
+/// Stopped with SIGINT: exit status 0, header first, a summary that agrees
+/// with stdout, nothing aborted or lost, nothing left attached.
+fn stop(observer: Observer, net: &TestNet) -> Finished {
+    let done = observer.stop(libc::SIGINT).expect("stopping xdp-hello");
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+    assert_eq!(done.stdout.first().map(String::as_str), Some(HEADER));
+    let summary = done
+        .summary()
+        .unwrap_or_else(|| panic!("no summary on stderr: {:?}", done.stderr));
+    assert_eq!(summary.shown, done.stdout.len() as u64 - 1, "{summary:?}");
+    assert_eq!((summary.aborted, summary.lost), (0, 0), "{summary:?}");
+    let drops = count(&done.stdout, |l| {
+        Line::parse(l).is_some_and(|l| l.verdict == "DROP")
+    });
+    assert_eq!(summary.dropped, drops as u64, "{summary:?}");
+    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [], "still attached");
+    done
+}
+
+/// The summary's per-rule lines: (id, hits, rule).
+fn rule_hits(done: &Finished) -> Vec<(u32, u64, String)> {
+    done.stderr
+        .iter()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match &words[..] {
+                ["xdp-hello:", "rule", id, hits, "hits", rule @ ..] => {
+                    Some((id.parse().ok()?, hits.parse().ok()?, rule.join(" ")))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The one program on A's veth, in `mode` by `ip link` and `bpftool net`.
+fn attached(net: &TestNet, mode: Mode) -> XdpProg {
+    let by_ip = net.xdp_by_ip_link(Side::A).unwrap();
+    let want = XdpMode::of(mode).unwrap();
+    assert!(
+        matches!(by_ip[..], [prog] if prog.mode == want),
+        "ip link: want one program in {want:?} mode, found {by_ip:?}"
+    );
+    assert_eq!(net.xdp_by_bpftool(Side::A).unwrap(), by_ip, "bpftool net");
+    by_ip[0]
+}
+
+fn dump(done: &Finished) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        done.stdout.join("\n"),
+        done.stderr.join("\n")
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Deny, allow, counts
+
+fn deny_src_blocks_ping(mode: Mode, test: &str) {
+    if !root(test) {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let rule = format!("deny src {B_V4}");
+    let observer = net.observe(binary(), mode, &["--rule", &rule]).unwrap();
+    attached(&net, mode);
+
+    assert!(
+        !ping_answered(&net, None, A_V4.into(), 3),
+        "ping got through '{rule}'"
+    );
+    // The rule is about IPv4: IPv6 from the same host is not its business.
+    net.ping(A_V6.into(), 2).unwrap();
+    let dropped = echo_request(B_V4, "DROP", Some(0));
+    assert_eq!(observer.wait_for_lines(3, &dropped, NOTICE_WAIT), 3);
+
+    let done = stop(observer, &net);
+    // Nothing else comes from B's IPv4 address (ARP is not IP, and passes).
+    let summary = done.summary().unwrap();
+    assert_eq!(count(&done.stdout, &dropped), 3, "{}", dump(&done));
+    assert_eq!(summary.dropped, 3, "{}", dump(&done));
+    let (b6, a6) = (B_V6.to_string(), A_V6.to_string());
+    let v6_echo = Want {
+        proto: "ICMPv6",
+        src: &b6,
+        dst: &a6,
+        verdict: "PASS",
+        rule: None,
+    };
+    let v6_echo = |line: &str| v6_echo.matches(line) && line.contains(" echo-request");
+    assert_eq!(count(&done.stdout, v6_echo), 2, "{}", dump(&done));
+    assert!(summary.passed >= 2, "{}", dump(&done));
+    assert_eq!(rule_hits(&done), [(0, 3, rule)], "{}", dump(&done));
+}
+
+#[test]
+fn native_deny_src_blocks_ping() {
+    deny_src_blocks_ping(Mode::Native, "native_deny_src_blocks_ping");
+}
+
+#[test]
+fn skb_deny_src_blocks_ping() {
+    deny_src_blocks_ping(Mode::Skb, "skb_deny_src_blocks_ping");
+}
+
+/// `deny src 10.211.0.0/24` + `allow src B`: B's pings get through, those
+/// from B's second address in the same /24 do not.
+fn allow_exception_lets_one_host_through(mode: Mode, test: &str) {
+    if !root(test) {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let veth_b = net.veth(Side::B).to_string();
+    net.ip(
+        Side::B,
+        &["addr", "add", &format!("{B2_V4}/24"), "dev", &veth_b],
+    )
+    .unwrap();
+    let deny = "deny src 10.211.0.0/24".to_string();
+    let allow = format!("allow src {B_V4}");
+    let observer = net
+        .observe(binary(), mode, &["--rule", &deny, "--rule", &allow])
+        .unwrap();
+    attached(&net, mode);
+
+    net.ping(A_V4.into(), 3).unwrap();
+    assert!(
+        !ping_answered(&net, Some(B2_V4), A_V4.into(), 2),
+        "ping from {B2_V4} got through '{deny}'"
+    );
+    let passed = echo_request(B_V4, "PASS", Some(1));
+    let dropped = echo_request(B2_V4, "DROP", Some(0));
+    assert_eq!(observer.wait_for_lines(3, &passed, NOTICE_WAIT), 3);
+    assert_eq!(observer.wait_for_lines(2, &dropped, NOTICE_WAIT), 2);
+
+    let done = stop(observer, &net);
+    let summary = done.summary().unwrap();
+    assert_eq!(count(&done.stdout, &passed), 3, "{}", dump(&done));
+    assert_eq!(count(&done.stdout, &dropped), 2, "{}", dump(&done));
+    assert_eq!(summary.dropped, 2, "{}", dump(&done));
+    assert!(summary.passed >= 3, "{}", dump(&done));
+    assert_eq!(
+        rule_hits(&done),
+        [(0, 2, deny), (1, 3, allow)],
+        "{}",
+        dump(&done)
+    );
+}
+
+#[test]
+fn native_allow_exception_lets_one_host_through() {
+    allow_exception_lets_one_host_through(
+        Mode::Native,
+        "native_allow_exception_lets_one_host_through",
+    );
+}
+
+#[test]
+fn skb_allow_exception_lets_one_host_through() {
+    allow_exception_lets_one_host_through(Mode::Skb, "skb_allow_exception_lets_one_host_through");
+}
+
+/// `deny udp dport 50001` drops datagrams to that port, over IPv4 and IPv6,
+/// and not those to the port next to it.
+fn udp_dport_rule_blocks_one_port(mode: Mode, test: &str) {
+    if !root(test) {
+        return;
+    }
+    const PAYLOAD: &[u8] = b"hello";
+    let net = TestNet::new().unwrap();
+    let observer = net
+        .observe(binary(), mode, &["--rule", "deny udp dport 50001"])
+        .unwrap();
+    attached(&net, mode);
+
+    let blocked_v4 = SocketAddr::new(A_V4.into(), 50001);
+    let open_v4 = SocketAddr::new(A_V4.into(), 50002);
+    let blocked_v6 = SocketAddr::new(A_V6.into(), 50001);
+    net.send_udp(40001, blocked_v4, &[PAYLOAD; 4]).unwrap();
+    net.send_udp(40002, open_v4, &[PAYLOAD; 3]).unwrap();
+    net.send_udp(40003, blocked_v6, &[PAYLOAD; 2]).unwrap();
+
+    let udp = |dst: SocketAddr, verdict: &'static str, rule: Option<u32>| {
+        let dst = dst.to_string();
+        move |line: &str| {
+            Line::parse(line).is_some_and(|l| {
+                l.proto == "UDP" && l.dst == dst && l.verdict == verdict && l.rule() == rule
+            })
+        }
+    };
+    let wants = [
+        (udp(blocked_v4, "DROP", Some(0)), 4),
+        (udp(open_v4, "PASS", None), 3),
+        (udp(blocked_v6, "DROP", Some(0)), 2),
+    ];
+    for (what, n) in &wants {
+        observer.wait_for_lines(*n, what, NOTICE_WAIT);
+    }
+
+    let done = stop(observer, &net);
+    for (what, n) in &wants {
+        assert_eq!(count(&done.stdout, what), *n, "{}", dump(&done));
+    }
+    let summary = done.summary().unwrap();
+    assert_eq!(summary.dropped, 6, "{}", dump(&done));
+    assert!(summary.passed >= 3, "{}", dump(&done));
+    assert_eq!(
+        rule_hits(&done),
+        [(0, 6, "deny udp dport 50001".to_string())],
+        "{}",
+        dump(&done)
+    );
+}
+
+#[test]
+fn native_udp_dport_rule_blocks_one_port() {
+    udp_dport_rule_blocks_one_port(Mode::Native, "native_udp_dport_rule_blocks_one_port");
+}
+
+#[test]
+fn skb_udp_dport_rule_blocks_one_port() {
+    udp_dport_rule_blocks_one_port(Mode::Skb, "skb_udp_dport_rule_blocks_one_port");
+}
+
+/// In a namespace of its own, --default deny gives no warning, drops what no
+/// rule allows and lets through what one does.
+#[test]
+fn default_deny_in_a_namespace_without_warning() {
+    if !root("default_deny_in_a_namespace_without_warning") {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let observer = net
+        .observe(
+            binary(),
+            Mode::Skb,
+            &["--default", "deny", "--rule", "allow icmp type 8"],
+        )
+        .unwrap();
+    net.ping(A_V4.into(), 2).unwrap();
+    let to = SocketAddr::new(A_V4.into(), 50001);
+    net.send_udp(40001, to, &[b"x".as_slice(); 2]).unwrap();
+    let dropped = |line: &str| {
+        Line::parse(line).is_some_and(|l| {
+            l.proto == "UDP" && l.dst == to.to_string() && l.verdict == "DROP" && l.rule().is_none()
+        })
+    };
+    observer.wait_for_lines(2, dropped, NOTICE_WAIT);
+
+    let done = stop(observer, &net);
+    assert!(
+        !done.stderr.iter().any(|l| l.contains("warning")),
+        "{}",
+        dump(&done)
+    );
+    assert_eq!(
+        count(&done.stdout, echo_request(B_V4, "PASS", Some(0))),
+        2,
+        "{}",
+        dump(&done)
+    );
+    assert_eq!(count(&done.stdout, dropped), 2, "{}", dump(&done));
+    assert_eq!(
+        rule_hits(&done),
+        [(0, 2, "allow icmp type 8".to_string())],
+        "{}",
+        dump(&done)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Live reload
+
+/// A rules file of the test's own, removed on drop.
+struct RulesFile(PathBuf);
+
+impl RulesFile {
+    fn new(name: &str) -> RulesFile {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("xdp-hello-{}-{n}-{name}.rules", std::process::id()));
+        RulesFile(path)
+    }
+
+    /// Replaces the content at once (write, then rename), so a reload never
+    /// reads half a file.
+    fn write(&self, text: &str) {
+        let part = self.0.with_extension("part");
+        fs::write(&part, text).unwrap();
+        fs::rename(&part, &self.0).unwrap();
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for RulesFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// Sends SIGHUP and waits for the `n`-th stderr line about a reload.
+fn sighup(observer: &Observer, n: usize) -> String {
+    // SAFETY: a plain kill(2) on our own, running child.
+    assert_eq!(
+        unsafe { libc::kill(observer.pid() as i32, libc::SIGHUP) },
+        0
+    );
+    let reloads = || -> Vec<String> {
+        observer
+            .stderr()
+            .into_iter()
+            .filter(|l| l.contains("reloaded") || l.contains("reload of"))
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(3), || reloads().len() >= n),
+        "no reload #{n} after SIGHUP: {:?}",
+        observer.stderr()
+    );
+    reloads().swap_remove(n - 1)
+}
+
+/// A deny in the rules file blocks the ping; an invalid file on SIGHUP is
+/// refused, saying why, and the deny holds; the file without the deny on
+/// SIGHUP lets the ping through. The program is never detached: same id
+/// all along.
+fn sighup_reloads_in_place(mode: Mode, test: &str) {
+    if !root(test) {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let file = RulesFile::new(test);
+    let deny = format!("deny src {B_V4}");
+    file.write(&format!("# {test}\ndeny udp dport 9\n{deny}\n"));
+    let observer = net
+        .observe(binary(), mode, &["--rules", file.path()])
+        .unwrap();
+    let prog = attached(&net, mode);
+    let blocked = echo_request(B_V4, "DROP", Some(1));
+    assert!(
+        !ping_answered(&net, None, A_V4.into(), 3),
+        "'{deny}' let the ping through"
+    );
+    assert_eq!(observer.wait_for_lines(3, &blocked, NOTICE_WAIT), 3);
+
+    // Line 4 is bad: the whole file is refused.
+    file.write("deny udp dport 9\nallow icmp\n\ndeny src 10.0.0.0/33\n");
+    let refused = sighup(&observer, 1);
+    for part in [
+        "failed, keeping the 2 rules in force",
+        &format!("{}:4", file.path()),
+        "deny src 10.0.0.0/33",
+    ] {
+        assert!(refused.contains(part), "should say '{part}': {refused}");
+    }
+    assert!(
+        !ping_answered(&net, None, A_V4.into(), 3),
+        "the deny is gone after a failed reload"
+    );
+    assert_eq!(observer.wait_for_lines(6, &blocked, NOTICE_WAIT), 6);
+    assert_eq!(attached(&net, mode), prog, "reattached");
+
+    file.write("deny udp dport 9\n");
+    let reloaded = sighup(&observer, 2);
+    assert!(
+        reloaded.contains(&format!("reloaded {}: 1 rule", file.path())),
+        "{reloaded}"
+    );
+    net.ping(A_V4.into(), 3).unwrap();
+    let passed = echo_request(B_V4, "PASS", None);
+    assert_eq!(observer.wait_for_lines(3, &passed, NOTICE_WAIT), 3);
+    assert_eq!(attached(&net, mode), prog, "reattached");
+    assert!(
+        veth::bpf_programs()
+            .unwrap()
+            .iter()
+            .any(|p| p.id == prog.id),
+        "program {} is gone from bpftool prog list",
+        prog.id
+    );
+
+    let done = stop(observer, &net);
+    assert_eq!(count(&done.stdout, &blocked), 6, "{}", dump(&done));
+    assert_eq!(count(&done.stdout, &passed), 3, "{}", dump(&done));
+    assert_eq!(done.summary().unwrap().dropped, 6, "{}", dump(&done));
+    // The rule that stayed kept its id; the one that went is not listed.
+    assert_eq!(
+        rule_hits(&done),
+        [(0, 0, "deny udp dport 9".to_string())],
+        "{}",
+        dump(&done)
+    );
+}
+
+#[test]
+fn native_sighup_reloads_in_place() {
+    sighup_reloads_in_place(Mode::Native, "native_sighup_reloads_in_place");
+}
+
+#[test]
+fn skb_sighup_reloads_in_place() {
+    sighup_reloads_in_place(Mode::Skb, "skb_sighup_reloads_in_place");
+}
+
+// ---------------------------------------------------------------------------
+// Refusals
+
+/// `xdp-hello -i A's veth -m skb EXTRA…` in namespace A, expected to refuse
+/// with exit status 2 and a one-line message, attaching nothing.
+fn refused_with_2(net: &TestNet, extra: &[&str]) -> String {
+    let mut args = vec!["-i", net.veth(Side::A), "-m", "skb"];
+    args.extend(extra);
+    let out = net.exec(Side::A, binary(), &args).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "want a one-line error: {stderr}");
+    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
+    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [], "attached anyway");
+    stderr
+}
+
+#[test]
+fn bad_rule_flag_exits_2_naming_it() {
+    if !root("bad_rule_flag_exits_2_naming_it") {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let error = refused_with_2(
+        &net,
+        &["--rule", "deny icmp", "--rule", "deny src 10.0.0.0/33"],
+    );
+    for part in ["--rule #2", "'deny src 10.0.0.0/33'", "not an IPv4 or IPv6"] {
+        assert!(error.contains(part), "should say '{part}': {error}");
+    }
+    let error = refused_with_2(&net, &["--rule", "deny icmp", "--rule", "allow icmp"]);
+    assert!(error.contains("conflicts with"), "{error}");
+}
+
+#[test]
+fn bad_rules_file_exits_2_naming_file_and_line() {
+    if !root("bad_rules_file_exits_2_naming_file_and_line") {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let file = RulesFile::new("bad-line-3");
+    file.write("# line 1\ndeny icmp\ndeny tcp dport 22-x\nallow src 10.0.0.1\n");
+    let error = refused_with_2(&net, &["--rules", file.path()]);
+    for part in [
+        &format!("{}:3", file.path()),
+        "bad rule 'deny tcp dport 22-x'",
+    ] {
+        assert!(error.contains(part), "should say '{part}': {error}");
+    }
+    let missing = format!("{}.missing", file.path());
+    let error = refused_with_2(&net, &["--rules", &missing]);
+    assert!(error.contains("cannot read rules file"), "{error}");
+}
+
+/// Runs the binary with `--default deny -i lo` stripped of the capabilities
+/// to load or attach BPF programs (CAP_SYS_PTRACE stays, so it can still
+/// compare its network namespace with init's), in the host's namespace or
+/// in `netns`. It warns (or not), then fails to load. Nothing is attached,
+/// nothing is sent: it cannot.
+fn default_deny_without_privileges(netns: Option<&str>) -> Output {
+    let mut command = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "setpriv"]);
+            c
+        }
+        None => Command::new("setpriv"),
+    };
+    let caps = "-sys_admin,-bpf,-net_admin,-perfmon";
+    command
+        .arg(format!("--bounding-set={caps}"))
+        .arg(format!("--inh-caps={caps}"))
+        .arg(BINARY)
+        .args(["-i", "lo", "--default", "deny"]);
+    let out = veth::output_within(&mut command, Duration::from_secs(10)).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("not allowed to load XDP programs"),
+        "{stderr}"
+    );
+    out
+}
+
+#[test]
+fn default_deny_warns_in_the_host_namespace_only() {
+    if !root("default_deny_warns_in_the_host_namespace_only") {
+        return;
+    }
+    let warning = "warning: --default deny on lo drops all IP traffic no rule allows";
+    let host = default_deny_without_privileges(None);
+    let host = String::from_utf8_lossy(&host.stderr);
+    assert!(host.contains(warning), "{host}");
+    let net = TestNet::new().unwrap();
+    let inside = default_deny_without_privileges(Some(net.ns(Side::A)));
+    let inside = String::from_utf8_lossy(&inside.stderr);
+    assert!(!inside.contains("warning"), "{inside}");
+}

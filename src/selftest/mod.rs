@@ -1,10 +1,12 @@
 //! `xdp-hello selftest`: does xdp-hello work on this kernel? Loads the
-//! program, runs crafted packets through BPF_PROG_TEST_RUN, then attaches for
+//! program, runs crafted packets through BPF_PROG_TEST_RUN (also under rule
+//! sets, and across a live swap of them), then attaches for
 //! real over a veth pair in namespaces of its own, in native and skb mode.
 //! One line per check, then `N passed, N failed`.
 
 pub mod attach;
 mod features;
+pub mod firewall;
 pub mod packets;
 pub mod test_run;
 pub mod veth;
@@ -73,6 +75,7 @@ pub fn run() -> Result<bool> {
     report.check("kernel features: BPF ring buffer, LPM trie, XDP", features);
     if features_ok {
         test_run::run_all(&mut report);
+        firewall::run_all(&mut report);
         let binary = std::env::current_exe().context("finding the xdp-hello binary")?;
         for mode in [Mode::Native, Mode::Skb] {
             report.check(

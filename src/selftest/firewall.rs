@@ -151,7 +151,7 @@ fn check_rule_set(
                 ..case.expect
             },
         };
-        run_case(&skel, &under_rules).with_context(|| format!("{}", case.name))?;
+        run_case(&skel, &under_rules).with_context(|| case.name.clone())?;
     }
     Ok(())
 }

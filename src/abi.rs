@@ -11,6 +11,33 @@ pub const XDP_ABORTED: u8 = 0;
 pub const XDP_DROP: u8 = 1;
 pub const XDP_PASS: u8 = 2;
 
+/// EtherTypes and IP protocol numbers both sides name.
+pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_ARP: u16 = 0x0806;
+pub const ETH_P_8021Q: u16 = 0x8100;
+pub const ETH_P_IPV6: u16 = 0x86DD;
+pub const ETH_P_8021AD: u16 = 0x88A8;
+pub const IPPROTO_HOPOPTS: u8 = 0;
+pub const IPPROTO_ICMP: u8 = 1;
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_ROUTING: u8 = 43;
+pub const IPPROTO_FRAGMENT: u8 = 44;
+pub const IPPROTO_ICMPV6: u8 = 58;
+pub const IPPROTO_DSTOPTS: u8 = 60;
+
+/// Bits of [`Notice::tcp_flags`]: byte 13 of the TCP header, FIN in bit 0.
+pub mod tcp_flag {
+    pub const FIN: u8 = 1 << 0;
+    pub const SYN: u8 = 1 << 1;
+    pub const RST: u8 = 1 << 2;
+    pub const PSH: u8 = 1 << 3;
+    pub const ACK: u8 = 1 << 4;
+    pub const URG: u8 = 1 << 5;
+    pub const ECE: u8 = 1 << 6;
+    pub const CWR: u8 = 1 << 7;
+}
+
 /// How far the header walk got.
 pub const DEPTH_NONE: u8 = 0; // shorter than an Ethernet header
 pub const DEPTH_L2: u8 = 1; // Ethernet (and VLAN tags)

@@ -14,14 +14,6 @@ use crate::iface;
 pub const HEADER: &str =
     "TIME             IFACE         LEN PROTO   SOURCE → DESTINATION                            VERDICT  DETAIL";
 
-const ETH_P_ARP: u16 = 0x0806;
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86DD;
-const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-const IPPROTO_ICMPV6: u8 = 58;
-
 /// How notices are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
@@ -260,15 +252,16 @@ pub fn detail(notice: &Notice) -> String {
 
 /// tcpdump's letters: S F R P U E W, and `.` for ACK.
 fn tcp_flags(flags: u8) -> String {
+    use tcp_flag::*;
     const LETTERS: [(u8, char); 8] = [
-        (1 << 1, 'S'),
-        (1 << 0, 'F'),
-        (1 << 2, 'R'),
-        (1 << 3, 'P'),
-        (1 << 5, 'U'),
-        (1 << 6, 'E'),
-        (1 << 7, 'W'),
-        (1 << 4, '.'),
+        (SYN, 'S'),
+        (FIN, 'F'),
+        (RST, 'R'),
+        (PSH, 'P'),
+        (URG, 'U'),
+        (ECE, 'E'),
+        (CWR, 'W'),
+        (ACK, '.'),
     ];
     let text: String = LETTERS
         .iter()

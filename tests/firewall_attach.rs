@@ -15,11 +15,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use xdp_hello::loader::Mode;
 use xdp_hello::output::HEADER;
+use xdp_hello::selftest::attach::eventually;
 use xdp_hello::selftest::veth::{
     self, Finished, Observer, Side, TestNet, XdpMode, XdpProg, A_V4, A_V6, B_V4, B_V6,
 };
@@ -42,17 +42,6 @@ fn root(test: &str) -> bool {
         test,
         "attaching in namespaces of its own (netns, veth, bpf())",
     )
-}
-
-fn eventually(timeout: Duration, done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    true
 }
 
 /// `count` echo requests from B (from `source`, else its own address) to

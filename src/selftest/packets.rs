@@ -18,6 +18,7 @@ use etherparse::{
     UdpHeader, VlanId, VlanPcp,
 };
 
+use crate::abi::tcp_flag::*;
 use crate::abi::*;
 
 /// One frame and what the program must report about it.
@@ -84,19 +85,6 @@ const ETH_HLEN: usize = 14;
 const VLAN_HLEN: usize = 4;
 const IPV4_HLEN: usize = 20;
 const IPV6_HLEN: usize = 40;
-
-/// Bits of `Notice::tcp_flags`: byte 13 of the TCP header, FIN in bit 0.
-mod tcp_flag {
-    pub const FIN: u8 = 1 << 0;
-    pub const SYN: u8 = 1 << 1;
-    pub const RST: u8 = 1 << 2;
-    pub const PSH: u8 = 1 << 3;
-    pub const ACK: u8 = 1 << 4;
-    pub const URG: u8 = 1 << 5;
-    pub const ECE: u8 = 1 << 6;
-    pub const CWR: u8 = 1 << 7;
-}
-use tcp_flag::*;
 
 /// Every case, in a stable order.
 pub fn cases() -> Vec<Case> {

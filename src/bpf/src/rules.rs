@@ -11,13 +11,6 @@ use crate::maps::{
     icmp_rules, lookup, port_rules, rule_generation, rule_kinds, rules_v4, rules_v6,
 };
 
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86DD;
-const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-const IPPROTO_ICMPV6: u8 = 58;
-
 /// The verdict for `notice` and the rule that decided it (or `RULE_NONE`).
 #[inline(always)]
 pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {

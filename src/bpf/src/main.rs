@@ -24,10 +24,12 @@ use vmlinux::xdp_md;
 #[link_section = "license"]
 pub static LICENSE: [u8; 4] = *b"GPL\0";
 
-#[no_mangle]
-#[link_section = "xdp"]
+/// The XDP entry point: parse, decide, count, notify.
+///
 /// # Safety
 /// Called by the kernel, with a valid `xdp_md`.
+#[no_mangle]
+#[link_section = "xdp"]
 pub unsafe extern "C" fn xdp_hello(ctx: *mut xdp_md) -> u32 {
     let ctx = &*ctx;
     let config = config();

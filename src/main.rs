@@ -210,12 +210,15 @@ fn run(cli: &Cli) -> Result<()> {
         Ok(())
     };
     // Detached before the last read and the counts, so both are final.
-    let detach = move || drop(attachment);
+    let ending = notices::Ending {
+        detach: move || drop(attachment),
+        notices_sent: || Ok(Counters::read(&skel.maps.counters)?.notices_sent),
+    };
     let shown = notices::stream(
         &skel.maps.events,
         &signals.stop,
         &mut after_batch,
-        detach,
+        ending,
         |notice| match writeln!(out.borrow_mut(), "{}", format.line(notice)) {
             Ok(()) => true,
             Err(err) => {

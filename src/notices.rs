@@ -3,7 +3,8 @@
 use std::cell::Cell;
 use std::io::{self, ErrorKind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, RingBufferBuilder};
@@ -13,43 +14,60 @@ use crate::abi::Notice;
 /// How long a poll waits before looking at the stop flag again.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// How long the last read may wait for notices of packets that were being
+/// processed as the program was detached.
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Where the stream ends.
+pub struct Ending<D, S> {
+    /// Detaches the program: nothing refills the ring after it.
+    pub detach: D,
+    /// How many notices the program has handed to the ring so far.
+    pub notices_sent: S,
+}
+
 /// Calls `on_notice` for each notice in `events` until `stop` is set or the
 /// callback asks to stop (returns false); `after_batch` runs after each poll.
-/// Then calls `detach` and reads what is left in the ring, so every notice
-/// of a packet that was counted is shown. Returns the number of notices seen.
+/// Then detaches and reads the ring until every notice the program sent is
+/// seen, so the notices shown match the packets counted. Returns the number
+/// of notices seen.
 ///
 /// Under a flood the ring never runs dry, so a single poll could go on
 /// forever: the callback itself breaks out as soon as `stop` is set. Once
 /// detached, nothing refills the ring and the last read ends.
-pub fn stream(
+pub fn stream<D: FnOnce(), S: Fn() -> Result<u64>>(
     events: &dyn MapCore,
     stop: &AtomicBool,
     after_batch: &mut dyn FnMut() -> Result<()>,
-    detach: impl FnOnce(),
+    ending: Ending<D, S>,
     mut on_notice: impl FnMut(&Notice) -> bool,
 ) -> Result<u64> {
-    let mut seen = 0u64;
+    let seen = Cell::new(0u64);
     let draining = Cell::new(false);
     let reader_gone = Cell::new(false);
     {
         let mut builder = RingBufferBuilder::new();
         builder
             .add(events, |bytes: &[u8]| {
-                if reader_gone.get() || (stop.load(Ordering::Relaxed) && !draining.get()) {
+                // libbpf has consumed a record by the time it hands it over:
+                // handle it before any breaking out, or it is gone unseen.
+                if reader_gone.get() {
                     return -libc::EINTR;
                 }
                 let mut notice = Notice::ZERO;
                 if plain::copy_from_bytes(&mut notice, bytes).is_err() {
                     return 0; // a record of another size: not ours to read
                 }
-                seen += 1;
-                if on_notice(&notice) {
-                    0
-                } else {
+                seen.set(seen.get() + 1);
+                if !on_notice(&notice) {
                     reader_gone.set(true);
                     stop.store(true, Ordering::Relaxed);
-                    -libc::EINTR
+                    return -libc::EINTR;
                 }
+                if stop.load(Ordering::Relaxed) && !draining.get() {
+                    return -libc::EINTR;
+                }
+                0
             })
             .context("setting up the ring buffer")?;
         let ring = builder.build().context("setting up the ring buffer")?;
@@ -72,14 +90,23 @@ pub fn stream(
                 return Err(err);
             }
         }
-        detach();
+        (ending.detach)();
         draining.set(true);
-        match ring.consume() {
-            Ok(()) => {}
-            Err(err) if err.kind() == libbpf_rs::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err).context("reading the last notices"),
+        // A packet the program was handling as it was detached may still be
+        // on its way into the ring: read until the counts agree.
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while !reader_gone.get() {
+            match ring.consume() {
+                Ok(()) => {}
+                Err(err) if err.kind() == libbpf_rs::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err).context("reading the last notices"),
+            }
+            if seen.get() >= (ending.notices_sent)()? || Instant::now() >= deadline {
+                break;
+            }
+            thread::sleep(Duration::from_millis(1));
         }
         after_batch()?;
     }
-    Ok(seen)
+    Ok(seen.get())
 }

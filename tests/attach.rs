@@ -286,3 +286,34 @@ fn testnet_addresses_are_reachable_both_ways() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
 }
+
+/// Under a ping flood (tens of thousands of packets a second), SIGINT ends
+/// xdp-hello promptly, and every packet it counted was shown.
+#[test]
+fn stops_promptly_under_a_flood_and_shows_every_counted_packet() {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let observer = net.observe(binary(), Mode::Native, &[]).unwrap();
+    let (done, took) = std::thread::scope(|scope| {
+        let flood = scope.spawn(|| {
+            let target = A_V4.to_string();
+            net.exec(Side::B, "timeout", &["3", "ping", "-f", "-q", &target])
+        });
+        // Stop in the middle of the flood.
+        let flooding = |line: &str| line.contains("echo-request");
+        observer.wait_for_lines(5000, flooding, Duration::from_secs(3));
+        let asked = std::time::Instant::now();
+        let done = observer.stop(libc::SIGINT).unwrap();
+        let took = asked.elapsed();
+        let _ = flood.join();
+        (done, took)
+    });
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+    assert!(took < Duration::from_secs(1), "took {took:?} to stop");
+    let summary = done.summary().expect("a summary");
+    assert!(summary.shown >= 5000, "{summary:?}");
+    assert_eq!(summary.passed, summary.shown, "{summary:?}");
+    assert_eq!(summary.shown as usize, done.stdout.len() - 1, "{summary:?}");
+}

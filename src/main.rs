@@ -232,22 +232,8 @@ fn run(cli: &Cli) -> Result<()> {
     }
 
     let counters = Counters::read(&skel.maps.counters)?;
-    eprintln!(
-        "xdp-hello: detached from {}. packets: {} passed, {} dropped, {} aborted; \
-         notices: {} shown, {} lost (ring full)",
-        cli.iface,
-        counters.passed,
-        counters.dropped,
-        counters.aborted,
-        shown,
-        counters.notices_lost
-    );
-    for (active, hits) in firewall.hits(&rule_maps)? {
-        eprintln!(
-            "xdp-hello:   rule {:>3} {:>10} hits  {}",
-            active.id, hits, active.rule.rule
-        );
-    }
+    let hits = firewall.hits(&rule_maps)?;
+    eprint!("{}", stats::summary(&cli.iface, &counters, shown, &hits));
     Ok(())
 }
 

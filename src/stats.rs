@@ -51,6 +51,24 @@ fn read_slot(map: &dyn MapCore, index: u32) -> Result<u64> {
         .sum())
 }
 
+/// The closing summary: packets per verdict, notices shown and lost, then
+/// every rule with its hits. One line each, every line prefixed.
+pub fn summary(iface: &str, counters: &Counters, shown: u64, hits: &[(ActiveRule, u64)]) -> String {
+    let mut text = format!(
+        "xdp-hello: detached from {iface}. packets: {} passed, {} dropped, {} aborted; \
+         notices: {shown} shown, {} lost (ring full)\n",
+        counters.passed, counters.dropped, counters.aborted, counters.notices_lost
+    );
+    for (active, hits) in hits {
+        let _ = writeln!(
+            text,
+            "xdp-hello:   rule {:>3} {hits:>10} hits  {}",
+            active.id, active.rule.rule
+        );
+    }
+    text
+}
+
 /// Rates since the last `--stats` line.
 pub struct Interval {
     every: Duration,
@@ -103,5 +121,69 @@ impl Interval {
         self.last = *counters;
         self.last_hits = hits.iter().map(|(rule, hits)| (rule.id, *hits)).collect();
         line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{Origin, SourcedRule};
+
+    fn rule(id: u32, text: &str) -> ActiveRule {
+        ActiveRule {
+            id,
+            rule: SourcedRule {
+                rule: text.parse().unwrap(),
+                origin: Origin::Flag(id as usize + 1),
+            },
+        }
+    }
+
+    #[test]
+    fn summary_lists_counts_then_every_rule() {
+        let counters = Counters {
+            passed: 23,
+            dropped: 5,
+            aborted: 0,
+            notices_sent: 28,
+            notices_lost: 0,
+        };
+        let hits = [
+            (rule(0, "deny tcp dport 8080"), 5),
+            (rule(1, "allow src 10.1.2.3"), 0),
+        ];
+        assert_eq!(
+            summary("veth0", &counters, 28, &hits),
+            "xdp-hello: detached from veth0. packets: 23 passed, 5 dropped, 0 aborted; \
+             notices: 28 shown, 0 lost (ring full)\n\
+             xdp-hello:   rule   0          5 hits  deny tcp dport 8080\n\
+             xdp-hello:   rule   1          0 hits  allow src 10.1.2.3\n"
+        );
+    }
+
+    #[test]
+    fn interval_lines_give_rates_and_the_busiest_rules() {
+        let mut interval = Interval::new(Duration::from_secs(1));
+        interval.last_at = Instant::now() - Duration::from_secs(2);
+        let counters = Counters {
+            passed: 200,
+            dropped: 100,
+            ..Counters::default()
+        };
+        let hits = [
+            (rule(0, "deny icmp"), 100),
+            (rule(1, "allow src 10.1.2.3"), 0),
+        ];
+        let line = interval.line(&counters, &hits);
+        // Two seconds went by: about 100 and 50 a second.
+        assert!(
+            line.starts_with("100 pkt/s passed, 50 pkt/s dropped; rule 0 'deny icmp' 50/s"),
+            "{line}"
+        );
+        assert!(
+            !line.contains("rule 1"),
+            "idle rules are not listed: {line}"
+        );
+        assert!(!interval.due(Instant::now()));
     }
 }

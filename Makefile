@@ -6,6 +6,10 @@ BIN   := target/release/xdp-hello
 # Root runs directly; anyone else goes through sudo.
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 Q     := $(if $(V),,@)
+# Tests and benches are built as you and run as root: cargo hands each test
+# binary to sudo (so target/ never fills with root-owned files).
+HOST   = $(shell rustc -vV | sed -n 's/^host: //p')
+AS_ROOT = $(if $(SUDO),--config 'target.$(HOST).runner="sudo -E"',)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup build run demo test lint smoke bench vmlinux clean
@@ -27,7 +31,7 @@ demo: build ## Watch notices on a veth pair in namespaces of its own (no real in
 	$(Q)$(SUDO) bash scripts/demo.sh $(BIN)
 
 test: build lint ## Lint, then every test: unit, BPF_PROG_TEST_RUN, veth attach (root)
-	$(Q)$(SUDO) env "PATH=$$PATH" cargo test --release
+	$(Q)cargo test --release $(AS_ROOT)
 
 lint: setup ## cargo fmt --check and clippy -D warnings on both crates
 	$(Q)cargo fmt --check
@@ -38,7 +42,7 @@ smoke: build ## Run `xdp-hello selftest` on the host and on several kernels in V
 	$(Q)$(SUDO) bash scripts/smoke.sh $(abspath $(BIN))
 
 bench: build ## Per-packet cost of the program (BPF_PROG_TEST_RUN), next to its anchors
-	$(Q)$(SUDO) env "PATH=$$PATH" cargo bench
+	$(Q)cargo bench $(AS_ROOT)
 
 vmlinux: ## Regenerate vmlinux/vmlinux.rs from kernel BTF (BTF=path for another kernel)
 	$(Q)bash scripts/gen-vmlinux.sh

@@ -3,9 +3,11 @@
 //! Rules live in two generations; the `rule_generation` map says which one
 //! packets use. A new set is written into the idle generation while packets
 //! keep using the old one, then one map update switches every later packet
-//! over: no packet ever sees half a set. The idle generation is cleared at the
-//! start of the next swap, long after the last packet that used it (an XDP run
-//! takes well under a microsecond; a swap takes milliseconds).
+//! over: no packet ever sees half a set. After the switch we wait for an RCU
+//! grace period — every packet that read the old generation number is done —
+//! and only then clear the old generation and zero the counters of rules that
+//! are gone, so the idle generation is always empty and no late packet counts
+//! on a rule id that is handed out again.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use libbpf_rs::{MapCore, MapFlags};
 
 use crate::abi::*;
+use crate::grace::GracePeriod;
 use crate::rules::{Action, Direction, Match, Rule, SourcedRule, Transport};
 use crate::skel::XdpHelloMaps;
 
@@ -59,10 +62,8 @@ pub struct Firewall {
     /// Ids stay with a rule across swaps, so its counter keeps counting.
     ids: HashMap<Rule, u32>,
     free_ids: Vec<u32>,
-    /// Ids of rules the last swap removed: a packet that read the old
-    /// generation may still count on them, so they are zeroed and freed at
-    /// the next swap.
-    retired_ids: Vec<u32>,
+    /// Made at the first swap (creating it needs the same privileges).
+    grace: Option<GracePeriod>,
     next_id: u32,
     active: Vec<ActiveRule>,
 }
@@ -96,17 +97,23 @@ impl Firewall {
             bail!("at most {per_generation} IPv4 and {per_generation} IPv6 address rules fit");
         }
 
-        self.free_retired_ids(maps)?;
         let active = self.assign_ids(rules)?;
-        self.clear_generation(maps, idle)?;
         self.write_generation(maps, idle, &active)?;
         maps.generation
             .update(&0u32.to_ne_bytes(), &idle.to_ne_bytes(), MapFlags::ANY)
             .context("switching to the new rule generation")?;
-        self.generation = idle;
-        self.retire_ids(&active);
+        let old = std::mem::replace(&mut self.generation, idle);
         self.active = active;
-        Ok(())
+
+        // From here on no packet can still be using the old generation.
+        let grace = match self.grace.take() {
+            Some(grace) => grace,
+            None => GracePeriod::new()?,
+        };
+        grace.wait()?;
+        self.grace = Some(grace);
+        self.clear_generation(maps, old)?;
+        self.release_ids(maps)
     }
 
     /// Gives every rule its id: the one it had, else a free one.
@@ -136,24 +143,20 @@ impl Firewall {
         Ok(active)
     }
 
-    /// Sets aside the ids of rules that are gone.
-    fn retire_ids(&mut self, active: &[ActiveRule]) {
-        let kept: HashMap<Rule, u32> = active.iter().map(|a| (a.rule.rule, a.id)).collect();
-        let gone = self.ids.iter().filter(|(rule, _)| !kept.contains_key(rule));
-        self.retired_ids.extend(gone.map(|(_, &id)| id));
-        self.ids = kept;
-    }
-
-    /// Zeroes the counters of the ids retired by the last swap and frees
-    /// them, so the next rule to get one starts from nothing.
-    fn free_retired_ids(&mut self, maps: &RuleMaps<'_>) -> Result<()> {
+    /// Frees the ids of rules that are gone, zeroing their counters so the
+    /// next rule to get one starts from nothing.
+    fn release_ids(&mut self, maps: &RuleMaps<'_>) -> Result<()> {
+        let kept: HashMap<Rule, u32> = self.active.iter().map(|a| (a.rule.rule, a.id)).collect();
         let zeros = vec![vec![0u8; 8]; libbpf_rs::num_possible_cpus()?];
-        for id in self.retired_ids.drain(..) {
-            maps.hits
-                .update_percpu(&id.to_ne_bytes(), &zeros, MapFlags::ANY)
-                .context("resetting a rule counter")?;
-            self.free_ids.push(id);
+        for (rule, id) in self.ids.drain() {
+            if !kept.contains_key(&rule) {
+                maps.hits
+                    .update_percpu(&id.to_ne_bytes(), &zeros, MapFlags::ANY)
+                    .context("resetting a rule counter")?;
+                self.free_ids.push(id);
+            }
         }
+        self.ids = kept;
         Ok(())
     }
 
@@ -172,8 +175,8 @@ impl Firewall {
         Ok(())
     }
 
-    /// Writes the set into `generation`: address rules key by key, the port
-    /// and ICMP tables whole (which also empties what the last set left).
+    /// Writes the set into the idle `generation`: address rules key by key
+    /// into the (empty) tries, the port and ICMP tables whole.
     fn write_generation(
         &mut self,
         maps: &RuleMaps<'_>,

@@ -3,6 +3,7 @@
 
 pub mod abi;
 pub mod firewall;
+pub mod grace;
 pub mod iface;
 pub mod loader;
 pub mod logging;

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use xdp_hello::abi::{self, Config};
 use xdp_hello::firewall::{Firewall, RuleMaps};
+use xdp_hello::grace::GracePeriod;
 use xdp_hello::loader::{self, Mode};
 use xdp_hello::output::{Formatter, Style};
 use xdp_hello::rules::{self, RuleError};
@@ -164,7 +165,12 @@ fn run(cli: &Cli) -> Result<()> {
         },
     };
     let mut object = MaybeUninit::uninit();
-    let skel = loader::load(&mut object, cli.ring_size, config)?;
+    // With no notices to stream, the ring only needs to exist.
+    let ring_size = match cli.notices {
+        NoticeFilter::None => MIN_RING_SIZE,
+        _ => cli.ring_size,
+    };
+    let skel = loader::load(&mut object, ring_size, config)?;
     let rule_maps = RuleMaps::of(&skel.maps);
     let mut firewall = Firewall::new();
     firewall.install(&rule_maps, &rule_set)?;
@@ -188,15 +194,16 @@ fn run(cli: &Cli) -> Result<()> {
     let out = RefCell::new(BufWriter::new(io::stdout().lock()));
     let mut format = Formatter::new(if cli.json { Style::Json } else { Style::Text });
     if let (Some(header), false) = (format.header(), matches!(cli.notices, NoticeFilter::None)) {
-        writeln!(out.borrow_mut(), "{header}")?;
-        out.borrow_mut().flush()?;
+        writeln!(out.borrow_mut(), "{header}").context("writing to stdout")?;
     }
     let mut write_failed = None;
     let mut interval = cli
         .stats
         .map(|secs| stats::Interval::new(Duration::from_secs(secs)));
     let mut after_batch = || -> Result<()> {
-        out.borrow_mut().flush()?;
+        out.borrow_mut()
+            .flush()
+            .context("writing notices to stdout")?;
         if signals.reload.swap(false, Ordering::Relaxed) {
             reload(cli, &mut firewall, &rule_maps);
         }
@@ -209,16 +216,19 @@ fn run(cli: &Cli) -> Result<()> {
         }
         Ok(())
     };
-    // Detached before the last read and the counts, so both are final.
-    let ending = notices::Ending {
-        detach: move || drop(attachment),
-        notices_sent: || Ok(Counters::read(&skel.maps.counters)?.notices_sent),
+    // Detached, and every run of the program over, before the last read and
+    // the counts, so both are final.
+    let grace = GracePeriod::new()?;
+    let detach = move || {
+        drop(attachment);
+        grace.wait()
     };
     let shown = notices::stream(
         &skel.maps.events,
         &signals.stop,
+        &signals.reload,
         &mut after_batch,
-        ending,
+        detach,
         |notice| match writeln!(out.borrow_mut(), "{}", format.line(notice)) {
             Ok(()) => true,
             Err(err) => {
@@ -228,7 +238,7 @@ fn run(cli: &Cli) -> Result<()> {
         },
     )?;
     if let Some(err) = write_failed.filter(|e| e.kind() != io::ErrorKind::BrokenPipe) {
-        return Err(err).context("writing notices");
+        return Err(err).context("writing notices to stdout");
     }
 
     let counters = Counters::read(&skel.maps.counters)?;
@@ -262,6 +272,9 @@ fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) {
 }
 
 /// Flags the signal handlers set: stop on SIGINT or SIGTERM, reload on SIGHUP.
+/// A second SIGINT or SIGTERM exits at once (130 or 143), for when the
+/// first cannot be acted on — stdout blocked by a reader that does not read;
+/// the kernel detaches the program as the process ends.
 struct Signals {
     stop: Arc<AtomicBool>,
     reload: Arc<AtomicBool>,
@@ -275,6 +288,13 @@ impl Signals {
             reload: Arc::new(AtomicBool::new(false)),
         };
         for signal in [SIGINT, SIGTERM] {
+            // Registered first, so it sees the flag as the previous signal left it.
+            signal_hook::flag::register_conditional_shutdown(
+                signal,
+                128 + signal,
+                signals.stop.clone(),
+            )
+            .context("installing signal handlers")?;
             signal_hook::flag::register(signal, signals.stop.clone())
                 .context("installing signal handlers")?;
         }
@@ -283,6 +303,9 @@ impl Signals {
         Ok(signals)
     }
 }
+
+/// The smallest ring buffer: one page.
+const MIN_RING_SIZE: u32 = 4096;
 
 /// `4096`, `256K`, `4M`: a power of two of at least one page.
 fn parse_ring_size(text: &str) -> Result<u32, String> {
@@ -296,9 +319,10 @@ fn parse_ring_size(text: &str) -> Result<u32, String> {
     };
     let bytes = digits
         .parse::<u64>()
-        .map_err(|_| format!("'{text}' is not a size (e.g. 256K, 4M)"))?
-        * unit;
-    if !bytes.is_power_of_two() || !(4096..=1 << 30).contains(&bytes) {
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| format!("'{text}' is not a size (e.g. 256K, 4M)"))?;
+    if !bytes.is_power_of_two() || !(MIN_RING_SIZE as u64..=1 << 30).contains(&bytes) {
         return Err(format!("'{text}': must be a power of two from 4K to 1024M"));
     }
     Ok(bytes as u32)
@@ -365,6 +389,7 @@ mod tests {
             &["xdp-hello", "-m", "turbo"][..],
             &["xdp-hello", "--ring-size", "3000"],
             &["xdp-hello", "--ring-size", "2K"],
+            &["xdp-hello", "--ring-size", "18014398509481985M"],
             &["xdp-hello", "--stats", "0"],
             &["xdp-hello", "--default", "maybe"],
         ] {

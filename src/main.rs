@@ -187,7 +187,7 @@ fn run(cli: &Cli) -> Result<()> {
         cli.iface,
         attachment.mode,
         rule_set.len(),
-        if rule_set.len() == 1 { "" } else { "s" },
+        plural(rule_set.len()),
         cli.default.name()
     );
 
@@ -259,8 +259,9 @@ fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) {
         .and_then(|set| firewall.install(maps, &set).map(|()| set.len()));
     match outcome {
         Ok(count) => eprintln!(
-            "xdp-hello: reloaded {}: {count} rules (generation {})",
+            "xdp-hello: reloaded {}: {count} rule{} (generation {})",
             path.display(),
+            plural(count),
             firewall.generation()
         ),
         Err(err) => eprintln!(
@@ -301,6 +302,15 @@ impl Signals {
         signal_hook::flag::register(SIGHUP, signals.reload.clone())
             .context("installing signal handlers")?;
         Ok(signals)
+    }
+}
+
+/// "s" unless there is one.
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
     }
 }
 

@@ -32,6 +32,7 @@ use xdp_hello::abi::{
 use xdp_hello::firewall::{Firewall, RuleMaps};
 use xdp_hello::loader;
 use xdp_hello::rules::{self, Action, Rule};
+use xdp_hello::selftest::packets;
 use xdp_hello::skel::XdpHelloSkel;
 use xdp_hello::stats::Counters;
 
@@ -436,6 +437,9 @@ enum By {
     Rule(&'static str),
     /// Nobody: non-IP traffic passes whatever the rules and the default.
     NonIp,
+    /// Nobody: the transport header cannot be read while rules for that
+    /// transport are in force, so the packet is dropped (fail closed).
+    Unreadable,
 }
 
 struct Table {
@@ -468,6 +472,12 @@ impl Table {
     /// `packet` is not IP: it passes, whatever the default.
     fn non_ip(mut self, packet: Packet) -> Table {
         self.probes.push((packet, By::NonIp));
+        self
+    }
+
+    /// `packet`'s transport header cannot be read and rules need it: dropped.
+    fn unreadable(mut self, packet: Packet) -> Table {
+        self.probes.push((packet, By::Unreadable));
         self
     }
 
@@ -514,6 +524,7 @@ impl Table {
             let (verdict, rule_id) = match by {
                 By::Default => (default, RULE_NONE),
                 By::NonIp => (XDP_PASS, RULE_NONE),
+                By::Unreadable => (XDP_DROP, RULE_NONE),
                 By::Rule(text) => {
                     *want_hits.get_mut(&parse(text).to_string()).unwrap() += 1;
                     (verdict_of(text), lab.id(text))
@@ -533,6 +544,7 @@ impl Table {
                 let who = match by {
                     By::Default => "the default".to_string(),
                     By::NonIp => "nobody (not IP)".to_string(),
+                    By::Unreadable => "nobody (transport unreadable)".to_string(),
                     By::Rule(text) => format!("'{text}' (id {rule_id})"),
                 };
                 failures.push(format!(
@@ -1047,10 +1059,13 @@ fn non_first_ipv4_fragment_ignores_port_rules() {
 }
 
 /// A frame whose IP header is whole but whose transport header is cut
-/// short: address rules apply, port rules have nothing to look at.
+/// short: a deny address rule still wins; otherwise, while rules for that
+/// transport are in force the packet is dropped (a deny port rule must not
+/// be dodged by cutting the header short), and where only rules for other
+/// transports exist, address rules and the default decide.
 #[test]
-fn truncated_transport_header_leaves_address_rules_only() {
-    const CUT: usize = 14 + 20 + 4; // in the UDP header
+fn truncated_transport_header_fails_closed() {
+    const CUT: usize = 14 + 20 + 4; // in the UDP or TCP header
     Table::new(&[
         "deny src 192.0.2.1",
         "deny udp dport 53",
@@ -1060,12 +1075,61 @@ fn truncated_transport_header_leaves_address_rules_only() {
         "deny src 192.0.2.1",
         cut(udp("192.0.2.1", CLIENT, N4, 53), CUT),
     )
-    .default(cut(udp("192.0.2.3", CLIENT, N4, 53), CUT))
+    .unreadable(cut(udp("192.0.2.3", CLIENT, N4, 53), CUT))
+    .unreadable(cut(udp("192.0.2.3", CLIENT, "172.16.0.9", 53), CUT))
+    // No TCP rules: a cut TCP header hides nothing the rules look at.
+    .default(cut(tcp("192.0.2.3", CLIENT, N4, 22), CUT))
     .by(
         "allow dst 172.16.0.9",
-        cut(udp("192.0.2.3", CLIENT, "172.16.0.9", 53), CUT),
+        cut(tcp("192.0.2.3", CLIENT, "172.16.0.9", 22), CUT),
     )
-    .check("truncated_transport_header_leaves_address_rules_only");
+    .check("truncated_transport_header_fails_closed");
+}
+
+/// A TCP fragment at offset 1 (8 bytes) overlaps the first fragment's TCP
+/// header, the overlapping-fragment attack of RFC 1858: dropped while TCP
+/// port rules are in force, like a header the walk cannot read.
+#[test]
+fn tcp_fragment_at_offset_one_fails_closed() {
+    // The protocol byte of the IPv4 header: make the fragment TCP.
+    let tcp_at_one = || {
+        patched(
+            fragment("192.0.2.1", CLIENT, N4, 22, 1, true),
+            14 + 9,
+            6,
+            "protocol TCP",
+        )
+    };
+    Table::new(&["deny tcp dport 22"])
+        .unreadable(tcp_at_one())
+        .default(fragment("192.0.2.1", CLIENT, N4, 22, 1, true))
+        .check("tcp_fragment_at_offset_one_fails_closed");
+    Table::new(&["deny udp dport 53"])
+        .default(tcp_at_one())
+        .check("tcp_fragment_at_offset_one_fails_closed, no TCP rules");
+}
+
+/// An IPv6 extension chain longer than the walk follows hides the
+/// transport: dropped while any port or ICMP rule is in force, else decided
+/// by address rules and the default.
+#[test]
+fn over_long_ipv6_extension_chain_fails_closed() {
+    let over_limit = || {
+        let case = packets::cases()
+            .into_iter()
+            .find(|c| c.name == "ipv6-ext-chain-over-limit-udp")
+            .expect("the selftest fixture");
+        Packet {
+            label: "UDP behind 7 IPv6 destination-options headers".into(),
+            frame: case.frame,
+        }
+    };
+    Table::new(&["deny tcp dport 22"])
+        .unreadable(over_limit())
+        .check("over_long_ipv6_extension_chain_fails_closed");
+    Table::new(&["deny src 192.0.2.1"])
+        .default(over_limit())
+        .check("over_long_ipv6_extension_chain_fails_closed, address rules only");
 }
 
 /// `packet` with byte `at` replaced by `byte`.

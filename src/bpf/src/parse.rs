@@ -116,7 +116,14 @@ fn walk_ipv4(cursor: &mut Cursor, notice: &mut Notice) -> Option<Option<u8>> {
     notice.depth = DEPTH_L3;
 
     cursor.skip(header_len - size_of::<iphdr>())?; // options
-    if u16::from_be(ip.frag_off) & 0x1fff != 0 {
+    let fragment_offset = u16::from_be(ip.frag_off) & 0x1fff;
+    if fragment_offset == 1 && ip.protocol == IPPROTO_TCP {
+        // Overlaps the TCP header of the first fragment: an attack, never
+        // traffic (RFC 1858, 3.2).
+        notice.flags |= FLAG_MALFORMED | FLAG_FRAGMENT;
+        return Some(None);
+    }
+    if fragment_offset != 0 {
         notice.flags |= FLAG_FRAGMENT;
         return Some(None);
     }

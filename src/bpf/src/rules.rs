@@ -4,12 +4,19 @@
 //! longest destination prefix, the exact source and destination port, the
 //! exact ICMP type (else "any type"). A deny among them wins; else an allow
 //! does; else the default policy. Non-IP traffic (ARP, …) always passes;
-//! IP frames too short or broken to read follow the default policy.
+//! IP frames too short or broken to read follow the default policy, and a
+//! packet whose transport header cannot be read is dropped while rules for
+//! its transport are in force.
 
 use crate::abi::*;
 use crate::maps::{
     icmp_rules, lookup, port_rules, rule_generation, rule_kinds, rules_v4, rules_v6,
 };
+
+/// Flags of a packet whose transport header could not be read.
+const UNREADABLE: u8 = FLAG_TRUNCATED | FLAG_EXT_LIMIT | FLAG_MALFORMED;
+/// Every kind of rule that needs the transport header.
+const TRANSPORT_KINDS: u32 = KIND_TCP_PORTS | KIND_UDP_PORTS | KIND_ICMP | KIND_ICMPV6;
 
 /// The verdict for `notice` and the rule that decided it (or `RULE_NONE`).
 #[inline(always)]
@@ -17,8 +24,9 @@ pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
     let default = (config.default_verdict as u8, RULE_NONE);
     if notice.ip_version == 0 {
         // An IP frame too short or too broken to read still is IP traffic.
+        // So is a frame with more VLAN tags than the walk reads.
         return match notice.ether_type {
-            ETH_P_IP | ETH_P_IPV6 => default,
+            ETH_P_IP | ETH_P_IPV6 | ETH_P_8021Q | ETH_P_8021AD => default,
             _ => (XDP_PASS, RULE_NONE),
         };
     }
@@ -53,6 +61,25 @@ pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
     }
     if kinds & dst_kind != 0 {
         consider!(address_rule(notice, generation, DIRECTION_DST));
+    }
+    // Fail closed: a transport header the walk could not read must not let
+    // a packet dodge the port or ICMP rules in force (tiny or overlapping
+    // fragments, over-long IPv6 extension chains).
+    if notice.depth < DEPTH_L4 && notice.flags & UNREADABLE != 0 {
+        let needed = match notice.l4_proto {
+            IPPROTO_TCP => KIND_TCP_PORTS,
+            IPPROTO_UDP => KIND_UDP_PORTS,
+            IPPROTO_ICMP => KIND_ICMP,
+            IPPROTO_ICMPV6 => KIND_ICMPV6,
+            // Still inside the extension chain: the transport is unknown.
+            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_FRAGMENT | IPPROTO_DSTOPTS => {
+                TRANSPORT_KINDS
+            }
+            _ => 0,
+        };
+        if kinds & needed != 0 {
+            return (XDP_DROP, RULE_NONE);
+        }
     }
     if notice.depth >= DEPTH_L4 {
         match notice.l4_proto {

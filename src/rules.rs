@@ -175,9 +175,27 @@ impl std::str::FromStr for Rule {
                 let (lo, hi) = parse_ports(ports)?;
                 Match::Port(transport, dir, lo, hi)
             }
-            [proto @ ("tcp" | "udp"), other, ..] => {
+            [("src" | "dst"), _, extra, ..] => {
+                return Err(format!(
+                    "unexpected '{extra}' after the address; a rule matches one thing"
+                ))
+            }
+            [("tcp" | "udp"), ("sport" | "dport"), _, extra, ..] => {
+                return Err(format!(
+                    "unexpected '{extra}' after the ports; a rule matches one thing"
+                ))
+            }
+            [proto @ ("tcp" | "udp"), other, ..] if !matches!(*other, "sport" | "dport") => {
                 return Err(format!(
                     "expected sport or dport after {proto}, found '{other}'"
+                ))
+            }
+            [("icmp" | "icmpv6"), "type", _, extra, ..] => {
+                return Err(format!("unexpected '{extra}' after the ICMP type"))
+            }
+            [proto @ ("icmp" | "icmpv6"), other, ..] if *other != "type" => {
+                return Err(format!(
+                    "expected `type N` or nothing after {proto}, found '{other}'"
                 ))
             }
             [proto @ ("icmp" | "icmpv6")] => Match::Icmp(*proto == "icmpv6", None),
@@ -211,6 +229,16 @@ fn direction(word: &str) -> Direction {
 /// A host or a network; host bits set under the prefix are an error, since
 /// they usually mean a typo.
 fn parse_net(text: &str) -> Result<IpNet, String> {
+    // IPv4 packets never carry an IPv4-mapped IPv6 address: such a rule
+    // would match nothing.
+    let host = text.split('/').next().unwrap_or(text);
+    if let Ok(IpAddr::V6(v6)) = host.parse::<IpAddr>() {
+        if let Some(v4) = v6.to_ipv4_mapped() {
+            return Err(format!(
+                "'{text}' is an IPv4-mapped address, which packets never carry: write {v4}"
+            ));
+        }
+    }
     if let Ok(addr) = text.parse::<IpAddr>() {
         return Ok(IpNet::from(addr));
     }
@@ -241,6 +269,11 @@ fn parse_ports(text: &str) -> Result<(u16, u16), String> {
     Ok((lo, hi))
 }
 
+/// The rule before any `#` comment, trimmed.
+fn without_comment(text: &str) -> &str {
+    text.split('#').next().unwrap_or("").trim()
+}
+
 /// Reads the rules of a file: one a line, `#` comments, blank lines.
 pub fn read_file(path: &Path) -> Result<Vec<SourcedRule>, RuleError> {
     let text = std::fs::read_to_string(path)
@@ -252,7 +285,7 @@ pub fn read_file(path: &Path) -> Result<Vec<SourcedRule>, RuleError> {
 pub fn parse_lines(text: &str, path: &Path) -> Result<Vec<SourcedRule>, RuleError> {
     let mut rules = Vec::new();
     for (index, line) in text.lines().enumerate() {
-        let content = line.split('#').next().unwrap_or("").trim();
+        let content = without_comment(line);
         if content.is_empty() {
             continue;
         }
@@ -272,7 +305,7 @@ pub fn parse_flags(texts: &[String]) -> Result<Vec<SourcedRule>, RuleError> {
         .enumerate()
         .map(|(index, text)| {
             let origin = Origin::Flag(index + 1);
-            let rule = text
+            let rule = without_comment(text)
                 .parse()
                 .map_err(|why| RuleError(format!("{origin}: bad rule '{text}': {why}")))?;
             Ok(SourcedRule { rule, origin })
@@ -388,10 +421,22 @@ mod tests {
             ("deny src 10.1.2.3/8", "did you mean 10.0.0.0/8"),
             ("deny src example.com", "not an IPv4 or IPv6"),
             ("deny tcp port 22", "expected sport or dport"),
+            ("deny tcp dport 22 80", "unexpected '80' after the ports"),
+            (
+                "deny src 10.0.0.1 10.0.0.2",
+                "unexpected '10.0.0.2' after the address",
+            ),
+            (
+                "deny icmp code 3",
+                "expected `type N` or nothing after icmp",
+            ),
+            ("deny icmpv6 type 1 2", "unexpected '2' after the ICMP type"),
+            ("deny src ::ffff:10.0.0.1", "write 10.0.0.1"),
             ("deny tcp dport 70000", "not a port"),
             ("deny tcp dport 90-80", "runs backwards"),
             ("deny icmp type 300", "not a number from 0 to 255"),
-            ("deny src 10.0.0.1 dport 22", "expected `src|dst"),
+            ("deny src 10.0.0.1 dport 22", "a rule matches one thing"),
+            ("deny ssh", "expected `src|dst"),
         ] {
             let err = text.parse::<Rule>().expect_err(text);
             assert!(err.contains(why), "'{text}' gave '{err}', wanted '{why}'");
@@ -406,6 +451,12 @@ mod tests {
         assert_eq!(rules[0].origin, Origin::File("fw.rules".into(), 3));
         assert_eq!(rules[1].origin, Origin::File("fw.rules".into(), 5));
         assert_eq!(rules[1].rule, rule("allow src 10.1.2.3"));
+    }
+
+    #[test]
+    fn comments_work_on_the_command_line_too() {
+        let rules = parse_flags(&["deny tcp dport 22   # ssh".into()]).unwrap();
+        assert_eq!(rules[0].rule, rule("deny tcp dport 22"));
     }
 
     #[test]

@@ -175,12 +175,12 @@ impl std::str::FromStr for Rule {
                 let (lo, hi) = parse_ports(ports)?;
                 Match::Port(transport, dir, lo, hi)
             }
-            [("src" | "dst"), _, extra, ..] => {
+            ["src" | "dst", _, extra, ..] => {
                 return Err(format!(
                     "unexpected '{extra}' after the address; a rule matches one thing"
                 ))
             }
-            [("tcp" | "udp"), ("sport" | "dport"), _, extra, ..] => {
+            ["tcp" | "udp", "sport" | "dport", _, extra, ..] => {
                 return Err(format!(
                     "unexpected '{extra}' after the ports; a rule matches one thing"
                 ))
@@ -190,7 +190,7 @@ impl std::str::FromStr for Rule {
                     "expected sport or dport after {proto}, found '{other}'"
                 ))
             }
-            [("icmp" | "icmpv6"), "type", _, extra, ..] => {
+            ["icmp" | "icmpv6", "type", _, extra, ..] => {
                 return Err(format!("unexpected '{extra}' after the ICMP type"))
             }
             [proto @ ("icmp" | "icmpv6"), other, ..] if *other != "type" => {

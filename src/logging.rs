@@ -12,7 +12,9 @@ pub fn init(verbose: bool) {
 }
 
 fn forward(level: PrintLevel, message: String) {
+    // libbpf starts its lines with "libbpf: "; the log target says it already.
     let message = message.trim_end();
+    let message = message.strip_prefix("libbpf: ").unwrap_or(message);
     match level {
         PrintLevel::Warn => log::warn!(target: "libbpf", "{message}"),
         PrintLevel::Info => log::info!(target: "libbpf", "{message}"),

@@ -1,6 +1,6 @@
 //! The firewall at scale: how long 10,000 address rules and 1,000 port rules
 //! take to load, and what a packet costs with them loaded next to one rule of
-//! the same kind (BPF_PROG_TEST_RUN, 64-byte UDP frames). Goals (issue #3):
+//! the same kind (BPF_PROG_TEST_RUN, 64-byte UDP frames). Goals:
 //! load < 1 s, cost with 10,000 rules within 10 % of the cost with one.
 //! Kinds with no rules cost no lookup at all, so "one rule" is compared with
 //! rules of the same kinds: only the number of rules differs.
@@ -53,7 +53,7 @@ fn main() {
         ("10,000 address + 1,000 port rules", &many),
     );
     println!(
-        "\ngoals (issue #3): many rules within 10 % of one rule of the same kinds; load < 1000 ms"
+        "\ngoals: many rules within 10 % of one rule of the same kinds; load < 1000 ms"
     );
 }
 

@@ -51,6 +51,36 @@ fn run_once(net: &TestNet, mode: Mode) -> Output {
     .unwrap()
 }
 
+/// The commands an error suggests, `in backquotes`.
+fn suggested(error: &str) -> Vec<&str> {
+    error.split('`').skip(1).step_by(2).collect()
+}
+
+/// Runs `command` as suggested (whitespace-separated, no quoting) in
+/// namespace `side`; returns its stdout, which must come with success.
+fn run_suggested(net: &TestNet, side: Side, command: &str) -> String {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let out = net.exec(side, words[0], &words[1..]).unwrap();
+    assert!(out.status.success(), "`{command}`: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The ids of the XDP bpf_links of program `prog_id`, as bpftool lists them.
+fn xdp_links_of(prog_id: u32) -> Vec<u64> {
+    let out = veth::output_within(
+        std::process::Command::new("bpftool").args(["-j", "link", "show"]),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert!(out.status.success(), "bpftool link show: {out:?}");
+    let links: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    links
+        .iter()
+        .filter(|link| link["type"] == "xdp" && link["prog_id"] == prog_id)
+        .filter_map(|link| link["id"].as_u64())
+        .collect()
+}
+
 fn reports_traffic(mode: Mode) {
     if root() {
         attach::check(binary(), mode).unwrap();
@@ -140,8 +170,10 @@ fn unknown_interface_is_refused_naming_the_real_ones() {
 }
 
 /// With xdp-hello attached in `first` mode, a second one in `second` mode
-/// is refused with a message containing `says` and the first one's id; the
-/// first stays attached and keeps reporting.
+/// is refused with a message containing `says`, the first one's id and the
+/// bpf_link and process that hold it — and no `ip link ... off`, which the
+/// kernel would refuse for a link; the first stays attached and keeps
+/// reporting.
 fn second_is_refused(first: Mode, second: Mode, says: &str) {
     if !root() {
         return;
@@ -149,11 +181,31 @@ fn second_is_refused(first: Mode, second: Mode, says: &str) {
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), first, &[]).unwrap();
     let prog = attach::attached(&net, XdpMode::of(first).unwrap()).unwrap();
+    let links = xdp_links_of(prog.id);
+    assert_eq!(links.len(), 1, "{links:?}");
 
     let error = refusal(&run_once(&net, second));
-    for part in [says, &format!("program id {}", prog.id)] {
-        assert!(error.contains(part), "should say '{part}': {error}");
+    let parts = [
+        says.to_string(),
+        format!("program id {}", prog.id),
+        format!("held by bpf_link id {}", links[0]),
+        format!(
+            "of process {} (xdp-hello): stop that process",
+            observer.pid()
+        ),
+    ];
+    for part in &parts {
+        assert!(
+            error.contains(part.as_str()),
+            "should say '{part}': {error}"
+        );
     }
+    assert!(!error.contains("ip link"), "suggests ip link: {error}");
+    // What it suggests shows that link, and it is the first one's.
+    let show = format!("bpftool link show id {}", links[0]);
+    assert_eq!(suggested(&error), [show.as_str()], "{error}");
+    let shown = run_suggested(&net, Side::A, &show);
+    assert!(shown.contains(&format!("prog {}", prog.id)), "{shown}");
 
     assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [prog]);
     net.ping(A_V4.into(), 1).unwrap();
@@ -231,12 +283,118 @@ fn program_attached_by_iproute2_is_kept() {
         "{theirs:?}"
     );
 
+    let removal = format!("ip link set dev {veth} xdpgeneric off");
     for mode in [Mode::Skb, Mode::Native, Mode::Auto] {
         let error = refusal(&run_once(&net, mode));
         let id = format!("program id {}, skb mode", theirs[0].id);
         assert!(error.contains(&id), "{mode}: should say '{id}': {error}");
+        assert!(!error.contains("bpf_link id"), "{mode}: {error}");
+        assert_eq!(suggested(&error), [removal.as_str()], "{mode}: {error}");
         assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), theirs, "{mode}");
     }
+
+    // Doing as told removes it; then xdp-hello attaches.
+    run_suggested(&net, Side::A, &removal);
+    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), []);
+    let observer = net.observe(binary(), Mode::Skb, &[]).unwrap();
+    attach::attached(&net, XdpMode::Generic).unwrap();
+    let done = observer.stop(libc::SIGINT).unwrap();
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+}
+
+/// As root without CAP_PERFMON (and CAP_SYS_ADMIN, which would stand in for
+/// it), CAP_BPF is not enough: the verifier would reject the packet-pointer
+/// arithmetic with EACCES. The up-front check says which capability is
+/// missing and why, not "run as root"; likewise without CAP_NET_ADMIN.
+#[test]
+fn root_without_a_needed_capability_is_told_which() {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let veth = net.veth(Side::A);
+    let cases = [
+        (
+            "-perfmon,-sys_admin",
+            "running as root, but without CAP_PERFMON (the verifier accepts the program's \
+             `data_end - data` pointer arithmetic only with CAP_PERFMON)",
+        ),
+        (
+            "-net_admin,-sys_admin",
+            "running as root, but without CAP_NET_ADMIN;",
+        ),
+        (
+            "-bpf,-perfmon,-sys_admin",
+            "running as root, but without CAP_BPF and CAP_PERFMON;",
+        ),
+    ];
+    for (dropped, says) in cases {
+        let bounding = format!("--bounding-set={dropped}");
+        let out = net
+            .exec(
+                Side::A,
+                "setpriv",
+                &[
+                    "--inh-caps=-all",
+                    &bounding,
+                    BINARY,
+                    "-i",
+                    veth,
+                    "-m",
+                    "skb",
+                ],
+            )
+            .unwrap();
+        if out.status.code() == Some(127) {
+            eprintln!("skipped: no setpriv (util-linux)");
+            return;
+        }
+        let error = refusal(&out);
+        assert!(
+            error.contains(says),
+            "{dropped}: should say '{says}': {error}"
+        );
+        assert!(!error.contains("run as root"), "{dropped}: {error}");
+        assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [], "{dropped}");
+    }
+}
+
+/// CAP_SYS_ADMIN stands in for CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN: the
+/// check does not refuse what the kernel allows.
+#[test]
+fn cap_sys_admin_alone_is_enough() {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let veth = net.veth(Side::A);
+    let out = net
+        .exec(
+            Side::A,
+            "setpriv",
+            &[
+                "--inh-caps=-all",
+                "--bounding-set=-bpf,-perfmon,-net_admin",
+                "timeout",
+                "--preserve-status",
+                "-s",
+                "INT",
+                "1",
+                BINARY,
+                "-i",
+                veth,
+                "-m",
+                "skb",
+            ],
+        )
+        .unwrap();
+    if out.status.code() == Some(127) {
+        eprintln!("skipped: no setpriv (util-linux)");
+        return;
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(" attached to "), "{stderr}");
 }
 
 /// Dropping an observer and its network leaves no process, namespace or

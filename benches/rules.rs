@@ -52,9 +52,7 @@ fn main() {
         ),
         ("10,000 address + 1,000 port rules", &many),
     );
-    println!(
-        "\ngoals: many rules within 10 % of one rule of the same kinds; load < 1000 ms"
-    );
+    println!("\ngoals: many rules within 10 % of one rule of the same kinds; load < 1000 ms");
 }
 
 /// A program loaded with a rule set, ready to run frames through.

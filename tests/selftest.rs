@@ -1,9 +1,15 @@
 //! `xdp-hello selftest` as a user runs it: every check passes on this
-//! kernel, the last line is the tally, and it cleans up after itself.
+//! kernel, the last line is the tally, and it cleans up after itself, also
+//! when interrupted.
 
 mod common;
 
-use std::process::Command;
+use std::fs;
+use std::io::Read;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 
@@ -12,8 +18,14 @@ fn selftest_passes_every_check_and_leaves_nothing_behind() {
     if !common::root("selftest_passes_every_check", "the selftest") {
         return;
     }
-    let before = namespaces();
-    let out = Command::new(BINARY).arg("selftest").output().unwrap();
+    let child = Command::new(BINARY)
+        .arg("selftest")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -42,11 +54,95 @@ fn selftest_passes_every_check_and_leaves_nothing_behind() {
             "no '{part}' check: {stdout}"
         );
     }
+    // Its own namespaces only: other tests (the interrupted selftest below)
+    // make and remove theirs meanwhile.
     assert_eq!(
-        namespaces(),
-        before,
+        namespaces_of(pid),
+        Vec::<String>::new(),
         "the selftest left network namespaces behind"
     );
+}
+
+/// Interrupted in the middle of an attach check, with xdp-hello attached in
+/// its namespace, the selftest removes its namespaces, exits 130, and the
+/// xdp-hello it started goes with it.
+#[test]
+fn selftest_interrupted_while_attached_leaves_nothing_behind() {
+    if !common::root(
+        "selftest_interrupted_while_attached_leaves_nothing_behind",
+        "the selftest",
+    ) {
+        return;
+    }
+    let mut run = Run::start();
+    let pid = run.pid();
+    // Its xdp-hello `-i xhPID-Na`, once `ip netns exec` has become it.
+    let observer_arg = format!("-i xh{pid:x}-");
+    let attached = wait_until(Duration::from_secs(60), || {
+        !observers(&observer_arg).is_empty() && !attached_namespaces(pid).is_empty()
+    });
+    assert!(
+        attached,
+        "the selftest never attached: {:?}",
+        run.finish(Duration::ZERO)
+    );
+    let running = observers(&observer_arg);
+
+    assert!(run.signal(libc::SIGINT));
+    let (status, stdout, stderr) = run.finish(Duration::from_secs(15));
+    let diagnostics = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(status.code(), Some(130), "{status}; {diagnostics}");
+    // Removed before it exited, not eventually.
+    assert_eq!(namespaces_of(pid), Vec::<String>::new(), "{diagnostics}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("xdp-hello selftest: SIGINT"))
+        .unwrap_or_else(|| panic!("no line saying it cleaned up: {diagnostics}"));
+    assert!(
+        line.contains(&format!("removed network namespaces xdp-hello-{pid}-")),
+        "{line}"
+    );
+    // Its xdp-hello gets SIGTERM as the selftest dies, detaches and exits;
+    // so does anything else still running in its namespaces.
+    let gone = wait_until(Duration::from_secs(5), || {
+        observers(&observer_arg).is_empty()
+            && processes_with(&format!("xdp-hello-{pid}-")).is_empty()
+    });
+    assert!(
+        gone,
+        "still running after the selftest exited (were {running:?}): {:?} {:?}",
+        observers(&observer_arg),
+        processes_with(&format!("xdp-hello-{pid}-"))
+    );
+}
+
+/// SIGTERM before any namespace exists: 143, and a line saying so.
+#[test]
+fn selftest_terminated_early_exits_143() {
+    if !common::root("selftest_terminated_early_exits_143", "the selftest") {
+        return;
+    }
+    let mut run = Run::start();
+    // The banner is printed once the handler is in place.
+    let banner = wait_until(Duration::from_secs(10), || {
+        run.stdout().contains("xdp-hello selftest on Linux")
+    });
+    assert!(banner, "no banner: {:?}", run.finish(Duration::ZERO));
+    assert!(run.signal(libc::SIGTERM));
+    let pid = run.pid();
+    let (status, stdout, stderr) = run.finish(Duration::from_secs(15));
+    assert_eq!(
+        status.code(),
+        Some(143),
+        "{status}; stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("xdp-hello selftest: SIGTERM: stopped")),
+        "{stderr}"
+    );
+    assert_eq!(namespaces_of(pid), Vec::<String>::new());
 }
 
 #[test]
@@ -70,13 +166,160 @@ fn selftest_without_root_says_so() {
     }
 }
 
-fn namespaces() -> String {
+/// The network namespaces of selftest process `pid`, by `ip netns list`.
+fn namespaces_of(pid: u32) -> Vec<String> {
     let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let prefix = format!("xdp-hello-{pid}-");
     let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| l.contains("xdp-hello") && !l.contains("-demo-"))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| name.starts_with(&prefix))
         .map(str::to_string)
         .collect();
     names.sort();
-    names.join("\n")
+    names
+}
+
+/// Those of `pid`'s namespaces with an XDP program on a link.
+fn attached_namespaces(pid: u32) -> Vec<String> {
+    namespaces_of(pid)
+        .into_iter()
+        .filter(|ns| {
+            Command::new("ip")
+                .args(["-d", "-n", ns, "link", "show"])
+                .output()
+                .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("prog/xdp"))
+        })
+        .collect()
+}
+
+/// Live processes whose command line contains `text`, with it.
+fn processes_with(text: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        // Gone meanwhile, or a zombie (empty): not running.
+        let Ok(raw) = fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if cmdline.contains(text) {
+            found.push((pid, cmdline.trim_end().to_string()));
+        }
+    }
+    found
+}
+
+/// xdp-hello processes (not the `ip netns exec` they start as) whose
+/// command line contains `text`.
+fn observers(text: &str) -> Vec<(u32, String)> {
+    processes_with(text)
+        .into_iter()
+        .filter(|(_, cmdline)| {
+            cmdline
+                .split(' ')
+                .next()
+                .is_some_and(|program| program.ends_with("xdp-hello"))
+        })
+        .collect()
+}
+
+/// Polls `done` every 20 ms for up to `timeout`.
+fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// A running `xdp-hello selftest`, its output collected as it comes. If a
+/// test fails before it ends, it is interrupted (and so cleans up), or
+/// killed if it will not end.
+struct Run {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Run {
+    fn start() -> Run {
+        let mut child = Command::new(BINARY)
+            .arg("selftest")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (stdout, out_reader) = collect(child.stdout.take().unwrap());
+        let (stderr, err_reader) = collect(child.stderr.take().unwrap());
+        Run {
+            child,
+            stdout,
+            stderr,
+            readers: vec![out_reader, err_reader],
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// kill(2) on our own child, not yet reaped; whether it was delivered.
+    fn signal(&self, signal: libc::c_int) -> bool {
+        // SAFETY: a plain kill(2); the pid is ours until we reap it.
+        unsafe { libc::kill(self.pid() as libc::pid_t, signal) == 0 }
+    }
+
+    /// Waits up to `timeout` for the exit, then interrupts it (and at last
+    /// kills it); the status, stdout and stderr.
+    fn finish(&mut self, timeout: Duration) -> (ExitStatus, String, String) {
+        let exited = |child: &mut Child| matches!(child.try_wait(), Ok(Some(_)));
+        if !wait_until(timeout, || exited(&mut self.child)) {
+            self.signal(libc::SIGINT);
+            if !wait_until(Duration::from_secs(15), || exited(&mut self.child)) {
+                let _ = self.child.kill();
+            }
+        }
+        let status = self.child.wait().unwrap();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        let stderr = self.stderr.lock().unwrap().clone();
+        (status, self.stdout(), stderr)
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if self.readers.is_empty() {
+            return; // finished
+        }
+        let _ = self.finish(Duration::ZERO);
+    }
+}
+
+/// Collects what comes through `pipe` on a thread, until it closes.
+fn collect(mut pipe: impl Read + Send + 'static) -> (Arc<Mutex<String>>, JoinHandle<()>) {
+    let text = Arc::new(Mutex::new(String::new()));
+    let into = text.clone();
+    let reader = thread::spawn(move || {
+        let mut buf = [0; 4096];
+        while let Ok(n @ 1..) = pipe.read(&mut buf) {
+            into.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    (text, reader)
 }

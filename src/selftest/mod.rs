@@ -2,7 +2,8 @@
 //! program, runs crafted packets through BPF_PROG_TEST_RUN (also under rule
 //! sets, and across a live swap of them), then attaches for
 //! real over a veth pair in namespaces of its own, in native and skb mode.
-//! One line per check, then `N passed, N failed`.
+//! One line per check, then `N passed, N failed`. Interrupted (SIGINT or
+//! SIGTERM), it removes its namespaces and exits with 130 or 143.
 
 pub mod attach;
 mod features;
@@ -12,8 +13,12 @@ pub mod test_run;
 pub mod veth;
 
 use std::fmt::Display;
+use std::io::{self, Write};
+use std::thread;
 
 use anyhow::{bail, Context, Result};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use crate::loader::Mode;
 
@@ -65,6 +70,7 @@ pub fn run() -> Result<bool> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("selftest needs root (it loads BPF programs and makes network namespaces): run it with sudo");
     }
+    clean_up_on_signal()?;
     println!(
         "xdp-hello selftest on Linux {}",
         crate::loader::kernel_release()
@@ -87,4 +93,38 @@ pub fn run() -> Result<bool> {
         }
     }
     Ok(report.finish())
+}
+
+/// On SIGINT or SIGTERM, from a thread of its own: removes the namespaces
+/// this process made (no destructor runs on `exit`, so `TestNet::drop`
+/// cannot), says so on stderr and exits with 128 + the signal, as the
+/// signal itself would have. The xdp-hello processes attached inside get
+/// SIGTERM as this one ends (see `Observer::spawn`).
+fn clean_up_on_signal() -> Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    thread::Builder::new()
+        .name("selftest-signals".into())
+        .spawn(move || {
+            let Some(signal) = signals.forever().next() else {
+                return;
+            };
+            let removed = veth::remove_namespaces_of_this_process();
+            let name = if signal == SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            let _ = io::stdout().flush();
+            if removed.is_empty() {
+                eprintln!("xdp-hello selftest: {name}: stopped; no network namespaces to remove");
+            } else {
+                eprintln!(
+                    "xdp-hello selftest: {name}: stopped; removed network namespaces {}",
+                    removed.join(", ")
+                );
+            }
+            std::process::exit(128 + signal);
+        })
+        .context("starting the signal thread")?;
+    Ok(())
 }

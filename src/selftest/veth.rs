@@ -12,10 +12,11 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,59 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long xdp-hello may take to exit after a signal.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where `ip netns` keeps the names of namespaces (iproute2's NETNS_RUN_DIR).
+const NETNS_DIR: &str = "/run/netns";
+
+/// Held while namespaces are being named, so that a removal on a signal
+/// cannot slip between the making of one and its being known; `true` once
+/// [`remove_namespaces_of_this_process`] has run: no more are made then.
+static NAMESPACES_CLOSED: Mutex<bool> = Mutex::new(false);
+
+fn namespaces_closed() -> MutexGuard<'static, bool> {
+    // A panic elsewhere while holding it leaves the flag as valid as before.
+    NAMESPACES_CLOSED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How the names of this process's namespaces begin: `xdp-hello-PID-`.
+fn namespace_prefix() -> String {
+    format!("xdp-hello-{}-", std::process::id())
+}
+
+/// Removes every namespace this process made (those whose names begin with
+/// `xdp-hello-PID-`), whoever owns its `TestNet`, and makes any later
+/// `TestNet::new` fail: it is meant for a process about to exit on a signal,
+/// when no destructor will run. Waits for a `TestNet` being made at that
+/// moment to have named its namespaces, so none is missed. Idempotent: a
+/// namespace already gone, or removed by its `TestNet` meanwhile, is no
+/// error. Returns the names it removed.
+///
+/// A process still running inside a namespace keeps it alive, unnamed, until
+/// it exits; [`Observer`]s get SIGTERM when this process ends.
+pub fn remove_namespaces_of_this_process() -> Vec<String> {
+    let mut closed = namespaces_closed();
+    *closed = true;
+    let prefix = namespace_prefix();
+    let mut names: Vec<String> = std::fs::read_dir(NETNS_DIR)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+                .filter(|name| name.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names.retain(|ns| {
+        output_within(
+            Command::new("ip").args(["netns", "del", ns]),
+            COMMAND_TIMEOUT,
+        )
+        .is_ok_and(|out| out.status.success())
+    });
+    names
+}
 
 /// One end of the veth pair, and the namespace it lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,11 +116,9 @@ impl TestNet {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
+        let prefix = namespace_prefix();
         let net = TestNet {
-            ns: [
-                format!("xdp-hello-{pid}-{n}-a"),
-                format!("xdp-hello-{pid}-{n}-b"),
-            ],
+            ns: [format!("{prefix}{n}-a"), format!("{prefix}{n}-b")],
             // At most 15 bytes (IFNAMSIZ - 1): pids fit in 6 hex digits.
             veth: [format!("xh{pid:x}-{n}a"), format!("xh{pid:x}-{n}b")],
         };
@@ -79,8 +131,17 @@ impl TestNet {
     fn set_up(&self) -> Result<()> {
         let [ns_a, ns_b] = &self.ns;
         let [veth_a, veth_b] = &self.veth;
-        run_ok(Command::new("ip").args(["netns", "add", ns_a]))?;
-        run_ok(Command::new("ip").args(["netns", "add", ns_b]))?;
+        {
+            // Named under the lock, so a removal on a signal never lists
+            // them while an `ip netns add` is still under way. What follows
+            // lives inside the namespaces and goes with them.
+            let closed = namespaces_closed();
+            if *closed {
+                bail!("this process is removing its namespaces: it is about to exit");
+            }
+            run_ok(Command::new("ip").args(["netns", "add", ns_a]))?;
+            run_ok(Command::new("ip").args(["netns", "add", ns_b]))?;
+        }
         // Both ends are born inside their namespaces: nothing ever shows in
         // the host's own namespace, where names could clash.
         run_ok(Command::new("ip").args([
@@ -391,7 +452,8 @@ impl Observer {
     /// Starts `binary -i IFACE -m MODE EXTRA…` inside namespace `ns` (through
     /// `ip netns exec`, so its /sys shows the namespace's interfaces) and
     /// waits until it says it is attached. If it exits first, the error
-    /// carries what it said.
+    /// carries what it said. It gets SIGTERM if the thread that calls this
+    /// ends first, the whole process included, however it ends.
     pub fn spawn(
         binary: &Path,
         ns: &str,
@@ -401,14 +463,38 @@ impl Observer {
     ) -> Result<Observer> {
         // `ip netns exec` execs the binary: the child's pid is xdp-hello's,
         // so signals reach it directly.
-        let mut child = Command::new("ip")
+        let mut command = Command::new("ip");
+        command
             .args(["netns", "exec", ns])
             .arg(binary)
             .args(["-i", iface, "-m", &mode.to_string()])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: runs in the forked child before exec, and calls only
+        // prctl(2) and getppid(2), both async-signal-safe; no allocation.
+        unsafe {
+            command.pre_exec(move || {
+                // SIGTERM, which xdp-hello handles by detaching, when this
+                // process dies however it dies (even SIGKILL), so nothing
+                // stays attached in namespaces no one will remove. It
+                // survives both execs, `ip` and xdp-hello being neither
+                // set-uid nor capability-marked. The kernel sends it when the
+                // *thread* that spawned exits: an Observer must not outlive
+                // the thread that made it.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // The parent died between fork and prctl: no signal is coming.
+                if libc::getppid() != parent {
+                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+        let mut child = command
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let stdout = Arc::new(Lines::default());

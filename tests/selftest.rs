@@ -9,7 +9,9 @@ use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use xdp_hello::selftest::attach::eventually;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 
@@ -78,7 +80,7 @@ fn selftest_interrupted_while_attached_leaves_nothing_behind() {
     let pid = run.pid();
     // Its xdp-hello `-i xhPID-Na`, once `ip netns exec` has become it.
     let observer_arg = format!("-i xh{pid:x}-");
-    let attached = wait_until(Duration::from_secs(60), || {
+    let attached = eventually(Duration::from_secs(60), || {
         !observers(&observer_arg).is_empty() && !attached_namespaces(pid).is_empty()
     });
     assert!(
@@ -104,7 +106,7 @@ fn selftest_interrupted_while_attached_leaves_nothing_behind() {
     );
     // Its xdp-hello gets SIGTERM as the selftest dies, detaches and exits;
     // so does anything else still running in its namespaces.
-    let gone = wait_until(Duration::from_secs(5), || {
+    let gone = eventually(Duration::from_secs(5), || {
         observers(&observer_arg).is_empty()
             && processes_with(&format!("xdp-hello-{pid}-")).is_empty()
     });
@@ -124,7 +126,7 @@ fn selftest_terminated_early_exits_143() {
     }
     let mut run = Run::start();
     // The banner is printed once the handler is in place.
-    let banner = wait_until(Duration::from_secs(10), || {
+    let banner = eventually(Duration::from_secs(10), || {
         run.stdout().contains("xdp-hello selftest on Linux")
     });
     assert!(banner, "no banner: {:?}", run.finish(Duration::ZERO));
@@ -226,18 +228,6 @@ fn observers(text: &str) -> Vec<(u32, String)> {
         .collect()
 }
 
-/// Polls `done` every 20 ms for up to `timeout`.
-fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
 /// A running `xdp-hello selftest`, its output collected as it comes. If a
 /// test fails before it ends, it is interrupted (and so cleans up), or
 /// killed if it will not end.
@@ -285,9 +275,9 @@ impl Run {
     /// kills it); the status, stdout and stderr.
     fn finish(&mut self, timeout: Duration) -> (ExitStatus, String, String) {
         let exited = |child: &mut Child| matches!(child.try_wait(), Ok(Some(_)));
-        if !wait_until(timeout, || exited(&mut self.child)) {
+        if !eventually(timeout, || exited(&mut self.child)) {
             self.signal(libc::SIGINT);
-            if !wait_until(Duration::from_secs(15), || exited(&mut self.child)) {
+            if !eventually(Duration::from_secs(15), || exited(&mut self.child)) {
                 let _ = self.child.kill();
             }
         }

@@ -140,7 +140,7 @@ pub fn detached(net: &TestNet, gone: XdpProg) -> Result<()> {
 }
 
 /// Polls `done` every 20 ms for up to `timeout`.
-pub fn eventually(timeout: Duration, done: impl Fn() -> bool) -> bool {
+pub fn eventually(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while !done() {
         if Instant::now() >= deadline {

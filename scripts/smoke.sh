@@ -149,33 +149,33 @@ kernel_packages() {
 # Fetch one suite's kernel into a slim tree $CACHE/kernels/<release>/{boot,lib/modules}
 # and record the release in $CACHE/kernels/<suite>.release.
 fetch_kernel() {
-    local suite=$1 work=$CACHE/work/$1 pkgs release tree moddir mod deb
+    local suite=$1 unpack=$CACHE/unpack/$1 pkgs release tree moddir mod deb
     pkgs=$(kernel_packages "$suite") || { say "$suite: no linux-image-amd64 in the archive"; return 1; }
     release=${pkgs%%=*} && release=${release#linux-image-}
-    rm -rf "$work" && mkdir -p "$work/root"
+    rm -rf "$unpack" && mkdir -p "$unpack/fs"
     say "$suite: downloading ${pkgs//$'\n'/ }"
     # shellcheck disable=SC2086 # one package a word
-    (cd "$work" && apt_private download -qq $pkgs >/dev/null) || return 1
-    for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/root" || return 1; done
+    (cd "$unpack" && apt_private download -qq $pkgs >/dev/null) || return 1
+    for deb in "$unpack"/*.deb; do dpkg-deb -x "$deb" "$unpack/fs" || return 1; done
     # kmod 30's depmod/modprobe only look in <base>/lib/modules; 7.x packages use /usr.
-    [[ -e $work/root/lib ]] || ln -s usr/lib "$work/root/lib"
-    moddir=$work/root/lib/modules/$release
+    [[ -e $unpack/fs/lib ]] || ln -s usr/lib "$unpack/fs/lib"
+    moddir=$unpack/fs/lib/modules/$release
     tree=$CACHE/kernels/$release
     rm -rf "$tree" && mkdir -p "$tree/boot" "$tree/lib/modules/$release"
     # Up to 6.12 the image lives in /boot; 7.x keeps vmlinuz and config in the modules folder.
-    cp "$work/root/boot/vmlinuz-$release" "$tree/boot/" 2>/dev/null ||
+    cp "$unpack/fs/boot/vmlinuz-$release" "$tree/boot/" 2>/dev/null ||
         cp "$moddir/vmlinuz" "$tree/boot/vmlinuz-$release" || return 1
-    cp "$work/root/boot/config-$release" "$tree/boot/" 2>/dev/null ||
+    cp "$unpack/fs/boot/config-$release" "$tree/boot/" 2>/dev/null ||
         cp "$moddir/config" "$tree/boot/config-$release" || return 1
     cp "$moddir"/modules.{order,builtin,builtin.modinfo} "$tree/lib/modules/$release/" || return 1
     # Keep only the wanted modules and what they depend on (modprobe resolves that from
     # the full tree): the whole tree would be 100-400 MB per kernel.
-    depmod -b "$work/root" "$release" || return 1
+    depmod -b "$unpack/fs" "$release" || return 1
     for mod in "${GUEST_MODULES[@]}"; do
-        modprobe -C /var/empty -d "$work/root" -S "$release" --show-depends "$mod" 2>/dev/null |
+        modprobe -C /var/empty -d "$unpack/fs" -S "$release" --show-depends "$mod" 2>/dev/null |
             sed -n 's/^insmod \([^ ]*\).*/\1/p'
-    done | sort -u >"$work/modules"
-    [[ -s $work/modules ]] || { say "$suite: found none of the guest modules"; return 1; }
+    done | sort -u >"$unpack/modules"
+    [[ -s $unpack/modules ]] || { say "$suite: found none of the guest modules"; return 1; }
     while read -r mod; do
         local rel=${mod#"$moddir"/}
         mkdir -p "$tree/lib/modules/$release/$(dirname "$rel")"
@@ -185,12 +185,12 @@ fetch_kernel() {
         *.zst) zstd -qdc "$mod" >"$tree/lib/modules/$release/${rel%.zst}" ;;
         *) cp "$mod" "$tree/lib/modules/$release/$rel" ;;
         esac || return 1
-    done <"$work/modules"
+    done <"$unpack/modules"
     sed -i 's/\.ko\.\(xz\|zst\)$/.ko/' "$tree/lib/modules/$release/modules.order"
     depmod -b "$tree" "$release" || return 1
     echo "$release" >"$CACHE/kernels/$suite.release"
-    say "$suite: $release ($(du -sh "$tree" | cut -f1), $(wc -l <"$work/modules") modules)"
-    rm -rf "$work"
+    say "$suite: $release ($(du -sh "$tree" | cut -f1), $(wc -l <"$unpack/modules") modules)"
+    rm -rf "$unpack"
 }
 
 fetch_kernels() {
@@ -214,12 +214,12 @@ fetch_kernels() {
             continue
         fi
         if ! fetch_kernel "$suite"; then
-            rm -rf "$CACHE/kernels/$suite.release" "$CACHE/work/$suite"
+            rm -rf "$CACHE/kernels/$suite.release" "$CACHE/unpack/$suite"
         elif [[ -n $have ]] && ! grep -qxF "$have" "$CACHE"/kernels/*.release; then
             rm -rf "${CACHE:?}/kernels/$have" # replaced by a newer kernel of the same suite
         fi
     done
-    rmdir "$CACHE/work" 2>/dev/null || true
+    rmdir "$CACHE/unpack" 2>/dev/null || true
 }
 
 # --- running ------------------------------------------------------------------

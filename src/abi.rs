@@ -23,8 +23,33 @@ pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
 pub const IPPROTO_ROUTING: u8 = 43;
 pub const IPPROTO_FRAGMENT: u8 = 44;
+pub const IPPROTO_ESP: u8 = 50;
+pub const IPPROTO_AH: u8 = 51;
 pub const IPPROTO_ICMPV6: u8 = 58;
 pub const IPPROTO_DSTOPTS: u8 = 60;
+
+/// ARP over Ethernet for IPv4 (RFC 826), the only ARP the walk reads.
+pub const ARPHRD_ETHER: u16 = 1;
+
+/// Parser limits. The kernel's stack walks any number of VLAN tags (priority
+/// tags, nested VLAN devices) and IPv6 extension headers; the program walks
+/// this many and fails closed beyond (`FLAG_VLAN_LIMIT`, `FLAG_EXT_LIMIT`).
+pub const MAX_VLAN_TAGS: usize = 8;
+/// Extension headers walked: IPv6 hop-by-hop, routing, fragment, destination
+/// options and AH; AH in IPv4.
+pub const MAX_EXT_HEADERS: usize = 8;
+
+/// Whether `proto` names an extension header rather than a transport in IP
+/// version `ip_version`: where the walk stopped on one, the transport behind
+/// it is unknown.
+#[inline(always)]
+pub const fn is_extension_header(ip_version: u8, proto: u8) -> bool {
+    match proto {
+        IPPROTO_AH => true,
+        IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_FRAGMENT | IPPROTO_DSTOPTS => ip_version == 6,
+        _ => false,
+    }
+}
 
 /// Bits of [`Notice::tcp_flags`]: byte 13 of the TCP header, FIN in bit 0.
 pub mod tcp_flag {
@@ -41,14 +66,23 @@ pub mod tcp_flag {
 /// How far the header walk got.
 pub const DEPTH_NONE: u8 = 0; // shorter than an Ethernet header
 pub const DEPTH_L2: u8 = 1; // Ethernet (and VLAN tags)
-pub const DEPTH_L3: u8 = 2; // IPv4 or IPv6 header
+pub const DEPTH_L3: u8 = 2; // IPv4 or IPv6 header (or a whole ARP body)
 pub const DEPTH_L4: u8 = 3; // TCP, UDP, ICMP or ICMPv6 header
 
 /// Why the walk stopped short, as bits in [`Notice::flags`].
-pub const FLAG_TRUNCATED: u8 = 1 << 0; // a header ran past the end of the frame
-pub const FLAG_MALFORMED: u8 = 1 << 1; // a header field made no sense (IHL < 5, …)
-pub const FLAG_FRAGMENT: u8 = 1 << 2; // a non-first fragment: no L4 header in it
-pub const FLAG_EXT_LIMIT: u8 = 1 << 3; // more IPv6 extension headers than we walk
+/// A header ran past the end of the frame, or past the end of the datagram
+/// its IP length field gives (a tiny first fragment).
+pub const FLAG_TRUNCATED: u8 = 1 << 0;
+/// A header field made no sense: IHL < 5, a length field longer than the
+/// frame or shorter than the headers, an AH shorter than its fixed part, a
+/// TCP fragment overlapping the first one's header.
+pub const FLAG_MALFORMED: u8 = 1 << 1;
+/// A non-first fragment: no transport header in it.
+pub const FLAG_FRAGMENT: u8 = 1 << 2;
+/// More extension headers than [`MAX_EXT_HEADERS`].
+pub const FLAG_EXT_LIMIT: u8 = 1 << 3;
+/// More VLAN tags than [`MAX_VLAN_TAGS`].
+pub const FLAG_VLAN_LIMIT: u8 = 1 << 4;
 
 /// `rule_id` of a notice that no rule decided: the default policy did.
 pub const RULE_NONE: u32 = u32::MAX;
@@ -126,6 +160,7 @@ pub const KIND_TCP_PORTS: u32 = 1 << 4;
 pub const KIND_UDP_PORTS: u32 = 1 << 5;
 pub const KIND_ICMP: u32 = 1 << 6;
 pub const KIND_ICMPV6: u32 = 1 << 7;
+pub const KIND_PROTO: u32 = 1 << 8;
 
 /// Slots of `port_rules`: generation × {TCP, UDP} × {src, dst} × 65536 ports.
 pub const PORT_SLOTS: u32 = GENERATIONS * 2 * 2 * 65536;
@@ -145,6 +180,15 @@ pub const ICMP_SLOTS: u32 = GENERATIONS * 2 * 257;
 #[inline(always)]
 pub const fn icmp_slot(generation: u32, v6: bool, icmp_type: u32) -> u32 {
     (generation * 2 + v6 as u32) * 257 + icmp_type
+}
+
+/// Slots of `proto_rules`: generation × 256 IP protocol numbers.
+pub const PROTO_SLOTS: u32 = GENERATIONS * 256;
+
+/// The `proto_rules` slot of IP protocol `proto`.
+#[inline(always)]
+pub const fn proto_slot(generation: u32, proto: u8) -> u32 {
+    generation * 256 + proto as u32
 }
 
 /// Slots of the per-CPU `counters` array.
@@ -174,14 +218,16 @@ pub struct Notice {
     pub rule_id: u32,
     /// The innermost EtherType (after any VLAN tags).
     pub ether_type: u16,
-    /// VLAN ids, outer first; 0 where there is no tag.
+    /// The ids of the first two VLAN tags, outer first (`vlan_count` says
+    /// how many tags there are: id 0 is a priority tag).
     pub vlan_outer: u16,
     pub vlan_inner: u16,
     pub src_port: u16,
     pub dst_port: u16,
     /// 4, 6, or 0 for non-IP traffic.
     pub ip_version: u8,
-    /// IP protocol number of the transport (after IPv6 extension headers).
+    /// IP protocol number of the transport, behind any extension headers;
+    /// where the walk stopped inside the chain, the header it stopped on.
     pub l4_proto: u8,
     pub icmp_type: u8,
     pub icmp_code: u8,
@@ -190,7 +236,15 @@ pub struct Notice {
     pub verdict: u8,
     pub depth: u8,
     pub flags: u8,
-    pub _reserved: [u8; 6],
+    /// VLAN tags walked, up to [`MAX_VLAN_TAGS`].
+    pub vlan_count: u8,
+    /// ARP operation (1 request, 2 reply) for Ethernet/IPv4 ARP, else 0.
+    /// Such ARP also fills `src_addr` with the sender's IPv4 address (bytes
+    /// 0..4) and MAC (4..10), `dst_addr` with the target's.
+    pub arp_op: u8,
+    /// Ethernet source and destination addresses.
+    pub eth_src: [u8; 6],
+    pub eth_dst: [u8; 6],
 }
 
 impl Notice {
@@ -215,6 +269,9 @@ impl Notice {
         verdict: XDP_PASS,
         depth: DEPTH_NONE,
         flags: 0,
-        _reserved: [0; 6],
+        vlan_count: 0,
+        arp_op: 0,
+        eth_src: [0; 6],
+        eth_dst: [0; 6],
     };
 }

@@ -49,7 +49,10 @@ assert_same_layout!(
     verdict,
     depth,
     flags,
-    _reserved,
+    vlan_count,
+    arp_op,
+    eth_src,
+    eth_dst,
 );
 
 assert_same_layout!(Config, types::Config, default_verdict, notice_mode);
@@ -81,7 +84,7 @@ mod tests {
     /// sizes the BPF side was built with, should anyone wonder.
     #[test]
     fn shared_types_have_the_skeleton_sizes() {
-        assert_eq!(size_of::<Notice>(), 80);
+        assert_eq!(size_of::<Notice>(), 88);
         assert_eq!(size_of::<types::Notice>(), size_of::<Notice>());
         assert_eq!(size_of::<types::Ipv4RuleKey>(), 12);
         assert_eq!(size_of::<types::Ipv6RuleKey>(), 24);

@@ -280,8 +280,11 @@ fn check_notice(got: &Notice, want: &Notice, run_time: RangeInclusive<u64>) -> R
         tcp_flags: "{:#010b}",
         verdict: "{}",
         depth: "{}",
-        flags: "{:#06b}",
-        _reserved: "{:?}",
+        flags: "{:#07b}",
+        vlan_count: "{}",
+        arp_op: "{}",
+        eth_src: "{:02x?}",
+        eth_dst: "{:02x?}",
     );
     if diffs.is_empty() {
         Ok(())

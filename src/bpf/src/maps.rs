@@ -132,6 +132,16 @@ btf_map!(
     }
 );
 
+btf_map!(
+    /// Rules by IP protocol number (`abi::proto_slot`).
+    proto_rules: ProtoRulesDef {
+        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
+        max_entries: *const [i32; PROTO_SLOTS as usize],
+        key: *const u32,
+        value: *const RuleAction,
+    }
+);
+
 /// Load-time settings, written by user space between open and load.
 #[no_mangle]
 #[link_section = ".rodata"]

@@ -306,8 +306,10 @@ fn signature(report: &str) -> String {
 // ---------------------------------------------------------------------------
 // The run
 
+type Outcome = (&'static str, fn(&Notice) -> bool);
+
 /// Outcomes of the walk the frames must reach, as the model sees them.
-const OUTCOMES: &[(&str, fn(&Notice) -> bool)] = &[
+const OUTCOMES: &[Outcome] = &[
     ("depth L2", |n| n.depth == DEPTH_L2),
     ("depth L3", |n| n.depth == DEPTH_L3),
     ("depth L4", |n| n.depth == DEPTH_L4),

@@ -426,3 +426,181 @@ fn fuzz_program_against_model() {
         "the program and the model disagree (seed {seed}); see above"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Fixtures: every mismatch the fuzzer found, and the frames of the issue's
+// bypasses, each with the notice the spec gives for it written out by hand.
+
+/// One frame under one rule set and the notice the spec says it gets.
+struct Fixture {
+    frame: &'static str,
+    rules: &'static [&'static str],
+    default_verdict: u8,
+    /// The rule that decides, as written in `rules`; `None` when the
+    /// default or a fail-closed drop does.
+    decided_by: Option<&'static str>,
+    /// `rule_id` is filled in from `decided_by`.
+    want: Notice,
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+fn v4(addr: [u8; 4]) -> [u8; 16] {
+    let mut out = [0; 16];
+    out[..4].copy_from_slice(&addr);
+    out
+}
+
+fn v6(text: &str) -> [u8; 16] {
+    text.parse::<std::net::Ipv6Addr>().expect("IPv6").octets()
+}
+
+const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+
+/// Checks the model against the fixture (always), then the program (root).
+fn fixture(test: &str, fixture: Fixture) {
+    let frame = unhex(fixture.frame);
+    let id_in = |set: &RuleSet| {
+        fixture.decided_by.map_or(RULE_NONE, |text| {
+            let rule: rules::Rule = text.parse().expect("a rule");
+            set.rules
+                .iter()
+                .find(|(_, r)| *r == rule)
+                .expect("a rule of the set")
+                .0
+        })
+    };
+    let texts: Vec<String> = fixture.rules.iter().map(|t| t.to_string()).collect();
+    let parsed = rules::parse_flags(&texts).expect("rules");
+    let by_order = RuleSet {
+        rules: parsed
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i as u32, r.rule))
+            .collect(),
+        default_verdict: fixture.default_verdict,
+    };
+    let want = Notice {
+        rule_id: id_in(&by_order),
+        ..fixture.want
+    };
+    let modelled = model::expect(&frame, &by_order);
+    if let Err(report) = check(want.verdict as u32, &[modelled], &want) {
+        panic!("{test}: the model disagrees with the spec\n{report}");
+    }
+    if !root(test) {
+        return;
+    }
+    let mut object = MaybeUninit::uninit();
+    let lab = Lab::load(&mut object, test, fixture.rules, fixture.default_verdict);
+    let want = Notice {
+        rule_id: id_in(&lab.set),
+        ..want
+    };
+    let notices = Rc::new(RefCell::new(Vec::new()));
+    let ring = lab.ring(notices.clone());
+    let (return_value, got) = lab.run(&ring, &notices, &frame);
+    if let Err(report) = check(return_value, &got, &want) {
+        panic!(
+            "{test}: the program disagrees with the spec\n  rules: {:?}\n  frame: {}\n{report}",
+            fixture.rules, fixture.frame
+        );
+    }
+}
+
+/// Issue 7, bypass 1: three priority tags (VLAN id 0) in front of an echo
+/// request from a denied host. The spec walks up to MAX_VLAN_TAGS tags.
+#[test]
+fn fixture_three_priority_tags_deny_src() {
+    fixture(
+        "fixture_three_priority_tags_deny_src",
+        Fixture {
+            frame: "02000000000202000000000181000000810000008100000008004500001c00004000400126190a6300020a6300010800000012340001",
+            rules: &["deny src 10.99.0.2"],
+            default_verdict: XDP_PASS,
+            decided_by: Some("deny src 10.99.0.2"),
+            want: Notice {
+                packet_len: 54,
+                verdict: XDP_DROP,
+                depth: DEPTH_L4,
+                eth_dst: MAC_B,
+                eth_src: MAC_A,
+                ether_type: ETH_P_IP,
+                vlan_count: 3,
+                ip_version: 4,
+                l4_proto: IPPROTO_ICMP,
+                src_addr: v4([10, 99, 0, 2]),
+                dst_addr: v4([10, 99, 0, 1]),
+                icmp_type: 8,
+                ..Notice::ZERO
+            },
+        },
+    );
+}
+
+/// Issue 7, bypass 2: a SYN to port 22 behind an IPv6 AH (RFC 4302: its
+/// length in 4-octet units) under `deny tcp dport 22`.
+#[test]
+fn fixture_ipv6_ah_tcp_syn_deny_dport() {
+    fixture(
+        "fixture_ipv6_ah_tcp_syn_deny_dport",
+        Fixture {
+            frame: "02000000000202000000000186dd60000000002c334020010db800000000000000000000000120010db8000000000000000000000002060400000000010000000001a5a5a5a5a5a5a5a5a5a5a5a59c40001601020304000000005002faf000000000",
+            rules: &["deny tcp dport 22"],
+            default_verdict: XDP_PASS,
+            decided_by: Some("deny tcp dport 22"),
+            want: Notice {
+                packet_len: 98,
+                verdict: XDP_DROP,
+                depth: DEPTH_L4,
+                eth_dst: MAC_B,
+                eth_src: MAC_A,
+                ether_type: ETH_P_IPV6,
+                ip_version: 6,
+                l4_proto: IPPROTO_TCP,
+                src_addr: v6("2001:db8::1"),
+                dst_addr: v6("2001:db8::2"),
+                src_port: 40000,
+                dst_port: 22,
+                tcp_flags: tcp_flag::SYN,
+                ..Notice::ZERO
+            },
+        },
+    );
+}
+
+/// Issue 7, bypass 3: a tiny first fragment, 8 bytes of TCP (Total Length
+/// 28) padded to 60 bytes. The TCP header does not fit in the datagram:
+/// TRUNCATED, and dropped while TCP port rules are in force.
+#[test]
+fn fixture_tiny_first_fragment_padded() {
+    fixture(
+        "fixture_tiny_first_fragment_padded",
+        Fixture {
+            frame: "02000000000202000000000108004500001c00006000400606080a6300020a6300019c40001601020304000000000000000000000000000000000000",
+            rules: &["deny tcp dport 22"],
+            default_verdict: XDP_PASS,
+            decided_by: None,
+            want: Notice {
+                packet_len: 60,
+                verdict: XDP_DROP,
+                depth: DEPTH_L3,
+                flags: FLAG_TRUNCATED,
+                eth_dst: MAC_B,
+                eth_src: MAC_A,
+                ether_type: ETH_P_IP,
+                ip_version: 4,
+                l4_proto: IPPROTO_TCP,
+                src_addr: v4([10, 99, 0, 2]),
+                dst_addr: v4([10, 99, 0, 1]),
+                ..Notice::ZERO
+            },
+        },
+    );
+}

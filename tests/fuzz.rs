@@ -604,3 +604,64 @@ fn fixture_tiny_first_fragment_padded() {
         },
     );
 }
+
+/// Found by the fuzzer; the model was wrong. The fragment word 0x0080 is
+/// offset 16 (RFC 8200 4.5: the top 13 bits), a later fragment, but
+/// etherparse 0.19 reads it as a first fragment with M set (its issue #150).
+/// The walk stops at the fragment header naming what follows it (AH).
+#[test]
+fn fixture_ipv6_fragment_word_0080_is_a_later_fragment() {
+    fixture(
+        "fixture_ipv6_fragment_word_0080_is_a_later_fragment",
+        Fixture {
+            frame: "02000000000202000000000186dd600000000028004020010db8000000000000000000000001fd0000000000000000000000000000013c000000000000002b0100000000000000000000000000002c000000000000003300008000001234",
+            rules: &[],
+            default_verdict: XDP_PASS,
+            decided_by: None,
+            want: Notice {
+                packet_len: 94,
+                verdict: XDP_PASS,
+                depth: DEPTH_L3,
+                flags: FLAG_FRAGMENT,
+                eth_dst: MAC_B,
+                eth_src: MAC_A,
+                ether_type: ETH_P_IPV6,
+                ip_version: 6,
+                l4_proto: IPPROTO_AH,
+                src_addr: v6("2001:db8::1"),
+                dst_addr: v6("fd00::1"),
+                ..Notice::ZERO
+            },
+        },
+    );
+}
+
+/// The other side of the same fault: the word 0x0001 is offset 0 with M
+/// set, a first fragment, walked on to its UDP header.
+#[test]
+fn fixture_ipv6_first_fragment_with_m_is_walked() {
+    fixture(
+        "fixture_ipv6_first_fragment_with_m_is_walked",
+        Fixture {
+            frame: "02000000000202000000000186dd6000000000102c4020010db800000000000000000000000120010db80000000000000000000000021100000100001234003512b500080000",
+            rules: &["deny udp dport 4789"],
+            default_verdict: XDP_PASS,
+            decided_by: Some("deny udp dport 4789"),
+            want: Notice {
+                packet_len: 70,
+                verdict: XDP_DROP,
+                depth: DEPTH_L4,
+                eth_dst: MAC_B,
+                eth_src: MAC_A,
+                ether_type: ETH_P_IPV6,
+                ip_version: 6,
+                l4_proto: IPPROTO_UDP,
+                src_addr: v6("2001:db8::1"),
+                dst_addr: v6("2001:db8::2"),
+                src_port: 53,
+                dst_port: 4789,
+                ..Notice::ZERO
+            },
+        },
+    );
+}

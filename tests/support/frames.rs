@@ -94,8 +94,9 @@ pub enum Ext {
     /// Hop-by-hop (0), routing (43) or destination options (60), with
     /// this many 8-octet units after the first 8.
     Raw(u8, u8),
-    /// A fragment header at this offset (8-octet units).
-    Fragment(u16),
+    /// A fragment header at this offset (8-octet units), with M set or not
+    /// (a first fragment without M is an atomic fragment, RFC 6946).
+    Fragment(u16, bool),
     /// AH with this many 4-octet words of ICV.
     Auth(u8),
 }
@@ -195,10 +196,16 @@ impl Ip {
                     let header = Ipv6RawExtHeader::new_raw(next, &payload).expect("6 + 8k bytes");
                     out.extend_from_slice(&header.to_bytes());
                 }
-                Ext::Fragment(offset) => {
-                    let offset = IpFragOffset::try_new(offset).expect("13 bits");
-                    let header = Ipv6FragmentHeader::new(next, offset, true, 0x1234);
-                    out.extend_from_slice(&header.to_bytes());
+                Ext::Fragment(offset, more) => {
+                    let fragment_offset = IpFragOffset::try_new(offset).expect("13 bits");
+                    let header = Ipv6FragmentHeader::new(next, fragment_offset, more, 0x1234);
+                    let mut bytes = header.to_bytes();
+                    // etherparse 0.19 puts the offset's low bits and M in
+                    // the wrong bits (its issue #150, fixed in 0.20): write
+                    // the word as RFC 8200 4.5 lays it out.
+                    let word = offset << 3 | u16::from(more);
+                    bytes[2..4].copy_from_slice(&word.to_be_bytes());
+                    out.extend_from_slice(&bytes);
                 }
                 Ext::Auth(words) => {
                     let icv = vec![0xa5u8; 4 * words as usize];
@@ -251,7 +258,7 @@ impl Ip {
 fn ext_number(ext: &Ext) -> u8 {
     match *ext {
         Ext::Raw(kind, _) => kind,
-        Ext::Fragment(_) => 44,
+        Ext::Fragment(..) => 44,
         Ext::Auth(_) => 51,
     }
 }
@@ -516,7 +523,7 @@ pub fn templates() -> Vec<Frame> {
             Ext::Raw(0, 0),
             Ext::Raw(60, 1),
             Ext::Raw(43, 0),
-            Ext::Fragment(0),
+            Ext::Fragment(0, true),
             Ext::Auth(3),
         ],
         payload: Payload::Udp,
@@ -642,8 +649,8 @@ impl Frames {
             0..=1 => Ext::Raw(0, self.rng.u8(..3)),
             2..=3 => Ext::Raw(43, self.rng.u8(..3)),
             4..=5 => Ext::Raw(60, self.rng.u8(..3)),
-            6 => Ext::Fragment(0),
-            7 => Ext::Fragment(self.rng.u16(1..0x2000)),
+            6 => Ext::Fragment(0, self.chance(80)),
+            7 => Ext::Fragment(self.rng.u16(1..0x2000), self.chance(50)),
             _ => Ext::Auth(self.rng.u8(1..=4)),
         }
     }
@@ -795,7 +802,8 @@ impl Frames {
                 self.rng.u16(1..0x2000)
             };
             let at = self.rng.usize(..=ip.exts.len());
-            ip.exts.insert(at, Ext::Fragment(offset));
+            ip.exts
+                .insert(at, Ext::Fragment(offset, offset == 0 || self.chance(50)));
             return ip_frame(&ip, &tags, "IPv6 fragment");
         }
         ip.exts.clear();

@@ -241,7 +241,11 @@ fn walk_extensions(walk: &mut Walk, mut at: usize, mut next: u8) -> Result<(), S
                 let rest = walk.read(at, 8)?;
                 let header = Ipv6FragmentHeaderSlice::from_slice(rest).expect("8 bytes read");
                 next = header.next_header().0;
-                if header.fragment_offset().value() != 0 {
+                // RFC 8200 4.5: the offset is the top 13 bits of bytes 2-3.
+                // Not etherparse 0.19's fragment_offset(), which reads other
+                // bits (its issue #150, fixed in 0.20).
+                let offset = u16::from_be_bytes([rest[2], rest[3]]) >> 3;
+                if offset != 0 {
                     walk.notice.l4_proto = next;
                     return Err(walk.flag(FLAG_FRAGMENT));
                 }

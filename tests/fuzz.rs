@@ -306,6 +306,45 @@ fn signature(report: &str) -> String {
 // ---------------------------------------------------------------------------
 // The run
 
+/// How the model decided a lab's frames.
+#[derive(Default)]
+struct Verdicts {
+    allowed_by_rule: usize,
+    denied_by_rule: usize,
+    /// Dropped with no rule: fail closed, or `--default deny`.
+    dropped_otherwise: usize,
+    passed_otherwise: usize,
+}
+
+impl Verdicts {
+    fn count(&mut self, want: &Notice) {
+        *match (want.verdict, want.rule_id) {
+            (XDP_PASS, RULE_NONE) => &mut self.passed_otherwise,
+            (XDP_PASS, _) => &mut self.allowed_by_rule,
+            (_, RULE_NONE) => &mut self.dropped_otherwise,
+            _ => &mut self.denied_by_rule,
+        } += 1;
+    }
+
+    /// Whether a rule set's frames met an allow, a deny and a drop by no rule.
+    fn all_seen(&self) -> bool {
+        self.allowed_by_rule > 0 && self.denied_by_rule > 0 && self.dropped_otherwise > 0
+    }
+}
+
+impl std::fmt::Display for Verdicts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} allowed by a rule, {} denied by a rule, {} dropped and {} passed by no rule",
+            self.allowed_by_rule,
+            self.denied_by_rule,
+            self.dropped_otherwise,
+            self.passed_otherwise
+        )
+    }
+}
+
 type Outcome = (&'static str, fn(&Notice) -> bool);
 
 /// Outcomes of the walk the frames must reach, as the model sees them.
@@ -326,8 +365,11 @@ const OUTCOMES: &[Outcome] = &[
     ("IPv4 TCP", |n| {
         n.ip_version == 4 && n.l4_proto == IPPROTO_TCP && n.depth == DEPTH_L4
     }),
-    ("IPv4 AH cut", |n| {
+    ("IPv4 stopped at AH", |n| {
         n.ip_version == 4 && n.l4_proto == IPPROTO_AH
+    }),
+    ("malformed at AH", |n| {
+        n.l4_proto == IPPROTO_AH && n.flags & FLAG_MALFORMED != 0 && n.depth == DEPTH_L3
     }),
     ("IPv6 ICMPv6", |n| {
         n.ip_version == 6 && n.l4_proto == IPPROTO_ICMPV6 && n.depth == DEPTH_L4
@@ -385,11 +427,14 @@ fn fuzz_program_against_model() {
     let mut bad_frames = 0usize;
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     let mut bad = vec![false; frames.len()];
+    let mut undecided = Vec::new();
     for lab in &labs {
         let notices = Rc::new(RefCell::new(Vec::new()));
         let ring = lab.ring(notices.clone());
+        let mut verdicts = Verdicts::default();
         for (index, frame) in frames.iter().enumerate() {
             let want = model::expect(&frame.bytes, &lab.set);
+            verdicts.count(&want);
             let (return_value, got) = lab.run(&ring, &notices, &frame.bytes);
             if let Err(report) = check(return_value, &got, &want) {
                 mismatches += 1;
@@ -406,6 +451,10 @@ fn fuzz_program_against_model() {
                 }
             }
         }
+        eprintln!("fuzz: {}: {verdicts}", lab.name);
+        if packets >= DEFAULT_PACKETS && !lab.set.rules.is_empty() && !verdicts.all_seen() {
+            undecided.push(lab.name.clone());
+        }
     }
     bad_frames += bad.iter().filter(|&&b| b).count();
     let elapsed = started.elapsed();
@@ -421,6 +470,10 @@ fn fuzz_program_against_model() {
         eprintln!("fuzz: {count} mismatches in {kind}");
     }
     println!("{} frames, {mismatches} mismatches", frames.len());
+    assert!(
+        undecided.is_empty(),
+        "under {undecided:?} the frames missed a way of deciding (see the counts above): widen the generator"
+    );
     assert_eq!(
         mismatches, 0,
         "the program and the model disagree (seed {seed}); see above"

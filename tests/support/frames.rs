@@ -99,6 +99,9 @@ pub enum Ext {
     Fragment(u16, bool),
     /// AH with this many 4-octet words of ICV.
     Auth(u8),
+    /// An AH whose length field says 0: 8 bytes, shorter than its own
+    /// fixed part (RFC 4302 2.2), followed by the 4 it ought to have.
+    ShortAuth,
 }
 
 /// An IP packet to build.
@@ -212,6 +215,9 @@ impl Ip {
                     let header = IpAuthHeader::new(next, 0x100, 1, &icv).expect("4k bytes");
                     out.extend_from_slice(&header.to_bytes());
                 }
+                Ext::ShortAuth => {
+                    out.extend_from_slice(&[next.0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
+                }
             }
         }
         out.extend(self.transport_bytes());
@@ -259,7 +265,7 @@ fn ext_number(ext: &Ext) -> u8 {
     match *ext {
         Ext::Raw(kind, _) => kind,
         Ext::Fragment(..) => 44,
-        Ext::Auth(_) => 51,
+        Ext::Auth(_) | Ext::ShortAuth => 51,
     }
 }
 
@@ -642,6 +648,9 @@ impl Frames {
     }
 
     fn ext(&mut self, v6: bool) -> Ext {
+        if self.chance(3) {
+            return Ext::ShortAuth;
+        }
         if !v6 {
             return Ext::Auth(self.rng.u8(1..=4));
         }

@@ -41,29 +41,35 @@ die() { say "$*"; exit 2; }
 # --- host packages and virtme-ng --------------------------------------------
 # qemu comes from bookworm-backports: bookworm's qemu 7.2 would remove the preinstalled
 # qemu-utils 10.0. Only qemu and what its backport needs from there are taken from it, each
-# named as pkg/bookworm-backports (apt will not pick a backported dependency by itself and
-# ends in "held broken packages"); nothing else: `-t bookworm-backports` would also pull
-# systemd/udev 254 from backports.
+# named with its backport's version (apt will not pick a backported dependency by itself
+# and ends in "held broken packages"); nothing else: `-t bookworm-backports` would also
+# pull systemd/udev 254 from backports.
 BACKPORTS=bookworm-backports
 BACKPORTS_LIST=/etc/apt/sources.list.d/$BACKPORTS.sources
 HOST_PACKAGES=(busybox-static kmod udev file xz-utils zstd python3-venv iproute2 iputils-ping)
 
-# The packages to name as PKG/bookworm-backports so that apt can install PKG's backport:
-# PKG itself, then every dependency (Depends, Pre-Depends; the first of alternatives;
-# recursively) whose version from the machine's other suites (apt's candidate) does not
-# satisfy the backport's versioned dependency but whose backport does. For qemu-system-x86
-# that is qemu-system-common (the exact version), qemu-system-data and seabios. Versions
-# are read from the archive, never written here. Needs the suite in apt's lists.
+# The packages to install from bookworm-backports so that apt can install PKG's backport,
+# as PKG=VERSION with the version that suite has: PKG itself, then every dependency
+# (Depends, Pre-Depends; the first of alternatives; recursively) whose version from the
+# machine's other suites (apt's candidate) does not satisfy the backport's versioned
+# dependency but whose backport does. For qemu-system-x86 that is qemu-system-common (the
+# exact version), qemu-system-data and seabios. Versions are read from the archive, never
+# written here. Needs the suite in apt's lists.
+# PKG=VERSION, not PKG/bookworm-backports: given a suite, apt also switches dependencies
+# that are not installed yet to that suite when it has them (libbpf1 1.4 on a machine
+# without libbpf1), although bookworm's would do.
 backport_closure() {
     local -A seen=() candidate=()
-    local queue=("$@") pkg deps name op version backport
+    local queue=("$@") pkg stanza deps name op version backport
     while ((${#queue[@]})); do
         pkg=${queue[0]} && queue=("${queue[@]:1}")
         [[ -z ${seen[$pkg]:-} ]] || continue
         seen[$pkg]=1
-        echo "$pkg/$BACKPORTS"
-        deps=$(apt-cache show "$pkg/$BACKPORTS" 2>/dev/null |
-            sed -n 's/^\(Pre-\)\?Depends: //p' | tr ',' '\n' | sed 's/|.*//' |
+        stanza=$(apt-cache show "$pkg/$BACKPORTS" 2>/dev/null) || true
+        version=$(sed -n 's/^Version: //p' <<<"$stanza" | head -n1)
+        [[ -n $version ]] || die "$BACKPORTS has no $pkg (is $BACKPORTS_LIST read? apt-get update)"
+        echo "$pkg=$version"
+        deps=$(sed -n 's/^\(Pre-\)\?Depends: //p' <<<"$stanza" | tr ',' '\n' | sed 's/|.*//' |
             sed -n 's/^ *\([^ :(]*\)[^ (]* *(\([<>=]*\) *\([^)]*\)).*/\1 \2 \3/p')
         [[ -n $deps ]] || continue
         # One apt-cache call for all of them: "name candidate" a line.
@@ -94,7 +100,7 @@ smoke_setup() {
         [[ " ${missing[*]} " == *" qemu-system-x86 "* ]] || missing+=(qemu-system-x86)
     fi
     if ((${#missing[@]})); then
-        local want=() pkg
+        local want=() pkg qemu
         local apt="apt-get -o DPkg::Lock::Timeout=600"
         if [[ $EUID -ne 0 ]]; then
             say "missing host packages: ${missing[*]}"
@@ -113,7 +119,8 @@ smoke_setup() {
         $apt update -qq
         for pkg in "${missing[@]}"; do
             if [[ $pkg == qemu-system-x86 ]]; then
-                mapfile -t -O "${#want[@]}" want < <(backport_closure qemu-system-x86)
+                qemu=$(backport_closure qemu-system-x86) # exits (set -e) when it dies
+                mapfile -t -O "${#want[@]}" want <<<"$qemu"
             else
                 want+=("$pkg")
             fi

@@ -147,6 +147,10 @@ fn run(cli: &Cli) -> Result<()> {
     // sees anything.
     let rule_set = rules::load(&cli.rules, cli.rules_file.as_deref())?;
     let ifindex = iface::index_of(&cli.iface)?;
+    iface::require_ethernet(&cli.iface)?;
+    if let Some(warning) = iface::down_warning(&cli.iface) {
+        eprintln!("xdp-hello: warning: {warning}");
+    }
     if matches!(cli.default, Policy::Deny) && iface::in_initial_namespace() {
         eprintln!(
             "xdp-hello: warning: --default deny on {} drops all IP traffic no rule allows, \

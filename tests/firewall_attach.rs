@@ -64,7 +64,7 @@ fn ping_answered(net: &TestNet, source: Option<Ipv4Addr>, to: IpAddr, count: u32
         .success()
 }
 
-/// A notice line: `TIME IFACE LEN PROTO SRC → DST VERDICT DETAIL…`.
+/// A notice line: `TIME IFACE LEN PROTO VERDICT SRC → DST DETAIL…`.
 #[derive(Debug)]
 struct Line<'a> {
     proto: &'a str,
@@ -77,7 +77,7 @@ struct Line<'a> {
 impl<'a> Line<'a> {
     fn parse(line: &'a str) -> Option<Line<'a>> {
         let words: Vec<&str> = line.split_whitespace().collect();
-        let [_time, _iface, _len, proto, src, "→", dst, verdict, detail @ ..] = &words[..] else {
+        let [_time, _iface, _len, proto, verdict, src, "→", dst, detail @ ..] = &words[..] else {
             return None;
         };
         Some(Line {

@@ -455,7 +455,7 @@ fn sighup(observer: &Observer, n: usize) -> String {
         observer
             .stderr()
             .into_iter()
-            .filter(|l| l.contains("reloaded") || l.contains("reload of"))
+            .filter(|l| l.starts_with("xdp-hello: reload "))
             .collect()
     };
     assert!(
@@ -509,7 +509,7 @@ fn sighup_reloads_in_place(mode: Mode, test: &str) {
     file.write("deny udp dport 9\n");
     let reloaded = sighup(&observer, 2);
     assert!(
-        reloaded.contains(&format!("reloaded {}: 1 rule", file.path())),
+        reloaded.contains(&format!("reload 2 of {}: 1 rule in force", file.path())),
         "{reloaded}"
     );
     net.ping(A_V4.into(), 3).unwrap();

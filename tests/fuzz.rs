@@ -80,6 +80,18 @@ const RULE_SETS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "protocols",
+        &[
+            "deny proto esp",
+            "allow proto gre",
+            "deny proto sctp",
+            "allow proto udp",
+            "deny proto 59",
+            "deny proto icmp",
+            "allow proto 210",
+        ],
+    ),
+    (
         "mix",
         &[
             "allow src 10.1.2.3",
@@ -92,6 +104,8 @@ const RULE_SETS: &[(&str, &[&str])] = &[
             "allow udp sport 53",
             "allow icmp type 0",
             "deny icmpv6",
+            "deny proto esp",
+            "allow proto tcp",
         ],
     ),
 ];
@@ -378,6 +392,8 @@ const OUTCOMES: &[Outcome] = &[
         n.ip_version == 6 && n.l4_proto == IPPROTO_UDP && n.depth == DEPTH_L4
     }),
     ("ESP", |n| n.l4_proto == IPPROTO_ESP),
+    ("GRE", |n| n.l4_proto == 47),
+    ("SCTP", |n| n.l4_proto == 132),
 ];
 
 /// How often each outcome came up; fails if the frames missed one.

@@ -634,7 +634,7 @@ impl Frames {
     }
 
     fn payload(&mut self) -> Payload {
-        match self.rng.u8(..20) {
+        match self.rng.u8(..21) {
             0..=4 => Payload::Tcp,
             5..=8 => Payload::Udp,
             9..=11 => Payload::Icmp,
@@ -643,6 +643,7 @@ impl Frames {
             14 => Payload::Sctp,
             15 => Payload::NoNext,
             16 => Payload::WrongIcmp,
+            17 => Payload::Other(self.pick(&[2, 4, 41, 89, 210, 253])),
             _ => Payload::Other(self.rng.u8(..)),
         }
     }

@@ -338,6 +338,7 @@ pub fn kind_of(rule: &Rule) -> u32 {
         Match::Port(Transport::Udp, ..) => KIND_UDP_PORTS,
         Match::Icmp(false, _) => KIND_ICMP,
         Match::Icmp(true, _) => KIND_ICMPV6,
+        Match::Proto(_) => KIND_PROTO,
     }
 }
 
@@ -397,6 +398,12 @@ pub fn decide(notice: &Notice, set: &RuleSet) -> (u8, u32) {
         if kinds & needed != 0 {
             return (XDP_DROP, RULE_NONE);
         }
+    }
+
+    // Behind an extension header the walk could not finish, the protocol
+    // is unknown: no protocol rule can speak for it.
+    if !is_extension_header(version, notice.l4_proto) {
+        consider!(proto_rule(set, notice.l4_proto));
     }
 
     if notice.depth == DEPTH_L4 {
@@ -471,4 +478,12 @@ fn icmp_rule(set: &RuleSet, v6: bool, icmp_type: u8) -> Option<(u32, Action)> {
         })
     };
     find(Some(icmp_type)).or_else(|| find(None))
+}
+
+/// The rule for exactly IP protocol `proto`.
+fn proto_rule(set: &RuleSet, proto: u8) -> Option<(u32, Action)> {
+    set.rules.iter().find_map(|(id, rule)| match rule.matches {
+        Match::Proto(number) if number == proto => Some((*id, rule.action)),
+        _ => None,
+    })
 }

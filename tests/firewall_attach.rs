@@ -10,11 +10,9 @@
 //! in the host's namespace, without the capabilities to load or attach
 //! anything, to see the --default deny warning.
 
-use std::fs;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use xdp_hello::loader::Mode;
@@ -25,6 +23,9 @@ use xdp_hello::selftest::veth::{
 };
 
 mod common;
+#[path = "support/rules_file.rs"]
+mod rules_file;
+use rules_file::RulesFile;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 /// How long a notice may take to show after its packet was sent.
@@ -412,37 +413,6 @@ fn default_deny_in_a_namespace_without_warning() {
 
 // ---------------------------------------------------------------------------
 // Live reload
-
-/// A rules file of the test's own, removed on drop.
-struct RulesFile(PathBuf);
-
-impl RulesFile {
-    fn new(name: &str) -> RulesFile {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("xdp-hello-{}-{n}-{name}.rules", std::process::id()));
-        RulesFile(path)
-    }
-
-    /// Replaces the content at once (write, then rename), so a reload never
-    /// reads half a file.
-    fn write(&self, text: &str) {
-        let part = self.0.with_extension("part");
-        fs::write(&part, text).unwrap();
-        fs::rename(&part, &self.0).unwrap();
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for RulesFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
 
 /// Sends SIGHUP and waits for the `n`-th stderr line about a reload.
 fn sighup(observer: &Observer, n: usize) -> String {

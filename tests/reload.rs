@@ -4,9 +4,7 @@
 //! notices and in the summary. Root only: as anyone else the test says why
 //! and passes.
 
-use std::fs;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use xdp_hello::loader::Mode;
@@ -14,35 +12,11 @@ use xdp_hello::selftest::attach::eventually;
 use xdp_hello::selftest::veth::{Observer, TestNet, A_V4};
 
 mod common;
+#[path = "support/rules_file.rs"]
+mod rules_file;
+use rules_file::RulesFile;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
-
-/// A rules file of the test's own, removed on drop.
-struct RulesFile(PathBuf);
-
-impl RulesFile {
-    fn new(name: &str) -> RulesFile {
-        let file = format!("xdp-hello-{}-{name}.rules", std::process::id());
-        RulesFile(std::env::temp_dir().join(file))
-    }
-
-    /// Replaces the content at once, so a reload never reads half a file.
-    fn write(&self, text: &str) {
-        let part = self.0.with_extension("part");
-        fs::write(&part, text).unwrap();
-        fs::rename(&part, &self.0).unwrap();
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for RulesFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
 
 /// Sends SIGHUP and returns the stderr line about reload `n`.
 fn sighup(observer: &Observer, n: usize) -> String {

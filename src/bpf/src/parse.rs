@@ -38,6 +38,16 @@ struct Cursor {
 }
 
 impl Cursor {
+    /// At the start of the frame behind `ctx`, bounded by its end.
+    #[inline(always)]
+    fn of(ctx: &xdp_md) -> Cursor {
+        Cursor {
+            pos: ctx.data as usize,
+            end: ctx.data_end as usize,
+            limit: ctx.data_end as usize,
+        }
+    }
+
     /// Reads a `T` at the position and steps past it.
     #[inline(always)]
     fn read<T: Copy>(&mut self) -> Option<T> {
@@ -74,11 +84,7 @@ impl Cursor {
 /// Walks the frame behind `ctx` and records what it finds in `notice`.
 #[inline(always)]
 pub fn parse_packet(ctx: &xdp_md, notice: &mut Notice) {
-    let mut cursor = Cursor {
-        pos: ctx.data as usize,
-        end: ctx.data_end as usize,
-        limit: ctx.data_end as usize,
-    };
+    let mut cursor = Cursor::of(ctx);
     notice.packet_len = (cursor.end - cursor.pos) as u32;
     if walk(&mut cursor, notice).is_none() {
         notice.flags |= FLAG_TRUNCATED;
@@ -89,12 +95,7 @@ pub fn parse_packet(ctx: &xdp_md, notice: &mut Notice) {
 /// is sent needs them, so only a notice that is sent pays for the copy.
 #[inline(always)]
 pub fn copy_ethernet_addresses(ctx: &xdp_md, notice: &mut Notice) {
-    let mut cursor = Cursor {
-        pos: ctx.data as usize,
-        end: ctx.data_end as usize,
-        limit: ctx.data_end as usize,
-    };
-    if let Some(eth) = cursor.read::<ethhdr>() {
+    if let Some(eth) = Cursor::of(ctx).read::<ethhdr>() {
         notice.eth_dst = eth.h_dest;
         notice.eth_src = eth.h_source;
     }

@@ -2,6 +2,7 @@
 
 IFACE ?= eth0
 ARGS  ?=
+SOAK_SECONDS ?= 600
 BIN   := target/release/xdp-hello
 # Root runs directly; anyone else goes through sudo.
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -12,7 +13,7 @@ HOST   = $(shell rustc -vV | sed -n 's/^host: //p')
 AS_ROOT = $(if $(SUDO),--config 'target.$(HOST).runner="sudo -E"',)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build run demo test lint smoke bench vmlinux clean
+.PHONY: help setup build run demo test lint smoke soak bench vmlinux clean
 
 help: ## Show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +41,9 @@ lint: setup ## cargo fmt --check and clippy -D warnings on both crates
 
 smoke: build ## Run `xdp-hello selftest` on the host and on several kernels in VMs
 	$(Q)$(SUDO) bash scripts/smoke.sh $(abspath $(BIN))
+
+soak: build ## Ten minutes of steady traffic into xdp-hello (SOAK_SECONDS=N): RSS and fds flat?
+	$(Q)SOAK_SECONDS=$(SOAK_SECONDS) cargo test --release $(AS_ROOT) --test soak -- --ignored --nocapture
 
 bench: build ## Per-packet cost of the program (BPF_PROG_TEST_RUN), next to its anchors
 	$(Q)cargo bench $(AS_ROOT)

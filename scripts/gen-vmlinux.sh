@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 BTF=${BTF:-/sys/kernel/btf/vmlinux}
 BINDGEN_VERSION=0.73.2
-TYPES='xdp_md|ethhdr|vlan_hdr|iphdr|ipv6hdr|ipv6_opt_hdr|frag_hdr|tcphdr|udphdr|icmphdr|icmp6hdr'
+TYPES='xdp_md|ethhdr|vlan_hdr|arphdr|iphdr|ipv6hdr|ipv6_opt_hdr|frag_hdr|tcphdr|udphdr|icmphdr|icmp6hdr'
 
 command -v bpftool >/dev/null || { echo "gen-vmlinux: bpftool missing; run: make setup" >&2; exit 1; }
 dpkg-query -W -f='${Status}' libclang-dev 2>/dev/null | grep -q 'ok installed' ||

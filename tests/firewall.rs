@@ -227,6 +227,19 @@ fn cut(packet: Packet, len: usize) -> Packet {
     }
 }
 
+/// `packet` (IPv4 right after Ethernet) as a datagram that ends after `len`
+/// bytes of the frame: Total Length says so, and the frame is padded to 60
+/// bytes as every Ethernet sender pads it (a tiny fragment, say).
+fn ended(packet: Packet, len: usize) -> Packet {
+    let mut frame = packet.frame[..len].to_vec();
+    frame[14 + 2..14 + 4].copy_from_slice(&((len - 14) as u16).to_be_bytes());
+    frame.resize(frame.len().max(60), 0);
+    Packet {
+        label: format!("{} ending after {len} bytes, padded", packet.label),
+        frame,
+    }
+}
+
 // ---------------------------------------------------------------------------
 // A loaded program with its firewall
 
@@ -1058,14 +1071,15 @@ fn non_first_ipv4_fragment_ignores_port_rules() {
     .check("non_first_ipv4_fragment_ignores_port_rules");
 }
 
-/// A frame whose IP header is whole but whose transport header is cut
-/// short: a deny address rule still wins; otherwise, while rules for that
-/// transport are in force the packet is dropped (a deny port rule must not
-/// be dodged by cutting the header short), and where only rules for other
-/// transports exist, address rules and the default decide.
+/// A datagram whose IP header is whole but whose transport header is cut
+/// short by its own length field (padding behind it is not header): a deny
+/// address rule still wins; otherwise, while rules for that transport are in
+/// force the packet is dropped (a deny port rule must not be dodged by a
+/// tiny fragment), and where only rules for other transports exist, address
+/// rules and the default decide.
 #[test]
 fn truncated_transport_header_fails_closed() {
-    const CUT: usize = 14 + 20 + 4; // in the UDP or TCP header
+    const CUT: usize = 14 + 20 + 8; // 8 bytes of UDP or TCP: ports, no flags
     Table::new(&[
         "deny src 192.0.2.1",
         "deny udp dport 53",
@@ -1073,22 +1087,25 @@ fn truncated_transport_header_fails_closed() {
     ])
     .by(
         "deny src 192.0.2.1",
-        cut(udp("192.0.2.1", CLIENT, N4, 53), CUT),
+        ended(udp("192.0.2.1", CLIENT, N4, 53), CUT - 4),
     )
-    .unreadable(cut(udp("192.0.2.3", CLIENT, N4, 53), CUT))
-    .unreadable(cut(udp("192.0.2.3", CLIENT, "172.16.0.9", 53), CUT))
+    .unreadable(ended(udp("192.0.2.3", CLIENT, N4, 53), CUT - 4))
+    .unreadable(ended(udp("192.0.2.3", CLIENT, "172.16.0.9", 53), CUT - 4))
     // No TCP rules: a cut TCP header hides nothing the rules look at.
-    .default(cut(tcp("192.0.2.3", CLIENT, N4, 22), CUT))
+    .default(ended(tcp("192.0.2.3", CLIENT, N4, 22), CUT))
     .by(
         "allow dst 172.16.0.9",
-        cut(tcp("192.0.2.3", CLIENT, "172.16.0.9", 22), CUT),
+        ended(tcp("192.0.2.3", CLIENT, "172.16.0.9", 22), CUT),
     )
     .check("truncated_transport_header_fails_closed");
+    Table::new(&["deny tcp dport 22"])
+        .unreadable(ended(tcp("192.0.2.3", CLIENT, N4, 22), CUT))
+        .check("truncated_transport_header_fails_closed, tiny TCP");
 }
 
 /// A TCP fragment at offset 1 (8 bytes) overlaps the first fragment's TCP
-/// header, the overlapping-fragment attack of RFC 1858: dropped while TCP
-/// port rules are in force, like a header the walk cannot read.
+/// header, the overlapping-fragment attack of RFC 1858: malformed, so
+/// dropped while any rule is in force.
 #[test]
 fn tcp_fragment_at_offset_one_fails_closed() {
     // The protocol byte of the IPv4 header: make the fragment TCP.
@@ -1105,7 +1122,7 @@ fn tcp_fragment_at_offset_one_fails_closed() {
         .default(fragment("192.0.2.1", CLIENT, N4, 22, 1, true))
         .check("tcp_fragment_at_offset_one_fails_closed");
     Table::new(&["deny udp dport 53"])
-        .default(tcp_at_one())
+        .unreadable(tcp_at_one())
         .check("tcp_fragment_at_offset_one_fails_closed, no TCP rules");
 }
 
@@ -1114,22 +1131,50 @@ fn tcp_fragment_at_offset_one_fails_closed() {
 /// by address rules and the default.
 #[test]
 fn over_long_ipv6_extension_chain_fails_closed() {
-    let over_limit = || {
-        let case = packets::cases()
-            .into_iter()
-            .find(|c| c.name == "ipv6-ext-chain-over-limit-udp")
-            .expect("the selftest fixture");
-        Packet {
-            label: "UDP behind 7 IPv6 destination-options headers".into(),
-            frame: case.frame,
-        }
-    };
+    let over_limit = || fixture("ipv6-ext-chain-over-limit-udp");
     Table::new(&["deny tcp dport 22"])
         .unreadable(over_limit())
         .check("over_long_ipv6_extension_chain_fails_closed");
     Table::new(&["deny src 192.0.2.1"])
         .default(over_limit())
         .check("over_long_ipv6_extension_chain_fails_closed, address rules only");
+}
+
+/// The selftest's frame `name` (from 192.0.2.1 or 2001:db8::1; UDP to port
+/// 53, TCP to 22 or 443).
+fn fixture(name: &str) -> Packet {
+    let case = packets::cases()
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no selftest fixture {name}"));
+    Packet {
+        label: format!("fixture {name}"),
+        frame: case.frame,
+    }
+}
+
+/// Headers the stack walks must not hide a packet from the rules: priority
+/// tags (VLAN id 0) and VLAN stacks, AH in both families. A VLAN stack
+/// deeper than the walk goes is dropped while any rule is in force.
+#[test]
+fn headers_the_stack_walks_do_not_hide_packets() {
+    Table::new(&["deny src 192.0.2.1"])
+        .by("deny src 192.0.2.1", fixture("vlan-four-priority-tags"))
+        .by("deny src 192.0.2.1", fixture("vlan-three-tags"))
+        .by("deny src 192.0.2.1", fixture("vlan-tags-at-limit"))
+        .unreadable(fixture("vlan-tags-over-limit"))
+        .by("deny src 192.0.2.1", fixture("ipv4-ah-tcp-syn"))
+        .check("headers_the_stack_walks_do_not_hide_packets, address");
+    Table::new(&["deny udp dport 53", "deny tcp dport 22"])
+        .by("deny udp dport 53", fixture("vlan-four-priority-tags"))
+        .by("deny tcp dport 22", fixture("ipv4-ah-tcp-syn"))
+        .by("deny tcp dport 22", fixture("ipv6-ah-tcp-syn"))
+        .unreadable(fixture("ipv6-ah-too-short"))
+        .unreadable(fixture("ipv6-ah-tcp-syn-ends-70-in-ah"))
+        .check("headers_the_stack_walks_do_not_hide_packets, ports");
+    Table::new(&[])
+        .default(fixture("vlan-tags-over-limit"))
+        .check("headers_the_stack_walks_do_not_hide_packets, no rules");
 }
 
 /// `packet` with byte `at` replaced by `byte`.
@@ -1142,21 +1187,36 @@ fn patched(packet: Packet, at: usize, byte: u8, what: &str) -> Packet {
     }
 }
 
-/// README, "Rules": "IP packets too short to parse follow `--default`".
-/// Frames whose EtherType says IPv4 or IPv6 but whose IP header ends early
-/// or makes no sense are IP packets the program cannot parse: under
-/// --default deny they must be dropped like any other unmatched IP packet.
+/// Frames whose EtherType says IPv4 or IPv6 but whose IP header ends early,
+/// makes no sense, or claims more bytes than the frame has are IP the
+/// program cannot judge: dropped while any rule is in force, whatever kind;
+/// with no rules at all they follow the default.
 #[test]
-fn ip_packets_too_short_to_parse_follow_the_default() {
+fn ip_packets_the_walk_cannot_read_fail_closed() {
     let v4 = udp("192.0.2.1", CLIENT, N4, 53);
     let v6 = udp("2001:db8::1", CLIENT, N6, 53);
-    Table::new(&["deny udp dport 53"])
-        .default(cut(v4.clone(), 14 + 10))
-        .default(cut(v4.clone(), 14 + 19))
-        .default(cut(v6, 14 + 39))
-        .default(patched(v4.clone(), 14, 0x44, "IHL 4"))
-        .default(patched(v4, 14, 0x65, "IP version 6"))
-        .check("ip_packets_too_short_to_parse_follow_the_default");
+    let unreadable = || {
+        [
+            cut(v4.clone(), 14 + 10),
+            cut(v4.clone(), 14 + 19),
+            cut(v6.clone(), 14 + 39),
+            // Whole headers, but length fields longer than the frame.
+            cut(v4.clone(), 14 + 20 + 4),
+            cut(v6.clone(), 14 + 40 + 4),
+            patched(v4.clone(), 14, 0x44, "IHL 4"),
+            patched(v4.clone(), 14, 0x65, "IP version 6"),
+        ]
+    };
+    for rules in [&["deny udp dport 53"][..], &["allow src 198.51.100.0/24"]] {
+        unreadable()
+            .into_iter()
+            .fold(Table::new(rules), Table::unreadable)
+            .check("ip_packets_the_walk_cannot_read_fail_closed");
+    }
+    unreadable()
+        .into_iter()
+        .fold(Table::new(&[]), Table::default)
+        .check("ip_packets_the_walk_cannot_read_fail_closed, no rules");
 }
 
 // ---------------------------------------------------------------------------

@@ -1709,6 +1709,15 @@ pub union icmp6hdr__bindgen_ty_1 {
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
+pub struct arphdr {
+    pub ar_hrd: __be16,
+    pub ar_pro: __be16,
+    pub ar_hln: core::ffi::c_uchar,
+    pub ar_pln: core::ffi::c_uchar,
+    pub ar_op: __be16,
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
 pub struct frag_hdr {
     pub nexthdr: __u8,
     pub reserved: __u8,

@@ -12,10 +12,10 @@ use std::net::Ipv6Addr;
 
 use etherparse::err::packet::BuildWriteError;
 use etherparse::{
-    ip_number, ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, IpFragOffset,
-    IpHeaders, IpNumber, Ipv4Header, Ipv4Options, Ipv6Extensions, Ipv6FragmentHeader, Ipv6Header,
-    Ipv6RawExtHeader, Ipv6RoutingExtensions, PacketBuilder, PacketBuilderStep, SingleVlanHeader,
-    UdpHeader, VlanId, VlanPcp,
+    ip_number, ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, IpAuthHeader,
+    IpFragOffset, IpHeaders, IpNumber, Ipv4Extensions, Ipv4Header, Ipv4Options, Ipv6Extensions,
+    Ipv6FragmentHeader, Ipv6Header, Ipv6RawExtHeader, Ipv6RoutingExtensions, PacketBuilder,
+    PacketBuilderStep, SingleVlanHeader, UdpHeader, VlanId, VlanPcp,
 };
 
 use crate::abi::tcp_flag::*;
@@ -50,11 +50,33 @@ impl Case {
 struct Whole {
     name: &'static str,
     frame: Vec<u8>,
+    /// The IP version right after its Ethernet header, or 0.
+    ip_version: u8,
 }
 
 impl Whole {
-    fn new(name: &'static str, frame: Vec<u8>) -> Whole {
-        Whole { name, frame }
+    fn new(name: &'static str, frame: Vec<u8>, ip_version: u8) -> Whole {
+        Whole {
+            name,
+            frame,
+            ip_version,
+        }
+    }
+
+    /// The datagram made to end after `len` bytes of the frame: its IP
+    /// length field says so, and the frame is padded as a sender pads it.
+    fn ended(&self, len: usize, place: &str, expect: Notice) -> Case {
+        let ip_len = (len - ETH_HLEN) as u16;
+        let frame = match self.ip_version {
+            4 => with_ipv4_total_length(self.frame[..len].to_vec(), ip_len),
+            6 => with_ipv6_payload_length(self.frame[..len].to_vec(), ip_len - IPV6_HLEN as u16),
+            _ => unreachable!("only IP datagrams have a length to end"),
+        };
+        Case::new(
+            format!("{}-ends-{len}-{place}", self.name),
+            padded(frame),
+            expect,
+        )
     }
 
     /// The frame cut to its first `len` bytes, with what the program knows
@@ -79,9 +101,12 @@ const TTL: u8 = 64;
 const CLIENT_PORT: u16 = 40000;
 const HTTPS: u16 = 443;
 const DNS: u16 = 53;
+const SSH: u16 = 22;
 const PAYLOAD: &[u8] = b"xdp-hello";
 
 const ETH_HLEN: usize = 14;
+/// The shortest Ethernet frame, without FCS.
+const ETH_ZLEN: usize = 60;
 const VLAN_HLEN: usize = 4;
 const IPV4_HLEN: usize = 20;
 const IPV6_HLEN: usize = 40;
@@ -91,9 +116,14 @@ pub fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(transports());
     cases.extend(vlans());
-    cases.push(Case::new("arp-request", arp_request(), l2(EtherType::ARP)));
+    cases.push(Case::new(
+        "arp-request",
+        arp_request(),
+        arp_request_notice(),
+    ));
     cases.extend(ipv4_specials());
     cases.extend(ipv6_extensions());
+    cases.extend(ipsec());
     cases.extend(truncations());
     cases
 }
@@ -126,7 +156,19 @@ fn l2(ether_type: EtherType) -> Notice {
     Notice {
         ether_type: ether_type.0,
         depth: DEPTH_L2,
+        eth_src: SRC_MAC,
+        eth_dst: DST_MAC,
         ..PASSED
+    }
+}
+
+/// `notice` seen behind VLAN tags with these ids, outer first.
+fn tagged(notice: Notice, ids: &[u16]) -> Notice {
+    Notice {
+        vlan_outer: ids.first().copied().unwrap_or(0),
+        vlan_inner: ids.get(1).copied().unwrap_or(0),
+        vlan_count: ids.len() as u8,
+        ..notice
     }
 }
 
@@ -278,6 +320,19 @@ fn arp_request() -> Vec<u8> {
     written(|f| eth().arp(arp).write(f))
 }
 
+/// Who has DST_V4? Tell SRC_V4: the operation and both parties.
+fn arp_request_notice() -> Notice {
+    let mut notice = Notice {
+        arp_op: 1,
+        depth: DEPTH_L3,
+        ..l2(EtherType::ARP)
+    };
+    notice.src_addr[..4].copy_from_slice(&SRC_V4);
+    notice.src_addr[4..10].copy_from_slice(&SRC_MAC);
+    notice.dst_addr[..4].copy_from_slice(&DST_V4);
+    notice
+}
+
 /// Plain TCP, UDP and ICMP over IPv4 and IPv6, and a transport the walk does
 /// not read.
 fn transports() -> Vec<Case> {
@@ -374,60 +429,82 @@ fn qinq_ipv6_tcp() -> Vec<u8> {
     })
 }
 
-fn vlans() -> Vec<Case> {
-    // etherparse's builder stops at two tags: the link layer of the
-    // three-tag frame is made of its header types, the rest by the builder.
-    let tag = |id: u16, ether_type: EtherType| SingleVlanHeader {
-        pcp: VlanPcp::ZERO,
-        drop_eligible_indicator: false,
-        vlan_id: vlan_id(id),
-        ether_type,
-    };
-    let mut three_tags = Ethernet2Header {
+/// `ids.len()` VLAN tags (802.1ad outside, 802.1Q inside) around IPv4/UDP.
+/// etherparse's builder stops at two tags: the link layer is made of its
+/// header types, the rest by the builder.
+fn tags_ipv4_udp(ids: &[u16]) -> Vec<u8> {
+    let mut frame = Ethernet2Header {
         source: SRC_MAC,
         destination: DST_MAC,
         ether_type: EtherType::PROVIDER_BRIDGING,
     }
     .to_bytes()
     .to_vec();
-    three_tags.extend(tag(10, EtherType::VLAN_TAGGED_FRAME).to_bytes());
-    three_tags.extend(tag(20, EtherType::VLAN_TAGGED_FRAME).to_bytes());
-    three_tags.extend(tag(30, EtherType::IPV4).to_bytes());
-    three_tags.extend(written(|f| {
+    for (i, &id) in ids.iter().enumerate() {
+        let inner = if i + 1 == ids.len() {
+            EtherType::IPV4
+        } else {
+            EtherType::VLAN_TAGGED_FRAME
+        };
+        let tag = SingleVlanHeader {
+            pcp: VlanPcp::ZERO,
+            drop_eligible_indicator: false,
+            vlan_id: vlan_id(id),
+            ether_type: inner,
+        };
+        frame.extend(tag.to_bytes());
+    }
+    frame.extend(written(|f| {
         PacketBuilder::ipv4(SRC_V4, DST_V4, TTL)
             .udp(CLIENT_PORT, DNS)
             .write(f, PAYLOAD)
     }));
+    frame
+}
 
+fn vlans() -> Vec<Case> {
+    let udp = with_ports(ipv4(ip_number::UDP), CLIENT_PORT, DNS);
+    let priority_tags = [0; 4];
+    let at_limit: Vec<u16> = (1..=MAX_VLAN_TAGS as u16).collect();
+    let over_limit: Vec<u16> = (1..=MAX_VLAN_TAGS as u16 + 1).collect();
     vec![
-        Case::new(
-            "vlan-ipv4-udp",
-            vlan_ipv4_udp(),
-            Notice {
-                vlan_outer: 100,
-                ..with_ports(ipv4(ip_number::UDP), CLIENT_PORT, DNS)
-            },
-        ),
+        Case::new("vlan-ipv4-udp", vlan_ipv4_udp(), tagged(udp, &[100])),
         Case::new(
             "qinq-ipv6-tcp-syn",
             qinq_ipv6_tcp(),
             Notice {
-                vlan_outer: 200,
-                vlan_inner: 300,
                 tcp_flags: SYN,
-                ..with_ports(ipv6(ip_number::TCP), CLIENT_PORT, HTTPS)
+                ..tagged(
+                    with_ports(ipv6(ip_number::TCP), CLIENT_PORT, HTTPS),
+                    &[200, 300],
+                )
             },
         ),
-        // The walk reads two tags; what follows them is the third tag's
-        // TPID, reported as the EtherType and not walked into.
         Case::new(
             "vlan-three-tags",
-            three_tags,
-            Notice {
-                vlan_outer: 10,
-                vlan_inner: 20,
-                ..l2(EtherType::VLAN_TAGGED_FRAME)
-            },
+            tags_ipv4_udp(&[10, 20, 30]),
+            tagged(udp, &[10, 20, 30]),
+        ),
+        // Priority tags (id 0): the stack strips any number of them and
+        // delivers the IP packet inside, so the walk goes through them too.
+        Case::new(
+            "vlan-four-priority-tags",
+            tags_ipv4_udp(&priority_tags),
+            tagged(udp, &priority_tags),
+        ),
+        Case::new(
+            "vlan-tags-at-limit",
+            tags_ipv4_udp(&at_limit),
+            tagged(udp, &at_limit),
+        ),
+        // One tag more than the walk reads: it stops on the next TPID.
+        Case::new(
+            "vlan-tags-over-limit",
+            tags_ipv4_udp(&over_limit),
+            flagged(
+                tagged(l2(EtherType::VLAN_TAGGED_FRAME), &at_limit),
+                FLAG_VLAN_LIMIT,
+            ),
         ),
     ]
 }
@@ -495,7 +572,64 @@ fn ipv4_specials() -> Vec<Case> {
         ),
         Case::new("ipv4-ihl-4", with_first_byte(0x44), malformed),
         Case::new("ipv4-version-6", with_first_byte(0x65), malformed),
+        // Ethernet padding is not part of the datagram.
+        Case::new(
+            "ipv4-udp-padded",
+            padded(ipv4_udp()),
+            with_ports(ipv4(ip_number::UDP), CLIENT_PORT, DNS),
+        ),
+        Case::new(
+            "ipv4-total-length-past-frame",
+            with_ipv4_total_length(ipv4_udp(), 200),
+            flagged(ipv4(ip_number::UDP), FLAG_MALFORMED),
+        ),
+        Case::new(
+            "ipv4-total-length-in-header",
+            with_ipv4_total_length(ipv4_udp(), 19),
+            flagged(ipv4(ip_number::UDP), FLAG_MALFORMED),
+        ),
+        // RFC 1858: a TCP fragment at offset 8 bytes rewrites the first
+        // fragment's header.
+        Case::new(
+            "ipv4-tcp-fragment-offset-1",
+            ipv4_tcp_fragment(1),
+            flagged(ipv4(ip_number::TCP), FLAG_MALFORMED | FLAG_FRAGMENT),
+        ),
     ]
+}
+
+/// `frame` padded with zeros to Ethernet's 60-byte minimum, as senders do.
+fn padded(mut frame: Vec<u8>) -> Vec<u8> {
+    frame.resize(frame.len().max(ETH_ZLEN), 0);
+    frame
+}
+
+/// `frame` (IPv4 right after Ethernet) with Total Length set to `len`. The
+/// header checksum goes stale: the program does not check it.
+fn with_ipv4_total_length(mut frame: Vec<u8>, len: u16) -> Vec<u8> {
+    frame[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&len.to_be_bytes());
+    frame
+}
+
+/// `frame` (IPv6 right after Ethernet) with Payload Length set to `len`.
+fn with_ipv6_payload_length(mut frame: Vec<u8>, len: u16) -> Vec<u8> {
+    frame[ETH_HLEN + 4..ETH_HLEN + 6].copy_from_slice(&len.to_be_bytes());
+    frame
+}
+
+/// A fragment of a TCP segment at `offset` (8-byte units), with 20 bytes of
+/// whatever the segment holds there.
+fn ipv4_tcp_fragment(offset: u16) -> Vec<u8> {
+    let header = Ipv4Header {
+        identification: 0x4321,
+        fragment_offset: IpFragOffset::try_new(offset).expect("13-bit offset"),
+        ..Ipv4Header::new(0, TTL, ip_number::TCP, SRC_V4, DST_V4).expect("empty payload")
+    };
+    written(|f| {
+        eth()
+            .ip(IpHeaders::Ipv4(header, Default::default()))
+            .write(f, ip_number::TCP, &[0x55; 20])
+    })
 }
 
 /// PadN options filling the rest of an extension header (RFC 8200 4.2).
@@ -605,9 +739,6 @@ fn ipv6_dest_opts_chain(count: usize) -> Vec<u8> {
     frame
 }
 
-/// Extension headers the walk follows before it gives up (FLAG_EXT_LIMIT).
-const EXT_HEADER_LIMIT: usize = 6;
-
 fn ipv6_extensions() -> Vec<Case> {
     let udp = with_ports(ipv6(ip_number::UDP), CLIENT_PORT, DNS);
     vec![
@@ -621,51 +752,164 @@ fn ipv6_extensions() -> Vec<Case> {
         ),
         Case::new(
             "ipv6-ext-chain-at-limit-udp",
-            ipv6_dest_opts_chain(EXT_HEADER_LIMIT),
+            ipv6_dest_opts_chain(MAX_EXT_HEADERS),
             udp,
         ),
-        // The walk stops in front of the seventh header and names it.
+        // The walk stops in front of the header past its limit and names it.
         Case::new(
             "ipv6-ext-chain-over-limit-udp",
-            ipv6_dest_opts_chain(EXT_HEADER_LIMIT + 1),
+            ipv6_dest_opts_chain(MAX_EXT_HEADERS + 1),
             flagged(ipv6(ip_number::IPV6_DEST_OPTIONS), FLAG_EXT_LIMIT),
+        ),
+        Case::new(
+            "ipv6-payload-length-past-frame",
+            with_ipv6_payload_length(ipv6_udp(), 200),
+            flagged(ipv6(ip_number::UDP), FLAG_MALFORMED),
+        ),
+        // Payload Length 0 in front of hop-by-hop options: a jumbogram.
+        Case::new(
+            "ipv6-jumbogram",
+            with_ipv6_payload_length(ipv6_ext_udp(0, true), 0),
+            flagged(ipv6(ip_number::IPV6_HOP_BY_HOP), FLAG_MALFORMED),
         ),
     ]
 }
 
+/// An AH (RFC 4302) with a 12-byte ICV, as HMAC-SHA-256-128 has.
+fn auth_header() -> IpAuthHeader {
+    IpAuthHeader::new(ip_number::TCP, 0x1000, 1, &[0xaa; 12]).expect("a valid ICV length")
+}
+
+fn ipv4_ah_tcp_syn() -> Vec<u8> {
+    let header = Ipv4Header::new(0, TTL, ip_number::AUTH, SRC_V4, DST_V4).expect("empty");
+    let extensions = Ipv4Extensions {
+        auth: Some(auth_header()),
+    };
+    written(|f| {
+        eth()
+            .ip(IpHeaders::Ipv4(header, extensions))
+            .tcp(CLIENT_PORT, SSH, 1, 64240)
+            .syn()
+            .write(f, &[])
+    })
+}
+
+fn ipv6_ah_tcp_syn() -> Vec<u8> {
+    let header = Ipv6Header {
+        hop_limit: TTL,
+        source: SRC_V6,
+        destination: DST_V6,
+        ..Default::default()
+    };
+    let extensions = Ipv6Extensions {
+        auth: Some(auth_header()),
+        ..Default::default()
+    };
+    written(|f| {
+        eth()
+            .ip(IpHeaders::Ipv6(header, extensions))
+            .tcp(CLIENT_PORT, SSH, 1, 64240)
+            .syn()
+            .write(f, &[])
+    })
+}
+
+/// An ESP packet: SPI, sequence number, then ciphertext the walk cannot read.
+fn esp(v6: bool) -> Vec<u8> {
+    let mut body = vec![0, 0, 0x10, 0x01, 0, 0, 0, 1];
+    body.extend([0x5a; 24]);
+    written(|f| {
+        if v6 {
+            eth()
+                .ipv6(SRC_V6, DST_V6, TTL)
+                .write(f, ip_number::ENCAP_SEC, &body)
+        } else {
+            eth()
+                .ipv4(SRC_V4, DST_V4, TTL)
+                .write(f, ip_number::ENCAP_SEC, &body)
+        }
+    })
+}
+
+/// The stack takes AH off and delivers the segment inside, so the walk
+/// steps over it (its length counts 4-octet units); ESP hides what it
+/// carries and is reported as such.
+fn ipsec() -> Vec<Case> {
+    let syn = |l3: Notice| Notice {
+        tcp_flags: SYN,
+        ..with_ports(l3, CLIENT_PORT, SSH)
+    };
+    // AH's length byte (offset 1) patched to 0: 8 bytes, shorter than AH.
+    let ah_at = ETH_HLEN + IPV6_HLEN;
+    let mut short_ah = ipv6_ah_tcp_syn();
+    short_ah[ah_at + 1] = 0;
+    vec![
+        Case::new(
+            "ipv4-ah-tcp-syn",
+            ipv4_ah_tcp_syn(),
+            syn(ipv4(ip_number::TCP)),
+        ),
+        Case::new(
+            "ipv6-ah-tcp-syn",
+            ipv6_ah_tcp_syn(),
+            syn(ipv6(ip_number::TCP)),
+        ),
+        Case::new(
+            "ipv6-ah-too-short",
+            short_ah,
+            flagged(ipv6(ip_number::AUTH), FLAG_MALFORMED),
+        ),
+        Case::new("ipv4-esp", esp(false), ipv4(ip_number::ENCAP_SEC)),
+        Case::new("ipv6-esp", esp(true), ipv6(ip_number::ENCAP_SEC)),
+    ]
+}
+
 /// Frames that end inside a header: the notice keeps what was read before
-/// the cut and says FLAG_TRUNCATED.
+/// the cut and says FLAG_TRUNCATED. Where the cut falls after the fixed IP
+/// header, two cases: the frame cut short (its IP length field now claims
+/// more than there is: FLAG_MALFORMED) and the datagram made short (the
+/// length field says where it ends; the frame padded to 60 bytes as every
+/// Ethernet sender pads it: FLAG_TRUNCATED, the tiny-fragment case).
 fn truncations() -> Vec<Case> {
     let truncated = |notice: Notice| flagged(notice, FLAG_TRUNCATED);
+    let malformed = |notice: Notice| flagged(notice, FLAG_MALFORMED);
     let nothing = truncated(PASSED); // DEPTH_NONE
     let mut cases = Vec::new();
 
-    let tcp = Whole::new("ipv4-tcp-syn", ipv4_tcp_syn());
+    let tcp = Whole::new("ipv4-tcp-syn", ipv4_tcp_syn(), 4);
     let l4 = ETH_HLEN + IPV4_HLEN;
+    let tcp4 = ipv4(ip_number::TCP);
     cases.extend([
         tcp.cut(0, "empty", nothing),
         tcp.cut(6, "in-ethernet", nothing),
         tcp.cut(ETH_HLEN - 1, "in-ethernet", nothing),
         tcp.cut(ETH_HLEN, "after-ethernet", truncated(l2(EtherType::IPV4))),
         tcp.cut(ETH_HLEN + 10, "in-ipv4", truncated(l2(EtherType::IPV4))),
-        tcp.cut(l4, "after-ipv4", truncated(ipv4(ip_number::TCP))),
-        tcp.cut(l4 + 13, "in-tcp", truncated(ipv4(ip_number::TCP))),
-        tcp.cut(l4 + 19, "in-tcp", truncated(ipv4(ip_number::TCP))),
+        tcp.cut(l4, "after-ipv4", malformed(tcp4)),
+        tcp.cut(l4 + 13, "in-tcp", malformed(tcp4)),
+        tcp.ended(l4, "after-ipv4", truncated(tcp4)),
+        // Eight bytes of TCP: ports, no flags.
+        tcp.ended(l4 + 8, "in-tcp", truncated(tcp4)),
+        tcp.ended(l4 + 19, "in-tcp", truncated(tcp4)),
     ]);
 
-    let udp = Whole::new("ipv4-udp", ipv4_udp());
-    cases.push(udp.cut(l4 + 4, "in-udp", truncated(ipv4(ip_number::UDP))));
+    let udp = Whole::new("ipv4-udp", ipv4_udp(), 4);
+    cases.push(udp.ended(l4 + 4, "in-udp", truncated(ipv4(ip_number::UDP))));
 
-    let icmp = Whole::new("ipv4-icmp-echo-request", ipv4_icmp_echo());
-    cases.push(icmp.cut(l4 + 4, "in-icmp", truncated(ipv4(ip_number::ICMP))));
+    let icmp = Whole::new("ipv4-icmp-echo-request", ipv4_icmp_echo(), 4);
+    cases.push(icmp.ended(l4 + 4, "in-icmp", truncated(ipv4(ip_number::ICMP))));
 
-    let options = Whole::new("ipv4-options-udp", ipv4_options_udp());
-    cases.push(options.cut(l4 + 4, "in-options", truncated(ipv4(ip_number::UDP))));
+    // A datagram that ends inside its own options is shorter than its header.
+    let options = Whole::new("ipv4-options-udp", ipv4_options_udp(), 4);
+    cases.extend([
+        options.cut(l4 + 4, "in-options", malformed(ipv4(ip_number::UDP))),
+        options.ended(l4 + 4, "in-options", malformed(ipv4(ip_number::UDP))),
+    ]);
 
     // The tag is read whole or not at all: cut inside it, the walk has no
     // VLAN id and no EtherType past the tag.
-    let vlan = Whole::new("vlan-ipv4-udp", vlan_ipv4_udp());
-    let tagged = ETH_HLEN + VLAN_HLEN;
+    let vlan = Whole::new("vlan-ipv4-udp", vlan_ipv4_udp(), 0);
+    let tagged_len = ETH_HLEN + VLAN_HLEN;
     cases.extend([
         // Cut inside a tag, the frame still says it was tagged: its TPID.
         vlan.cut(
@@ -674,53 +918,43 @@ fn truncations() -> Vec<Case> {
             truncated(l2(EtherType::VLAN_TAGGED_FRAME)),
         ),
         vlan.cut(
-            tagged,
+            tagged_len,
             "after-vlan-tag",
-            truncated(Notice {
-                vlan_outer: 100,
-                ..l2(EtherType::IPV4)
-            }),
+            truncated(tagged(l2(EtherType::IPV4), &[100])),
         ),
     ]);
-    let qinq = Whole::new("qinq-ipv6-tcp-syn", qinq_ipv6_tcp());
+    let qinq = Whole::new("qinq-ipv6-tcp-syn", qinq_ipv6_tcp(), 0);
     cases.push(qinq.cut(
-        tagged + 2,
+        tagged_len + 2,
         "in-inner-tag",
-        truncated(Notice {
-            vlan_outer: 200,
-            ..l2(EtherType::VLAN_TAGGED_FRAME)
-        }),
+        truncated(tagged(l2(EtherType::VLAN_TAGGED_FRAME), &[200])),
     ));
 
     let l4 = ETH_HLEN + IPV6_HLEN;
-    let udp6 = Whole::new("ipv6-udp", ipv6_udp());
+    let udp6 = Whole::new("ipv6-udp", ipv6_udp(), 6);
     cases.extend([
         udp6.cut(ETH_HLEN + 20, "in-ipv6", truncated(l2(EtherType::IPV6))),
-        udp6.cut(l4, "after-ipv6", truncated(ipv6(ip_number::UDP))),
-        udp6.cut(l4 + 4, "in-udp", truncated(ipv6(ip_number::UDP))),
+        udp6.cut(l4, "after-ipv6", malformed(ipv6(ip_number::UDP))),
+        udp6.ended(l4, "after-ipv6", truncated(ipv6(ip_number::UDP))),
+        udp6.ended(l4 + 4, "in-udp", truncated(ipv6(ip_number::UDP))),
     ]);
-    let tcp6 = Whole::new("ipv6-tcp-fin-psh-ack", ipv6_tcp_fin_psh_ack());
-    cases.push(tcp6.cut(l4 + 10, "in-tcp", truncated(ipv6(ip_number::TCP))));
-    let icmp6 = Whole::new("ipv6-icmpv6-echo-request", ipv6_icmpv6_echo());
-    cases.push(icmp6.cut(l4 + 4, "in-icmpv6", truncated(ipv6(ip_number::IPV6_ICMP))));
+    let tcp6 = Whole::new("ipv6-tcp-fin-psh-ack", ipv6_tcp_fin_psh_ack(), 6);
+    cases.push(tcp6.ended(l4 + 10, "in-tcp", truncated(ipv6(ip_number::TCP))));
+    let icmp6 = Whole::new("ipv6-icmpv6-echo-request", ipv6_icmpv6_echo(), 6);
+    cases.push(icmp6.ended(l4 + 4, "in-icmpv6", truncated(ipv6(ip_number::IPV6_ICMP))));
 
-    let ext = Whole::new("ipv6-ext-fragment-first-udp", ipv6_ext_udp(0, true));
+    let ext = Whole::new("ipv6-ext-fragment-first-udp", ipv6_ext_udp(0, true), 6);
+    let hop_by_hop = truncated(ipv6(ip_number::IPV6_HOP_BY_HOP));
     cases.extend([
-        ext.cut(
-            l4 + 1,
-            "in-hop-by-hop",
-            truncated(ipv6(ip_number::IPV6_HOP_BY_HOP)),
-        ),
-        ext.cut(
-            l4 + 10,
-            "in-hop-by-hop",
-            truncated(ipv6(ip_number::IPV6_HOP_BY_HOP)),
-        ),
-        ext.cut(
+        ext.ended(l4 + 1, "in-hop-by-hop", hop_by_hop),
+        ext.ended(l4 + 10, "in-hop-by-hop", hop_by_hop),
+        ext.ended(
             FRAGMENT_AT + 4,
             "in-fragment-header",
             truncated(ipv6(ip_number::IPV6_FRAG)),
         ),
     ]);
+    let ah = Whole::new("ipv6-ah-tcp-syn", ipv6_ah_tcp_syn(), 6);
+    cases.push(ah.ended(l4 + 16, "in-ah", truncated(ipv6(ip_number::AUTH))));
     cases
 }

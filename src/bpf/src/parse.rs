@@ -1,25 +1,40 @@
-//! A bounds-checked walk over the headers of one frame: Ethernet, up to two
-//! VLAN tags, IPv4 or IPv6 (with extension headers), then TCP, UDP, ICMP or
-//! ICMPv6. It fills in a [`Notice`] as far as it gets and never fails: where
-//! the frame ends early or makes no sense, `depth` and `flags` say so.
+//! A bounds-checked walk over the headers of one frame, as the kernel's stack
+//! would walk them: Ethernet, VLAN tags (priority tags included), ARP, IPv4 or
+//! IPv6 bounded by the datagram's own length field, extension headers (AH in
+//! both families), then TCP, UDP, ICMP or ICMPv6. It fills in a [`Notice`] as
+//! far as it gets and never fails: where the frame ends early, makes no
+//! sense, or goes deeper than the walk's limits, `depth` and `flags` say so.
 
 use core::mem::size_of;
 
 use crate::abi::*;
 use crate::vmlinux::{
-    ethhdr, frag_hdr, icmp6hdr, icmphdr, iphdr, ipv6_opt_hdr, ipv6hdr, tcphdr, udphdr, vlan_hdr,
-    xdp_md,
+    arphdr, ethhdr, frag_hdr, icmp6hdr, icmphdr, iphdr, ipv6_opt_hdr, ipv6hdr, tcphdr, udphdr,
+    vlan_hdr, xdp_md,
 };
 
-const MAX_VLAN_TAGS: usize = 2;
-/// Extension headers walked before giving up (FLAG_EXT_LIMIT).
-const MAX_IPV6_EXT_HEADERS: usize = 6;
+/// The body of an Ethernet/IPv4 ARP packet, after `arphdr`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ArpEthIpv4 {
+    sender_mac: [u8; 6],
+    sender_ip: [u8; 4],
+    target_mac: [u8; 6],
+    target_ip: [u8; 4],
+}
 
-/// A read position inside the packet. Every read checks against `end` first,
-/// in the form the verifier can follow.
+/// The fixed part of an AH (RFC 4302): next header, length, reserved, SPI,
+/// sequence number.
+const AH_FIXED_LEN: usize = 12;
+
+/// A read position inside the packet. Every read is checked against both the
+/// end of the frame (`end`: the check the verifier follows) and the end of
+/// the datagram (`limit`: what the IP length field says; Ethernet padding
+/// lies beyond it and is never read as header).
 struct Cursor {
     pos: usize,
     end: usize,
+    limit: usize,
 }
 
 impl Cursor {
@@ -33,7 +48,7 @@ impl Cursor {
 
     #[inline(always)]
     fn peek<T: Copy>(&self) -> Option<T> {
-        if self.pos + size_of::<T>() > self.end {
+        if self.pos + size_of::<T>() > self.end || self.pos + size_of::<T>() > self.limit {
             return None;
         }
         // Headers are not aligned in the frame.
@@ -42,11 +57,17 @@ impl Cursor {
 
     #[inline(always)]
     fn skip(&mut self, len: usize) -> Option<()> {
-        if self.pos + len > self.end {
+        if self.pos + len > self.end || self.pos + len > self.limit {
             return None;
         }
         self.pos += len;
         Some(())
+    }
+
+    /// Bytes from `start` to the end of the frame.
+    #[inline(always)]
+    fn available_from(&self, start: usize) -> usize {
+        self.end - start
     }
 }
 
@@ -56,6 +77,7 @@ pub fn parse_packet(ctx: &xdp_md, notice: &mut Notice) {
     let mut cursor = Cursor {
         pos: ctx.data as usize,
         end: ctx.data_end as usize,
+        limit: ctx.data_end as usize,
     };
     notice.packet_len = (cursor.end - cursor.pos) as u32;
     if walk(&mut cursor, notice).is_none() {
@@ -63,45 +85,86 @@ pub fn parse_packet(ctx: &xdp_md, notice: &mut Notice) {
     }
 }
 
-/// `None` means the frame ended inside a header.
+#[inline(always)]
+fn is_vlan(ether_type: u16) -> bool {
+    ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD
+}
+
+/// `None` means a header ran past the frame or the datagram.
 #[inline(always)]
 fn walk(cursor: &mut Cursor, notice: &mut Notice) -> Option<()> {
     let eth = cursor.read::<ethhdr>()?;
     notice.depth = DEPTH_L2;
+    notice.eth_dst = eth.h_dest;
+    notice.eth_src = eth.h_source;
     let mut ether_type = u16::from_be(eth.h_proto);
     // Set as we go, so a frame cut inside a VLAN tag still shows its TPID.
     notice.ether_type = ether_type;
 
-    for tag in 0..MAX_VLAN_TAGS {
-        if ether_type != ETH_P_8021Q && ether_type != ETH_P_8021AD {
+    // The stack strips any number of tags (priority tags, nested VLAN
+    // devices); past our limit the frame fails closed in the verdict.
+    for _ in 0..MAX_VLAN_TAGS {
+        if !is_vlan(ether_type) {
             break;
         }
         let vlan = cursor.read::<vlan_hdr>()?;
         let id = u16::from_be(vlan.h_vlan_TCI) & 0x0fff;
-        if tag == 0 {
-            notice.vlan_outer = id;
-        } else {
-            notice.vlan_inner = id;
+        match notice.vlan_count {
+            0 => notice.vlan_outer = id,
+            1 => notice.vlan_inner = id,
+            _ => {}
         }
+        notice.vlan_count += 1;
         ether_type = u16::from_be(vlan.h_vlan_encapsulated_proto);
         notice.ether_type = ether_type;
     }
+    if is_vlan(ether_type) {
+        notice.flags |= FLAG_VLAN_LIMIT;
+        return Some(());
+    }
 
-    let l4_proto = match ether_type {
+    let next = match ether_type {
+        ETH_P_ARP => return walk_arp(cursor, notice),
         ETH_P_IP => walk_ipv4(cursor, notice)?,
         ETH_P_IPV6 => walk_ipv6(cursor, notice)?,
         _ => return Some(()),
     };
-    match l4_proto {
+    let Some(next) = next else {
+        return Some(());
+    };
+    match walk_extensions(cursor, notice, next)? {
         Some(proto) => walk_l4(cursor, notice, proto),
         None => Some(()),
     }
 }
 
-/// Returns the transport protocol to walk next, or `Some(None)` where there is
-/// no transport header to look at (fragment, malformed).
+/// Ethernet/IPv4 ARP: the operation and both parties' addresses.
+#[inline(always)]
+fn walk_arp(cursor: &mut Cursor, notice: &mut Notice) -> Option<()> {
+    let arp = cursor.read::<arphdr>()?;
+    if u16::from_be(arp.ar_hrd) != ARPHRD_ETHER
+        || u16::from_be(arp.ar_pro) != ETH_P_IP
+        || arp.ar_hln != 6
+        || arp.ar_pln != 4
+    {
+        return Some(());
+    }
+    let body = cursor.read::<ArpEthIpv4>()?;
+    let op = u16::from_be(arp.ar_op);
+    notice.arp_op = if op <= u8::MAX as u16 { op as u8 } else { 0 };
+    notice.src_addr[..4].copy_from_slice(&body.sender_ip);
+    notice.src_addr[4..10].copy_from_slice(&body.sender_mac);
+    notice.dst_addr[..4].copy_from_slice(&body.target_ip);
+    notice.dst_addr[4..10].copy_from_slice(&body.target_mac);
+    notice.depth = DEPTH_L3;
+    Some(())
+}
+
+/// Returns the protocol that follows the IPv4 header, or `Some(None)` where
+/// there is nothing more to walk (malformed, a non-first fragment).
 #[inline(always)]
 fn walk_ipv4(cursor: &mut Cursor, notice: &mut Notice) -> Option<Option<u8>> {
+    let start = cursor.pos;
     let ip = cursor.read::<iphdr>()?;
     let header_len = ip.ihl() as usize * 4;
     if ip.version() != 4 || header_len < size_of::<iphdr>() {
@@ -115,7 +178,16 @@ fn walk_ipv4(cursor: &mut Cursor, notice: &mut Notice) -> Option<Option<u8>> {
     notice.dst_addr[..4].copy_from_slice(&addrs.daddr.to_ne_bytes());
     notice.depth = DEPTH_L3;
 
+    // The datagram ends where Total Length says: the stack drops a packet
+    // whose length is longer than the frame or shorter than its header.
+    let total_len = u16::from_be(ip.tot_len) as usize;
+    if total_len < header_len || total_len > cursor.available_from(start) {
+        notice.flags |= FLAG_MALFORMED;
+        return Some(None);
+    }
+    cursor.limit = start + total_len;
     cursor.skip(header_len - size_of::<iphdr>())?; // options
+
     let fragment_offset = u16::from_be(ip.frag_off) & 0x1fff;
     if fragment_offset == 1 && ip.protocol == IPPROTO_TCP {
         // Overlaps the TCP header of the first fragment: an attack, never
@@ -130,28 +202,47 @@ fn walk_ipv4(cursor: &mut Cursor, notice: &mut Notice) -> Option<Option<u8>> {
     Some(Some(ip.protocol))
 }
 
+/// As [`walk_ipv4`], for the fixed IPv6 header.
 #[inline(always)]
 fn walk_ipv6(cursor: &mut Cursor, notice: &mut Notice) -> Option<Option<u8>> {
+    let start = cursor.pos;
     let ip = cursor.read::<ipv6hdr>()?;
     if ip.version() != 6 {
         notice.flags |= FLAG_MALFORMED;
         return Some(None);
     }
     notice.ip_version = 6;
+    notice.l4_proto = ip.nexthdr;
     let addrs = unsafe { ip.__bindgen_anon_1.addrs };
     notice.src_addr = unsafe { addrs.saddr.in6_u.u6_addr8 };
     notice.dst_addr = unsafe { addrs.daddr.in6_u.u6_addr8 };
     notice.depth = DEPTH_L3;
 
-    let mut next = ip.nexthdr;
-    for _ in 0..MAX_IPV6_EXT_HEADERS {
+    // Payload Length 0 before a hop-by-hop header announces a jumbogram
+    // (RFC 2675), which no frame that reaches XDP can be.
+    let payload_len = u16::from_be(ip.payload_len) as usize;
+    if size_of::<ipv6hdr>() + payload_len > cursor.available_from(start)
+        || (payload_len == 0 && ip.nexthdr == IPPROTO_HOPOPTS)
+    {
+        notice.flags |= FLAG_MALFORMED;
+        return Some(None);
+    }
+    cursor.limit = start + size_of::<ipv6hdr>() + payload_len;
+    Some(Some(ip.nexthdr))
+}
+
+/// Steps over extension headers (IPv6's, and AH in either family) from
+/// `next` on. Returns the transport protocol, or `Some(None)` where the walk
+/// ends inside the chain (a non-first fragment, a malformed AH, the limit).
+#[inline(always)]
+fn walk_extensions(cursor: &mut Cursor, notice: &mut Notice, mut next: u8) -> Option<Option<u8>> {
+    let ip_version = notice.ip_version;
+    for _ in 0..MAX_EXT_HEADERS {
         notice.l4_proto = next;
+        if !is_extension_header(ip_version, next) {
+            return Some(Some(next));
+        }
         match next {
-            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
-                let ext = cursor.peek::<ipv6_opt_hdr>()?;
-                cursor.skip((ext.hdrlen as usize + 1) * 8)?;
-                next = ext.nexthdr;
-            }
             IPPROTO_FRAGMENT => {
                 let frag = cursor.read::<frag_hdr>()?;
                 next = frag.nexthdr;
@@ -161,14 +252,30 @@ fn walk_ipv6(cursor: &mut Cursor, notice: &mut Notice) -> Option<Option<u8>> {
                     return Some(None);
                 }
             }
-            _ => return Some(Some(next)),
+            IPPROTO_AH => {
+                // AH starts as the other extension headers do: next
+                // header, then length.
+                let ah = cursor.peek::<ipv6_opt_hdr>()?;
+                // Counted in 4-octet units, less two (RFC 4302, 2.2).
+                let len = (ah.hdrlen as usize + 2) * 4;
+                if len < AH_FIXED_LEN {
+                    notice.flags |= FLAG_MALFORMED;
+                    return Some(None);
+                }
+                cursor.skip(len)?;
+                next = ah.nexthdr;
+            }
+            _ => {
+                // Hop-by-hop, routing, destination options: 8-octet units,
+                // less one.
+                let ext = cursor.peek::<ipv6_opt_hdr>()?;
+                cursor.skip((ext.hdrlen as usize + 1) * 8)?;
+                next = ext.nexthdr;
+            }
         }
     }
     notice.l4_proto = next;
-    if matches!(
-        next,
-        IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_FRAGMENT
-    ) {
+    if is_extension_header(ip_version, next) {
         notice.flags |= FLAG_EXT_LIMIT;
         return Some(None);
     }

@@ -1,20 +1,24 @@
 //! The firewall's decision for one parsed packet.
 //!
 //! Each kind of rule gives at most one match: the longest source prefix, the
-//! longest destination prefix, the exact source and destination port, the
-//! exact ICMP type (else "any type"). A deny among them wins; else an allow
-//! does; else the default policy. Non-IP traffic (ARP, …) always passes;
-//! IP frames too short or broken to read follow the default policy, and a
-//! packet whose transport header cannot be read is dropped while rules for
-//! its transport are in force.
+//! longest destination prefix, the exact protocol, the exact source and
+//! destination port, the exact ICMP type (else "any type"). A deny among them
+//! wins; else an allow does; else the default policy. Non-IP traffic (ARP,
+//! LLDP, …) always passes.
+//!
+//! Fail closed: while any rule is in force, an IP frame the walk could not
+//! read (cut inside the IP header, malformed, VLAN tags past the limit) is
+//! dropped, and a packet whose transport header cannot be read (a tiny
+//! fragment, an extension chain past the limit) is dropped when rules that
+//! need that header are in force.
 
 use crate::abi::*;
 use crate::maps::{
-    icmp_rules, lookup, port_rules, rule_generation, rule_kinds, rules_v4, rules_v6,
+    icmp_rules, lookup, port_rules, proto_rules, rule_generation, rule_kinds, rules_v4, rules_v6,
 };
 
 /// Flags of a packet whose transport header could not be read.
-const UNREADABLE: u8 = FLAG_TRUNCATED | FLAG_EXT_LIMIT | FLAG_MALFORMED;
+const UNREADABLE: u8 = FLAG_TRUNCATED | FLAG_EXT_LIMIT;
 /// Every kind of rule that needs the transport header.
 const TRANSPORT_KINDS: u32 = KIND_TCP_PORTS | KIND_UDP_PORTS | KIND_ICMP | KIND_ICMPV6;
 
@@ -22,17 +26,27 @@ const TRANSPORT_KINDS: u32 = KIND_TCP_PORTS | KIND_UDP_PORTS | KIND_ICMP | KIND_
 #[inline(always)]
 pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
     let default = (config.default_verdict as u8, RULE_NONE);
-    if notice.ip_version == 0 {
-        // An IP frame too short or too broken to read still is IP traffic.
-        // So is a frame with more VLAN tags than the walk reads.
-        return match notice.ether_type {
-            ETH_P_IP | ETH_P_IPV6 | ETH_P_8021Q | ETH_P_8021AD => default,
-            _ => (XDP_PASS, RULE_NONE),
-        };
-    }
     let Some(generation) = lookup::<_, u32, u32>(&rule_generation, &0) else {
         return default;
     };
+    // Kinds without rules cost nothing: no lookup at all.
+    let kinds = lookup::<_, u32, u32>(&rule_kinds, &generation).unwrap_or(u32::MAX);
+    // What the stack may still deliver as IP, but no rule can judge.
+    let unjudgeable = if kinds != 0 {
+        (XDP_DROP, RULE_NONE)
+    } else {
+        default
+    };
+
+    if notice.ip_version == 0 {
+        return match notice.ether_type {
+            ETH_P_IP | ETH_P_IPV6 | ETH_P_8021Q | ETH_P_8021AD => unjudgeable,
+            _ => (XDP_PASS, RULE_NONE),
+        };
+    }
+    if notice.flags & FLAG_MALFORMED != 0 {
+        return unjudgeable;
+    }
 
     let mut allowed: Option<u32> = None;
     // Returns early on a deny; remembers the first allow.
@@ -49,8 +63,6 @@ pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
         };
     }
 
-    // Kinds without rules cost nothing: no lookup at all.
-    let kinds = lookup::<_, u32, u32>(&rule_kinds, &generation).unwrap_or(u32::MAX);
     let (src_kind, dst_kind) = if notice.ip_version == 4 {
         (KIND_V4_SRC, KIND_V4_DST)
     } else {
@@ -62,24 +74,23 @@ pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
     if kinds & dst_kind != 0 {
         consider!(address_rule(notice, generation, DIRECTION_DST));
     }
-    // Fail closed: a transport header the walk could not read must not let
-    // a packet dodge the port or ICMP rules in force (tiny or overlapping
-    // fragments, over-long IPv6 extension chains).
+    let inside_chain = is_extension_header(notice.ip_version, notice.l4_proto);
     if notice.depth < DEPTH_L4 && notice.flags & UNREADABLE != 0 {
         let needed = match notice.l4_proto {
             IPPROTO_TCP => KIND_TCP_PORTS,
             IPPROTO_UDP => KIND_UDP_PORTS,
-            IPPROTO_ICMP => KIND_ICMP,
-            IPPROTO_ICMPV6 => KIND_ICMPV6,
-            // Still inside the extension chain: the transport is unknown.
-            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_FRAGMENT | IPPROTO_DSTOPTS => {
-                TRANSPORT_KINDS
-            }
+            IPPROTO_ICMP if notice.ip_version == 4 => KIND_ICMP,
+            IPPROTO_ICMPV6 if notice.ip_version == 6 => KIND_ICMPV6,
+            // Stopped inside the extension chain: the transport is unknown.
+            _ if inside_chain => TRANSPORT_KINDS | KIND_PROTO,
             _ => 0,
         };
         if kinds & needed != 0 {
             return (XDP_DROP, RULE_NONE);
         }
+    }
+    if !inside_chain && kinds & KIND_PROTO != 0 {
+        consider!(proto_rule(generation, notice.l4_proto));
     }
     if notice.depth >= DEPTH_L4 {
         match notice.l4_proto {
@@ -138,6 +149,12 @@ fn address_rule(notice: &Notice, generation: u32, direction: u8) -> Option<RuleA
 fn port_rule(generation: u32, udp: bool, direction: u8, port: u16) -> Option<RuleAction> {
     let slot = port_slot(generation, udp, direction, port);
     occupied(lookup::<_, u32, RuleAction>(&port_rules, &slot))
+}
+
+#[inline(always)]
+fn proto_rule(generation: u32, proto: u8) -> Option<RuleAction> {
+    let slot = proto_slot(generation, proto);
+    occupied(lookup::<_, u32, RuleAction>(&proto_rules, &slot))
 }
 
 #[inline(always)]

@@ -614,7 +614,6 @@ fn closed_stdout_leaves_the_rules_in_force_until_sigint() {
         return;
     }
     let net = TestNet::new().unwrap();
-    let before = support::pinned();
     let (read_end, write_end) = support::pipe().unwrap();
     let (observer, prog) = start(&net, &["--rule", DENY_B], write_end.into(), None);
     three_datagrams(&net);
@@ -630,6 +629,7 @@ fn closed_stdout_leaves_the_rules_in_force_until_sigint() {
     assert_eq!(support::xdp_on(&net, Side::A).unwrap(), [prog]);
     pings_are_denied(&net);
 
+    let held = support::bpf_objects_of(observer.pid());
     let done = observer.stop(libc::SIGINT).unwrap();
     assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
     let summary = done.summary().expect("a summary");
@@ -641,7 +641,7 @@ fn closed_stdout_leaves_the_rules_in_force_until_sigint() {
         "{:?}",
         done.stderr
     );
-    support::nothing_left(&net, Some(prog), &before).unwrap();
+    support::nothing_left(&net, &held).unwrap();
 }
 
 fn said_count(done: &Finished, text: &str) -> usize {
@@ -684,6 +684,8 @@ fn closed_stdout_ends_a_pure_observer_saying_why_and_counting_only_lines_receive
     let net = TestNet::new().unwrap();
     let (read_end, write_end) = support::pipe().unwrap();
     let (observer, prog) = start(&net, &[], write_end.into(), None);
+    let held = support::bpf_objects_of(observer.pid());
+    assert!(held.contains(&support::BpfObject::Prog(prog)), "{held:?}");
     three_datagrams(&net);
     let got = read_until_three_udp_then_close(read_end);
     three_datagrams(&net);
@@ -706,7 +708,7 @@ fn closed_stdout_ends_a_pure_observer_saying_why_and_counting_only_lines_receive
         "{:?}",
         done.stderr
     );
-    support::nothing_left(&net, Some(prog), &[]).unwrap();
+    support::nothing_left(&net, &held).unwrap();
 }
 
 /// Item 7: stderr that cannot be written is no panic (exit 101): not for a
@@ -974,16 +976,16 @@ fn stderr_lines_are_written_whole() {
 // ---- Faults (issue 7, fuzzer section) ----
 
 /// SIGKILL at moments spread over the load (before, during and just after
-/// the attach) leaves nothing attached or pinned.
+/// the attach) leaves nothing attached, and nothing the process held in the
+/// kernel — so nothing pinned.
 #[test]
 fn sigkill_during_load_leaves_nothing_attached() {
     if !root() {
         return;
     }
     let net = TestNet::new().unwrap();
-    let before = support::pinned();
     let (ns, iface) = (net.ns(Side::A), net.veth(Side::A));
-    let mut before_attach = 0;
+    let mut during_load = 0;
     for delay_ms in (0..=300).step_by(30) {
         let observer = Observer::start(
             binary(),
@@ -996,16 +998,17 @@ fn sigkill_during_load_leaves_nothing_attached() {
         )
         .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
-        let attached = support::xdp_on(&net, Side::A).unwrap();
+        let held = support::bpf_objects_of(observer.pid());
         let done = observer.stop(libc::SIGKILL).unwrap();
         assert_eq!(done.status.signal(), Some(libc::SIGKILL), "{delay_ms} ms");
-        if !done.stderr.iter().any(|l| l.contains(" attached to ")) {
-            before_attach += 1;
+        // Killed while loading: BPF objects made, not yet attached.
+        if !held.is_empty() && !done.stderr.iter().any(|l| l.contains(" attached to ")) {
+            during_load += 1;
         }
-        support::nothing_left(&net, attached.first().copied(), &before)
+        support::nothing_left(&net, &held)
             .unwrap_or_else(|err| panic!("killed after {delay_ms} ms: {err:#}"));
     }
-    assert!(before_attach > 0, "no kill landed before the attach");
+    assert!(during_load > 0, "no kill landed during the load");
 }
 
 #[test]
@@ -1014,15 +1017,16 @@ fn sigkill_right_after_attach_leaves_nothing_attached() {
         return;
     }
     let net = TestNet::new().unwrap();
-    let before = support::pinned();
     let observer = net
         .observe(binary(), Mode::Native, &["--rule", DENY_B])
         .unwrap();
     let prog = support::xdp_on(&net, Side::A).unwrap()[0];
     assert_eq!(support::links_of(prog).len(), 1);
+    let held = support::bpf_objects_of(observer.pid());
+    assert!(held.contains(&support::BpfObject::Prog(prog)), "{held:?}");
     let done = observer.stop(libc::SIGKILL).unwrap();
     assert_eq!(done.status.signal(), Some(libc::SIGKILL));
-    support::nothing_left(&net, Some(prog), &before).unwrap();
+    support::nothing_left(&net, &held).unwrap();
 }
 
 #[test]
@@ -1031,15 +1035,16 @@ fn sigkill_under_a_flood_leaves_nothing_attached() {
         return;
     }
     let net = TestNet::new().unwrap();
-    let before = support::pinned();
     let observer = net.observe(binary(), Mode::Native, &[]).unwrap();
     let prog = support::xdp_on(&net, Side::A).unwrap()[0];
     let flood = Sender::start(&net, None);
     let udp = |line: &str| line.contains(" UDP ");
     assert!(observer.wait_for_lines(1000, udp, Duration::from_secs(5)) >= 1000);
+    let held = support::bpf_objects_of(observer.pid());
+    assert!(held.contains(&support::BpfObject::Prog(prog)), "{held:?}");
     let done = observer.stop(libc::SIGKILL).unwrap();
     assert_eq!(done.status.signal(), Some(libc::SIGKILL));
-    support::nothing_left(&net, Some(prog), &before).unwrap();
+    support::nothing_left(&net, &held).unwrap();
     assert!(flood.stop().unwrap() > 1000);
 }
 

@@ -1,13 +1,12 @@
 //! What the attach and soak tests need beyond xdp_hello::selftest::veth:
-//! the kernel asked directly what is attached, loaded and pinned (no tool's
-//! text parsed), pipes the test holds the reading end of, and a raw sender
+//! the kernel asked directly what is attached and what still exists (no
+//! tool's text parsed), pipes the test holds the reading end of, and a raw sender
 //! for floods and steady traffic.
 
 use std::fs::File;
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -77,64 +76,85 @@ pub fn links_of(prog_id: u32) -> Vec<u32> {
 
 /// Whether program `prog_id` is still loaded.
 pub fn prog_loaded(prog_id: u32) -> bool {
-    let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(prog_id) };
-    if fd < 0 {
-        return false;
-    }
-    // SAFETY: a fresh descriptor that nothing else owns.
-    drop(unsafe { OwnedFd::from_raw_fd(fd) });
-    true
+    BpfObject::Prog(prog_id).exists()
 }
 
-/// Everything pinned in every BPF file system this process can see.
-pub fn pinned() -> Vec<PathBuf> {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    // "… MOUNT_POINT OPTIONS … - FSTYPE SOURCE …"
-    let roots = mounts.lines().filter_map(|line| {
-        let (before, after) = line.split_once(" - ")?;
-        let mount_point = before.split_whitespace().nth(4)?;
-        (after.split_whitespace().next()? == "bpf").then(|| PathBuf::from(mount_point))
-    });
-    let mut found = Vec::new();
-    let mut todo: Vec<PathBuf> = roots.collect();
-    while let Some(dir) = todo.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                todo.push(path.clone());
+/// A BPF object by its kernel id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BpfObject {
+    Prog(u32),
+    Map(u32),
+    Link(u32),
+}
+
+impl BpfObject {
+    /// Whether the kernel still has it: anything pinned, held or attached.
+    pub fn exists(self) -> bool {
+        let fd = unsafe {
+            match self {
+                BpfObject::Prog(id) => libbpf_sys::bpf_prog_get_fd_by_id(id),
+                BpfObject::Map(id) => libbpf_sys::bpf_map_get_fd_by_id(id),
+                BpfObject::Link(id) => libbpf_sys::bpf_link_get_fd_by_id(id),
             }
-            found.push(path);
+        };
+        if fd < 0 {
+            return false;
+        }
+        // SAFETY: a fresh descriptor that nothing else owns.
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        true
+    }
+}
+
+/// The BPF programs, maps and links process `pid` holds, from the kernel's
+/// fdinfo of its descriptors (`prog_id:`, `map_id:`, `link_id:` lines).
+pub fn bpf_objects_of(pid: u32) -> Vec<BpfObject> {
+    let mut found = Vec::new();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return found;
+    };
+    for fd in fds.flatten() {
+        let info = std::fs::read_to_string(fd.path()).unwrap_or_default();
+        for line in info.lines() {
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            let Ok(id) = value.trim().parse() else {
+                continue;
+            };
+            match key {
+                "prog_id" => found.push(BpfObject::Prog(id)),
+                "map_id" => found.push(BpfObject::Map(id)),
+                "link_id" => found.push(BpfObject::Link(id)),
+                _ => {}
+            }
         }
     }
-    found.sort();
+    found.sort_by_key(|o| format!("{o:?}"));
+    found.dedup();
     found
 }
 
-/// Nothing of program `prog_id` left on A's veth, in a link, or loaded
-/// (freeing follows an RCU grace period: allowed two seconds), and nothing
-/// pinned that was not pinned `before`.
-pub fn nothing_left(net: &TestNet, prog_id: Option<u32>, before: &[PathBuf]) -> Result<()> {
+/// Nothing attached to A's veth, and none of `objects` (what the process
+/// held) left in the kernel. A pin keeps its object alive, so this also
+/// says nothing of them is pinned — in any bpffs, whoever mounted it.
+/// Freeing follows an RCU grace period: allowed two seconds.
+pub fn nothing_left(net: &TestNet, objects: &[BpfObject]) -> Result<()> {
     let on_a = xdp_on(net, Side::A)?;
     if !on_a.is_empty() {
         bail!("still attached to {}: programs {on_a:?}", net.veth(Side::A));
     }
-    if let Some(prog) = prog_id {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while prog_loaded(prog) || !links_of(prog).is_empty() {
-            if Instant::now() >= deadline {
-                bail!("program {prog} still loaded, links {:?}", links_of(prog));
-            }
-            thread::sleep(Duration::from_millis(20));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let left: Vec<BpfObject> = objects.iter().copied().filter(|o| o.exists()).collect();
+        if left.is_empty() {
+            return Ok(());
         }
+        if Instant::now() >= deadline {
+            bail!("still in the kernel: {left:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
     }
-    let new: Vec<PathBuf> = pinned()
-        .into_iter()
-        .filter(|p| !before.contains(p))
-        .collect();
-    if !new.is_empty() {
-        bail!("pinned since the test began: {new:?}");
-    }
-    Ok(())
 }
 
 /// A pipe: (reading end, writing end), both close-on-exec (the writing end

@@ -139,6 +139,7 @@ fn one_of_each_kind(rules: &[SourcedRule]) -> Vec<SourcedRule> {
             Match::Address(dir, _) => format!("address {dir}"),
             Match::Port(transport, ..) => format!("{transport} ports"),
             Match::Icmp(v6, _) => format!("icmp {v6}"),
+            Match::Proto(_) => "protocol".to_string(),
         };
         if !seen.contains(&kind) {
             seen.push(kind);

@@ -40,10 +40,55 @@ die() { say "$*"; exit 2; }
 
 # --- host packages and virtme-ng --------------------------------------------
 # qemu comes from bookworm-backports: bookworm's qemu 7.2 would remove the preinstalled
-# qemu-utils 10.0. Only qemu is taken from there (pkg/suite), nothing else: `-t
-# bookworm-backports` would also pull systemd/udev 254 from backports.
-BACKPORTS_LIST=/etc/apt/sources.list.d/bookworm-backports.sources
+# qemu-utils 10.0. Only qemu and what its backport needs from there are taken from it, each
+# named with its backport's version (apt will not pick a backported dependency by itself
+# and ends in "held broken packages"); nothing else: `-t bookworm-backports` would also
+# pull systemd/udev 254 from backports.
+BACKPORTS=bookworm-backports
+BACKPORTS_LIST=/etc/apt/sources.list.d/$BACKPORTS.sources
 HOST_PACKAGES=(busybox-static kmod udev file xz-utils zstd python3-venv iproute2 iputils-ping)
+
+# The packages to install from bookworm-backports so that apt can install PKG's backport,
+# as PKG=VERSION with the version that suite has: PKG itself, then every dependency
+# (Depends, Pre-Depends; the first of alternatives; recursively) whose version from the
+# machine's other suites (apt's candidate) does not satisfy the backport's versioned
+# dependency but whose backport does. For qemu-system-x86 that is qemu-system-common (the
+# exact version), qemu-system-data and seabios. Versions are read from the archive, never
+# written here. Needs the suite in apt's lists.
+# PKG=VERSION, not PKG/bookworm-backports: given a suite, apt also switches dependencies
+# that are not installed yet to that suite when it has them (libbpf1 1.4 on a machine
+# without libbpf1), although bookworm's would do.
+backport_closure() {
+    local -A seen=() candidate=()
+    local queue=("$@") pkg stanza deps name op version backport
+    while ((${#queue[@]})); do
+        pkg=${queue[0]} && queue=("${queue[@]:1}")
+        [[ -z ${seen[$pkg]:-} ]] || continue
+        seen[$pkg]=1
+        stanza=$(apt-cache show "$pkg/$BACKPORTS" 2>/dev/null) || true
+        version=$(sed -n 's/^Version: //p' <<<"$stanza" | head -n1)
+        [[ -n $version ]] || die "$BACKPORTS has no $pkg (is $BACKPORTS_LIST read? apt-get update)"
+        echo "$pkg=$version"
+        deps=$(sed -n 's/^\(Pre-\)\?Depends: //p' <<<"$stanza" | tr ',' '\n' | sed 's/|.*//' |
+            sed -n 's/^ *\([^ :(]*\)[^ (]* *(\([<>=]*\) *\([^)]*\)).*/\1 \2 \3/p')
+        [[ -n $deps ]] || continue
+        # One apt-cache call for all of them: "name candidate" a line.
+        while read -r name version; do candidate[$name]=$version; done < <(
+            # shellcheck disable=SC2046 # one name a word
+            LC_ALL=C apt-cache policy $(cut -d' ' -f1 <<<"$deps") 2>/dev/null |
+                awk '/^[^ ].*:$/ { n = $0; sub(/(:[a-z0-9]+)?:$/, "", n) } /^  Candidate: / { print n, $2 }')
+        while read -r name op version; do
+            if [[ ${candidate[$name]:-(none)} != "(none)" ]] &&
+                dpkg --compare-versions "${candidate[$name]}" "$op" "$version"; then
+                continue
+            fi
+            backport=$(apt-cache show "$name/$BACKPORTS" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
+            if [[ -n $backport ]] && dpkg --compare-versions "$backport" "$op" "$version"; then
+                queue+=("$name")
+            fi # else apt says what is wrong
+        done <<<"$deps"
+    done
+}
 
 smoke_setup() {
     local missing=() pkg
@@ -55,12 +100,12 @@ smoke_setup() {
         [[ " ${missing[*]} " == *" qemu-system-x86 "* ]] || missing+=(qemu-system-x86)
     fi
     if ((${#missing[@]})); then
-        local want=("${missing[@]/#qemu-system-x86/qemu-system-x86/bookworm-backports}")
+        local want=() pkg qemu
         local apt="apt-get -o DPkg::Lock::Timeout=600"
         if [[ $EUID -ne 0 ]]; then
-            say "missing host packages; as root run:"
-            [[ -e $BACKPORTS_LIST ]] || say "  printf 'Types: deb\\nURIs: $MIRROR\\nSuites: bookworm-backports\\nComponents: main\\nSigned-By: $KEYRING\\n' > $BACKPORTS_LIST"
-            say "  $apt update && $apt install -y --no-install-recommends ${want[*]}"
+            say "missing host packages: ${missing[*]}"
+            say "as root, run: bash $0 --setup   (it adds $BACKPORTS_LIST if missing and"
+            say "  installs qemu-system-x86 and what it needs from $BACKPORTS, by name)"
             exit 2
         fi
         if [[ ! -e $BACKPORTS_LIST ]]; then
@@ -68,11 +113,19 @@ smoke_setup() {
             # else on the machine; packages come from it only when asked by name.
             say "adding $BACKPORTS_LIST (for qemu)"
             printf '# Added by xdp-hello scripts/smoke.sh, for qemu-system-x86.\n%s\n%s\n%s\n%s\n%s\n' \
-                'Types: deb' "URIs: $MIRROR" 'Suites: bookworm-backports' 'Components: main' \
+                'Types: deb' "URIs: $MIRROR" "Suites: $BACKPORTS" 'Components: main' \
                 "Signed-By: $KEYRING" >"$BACKPORTS_LIST"
         fi
-        say "installing ${want[*]}"
         $apt update -qq
+        for pkg in "${missing[@]}"; do
+            if [[ $pkg == qemu-system-x86 ]]; then
+                qemu=$(backport_closure qemu-system-x86) # exits (set -e) when it dies
+                mapfile -t -O "${#want[@]}" want <<<"$qemu"
+            else
+                want+=("$pkg")
+            fi
+        done
+        say "installing ${want[*]}"
         DEBIAN_FRONTEND=noninteractive $apt install -y -qq --no-install-recommends "${want[@]}" >/dev/null
     fi
     if [[ ! -x $CACHE/venv/bin/vng ]] ||

@@ -87,10 +87,13 @@ pub const FLAG_VLAN_LIMIT: u8 = 1 << 4;
 /// `rule_id` of a notice that no rule decided: the default policy did.
 pub const RULE_NONE: u32 = u32::MAX;
 
-/// The longest rule set: ids run from 0 to MAX_RULES - 1.
-pub const MAX_RULES: u32 = 65536;
-/// Address rules per address family, over both generations.
-pub const MAX_ADDRESS_RULES: u32 = 65536;
+/// Rule hit counters, and so the kernel's rule ids (0 to MAX_RULES - 1):
+/// room for a full rule set in each generation at once, so that any two
+/// sets that each fit can replace each other live.
+pub const MAX_RULES: u32 = GENERATIONS * 65536;
+/// Address rules per address family, over both generations: each can hold
+/// a full set of address rules.
+pub const MAX_ADDRESS_RULES: u32 = GENERATIONS * 65536;
 
 /// Where an address or port rule looks.
 pub const DIRECTION_SRC: u8 = 0;

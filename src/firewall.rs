@@ -7,9 +7,19 @@
 //! grace period — every packet that read the old generation number is done —
 //! and only then clear the old generation and zero the counters of rules that
 //! are gone, so the idle generation is always empty and no late packet counts
-//! on a rule id that is handed out again.
+//! on a counter that is handed out again.
+//!
+//! Two numbers name a rule. Its *id*, shown to the user, names one rule for
+//! the whole run: a rule that stays keeps it, a new rule gets one never used
+//! before. Its *slot* is the index of its hit counter, and what the kernel
+//! puts in a notice's `rule_id`: there are [`MAX_RULES`] slots, enough for a
+//! full set in each generation at once, so any two sets that each fit can
+//! replace each other. A rule that stays keeps its slot too (and so its
+//! counter); the slots of rules gone are handed out again, the longest-free
+//! first, once never-used ones run out. Until then slot and id are the same
+//! number; [`Firewall::rule_of_slot`] translates either way.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use anyhow::{bail, Context, Result};
@@ -17,7 +27,7 @@ use libbpf_rs::{MapCore, MapFlags};
 
 use crate::abi::*;
 use crate::grace::GracePeriod;
-use crate::rules::{Action, Direction, Match, Rule, SourcedRule, Transport};
+use crate::rules::{Action, Direction, Match, Rule, SourcedRule, Transport, MAX_RULES_PER_SET};
 use crate::skel::XdpHelloMaps;
 
 /// The maps a rule set lives in.
@@ -26,6 +36,7 @@ pub struct RuleMaps<'a> {
     pub v6: &'a dyn MapCore,
     pub ports: &'a dyn MapCore,
     pub icmp: &'a dyn MapCore,
+    pub proto: &'a dyn MapCore,
     pub generation: &'a dyn MapCore,
     pub kinds: &'a dyn MapCore,
     pub hits: &'a dyn MapCore,
@@ -38,6 +49,7 @@ impl<'a> RuleMaps<'a> {
             v6: &maps.rules_v6,
             ports: &maps.port_rules,
             icmp: &maps.icmp_rules,
+            proto: &maps.proto_rules,
             generation: &maps.rule_generation,
             kinds: &maps.rule_kinds,
             hits: &maps.rule_hits,
@@ -45,27 +57,56 @@ impl<'a> RuleMaps<'a> {
     }
 }
 
-/// A rule in force, with its id (the index of its hit counter).
+/// A rule in force, with its id: the number that names it to the user for
+/// the whole run.
 #[derive(Clone, Debug)]
 pub struct ActiveRule {
     pub id: u32,
     pub rule: SourcedRule,
 }
 
-/// The rule sets in the kernel, and which rule has which id.
+/// Where a rule in force is: its id and its counter slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Place {
+    id: u32,
+    slot: u32,
+}
+
+/// A set placed but not yet in force: its rules' places, and what placing
+/// them takes from the free slots and ids.
+struct Plan {
+    rules: Vec<(ActiveRule, Place)>,
+    /// Never-used slots taken, from `next_slot` on.
+    fresh: u32,
+    /// Freed slots taken, from the front of `free_slots`.
+    reused: usize,
+    next_id: u32,
+}
+
+/// The rule sets in the kernel, and which rule has which id and slot.
 #[derive(Default)]
 pub struct Firewall {
     /// The generation packets use now.
     generation: u32,
     v4_keys: [Vec<Ipv4RuleKey>; 2],
     v6_keys: [Vec<Ipv6RuleKey>; 2],
-    /// Ids stay with a rule across swaps, so its counter keeps counting.
-    ids: HashMap<Rule, u32>,
-    free_ids: Vec<u32>,
+    /// The rules in force, in the order they were given, and their slots.
+    active: Vec<ActiveRule>,
+    active_slots: Vec<u32>,
+    /// The rules in force by rule: one that stays keeps its place.
+    places: HashMap<Rule, Place>,
+    /// What each slot the kernel may still report stands for: the rules in
+    /// force, and rules gone whose slot is not handed out again yet (their
+    /// notices may still be in the ring).
+    by_slot: HashMap<u32, ActiveRule>,
+    /// Slots free again, the longest-free first.
+    free_slots: VecDeque<u32>,
+    /// Slots from here to MAX_RULES were never used.
+    next_slot: u32,
+    /// The id the next new rule gets.
+    next_id: u32,
     /// Made at the first swap (creating it needs the same privileges).
     grace: Option<GracePeriod>,
-    next_id: u32,
-    active: Vec<ActiveRule>,
 }
 
 impl Firewall {
@@ -83,27 +124,43 @@ impl Firewall {
         self.generation
     }
 
+    /// The rule a notice's `rule_id` (a counter slot) stands for, with the
+    /// id to show for it; `None` for `RULE_NONE`. Call it for every notice
+    /// before showing its rule: slots are reused across reloads, ids never.
+    pub fn rule_of_slot(&self, slot: u32) -> Option<&ActiveRule> {
+        self.by_slot.get(&slot)
+    }
+
+    /// The id to show for a notice's `rule_id`: [`RULE_NONE`] stays itself,
+    /// a slot no rule ever had too.
+    pub fn shown_rule_id(&self, slot: u32) -> u32 {
+        self.rule_of_slot(slot).map_or(slot, |active| active.id)
+    }
+
+    /// The counter slot of the rule in force with id `id`.
+    pub fn slot_of(&self, id: u32) -> Option<u32> {
+        self.active
+            .iter()
+            .position(|active| active.id == id)
+            .map(|index| self.active_slots[index])
+    }
+
     /// Makes `rules` the rule set packets see, in one atomic switch.
     pub fn install(&mut self, maps: &RuleMaps<'_>, rules: &[SourcedRule]) -> Result<()> {
-        let idle = 1 - self.generation;
-        let address_rules = |v6: bool| {
-            rules
-                .iter()
-                .filter(|r| matches!(r.rule.matches, Match::Address(_, net) if net.addr().is_ipv6() == v6))
-                .count()
-        };
-        let per_generation = (MAX_ADDRESS_RULES / GENERATIONS) as usize;
-        if address_rules(false) > per_generation || address_rules(true) > per_generation {
-            bail!("at most {per_generation} IPv4 and {per_generation} IPv6 address rules fit");
+        if rules.len() > MAX_RULES_PER_SET {
+            bail!(
+                "{} rules, more than the {MAX_RULES_PER_SET} a rule set may hold",
+                rules.len()
+            );
         }
-
-        let active = self.assign_ids(rules)?;
-        self.write_generation(maps, idle, &active)?;
+        let idle = 1 - self.generation;
+        let plan = self.plan(rules)?;
+        self.write_generation(maps, idle, &plan)?;
         maps.generation
             .update(&0u32.to_ne_bytes(), &idle.to_ne_bytes(), MapFlags::ANY)
             .context("switching to the new rule generation")?;
         let old = std::mem::replace(&mut self.generation, idle);
-        self.active = active;
+        let gone = self.commit(plan);
 
         // From here on no packet can still be using the old generation.
         let grace = match self.grace.take() {
@@ -113,50 +170,84 @@ impl Firewall {
         grace.wait()?;
         self.grace = Some(grace);
         self.clear_generation(maps, old)?;
-        self.release_ids(maps)
+        self.release(maps, gone)
     }
 
-    /// Gives every rule its id: the one it had, else a free one.
-    fn assign_ids(&mut self, rules: &[SourcedRule]) -> Result<Vec<ActiveRule>> {
-        let mut active = Vec::with_capacity(rules.len());
+    /// Places every rule: the one it has, else a new id and a free slot
+    /// (never-used slots first). Changes nothing yet.
+    fn plan(&self, rules: &[SourcedRule]) -> Result<Plan> {
+        let mut fresh = self.next_slot..MAX_RULES;
+        let mut free = self.free_slots.iter();
+        let mut plan = Plan {
+            rules: Vec::with_capacity(rules.len()),
+            fresh: 0,
+            reused: 0,
+            next_id: self.next_id,
+        };
+        let mut new: HashMap<Rule, Place> = HashMap::new();
         for rule in rules {
-            let id = match self.ids.get(&rule.rule) {
-                Some(&id) => id,
+            let place = match self.places.get(&rule.rule).or(new.get(&rule.rule)) {
+                Some(&place) => place,
                 None => {
-                    let id = match self.free_ids.pop() {
-                        Some(id) => id,
-                        None if self.next_id < MAX_RULES => {
-                            self.next_id += 1;
-                            self.next_id - 1
-                        }
-                        None => bail!("more than {MAX_RULES} rules"),
+                    let slot = if let Some(slot) = fresh.next() {
+                        plan.fresh += 1;
+                        slot
+                    } else if let Some(&slot) = free.next() {
+                        plan.reused += 1;
+                        slot
+                    } else {
+                        bail!("no free rule counter left (all {MAX_RULES} in use)");
                     };
-                    self.ids.insert(rule.rule, id);
-                    id
+                    let place = Place {
+                        id: plan.next_id,
+                        slot,
+                    };
+                    plan.next_id += 1;
+                    new.insert(rule.rule, place);
+                    place
                 }
             };
-            active.push(ActiveRule {
-                id,
+            let active = ActiveRule {
+                id: place.id,
                 rule: rule.clone(),
-            });
+            };
+            plan.rules.push((active, place));
         }
-        Ok(active)
+        Ok(plan)
     }
 
-    /// Frees the ids of rules that are gone, zeroing their counters so the
-    /// next rule to get one starts from nothing.
-    fn release_ids(&mut self, maps: &RuleMaps<'_>) -> Result<()> {
-        let kept: HashMap<Rule, u32> = self.active.iter().map(|a| (a.rule.rule, a.id)).collect();
-        let zeros = vec![vec![0u8; 8]; libbpf_rs::num_possible_cpus()?];
-        for (rule, id) in self.ids.drain() {
-            if !kept.contains_key(&rule) {
-                maps.hits
-                    .update_percpu(&id.to_ne_bytes(), &zeros, MapFlags::ANY)
-                    .context("resetting a rule counter")?;
-                self.free_ids.push(id);
-            }
+    /// Makes `plan` the set in force (it is in the kernel now); returns the
+    /// slots of the rules that are gone.
+    fn commit(&mut self, plan: Plan) -> Vec<u32> {
+        self.next_slot += plan.fresh;
+        self.free_slots.drain(..plan.reused);
+        self.next_id = plan.next_id;
+        let mut places = HashMap::with_capacity(plan.rules.len());
+        self.active.clear();
+        self.active_slots.clear();
+        for (active, place) in plan.rules {
+            self.by_slot.insert(place.slot, active.clone());
+            places.insert(active.rule.rule, place);
+            self.active_slots.push(place.slot);
+            self.active.push(active);
         }
-        self.ids = kept;
+        let old = std::mem::replace(&mut self.places, places);
+        old.into_iter()
+            .filter(|(rule, _)| !self.places.contains_key(rule))
+            .map(|(_, place)| place.slot)
+            .collect()
+    }
+
+    /// Zeroes the counters of the slots of rules gone (no packet can count
+    /// on them any more) and frees the slots.
+    fn release(&mut self, maps: &RuleMaps<'_>, gone: Vec<u32>) -> Result<()> {
+        let zeros = vec![vec![0u8; 8]; libbpf_rs::num_possible_cpus()?];
+        for slot in gone {
+            maps.hits
+                .update_percpu(&slot.to_ne_bytes(), &zeros, MapFlags::ANY)
+                .context("resetting a rule counter")?;
+            self.free_slots.push_back(slot);
+        }
         Ok(())
     }
 
@@ -176,21 +267,25 @@ impl Firewall {
     }
 
     /// Writes the set into the idle `generation`: address rules key by key
-    /// into the (empty) tries, the port and ICMP tables whole.
+    /// into the tries, the port, ICMP and protocol tables whole.
     fn write_generation(
         &mut self,
         maps: &RuleMaps<'_>,
         generation: u32,
-        rules: &[ActiveRule],
+        plan: &Plan,
     ) -> Result<()> {
+        // Left over only where an earlier write failed half-way.
+        self.clear_generation(maps, generation)?;
         let first_port = port_slot(generation, false, 0, 0);
         let mut ports = vec![RuleAction::default(); (PORT_SLOTS / GENERATIONS) as usize];
         let first_icmp = icmp_slot(generation, false, 0);
         let mut icmp = vec![RuleAction::default(); (ICMP_SLOTS / GENERATIONS) as usize];
+        let first_proto = proto_slot(generation, 0);
+        let mut proto = vec![RuleAction::default(); (PROTO_SLOTS / GENERATIONS) as usize];
 
-        for active in rules {
+        for (active, place) in &plan.rules {
             let action = RuleAction {
-                rule_id: active.id,
+                rule_id: place.slot,
                 verdict: match active.rule.rule.action {
                     Action::Allow => XDP_PASS as u32,
                     Action::Deny => XDP_DROP as u32,
@@ -239,11 +334,15 @@ impl Firewall {
                     let kind = kind.map_or(ICMP_ANY_TYPE, u32::from);
                     icmp[(icmp_slot(generation, v6, kind) - first_icmp) as usize] = action;
                 }
+                Match::Proto(number) => {
+                    proto[(proto_slot(generation, number) - first_proto) as usize] = action;
+                }
             }
         }
         write_array(maps.ports, first_port, &ports).context("writing the port rules")?;
         write_array(maps.icmp, first_icmp, &icmp).context("writing the ICMP rules")?;
-        let kinds = rules.iter().fold(0, |kinds, active| {
+        write_array(maps.proto, first_proto, &proto).context("writing the protocol rules")?;
+        let kinds = plan.rules.iter().fold(0, |kinds, (active, _)| {
             kinds | kind_bit(&active.rule.rule.matches)
         });
         maps.kinds
@@ -260,10 +359,11 @@ impl Firewall {
     pub fn hits(&self, maps: &RuleMaps<'_>) -> Result<Vec<(ActiveRule, u64)>> {
         self.active
             .iter()
-            .map(|active| {
+            .zip(&self.active_slots)
+            .map(|(active, slot)| {
                 let per_cpu = maps
                     .hits
-                    .lookup_percpu(&active.id.to_ne_bytes(), MapFlags::ANY)
+                    .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
                     .context("reading rule counters")?
                     .unwrap_or_default();
                 let hits = per_cpu
@@ -313,6 +413,7 @@ fn kind_bit(matches: &Match) -> u32 {
         Match::Port(Transport::Udp, ..) => KIND_UDP_PORTS,
         Match::Icmp(false, _) => KIND_ICMP,
         Match::Icmp(true, _) => KIND_ICMPV6,
+        Match::Proto(_) => KIND_PROTO,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod iface;
 pub mod loader;
 pub mod logging;
 pub mod notices;
+pub mod occupants;
 pub mod output;
 pub mod privileges;
 pub mod rules;

@@ -6,7 +6,6 @@ use std::fmt;
 use std::io;
 use std::mem::{size_of, MaybeUninit};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::libbpf_sys;
@@ -14,6 +13,7 @@ use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::OpenObject;
 
 use crate::abi::Config;
+use crate::occupants::{occupants, Link, Occupant};
 use crate::privileges;
 use crate::skel::{XdpHelloSkel, XdpHelloSkelBuilder};
 
@@ -141,9 +141,10 @@ pub fn attach(
     mode: Mode,
 ) -> Result<Attachment> {
     let prog = skel.progs.xdp_hello.as_fd();
+    let asked = mode;
     let try_mode = |mode: Mode| {
         link_create(prog.as_raw_fd(), ifindex, mode.flags())
-            .map_err(|err| explain_attach_error(err, iface, ifindex, mode))
+            .map_err(|err| explain_attach_error(err, iface, ifindex, mode, asked))
     };
     match mode {
         Mode::Auto => match link_create(prog.as_raw_fd(), ifindex, Mode::Native.flags()) {
@@ -158,7 +159,13 @@ pub fn attach(
                 mode: Mode::Skb,
                 fell_back: true,
             }),
-            Err(err) => Err(explain_attach_error(err, iface, ifindex, Mode::Native)),
+            Err(err) => Err(explain_attach_error(
+                err,
+                iface,
+                ifindex,
+                Mode::Native,
+                asked,
+            )),
         },
         explicit => Ok(Attachment {
             _link: try_mode(explicit)?,
@@ -186,10 +193,20 @@ fn link_create(prog_fd: i32, ifindex: u32, flags: u32) -> io::Result<OwnedFd> {
 }
 
 /// The kernel gives no text on the link path: turn its errno into advice.
-fn explain_attach_error(err: io::Error, iface: &str, ifindex: u32, mode: Mode) -> anyhow::Error {
+/// `mode` is the mode tried, `asked` the one the user asked for (`auto`
+/// tries native first).
+fn explain_attach_error(
+    err: io::Error,
+    iface: &str,
+    ifindex: u32,
+    mode: Mode,
+    asked: Mode,
+) -> anyhow::Error {
     let errno = err.raw_os_error().unwrap_or(0);
     match errno {
-        libc::EBUSY | libc::EEXIST => busy(iface, ifindex, errno == libc::EEXIST),
+        libc::EBUSY | libc::EEXIST => {
+            busy(iface, &occupants(ifindex), names_another_mode(errno, asked))
+        }
         libc::EOPNOTSUPP if mode == Mode::Native => {
             anyhow!("{iface}'s driver does not support native XDP: use --mode skb (or --mode auto)")
         }
@@ -205,42 +222,29 @@ fn explain_attach_error(err: io::Error, iface: &str, ifindex: u32, mode: Mode) -
     }
 }
 
-/// The interface already has a program (`other_mode`: in a mode the kernel
-/// will not combine with ours). Says how to get rid of it: a program held by
-/// a bpf_link goes only when the link's holders close it, while `ip link set
-/// ... off` is refused ("Can't replace active BPF XDP link"); one attached
-/// through netlink goes with `ip link set ... off` in its own mode.
-fn busy(iface: &str, ifindex: u32, other_mode: bool) -> anyhow::Error {
+/// Whether a refusal with `errno` is to be told as a program "in another
+/// mode": EEXIST is the kernel's word for one in the other mode, but only a
+/// mode the user chose can be "another" — `auto` chose none.
+fn names_another_mode(errno: i32, asked: Mode) -> bool {
+    errno == libc::EEXIST && asked != Mode::Auto
+}
+
+/// The interface already has a program, `occupants` (`other_mode`: in a
+/// mode the kernel will not combine with the one asked for). Says how to get
+/// rid of it: a program held by a bpf_link goes only when the link's holders
+/// close it and its pins are removed, while `ip link set ... off` is refused
+/// ("Can't replace active BPF XDP link"); one attached through netlink goes
+/// with `ip link set ... off` in its own mode.
+fn busy(iface: &str, occupants: &[Occupant], other_mode: bool) -> anyhow::Error {
     let mismatch = if other_mode { " in another mode" } else { "" };
     let advice = |occupant: &Occupant| match &occupant.link {
-        Some(link) => {
-            let holders = if link.holders.is_empty() {
-                " (no process found with it open: pinned under /sys/fs/bpf, or a process out of \
-                 sight, e.g. another xdp-hello): remove the pin or stop that process"
-                    .to_string()
-            } else {
-                let holders: Vec<String> = link
-                    .holders
-                    .iter()
-                    .map(|(pid, comm)| format!("{pid} ({comm})"))
-                    .collect();
-                let (noun, pronoun) = match holders.len() {
-                    1 => ("process", "that process"),
-                    _ => ("processes", "those processes"),
-                };
-                format!(" of {noun} {}: stop {pronoun}", holders.join(", "))
-            };
-            format!(
-                "held by bpf_link id {}{holders}; `bpftool link show id {}` shows the link",
-                link.id, link.id
-            )
-        }
+        Some(link) => link_advice(link),
         None => format!(
             "attached without a bpf_link: remove it with `ip link set dev {iface} {} off`",
             occupant.mode.ip_keyword()
         ),
     };
-    match &occupants(ifindex)[..] {
+    match occupants {
         [] => anyhow!(
             "{iface} already has an XDP program{mismatch}, which could not be identified: \
              `bpftool net show dev {iface}` shows it"
@@ -264,159 +268,50 @@ fn busy(iface: &str, ifindex: u32, other_mode: bool) -> anyhow::Error {
     }
 }
 
-/// The slots an interface has for XDP programs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Slot {
-    Native,
-    Skb,
-    Offload,
-}
-
-impl Slot {
-    /// iproute2's name of the mode, as in `ip link set dev X xdpgeneric off`.
-    fn ip_keyword(self) -> &'static str {
-        match self {
-            Slot::Native => "xdpdrv",
-            Slot::Skb => "xdpgeneric",
-            Slot::Offload => "xdpoffload",
-        }
-    }
-}
-
-impl fmt::Display for Slot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Slot::Native => "native",
-            Slot::Skb => "skb",
-            Slot::Offload => "offload",
-        })
-    }
-}
-
-/// An XDP program on an interface.
-#[derive(Debug)]
-struct Occupant {
-    prog_id: u32,
-    mode: Slot,
-    /// The bpf_link that holds it there, if one does.
-    link: Option<Link>,
-}
-
-#[derive(Debug)]
-struct Link {
-    id: u32,
-    /// Pid and command of the processes with the link open, as far as /proc
-    /// shows them.
-    holders: Vec<(u32, String)>,
-}
-
-/// The XDP programs on `ifindex` (in this network namespace), one a mode.
-fn occupants(ifindex: u32) -> Vec<Occupant> {
-    let mut opts = libbpf_sys::bpf_xdp_query_opts {
-        sz: size_of::<libbpf_sys::bpf_xdp_query_opts>() as _,
-        ..Default::default()
-    };
-    if unsafe { libbpf_sys::bpf_xdp_query(ifindex as i32, 0, &mut opts) } != 0 {
-        return Vec::new();
-    }
-    let mut found: Vec<(u32, Slot)> = [
-        (opts.drv_prog_id, Slot::Native),
-        (opts.skb_prog_id, Slot::Skb),
-        (opts.hw_prog_id, Slot::Offload),
-    ]
-    .into_iter()
-    .filter(|&(id, _)| id != 0)
-    .collect();
-    if found.is_empty() && opts.prog_id != 0 {
-        let slot = match opts.attach_mode as u32 {
-            libbpf_sys::XDP_ATTACHED_SKB => Slot::Skb,
-            libbpf_sys::XDP_ATTACHED_HW => Slot::Offload,
-            _ => Slot::Native,
-        };
-        found.push((opts.prog_id, slot));
-    }
-    found
-        .into_iter()
-        .map(|(prog_id, mode)| Occupant {
-            prog_id,
-            mode,
-            link: xdp_link(prog_id, ifindex).map(|id| Link {
-                id,
-                holders: link_holders(id),
-            }),
-        })
-        .collect()
-}
-
-/// The id of the XDP link that attaches program `prog_id` to `ifindex`.
-/// Link ids are global while ifindexes are per network namespace: the
-/// program id tells ours apart. (libbpf_rs::query::LinkInfoIter would do,
-/// but it ends at the first link whose info it cannot read or parse.)
-fn xdp_link(prog_id: u32, ifindex: u32) -> Option<u32> {
-    let mut id = 0;
-    while unsafe { libbpf_sys::bpf_link_get_next_id(id, &mut id) } == 0 {
-        let fd = unsafe { libbpf_sys::bpf_link_get_fd_by_id(id) };
-        if fd < 0 {
-            continue; // gone meanwhile
-        }
-        // SAFETY: a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // Zeroed, padding included: the kernel wants unknown bytes zero.
-        let mut info: libbpf_sys::bpf_link_info = unsafe { std::mem::zeroed() };
-        let mut len = size_of::<libbpf_sys::bpf_link_info>() as u32;
-        if unsafe { libbpf_sys::bpf_link_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) } != 0
-        {
-            continue;
-        }
-        if info.type_ == libbpf_sys::BPF_LINK_TYPE_XDP
-            && info.prog_id == prog_id
-            && unsafe { info.__bindgen_anon_1.xdp.ifindex } == ifindex
-        {
-            return Some(info.id);
-        }
-    }
-    None
-}
-
-/// The processes with link `link_id` open: descriptors of bpf links, whose
-/// fdinfo names the link id. None for a link kept only by a bpffs pin, or
-/// by processes this /proc does not show.
-fn link_holders(link_id: u32) -> Vec<(u32, String)> {
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let holds = |pid: u32| {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            return false;
-        };
-        fds.flatten().any(|fd| {
-            std::fs::read_link(fd.path())
-                .is_ok_and(|target| target == Path::new("anon_inode:bpf_link"))
-                && std::fs::read_to_string(format!(
-                    "/proc/{pid}/fdinfo/{}",
-                    fd.file_name().to_string_lossy()
-                ))
-                .is_ok_and(|info| {
-                    info.lines().any(|line| {
-                        line.strip_prefix("link_id:")
-                            .is_some_and(|id| id.trim().parse() == Ok(link_id))
-                    })
-                })
-        })
-    };
-    let mut holders: Vec<(u32, String)> = procs
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| holds(pid))
-        .map(|pid| {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .map(|comm| comm.trim_end().to_string())
-                .unwrap_or_else(|_| "?".into());
-            (pid, comm)
-        })
+/// What keeps `link` alive and what to do about it: the processes that
+/// hold it open, the pins that hold it, or, where neither can be seen from
+/// here, how to find them.
+fn link_advice(link: &Link) -> String {
+    let id = link.id;
+    let show = format!("`bpftool link show id {id}` shows the link");
+    let holders: Vec<String> = link
+        .holders
+        .iter()
+        .map(|(pid, comm)| format!("{pid} ({comm})"))
         .collect();
-    holders.sort();
-    holders
+    let pins: Vec<String> = link.pins.iter().map(|p| p.display().to_string()).collect();
+    let process = match holders.len() {
+        0 => None,
+        1 => Some(format!("of process {}", holders[0])),
+        _ => Some(format!("of processes {}", holders.join(", "))),
+    };
+    let pinned = (!pins.is_empty()).then(|| format!("pinned at {}", pins.join(", ")));
+    let stop = match holders.len() {
+        0 => None,
+        1 => Some("stop that process".to_string()),
+        _ => Some("stop those processes".to_string()),
+    };
+    let unpin = match &pins[..] {
+        [] => None,
+        [pin] => Some(format!("remove the pin (`rm {pin}`)")),
+        _ => Some("remove the pins (`rm` each)".to_string()),
+    };
+    if stop.is_none() && unpin.is_none() {
+        return format!(
+            "held by bpf_link id {id}, which no process here has open and no pin in the bpffs \
+             mounts here holds: a process out of sight (another PID namespace) or a pin in \
+             another mount namespace keeps it; `bpftool link show id {id}` names the \
+             processes that hold it, and `bpftool -f link show id {id}` run in the pinning \
+             mount namespace names the pin"
+        );
+    }
+    let todo: Vec<String> = [stop, unpin].into_iter().flatten().collect();
+    let todo = todo.join(" and ");
+    let keepers: Vec<String> = [process, pinned].into_iter().flatten().collect();
+    format!(
+        "held by bpf_link id {id} {}: {todo}; {show}",
+        keepers.join(", ")
+    )
 }
 
 /// `uname -r`.
@@ -461,5 +356,73 @@ mod tests {
         assert!(other
             .to_string()
             .starts_with("loading the XDP program failed"));
+    }
+
+    fn held(holders: &[(u32, &str)], pins: &[&str]) -> Link {
+        Link {
+            id: 7,
+            holders: holders.iter().map(|&(p, c)| (p, c.to_string())).collect(),
+            pins: pins.iter().map(std::path::PathBuf::from).collect(),
+        }
+    }
+
+    /// Issue 7 item 23: a link kept by a pin names the pin and how to remove it.
+    #[test]
+    fn a_pinned_link_names_its_pin() {
+        let advice = link_advice(&held(&[], &["/sys/fs/bpf/xdp/link"]));
+        assert_eq!(
+            advice,
+            "held by bpf_link id 7 pinned at /sys/fs/bpf/xdp/link: remove the pin \
+             (`rm /sys/fs/bpf/xdp/link`); `bpftool link show id 7` shows the link"
+        );
+        let both = link_advice(&held(&[(42, "xdp-hello")], &["/b/p"]));
+        assert!(
+            both.contains(
+                "id 7 of process 42 (xdp-hello), pinned at /b/p: stop that process and remove \
+                 the pin (`rm /b/p`)"
+            ),
+            "{both}"
+        );
+        let process = link_advice(&held(&[(42, "xdp-hello")], &[]));
+        assert_eq!(
+            process,
+            "held by bpf_link id 7 of process 42 (xdp-hello): stop that process; \
+             `bpftool link show id 7` shows the link"
+        );
+    }
+
+    /// Neither a holder nor a pin in sight: say what to run to find them,
+    /// instead of guessing.
+    #[test]
+    fn a_link_held_out_of_sight_says_how_to_find_its_holder() {
+        let advice = link_advice(&held(&[], &[]));
+        assert!(advice.contains("`bpftool link show id 7`"), "{advice}");
+        assert!(advice.contains("`bpftool -f link show id 7`"), "{advice}");
+        assert!(!advice.contains("pinned at"), "{advice}");
+    }
+
+    /// Issue 7 item 22: `-m auto` asked for no mode, so the program in the
+    /// way is not "in another mode"; an explicit mode is.
+    #[test]
+    fn busy_in_auto_mode_names_no_other_mode() {
+        assert!(!names_another_mode(libc::EEXIST, Mode::Auto));
+        assert!(names_another_mode(libc::EEXIST, Mode::Native));
+        assert!(names_another_mode(libc::EEXIST, Mode::Skb));
+        assert!(!names_another_mode(libc::EBUSY, Mode::Native));
+        let occupant = Occupant {
+            prog_id: 5,
+            mode: crate::occupants::Slot::Skb,
+            link: None,
+        };
+        let auto = busy("veth0", std::slice::from_ref(&occupant), false).to_string();
+        assert!(
+            auto.starts_with("veth0 already has an XDP program (program id 5, skb mode)"),
+            "{auto}"
+        );
+        let native = busy("veth0", &[occupant], true).to_string();
+        assert!(
+            native.contains("program in another mode (program id 5"),
+            "{native}"
+        );
     }
 }

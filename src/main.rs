@@ -7,7 +7,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,12 +35,14 @@ use xdp_hello::{iface, notices, selftest};
 ///   allow|deny src|dst ADDRESS[/PREFIX]          e.g. deny src 10.0.0.0/8
 ///   allow|deny tcp|udp sport|dport PORT[-PORT]   e.g. allow tcp dport 8000-8080
 ///   allow|deny icmp|icmpv6 [type N]              e.g. deny icmpv6 type 128
+///   allow|deny proto NAME|NUMBER                 e.g. deny proto esp
 ///
 /// For each kind (source address, destination address, source port,
-/// destination port, ICMP type) the most specific matching rule counts: the
-/// longest prefix, the exact ICMP type before any type. A deny among them
-/// wins, else an allow, else --default. Only IPv4 and IPv6 are filtered;
-/// ARP and other traffic always passes.
+/// destination port, ICMP type, protocol) the most specific matching rule
+/// counts: the longest prefix, the exact ICMP type before any type. A deny
+/// among them wins, else an allow, else --default. Only IPv4 and IPv6 are
+/// filtered; ARP and other traffic always passes. A rule set holds at most
+/// 65536 rules (--rule and --rules together); a rules file at most 16 MiB.
 ///
 /// Needs root, or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON. Ctrl-C or SIGTERM
 /// detaches and prints a summary; SIGHUP reloads --rules FILE in place.
@@ -168,6 +170,10 @@ fn run(cli: &Cli) -> Result<bool> {
     // sees anything.
     let rule_set = rules::load(&cli.rules, cli.rules_file.as_deref())?;
     let ifindex = iface::index_of(&cli.iface)?;
+    iface::require_ethernet(&cli.iface)?;
+    if let Some(warning) = iface::down_warning(&cli.iface) {
+        say(format_args!("warning: {warning}"));
+    }
     let default_deny = matches!(cli.default, Policy::Deny);
     if default_deny && iface::in_initial_namespace() {
         say(format_args!(
@@ -321,28 +327,34 @@ fn output_failed(err: &io::Error, enforcing: bool, stop: &AtomicBool) {
 }
 
 /// SIGHUP: re-read --rules FILE and swap it in; on any error keep the rules
-/// in force and say why.
+/// in force and say why. Reloads are counted from 1, so each line names one.
 fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) {
     let Some(path) = cli.rules_file.as_deref() else {
         eprintln!("xdp-hello: SIGHUP ignored: no --rules FILE to reload");
         return;
     };
+    static RELOADS: AtomicU32 = AtomicU32::new(0);
+    let number = RELOADS.fetch_add(1, Ordering::Relaxed) + 1;
     let outcome = rules::load(&cli.rules, Some(path))
         .map_err(anyhow::Error::from)
         .and_then(|set| firewall.install(maps, &set).map(|()| set.len()));
     match outcome {
         Ok(count) => eprintln!(
-            "xdp-hello: reloaded {}: {count} rule{} (generation {})",
+            "xdp-hello: reload {number} of {}: {}",
             path.display(),
-            plural(count),
-            firewall.generation()
+            in_force(count)
         ),
         Err(err) => eprintln!(
-            "xdp-hello: reload of {} failed, keeping the {} rules in force: {err:#}",
+            "xdp-hello: reload {number} of {} failed, keeping the {}: {err:#}",
             path.display(),
-            firewall.rules().len()
+            in_force(firewall.rules().len())
         ),
     }
+}
+
+/// "1 rule in force", "2 rules in force".
+fn in_force(count: usize) -> String {
+    format!("{count} rule{} in force", plural(count))
 }
 
 /// Flags the signal handlers set: stop on SIGINT or SIGTERM, reload on SIGHUP.

@@ -21,17 +21,18 @@ use std::time::{Duration, Instant};
 use etherparse::err::packet::BuildWriteError;
 use etherparse::{
     ip_number, ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, IpFragOffset,
-    IpHeaders, Ipv4Header, PacketBuilder, PacketBuilderStep, VlanId,
+    IpHeaders, IpNumber, Ipv4Header, PacketBuilder, PacketBuilderStep, VlanId,
 };
 use libbpf_rs::{
     libbpf_sys, MapCore, MapFlags, MapHandle, OpenObject, ProgramInput, RingBufferBuilder,
 };
 use xdp_hello::abi::{
-    Config, Notice, NOTICES_ALL, NOTICES_DENIED, NOTICES_NONE, RULE_NONE, XDP_DROP, XDP_PASS,
+    Config, Notice, MAX_RULES, NOTICES_ALL, NOTICES_DENIED, NOTICES_NONE, RULE_NONE, XDP_DROP,
+    XDP_PASS,
 };
 use xdp_hello::firewall::{Firewall, RuleMaps};
 use xdp_hello::loader;
-use xdp_hello::rules::{self, Action, Rule};
+use xdp_hello::rules::{self, Action, Rule, MAX_RULES_PER_SET};
 use xdp_hello::selftest::packets;
 use xdp_hello::skel::XdpHelloSkel;
 use xdp_hello::stats::Counters;
@@ -227,6 +228,36 @@ fn cut(packet: Packet, len: usize) -> Packet {
     }
 }
 
+/// An IP packet (family by the addresses) carrying protocol `proto` with
+/// `payload` as it is: ESP, GRE, SCTP, … the program does not read into.
+fn raw_ip(src: &str, dst: &str, proto: u8, name: &str, payload: &[u8]) -> Packet {
+    Packet {
+        label: format!("{name} {src} → {dst}"),
+        frame: written(|f| ip(src, dst).write(f, IpNumber(proto), payload)),
+    }
+}
+
+/// ESP: SPI, sequence number, then ciphertext the program cannot read.
+const ESP_PAYLOAD: &[u8] = &[
+    0, 0, 0x10, 0x01, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0,
+];
+/// GRE: no flags, protocol type IPv4, then nothing.
+const GRE_PAYLOAD: &[u8] = &[0, 0, 0x08, 0x00];
+/// SCTP: a common header (ports, verification tag, checksum).
+const SCTP_PAYLOAD: &[u8] = &[0x9c, 0x40, 0x0b, 0x59, 0, 0, 0, 1, 0, 0, 0, 0];
+
+/// `inner` (protocol `proto`) behind an Authentication Header (RFC 4302):
+/// 12 fixed bytes and a 12-byte ICV, so its length field is 24 / 4 - 2.
+fn behind_ah(src: &str, dst: &str, proto: u8, name: &str, inner: &[u8]) -> Packet {
+    let mut payload = vec![proto, 4, 0, 0, 0, 0, 0x20, 0x01, 0, 0, 0, 1];
+    payload.extend_from_slice(&[0xab; 12]);
+    payload.extend_from_slice(inner);
+    Packet {
+        label: format!("{name} behind AH {src} → {dst}"),
+        frame: written(|f| ip(src, dst).write(f, IpNumber(51), &payload)),
+    }
+}
+
 /// `packet` (IPv4 right after Ethernet) as a datagram that ends after `len`
 /// bytes of the frame: Total Length says so, and the frame is padded to 60
 /// bytes as every Ethernet sender pads it (a tiny fragment, say).
@@ -307,9 +338,14 @@ impl<'obj> Lab<'obj> {
             .xdp_hello
             .test_run(input)
             .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of {}: {e}", packet.label));
+        // Notices carry the rule's counter slot; what is shown is its id.
+        let mut notices = drain(&self.skel.maps.events);
+        for notice in &mut notices {
+            notice.rule_id = self.firewall.shown_rule_id(notice.rule_id);
+        }
         Ran {
             return_value: output.return_value,
-            notices: drain(&self.skel.maps.events),
+            notices,
         }
     }
 
@@ -323,12 +359,19 @@ impl<'obj> Lab<'obj> {
             .collect()
     }
 
-    /// The hit counter with index `id`, whether a rule holds it or not.
-    fn counter_of_id(&self, id: u32) -> u64 {
+    /// The counter slot of the rule in force written as `text`.
+    fn slot(&self, text: &str) -> u32 {
+        self.firewall
+            .slot_of(self.id(text))
+            .expect("a rule in force has a slot")
+    }
+
+    /// The hit counter in slot `slot`, whether a rule holds it or not.
+    fn counter_of_slot(&self, slot: u32) -> u64 {
         self.skel
             .maps
             .rule_hits
-            .lookup_percpu(&id.to_ne_bytes(), MapFlags::ANY)
+            .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
             .expect("reading a rule counter")
             .unwrap_or_default()
             .iter()
@@ -1352,12 +1395,12 @@ fn rule_ids_stay_across_reinstalls_and_removed_counters_are_zeroed() {
         "allow icmp type 8",
     ]);
     let deny_x = lab.id("deny src 192.0.2.1");
-    let deny_ssh = lab.id("deny tcp dport 22");
+    let deny_ssh = lab.slot("deny tcp dport 22");
     let allow_ping = lab.id("allow icmp type 8");
     run(&lab, &from_x, 2, XDP_DROP, Some("deny src 192.0.2.1"));
     run(&lab, &ssh, 1, XDP_DROP, Some("deny tcp dport 22"));
     run(&lab, &ping, 3, XDP_PASS, Some("allow icmp type 8"));
-    assert_eq!(lab.counter_of_id(deny_ssh), 1);
+    assert_eq!(lab.counter_of_slot(deny_ssh), 1);
 
     // Reordered, one rule gone, one new.
     lab.install(&[
@@ -1377,9 +1420,9 @@ fn rule_ids_stay_across_reinstalls_and_removed_counters_are_zeroed() {
     );
     // Zeroed once no packet can still count on it (after the grace period).
     assert_eq!(
-        lab.counter_of_id(deny_ssh),
+        lab.counter_of_slot(deny_ssh),
         0,
-        "the counter of the removed 'deny tcp dport 22' (id {deny_ssh})"
+        "the counter of the removed 'deny tcp dport 22' (slot {deny_ssh})"
     );
     run(&lab, &ssh, 2, XDP_PASS, None);
     run(&lab, &from_x, 1, XDP_DROP, Some("deny src 192.0.2.1"));
@@ -1393,12 +1436,13 @@ fn rule_ids_stay_across_reinstalls_and_removed_counters_are_zeroed() {
         ]
     );
     assert_eq!(
-        lab.counter_of_id(deny_ssh),
+        lab.counter_of_slot(deny_ssh),
         0,
         "counted for a rule not in force"
     );
 
-    // A new rule, likely on the freed id, starts from zero; so does the
+    // A new rule (a new id, perhaps on a freed counter slot) starts from
+    // zero; so does the removed rule coming back (with a new id too).
     // removed rule coming back.
     lab.install(&[
         "allow icmp type 8",
@@ -1437,6 +1481,340 @@ fn rule_ids_stay_across_reinstalls_and_removed_counters_are_zeroed() {
         "two rules share an id: {:?}",
         lab.firewall.rules()
     );
+}
+
+// ---------------------------------------------------------------------------
+// Protocol rules
+
+#[test]
+fn protocol_rules_match_by_ip_protocol() {
+    Table::new(&[
+        "deny proto esp",
+        "allow proto 47",
+        "deny proto sctp",
+        "allow proto udplite",
+    ])
+    .by(
+        "deny proto esp",
+        raw_ip("192.0.2.1", N4, 50, "ESP", ESP_PAYLOAD),
+    )
+    .by(
+        "deny proto esp",
+        raw_ip("2001:db8::1", N6, 50, "ESP", ESP_PAYLOAD),
+    )
+    .by(
+        "allow proto gre",
+        raw_ip("192.0.2.1", N4, 47, "GRE", GRE_PAYLOAD),
+    )
+    .by(
+        "allow proto gre",
+        raw_ip("2001:db8::1", N6, 47, "GRE", GRE_PAYLOAD),
+    )
+    .by(
+        "deny proto sctp",
+        raw_ip("192.0.2.1", N4, 132, "SCTP", SCTP_PAYLOAD),
+    )
+    .by(
+        "deny proto sctp",
+        raw_ip("2001:db8::1", N6, 132, "SCTP", SCTP_PAYLOAD),
+    )
+    .by(
+        "allow proto udplite",
+        raw_ip("192.0.2.1", N4, 136, "UDP-Lite", &[0; 8]),
+    )
+    .default(udp("192.0.2.1", CLIENT, N4, SERVICE))
+    .default(tcp("2001:db8::1", CLIENT, N6, 22))
+    .default(icmp("192.0.2.1", N4, 8))
+    .default(raw_ip("192.0.2.1", N4, 253, "protocol 253", &[0; 8]))
+    .non_ip(arp("192.0.2.1", N4))
+    .check("protocol_rules_match_by_ip_protocol");
+}
+
+/// A protocol rule is one more kind: a deny among the kinds' matches wins
+/// (over an allowed port or address), else the first allow (the address
+/// is looked at before the protocol), else the default.
+#[test]
+fn protocol_rules_combine_with_the_other_kinds() {
+    Table::new(&[
+        "deny proto tcp",
+        "allow tcp dport 22",
+        "allow src 192.0.2.9",
+        "allow proto udp",
+        "deny udp dport 53",
+        "deny proto icmp",
+    ])
+    .by("deny proto tcp", tcp("192.0.2.9", CLIENT, N4, 22))
+    .by("deny proto tcp", tcp("192.0.2.1", CLIENT, N4, 80))
+    .by("deny udp dport 53", udp("192.0.2.9", CLIENT, N4, 53))
+    .by("allow proto udp", udp("192.0.2.1", CLIENT, N4, SERVICE))
+    .by("allow src 192.0.2.9", udp("192.0.2.9", CLIENT, N4, SERVICE))
+    .by("deny proto icmp", icmp("192.0.2.1", N4, 8))
+    // ICMPv6 is protocol 58, not ICMP's 1.
+    .default(icmp("2001:db8::1", N6, 128))
+    .check("protocol_rules_combine_with_the_other_kinds");
+}
+
+/// The walk looks through AH in both families: a protocol rule sees what is
+/// behind it, never AH itself.
+#[test]
+fn protocol_rules_see_the_protocol_behind_ah() {
+    Table::new(&["deny proto esp", "allow proto gre"])
+        .by(
+            "deny proto esp",
+            behind_ah("192.0.2.1", N4, 50, "ESP", ESP_PAYLOAD),
+        )
+        .by(
+            "deny proto esp",
+            behind_ah("2001:db8::1", N6, 50, "ESP", ESP_PAYLOAD),
+        )
+        .by(
+            "allow proto gre",
+            behind_ah("2001:db8::1", N6, 47, "GRE", GRE_PAYLOAD),
+        )
+        .default(behind_ah("192.0.2.1", N4, 132, "SCTP", SCTP_PAYLOAD))
+        .check("protocol_rules_see_the_protocol_behind_ah");
+}
+
+// ---------------------------------------------------------------------------
+// Rule ids and capacity
+
+/// Installs each set in turn; packets that must be decided by a rule of
+/// the set in force (`by`) or by the default (`passes`) after each.
+fn swap_between(
+    lab: &mut Lab,
+    sets: &[&[String]],
+    probes: &[(Packet, Vec<Option<&str>>)],
+) -> Vec<Duration> {
+    let mut took = Vec::new();
+    for (round, set) in sets.iter().enumerate() {
+        let texts: Vec<&str> = set.iter().map(String::as_str).collect();
+        let started = Instant::now();
+        lab.install(&texts);
+        took.push(started.elapsed());
+        for (packet, deciders) in probes {
+            let want = match deciders[round % deciders.len()] {
+                Some(text) => Want {
+                    verdict: verdict_of(text),
+                    rule_id: lab.id(text),
+                    notice: true,
+                },
+                None => Want {
+                    verdict: XDP_PASS,
+                    rule_id: RULE_NONE,
+                    notice: true,
+                },
+            };
+            check_run(&lab.run(packet), packet, want)
+                .unwrap_or_else(|why| panic!("after install {round}: {}: {why}", packet.label));
+        }
+    }
+    took
+}
+
+/// `deny src 10.N.x.y` for the first `count` hosts of 10.N.0.0/16 (and on
+/// into 10.N+1 past 65536).
+fn host_rules(first_octet2: u32, count: u32) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            let n = (first_octet2 << 16) + i;
+            format!("deny src 10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255)
+        })
+        .collect()
+}
+
+/// Issue 7 item 11: two sets of 40,000 rules, each of which fits, replace
+/// each other again and again (a SIGHUP reload does exactly this install).
+#[test]
+fn two_sets_of_40000_rules_replace_each_other() {
+    if !root("two_sets_of_40000_rules_replace_each_other") {
+        return;
+    }
+    let mixed = |v4_octet2: u32, v6_group: u32, transport: &str| -> Vec<String> {
+        let mut set = host_rules(v4_octet2, 30_000);
+        set.extend((1..=5_000).map(|i| format!("deny src 2001:db8:{v6_group:x}::{i:x}")));
+        set.extend((1..=5_000).map(|port| format!("deny {transport} dport {port}")));
+        set
+    };
+    let a = mixed(0, 0, "tcp");
+    let b = mixed(128, 1, "udp");
+    assert_eq!((a.len(), b.len()), (40_000, 40_000));
+    let mut object = MaybeUninit::uninit();
+    let mut lab = Lab::load(&mut object, XDP_PASS, NOTICES_ALL);
+    // Port 9999 is in neither set.
+    let probes = [
+        (
+            udp("10.0.0.5", CLIENT, N4, 9999),
+            vec![Some("deny src 10.0.0.5"), None],
+        ),
+        (
+            udp("10.128.0.5", CLIENT, N4, 9999),
+            vec![None, Some("deny src 10.128.0.5")],
+        ),
+        (
+            tcp("2001:db8::7", CLIENT, N6, 9999),
+            vec![Some("deny src 2001:db8::7"), None],
+        ),
+        (
+            udp(N4, CLIENT, "192.0.2.1", 4000),
+            vec![None, Some("deny udp dport 4000")],
+        ),
+    ];
+    let took = swap_between(&mut lab, &[&a, &b, &a, &b], &probes);
+    eprintln!("40,000-rule sets, install times: {took:?}");
+}
+
+/// Full sets of the longest kind to write (one LPM trie update a rule)
+/// replace each other; one rule more is refused. Prints how long each
+/// install took.
+#[test]
+fn full_rule_sets_replace_each_other() {
+    if !root("full_rule_sets_replace_each_other") {
+        return;
+    }
+    let full = MAX_RULES_PER_SET as u32;
+    let a = host_rules(0, full);
+    let b = host_rules(100, full);
+    let mut object = MaybeUninit::uninit();
+    let mut lab = Lab::load(&mut object, XDP_PASS, NOTICES_ALL);
+    let probes = [
+        (
+            udp("10.0.255.255", CLIENT, N4, SERVICE),
+            vec![Some("deny src 10.0.255.255"), None],
+        ),
+        (
+            udp("10.100.0.0", CLIENT, N4, SERVICE),
+            vec![None, Some("deny src 10.100.0.0")],
+        ),
+    ];
+    let took = swap_between(&mut lab, &[&a, &b, &a], &probes);
+    eprintln!("{full}-rule sets of IPv4 hosts, install times: {took:?}");
+
+    let mut too_many = host_rules(200, full);
+    too_many.push("deny icmp".into());
+    let set = rules::parse_flags(&too_many).unwrap();
+    let err = lab
+        .firewall
+        .install(&RuleMaps::of(&lab.skel.maps), &set)
+        .expect_err("one rule more than a set holds");
+    assert!(
+        err.to_string().contains("65537 rules, more than the 65536"),
+        "{err:#}"
+    );
+    // Refused before anything changed: the set in force still decides.
+    let packet = udp("10.0.255.255", CLIENT, N4, SERVICE);
+    let want = Want {
+        verdict: XDP_DROP,
+        rule_id: lab.id("deny src 10.0.255.255"),
+        notice: true,
+    };
+    check_run(&lab.run(&packet), &packet, want).unwrap();
+}
+
+/// Issue 7 item 15: an id names one rule for the whole run. A rule that
+/// stays keeps its id; a new one — also a rule that comes back — gets an id
+/// never used before.
+#[test]
+fn rule_ids_are_never_reused_within_a_run() {
+    if !root("rule_ids_are_never_reused_within_a_run") {
+        return;
+    }
+    let mut object = MaybeUninit::uninit();
+    let mut lab = Lab::load(&mut object, XDP_PASS, NOTICES_ALL);
+    let dns = udp("192.0.2.1", CLIENT, N4, 53);
+    let mut seen = BTreeMap::new();
+    for set in [
+        &["deny udp dport 53", "deny icmp"][..],
+        &["deny udp dport 54", "deny icmp"],
+        &["deny udp dport 53", "deny icmp"],
+        &["deny udp dport 55"],
+        &["deny udp dport 53", "deny icmp"],
+    ] {
+        lab.install(set);
+        for active in lab.firewall.rules() {
+            let text = active.rule.rule.to_string();
+            if let Some(earlier) = seen.insert(active.id, text.clone()) {
+                assert!(
+                    earlier == text,
+                    "id {} was '{earlier}', now '{text}'",
+                    active.id
+                );
+            }
+        }
+        if set.contains(&"deny udp dport 53") {
+            let want = Want {
+                verdict: XDP_DROP,
+                rule_id: lab.id("deny udp dport 53"),
+                notice: true,
+            };
+            check_run(&lab.run(&dns), &dns, want).unwrap();
+            // Each comeback is a new rule with a new counter.
+            assert_eq!(lab.hits()["deny udp dport 53"], 1);
+        }
+    }
+    // 53, icmp, 54, 53 again, 55, 53 and icmp again: seven ids, in order.
+    assert_eq!(
+        seen.keys().copied().collect::<Vec<_>>(),
+        (0..7).collect::<Vec<_>>()
+    );
+}
+
+/// Every port in `transport` `dir` denied: 65,536 rules cheap to write.
+fn every_port(transport: &str, dir: &str) -> Vec<String> {
+    (0..=u16::MAX)
+        .map(|port| format!("deny {transport} {dir} {port}"))
+        .collect()
+}
+
+/// Once more rules than there are counter slots have come and gone, slots
+/// are handed out again; ids never are. Notices carry the slot, and
+/// `Firewall::rule_of_slot` names the rule and its id; a reused slot's
+/// counter starts from zero.
+#[test]
+fn notice_rule_ids_translate_to_ids_once_slots_are_reused() {
+    if !root("notice_rule_ids_translate_to_ids_once_slots_are_reused") {
+        return;
+    }
+    let mut object = MaybeUninit::uninit();
+    let mut lab = Lab::load(&mut object, XDP_PASS, NOTICES_ALL);
+    let packet = tcp(N4, CLIENT, "192.0.2.1", SERVICE);
+    let mut ids = BTreeSet::new();
+    let sets = [
+        ("deny tcp dport 4789", every_port("tcp", "dport")),
+        ("deny udp sport 40000", every_port("udp", "sport")),
+        ("deny tcp sport 40000", every_port("tcp", "sport")),
+    ];
+    for (decider, set) in &sets {
+        let texts: Vec<&str> = set.iter().map(String::as_str).collect();
+        lab.install(&texts);
+        ids.extend(lab.firewall.rules().iter().map(|active| active.id));
+        if decider.starts_with("deny tcp") {
+            let ran = lab.run(&packet);
+            let want = Want {
+                verdict: XDP_DROP,
+                rule_id: lab.id(decider),
+                notice: true,
+            };
+            check_run(&ran, &packet, want).unwrap_or_else(|why| panic!("{decider}: {why}"));
+        }
+    }
+    assert_eq!(ids.len(), 3 * 65536, "an id was handed out twice");
+    let (decider, _) = &sets[2];
+    let (id, slot) = (lab.id(decider), lab.slot(decider));
+    assert!(slot < MAX_RULES, "slot {slot}");
+    assert_ne!(id, slot, "slots should be reused by now");
+    let named = lab
+        .firewall
+        .rule_of_slot(slot)
+        .expect("the slot names a rule");
+    assert_eq!(
+        (named.id, named.rule.rule.to_string()),
+        (id, decider.to_string())
+    );
+    assert_eq!(lab.firewall.shown_rule_id(RULE_NONE), RULE_NONE);
+    // Only the rule that saw the packet has a hit: the slot counted on in
+    // the first set was zeroed before it was handed out again.
+    let hits: Vec<(String, u64)> = lab.hits().into_iter().filter(|&(_, n)| n != 0).collect();
+    assert_eq!(hits, [(decider.to_string(), 1)]);
 }
 
 // ---------------------------------------------------------------------------
@@ -1533,7 +1911,8 @@ fn live_reload_while_packets_run() {
     let events = MapHandle::try_from(&lab.skel.maps.events).expect("a handle on the ring");
 
     // (verdict, rule id) each installed set gives the packet.
-    let mut allowed = BTreeSet::from([(XDP_DROP, lab.id("deny src 192.0.2.1"))]);
+    // The packet thread sees the kernel's rule ids: counter slots.
+    let mut allowed = BTreeSet::from([(XDP_DROP, lab.slot("deny src 192.0.2.1"))]);
     let runs = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let started = Instant::now();
@@ -1546,7 +1925,7 @@ fn live_reload_while_packets_run() {
                 (A, "deny src 192.0.2.1")
             };
             lab.install(set);
-            allowed.insert((verdict_of(decider), lab.id(decider)));
+            allowed.insert((verdict_of(decider), lab.slot(decider)));
             // Let packets run under this set before the next swap.
             let target = runs.load(Ordering::Relaxed) + RUNS_PER_SWAP;
             let deadline = Instant::now() + Duration::from_secs(10);

@@ -64,7 +64,7 @@ fn ping_answered(net: &TestNet, source: Option<Ipv4Addr>, to: IpAddr, count: u32
         .success()
 }
 
-/// A notice line: `TIME IFACE LEN PROTO SRC → DST VERDICT DETAIL…`.
+/// A notice line: `TIME IFACE LEN PROTO VERDICT SRC → DST DETAIL…`.
 #[derive(Debug)]
 struct Line<'a> {
     proto: &'a str,
@@ -77,7 +77,7 @@ struct Line<'a> {
 impl<'a> Line<'a> {
     fn parse(line: &'a str) -> Option<Line<'a>> {
         let words: Vec<&str> = line.split_whitespace().collect();
-        let [_time, _iface, _len, proto, src, "→", dst, verdict, detail @ ..] = &words[..] else {
+        let [_time, _iface, _len, proto, verdict, src, "→", dst, detail @ ..] = &words[..] else {
             return None;
         };
         Some(Line {
@@ -455,7 +455,7 @@ fn sighup(observer: &Observer, n: usize) -> String {
         observer
             .stderr()
             .into_iter()
-            .filter(|l| l.contains("reloaded") || l.contains("reload of"))
+            .filter(|l| l.starts_with("xdp-hello: reload "))
             .collect()
     };
     assert!(
@@ -509,7 +509,7 @@ fn sighup_reloads_in_place(mode: Mode, test: &str) {
     file.write("deny udp dport 9\n");
     let reloaded = sighup(&observer, 2);
     assert!(
-        reloaded.contains(&format!("reloaded {}: 1 rule", file.path())),
+        reloaded.contains(&format!("reload 2 of {}: 1 rule in force", file.path())),
         "{reloaded}"
     );
     net.ping(A_V4.into(), 3).unwrap();
@@ -645,4 +645,65 @@ fn default_deny_warns_in_the_host_namespace_only() {
     let inside = default_deny_without_privileges(Some(net.ns(Side::A)));
     let inside = String::from_utf8_lossy(&inside.stderr);
     assert!(!inside.contains("warning"), "{inside}");
+}
+
+// ---------------------------------------------------------------------------
+// What a notice shows, from real traffic
+
+/// The MAC address of `side`'s veth end, as `ip -j link` gives it.
+fn mac_of(net: &TestNet, side: Side) -> String {
+    let json = net
+        .ip(side, &["-j", "link", "show", "dev", net.veth(side)])
+        .unwrap();
+    let links: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    links[0]["address"].as_str().unwrap().to_string()
+}
+
+/// Issue 7 item 25, end to end: B's first ping makes it ask for A's MAC
+/// address; that ARP request shows as `who-has A tell B` in text, and in
+/// JSON with its addresses and the Ethernet source (B's MAC), as the XDP
+/// program fills them in.
+#[test]
+fn arp_request_shows_who_has_with_its_addresses() {
+    if !root("arp_request_shows_who_has_with_its_addresses") {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let observer = net.observe(binary(), Mode::Skb, &[]).unwrap();
+    net.ping(A_V4.into(), 1).unwrap();
+    let who_has = format!("who-has {A_V4} tell {B_V4}");
+    let text = |line: &str| {
+        Line::parse(line).is_some_and(|l| {
+            (l.proto, l.src, l.dst, l.verdict)
+                == ("ARP", &B_V4.to_string(), &A_V4.to_string(), "PASS")
+        }) && line.ends_with(&who_has)
+    };
+    assert_eq!(
+        observer.wait_for_lines(1, text, NOTICE_WAIT),
+        1,
+        "{:?}",
+        observer.stdout()
+    );
+    stop(observer, &net);
+
+    // The same, as JSON (a fresh pair: B has not asked for A yet).
+    let net = TestNet::new().unwrap();
+    let b_mac = mac_of(&net, Side::B);
+    let observer = net.observe(binary(), Mode::Skb, &["-j"]).unwrap();
+    net.ping(A_V4.into(), 1).unwrap();
+    let request = |line: &str| {
+        serde_json::from_str::<serde_json::Value>(line)
+            .is_ok_and(|v| v["proto"] == "ARP" && v["arp_op"] == 1)
+    };
+    assert_eq!(observer.wait_for_lines(1, request, NOTICE_WAIT), 1);
+    let line = observer.stdout().into_iter().find(|l| request(l)).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(value["src"], B_V4.to_string(), "{line}");
+    assert_eq!(value["dst"], A_V4.to_string(), "{line}");
+    assert_eq!(value["eth_src"], b_mac.as_str(), "{line}");
+    assert_eq!(value["eth_dst"], "ff:ff:ff:ff:ff:ff", "{line}");
+    assert_eq!(value["arp_sender_mac"], b_mac.as_str(), "{line}");
+    assert_eq!(value["arp_target_mac"], "00:00:00:00:00:00", "{line}");
+    assert_eq!(value["vlan_tags"], 0, "{line}");
+    observer.stop(libc::SIGINT).unwrap();
 }

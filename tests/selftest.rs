@@ -6,8 +6,9 @@ mod common;
 
 use std::fs;
 use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -15,11 +16,20 @@ use xdp_hello::selftest::attach::eventually;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 
+/// Held by each test while its selftests run: every selftest removes the
+/// namespaces killed runs left behind, so a test that needs its own run to
+/// do that must not share the machine with another run.
+fn one_selftest_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn selftest_passes_every_check_and_leaves_nothing_behind() {
     if !common::root("selftest_passes_every_check", "the selftest") {
         return;
     }
+    let _alone = one_selftest_at_a_time();
     let child = Command::new(BINARY)
         .arg("selftest")
         .stdout(Stdio::piped())
@@ -76,6 +86,7 @@ fn selftest_interrupted_while_attached_leaves_nothing_behind() {
     ) {
         return;
     }
+    let _alone = one_selftest_at_a_time();
     let mut run = Run::start();
     let pid = run.pid();
     // Its xdp-hello `-i xhPID-Na`, once `ip netns exec` has become it.
@@ -124,6 +135,7 @@ fn selftest_terminated_early_exits_143() {
     if !common::root("selftest_terminated_early_exits_143", "the selftest") {
         return;
     }
+    let _alone = one_selftest_at_a_time();
     let mut run = Run::start();
     // The banner is printed once the handler is in place.
     let banner = eventually(Duration::from_secs(10), || {
@@ -145,6 +157,77 @@ fn selftest_terminated_early_exits_143() {
         "{stderr}"
     );
     assert_eq!(namespaces_of(pid), Vec::<String>::new());
+}
+
+/// Issue 7 item 17: killed with SIGKILL while its namespaces exist, the
+/// selftest cannot remove them; the next run does, first thing, and says so.
+#[test]
+fn selftest_removes_namespaces_a_killed_run_left_behind() {
+    if !common::root(
+        "selftest_removes_namespaces_a_killed_run_left_behind",
+        "the selftest",
+    ) {
+        return;
+    }
+    let _alone = one_selftest_at_a_time();
+    let mut killed = Run::start();
+    let killed_pid = killed.pid();
+    // Removes them should this test fail before the second run does.
+    let _leftovers = RemoveNamespacesOf(killed_pid);
+    let made = eventually(Duration::from_secs(60), || {
+        !namespaces_of(killed_pid).is_empty()
+    });
+    assert!(
+        made,
+        "no namespaces made: {:?}",
+        killed.finish(Duration::ZERO)
+    );
+    assert!(killed.signal(libc::SIGKILL));
+    let (status, _, _) = killed.finish(Duration::from_secs(5));
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    let left = namespaces_of(killed_pid);
+    assert!(!left.is_empty(), "SIGKILL left nothing to clean up");
+
+    let mut next = Run::start();
+    let removed = eventually(Duration::from_secs(10), || {
+        namespaces_of(killed_pid).is_empty()
+    });
+    // Its own namespaces go with SIGINT.
+    next.signal(libc::SIGINT);
+    let (_, stdout, stderr) = next.finish(Duration::from_secs(15));
+    assert!(
+        removed,
+        "still there: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        namespaces_of(killed_pid)
+    );
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("left behind by runs that were killed"))
+        .unwrap_or_else(|| panic!("no line saying so: {stderr}"));
+    for ns in &left {
+        assert!(line.contains(ns.as_str()), "{ns} not named: {line}");
+    }
+    assert_eq!(namespaces_of(next.pid()), Vec::<String>::new());
+    // The xdp-hello the killed run had started got SIGTERM as it died.
+    let gone = eventually(Duration::from_secs(5), || {
+        processes_with(&format!("xdp-hello-{killed_pid}-")).is_empty()
+    });
+    assert!(
+        gone,
+        "{:?}",
+        processes_with(&format!("xdp-hello-{killed_pid}-"))
+    );
+}
+
+/// Removes the namespaces of selftest process `pid` on drop.
+struct RemoveNamespacesOf(u32);
+
+impl Drop for RemoveNamespacesOf {
+    fn drop(&mut self) {
+        for ns in namespaces_of(self.0) {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
+    }
 }
 
 #[test]

@@ -31,11 +31,11 @@ pub struct Expected {
 }
 
 impl Expected {
-    /// Whether `line` (`TIME IFACE LEN PROTO SRC → DST VERDICT DETAIL…`)
+    /// Whether `line` (`TIME IFACE LEN PROTO VERDICT SRC → DST DETAIL…`)
     /// reports this packet on `iface`, passed.
     pub fn matches(&self, iface: &str, line: &str) -> bool {
         let words: Vec<&str> = line.split_whitespace().collect();
-        let [_time, seen_iface, len, proto, src, "→", dst, verdict, detail @ ..] = &words[..]
+        let [_time, seen_iface, len, proto, verdict, src, "→", dst, detail @ ..] = &words[..]
         else {
             return false;
         };

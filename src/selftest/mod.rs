@@ -3,7 +3,8 @@
 //! sets, and across a live swap of them), then attaches for
 //! real over a veth pair in namespaces of its own, in native and skb mode.
 //! One line per check, then `N passed, N failed`. Interrupted (SIGINT or
-//! SIGTERM), it removes its namespaces and exits with 130 or 143.
+//! SIGTERM), it removes its namespaces and exits with 130 or 143; killed
+//! (SIGKILL), it leaves them to the next run, which removes them first.
 
 pub mod attach;
 mod features;
@@ -71,6 +72,15 @@ pub fn run() -> Result<bool> {
         bail!("selftest needs root (it loads BPF programs and makes network namespaces): run it with sudo");
     }
     clean_up_on_signal()?;
+    // A run killed with SIGKILL could not remove its namespaces: this one does.
+    let stale = veth::remove_stale_namespaces();
+    if !stale.is_empty() {
+        eprintln!(
+            "xdp-hello selftest: removed network namespaces left behind by runs that were \
+             killed: {}",
+            stale.join(", ")
+        );
+    }
     println!(
         "xdp-hello selftest on Linux {}",
         crate::loader::kernel_release()

@@ -59,6 +59,60 @@ fn namespace_prefix() -> String {
     format!("xdp-hello-{}-", std::process::id())
 }
 
+/// The pid in a namespace name made by [`TestNet::new`]
+/// (`xdp-hello-PID-N-a`), or None for any other name.
+fn namespace_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("xdp-hello-")?;
+    let (pid, rest) = rest.split_once('-')?;
+    let (n, side) = rest.split_once('-')?;
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    (digits(pid) && digits(n) && matches!(side, "a" | "b"))
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+/// Whether process `pid` has ended: no such process, or a zombie (killed,
+/// not yet reaped). A pid taken again by another process counts as running:
+/// its namespaces stay, which errs on the side of keeping them.
+fn process_gone(pid: u32) -> bool {
+    let Ok(pid_t) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 sends nothing; it only checks that the pid exists.
+    if unsafe { libc::kill(pid_t, 0) } != 0 {
+        return io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    }
+    // `PID (COMM) STATE …`: the state follows the last `)`.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// Removes the namespaces that runs which ended without cleaning up (killed
+/// with SIGKILL, so no handler ran) left behind: those named by
+/// [`TestNet::new`] for a process that is gone. Namespaces of runs still
+/// going, this one's included, stay. Returns the names removed.
+pub fn remove_stale_namespaces() -> Vec<String> {
+    let mut stale: Vec<String> = std::fs::read_dir(NETNS_DIR)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+                .filter(|name| namespace_owner(name).is_some_and(process_gone))
+                .collect()
+        })
+        .unwrap_or_default();
+    stale.sort();
+    stale.retain(|ns| {
+        output_within(
+            Command::new("ip").args(["netns", "del", ns]),
+            COMMAND_TIMEOUT,
+        )
+        .is_ok_and(|out| out.status.success())
+    });
+    stale
+}
+
 /// Removes every namespace this process made (those whose names begin with
 /// `xdp-hello-PID-`), whoever owns its `TestNet`, and makes any later
 /// `TestNet::new` fail: it is meant for a process about to exit on a signal,
@@ -839,6 +893,41 @@ mod tests {
         assert_eq!((progs[0].id, &*progs[0].kind), (885, "xdp"));
         assert_eq!(progs[0].name, "xdp_hello");
         assert_eq!(progs[1].name, "");
+    }
+
+    #[test]
+    fn namespace_names_give_their_owner() {
+        assert_eq!(namespace_owner("xdp-hello-4242-0-a"), Some(4242));
+        assert_eq!(namespace_owner("xdp-hello-7-12-b"), Some(7));
+        for other in [
+            "xdp-hello-4242-0-c",
+            "xdp-hello-x-0-a",
+            "xdp-hello-4242-a",
+            "xdp-hello--0-a",
+            "xdp-hello-99999999999-0-a",
+            "blue",
+        ] {
+            assert_eq!(namespace_owner(other), None, "{other}");
+        }
+        let ours = format!("{}0-a", namespace_prefix());
+        assert_eq!(namespace_owner(&ours), Some(std::process::id()));
+    }
+
+    #[test]
+    fn a_running_process_is_not_gone_and_a_reaped_one_is() {
+        assert!(!process_gone(std::process::id()));
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Exited but not reaped: a zombie, gone all the same.
+        let zombie = (0..200).any(|_| {
+            thread::sleep(Duration::from_millis(5));
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| stat.contains(") Z"))
+        });
+        assert!(zombie, "the child never became a zombie");
+        assert!(process_gone(pid));
+        child.wait().unwrap();
+        assert!(process_gone(pid));
     }
 
     #[test]

@@ -34,10 +34,13 @@ pub unsafe extern "C" fn xdp_hello(ctx: *mut xdp_md) -> u32 {
     let ctx = &*ctx;
     let config = config();
     let mut notice = Notice::ZERO;
-    parse::parse_packet(ctx, &mut notice);
+    // Keeps the notice one block in memory: as scalars, LLVM spilled
+    // and re-zeroed a score of stack slots on every path.
+    let notice = core::hint::black_box(&mut notice);
+    parse::parse_packet(ctx, notice);
     notice.ifindex = ctx.ingress_ifindex;
     notice.rx_queue = ctx.rx_queue_index;
-    let (verdict, rule_id) = rules::decide(&notice, &config);
+    let (verdict, rule_id) = rules::decide(notice, &config);
     notice.verdict = verdict;
     notice.rule_id = rule_id;
 
@@ -51,22 +54,23 @@ pub unsafe extern "C" fn xdp_hello(ctx: *mut xdp_md) -> u32 {
         _ => false,
     };
     if wanted {
-        send_notice(&mut notice);
+        send_notice(ctx, notice);
     }
     verdict as u32
 }
 
 /// Hands the notice to user space, or counts it as lost when the ring is full.
 #[inline(always)]
-fn send_notice(notice: &mut Notice) {
+fn send_notice(ctx: &xdp_md, notice: &mut Notice) {
     unsafe {
         let slot = helpers::ringbuf_reserve(map_ptr(&events), size_of::<Notice>() as u64, 0);
         if slot.is_null() {
             count(&counters, COUNTER_NOTICES_LOST);
             return;
         }
-        // Only notices that are sent pay for the clock.
+        // Only notices that are sent pay for the clock and the MACs.
         notice.timestamp_ns = helpers::ktime_get_ns();
+        parse::copy_ethernet_addresses(ctx, notice);
         (slot as *mut Notice).write(*notice);
         helpers::ringbuf_submit(slot, 0);
     }

@@ -85,6 +85,21 @@ pub fn parse_packet(ctx: &xdp_md, notice: &mut Notice) {
     }
 }
 
+/// Copies the frame's Ethernet addresses into `notice`. Only a notice that
+/// is sent needs them, so only a notice that is sent pays for the copy.
+#[inline(always)]
+pub fn copy_ethernet_addresses(ctx: &xdp_md, notice: &mut Notice) {
+    let mut cursor = Cursor {
+        pos: ctx.data as usize,
+        end: ctx.data_end as usize,
+        limit: ctx.data_end as usize,
+    };
+    if let Some(eth) = cursor.read::<ethhdr>() {
+        notice.eth_dst = eth.h_dest;
+        notice.eth_src = eth.h_source;
+    }
+}
+
 #[inline(always)]
 fn is_vlan(ether_type: u16) -> bool {
     ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD
@@ -95,8 +110,6 @@ fn is_vlan(ether_type: u16) -> bool {
 fn walk(cursor: &mut Cursor, notice: &mut Notice) -> Option<()> {
     let eth = cursor.read::<ethhdr>()?;
     notice.depth = DEPTH_L2;
-    notice.eth_dst = eth.h_dest;
-    notice.eth_src = eth.h_source;
     let mut ether_type = u16::from_be(eth.h_proto);
     // Set as we go, so a frame cut inside a VLAN tag still shows its TPID.
     notice.ether_type = ether_type;

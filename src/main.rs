@@ -330,7 +330,7 @@ fn output_failed(err: &io::Error, enforcing: bool, stop: &AtomicBool) {
 /// in force and say why. Reloads are counted from 1, so each line names one.
 fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) {
     let Some(path) = cli.rules_file.as_deref() else {
-        eprintln!("xdp-hello: SIGHUP ignored: no --rules FILE to reload");
+        say("SIGHUP ignored: no --rules FILE to reload");
         return;
     };
     static RELOADS: AtomicU32 = AtomicU32::new(0);
@@ -339,16 +339,16 @@ fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) {
         .map_err(anyhow::Error::from)
         .and_then(|set| firewall.install(maps, &set).map(|()| set.len()));
     match outcome {
-        Ok(count) => eprintln!(
-            "xdp-hello: reload {number} of {}: {}",
+        Ok(count) => say(format_args!(
+            "reload {number} of {}: {}",
             path.display(),
             in_force(count)
-        ),
-        Err(err) => eprintln!(
-            "xdp-hello: reload {number} of {} failed, keeping the {}: {err:#}",
+        )),
+        Err(err) => say(format_args!(
+            "reload {number} of {} failed, keeping the {}: {err:#}",
             path.display(),
             in_force(firewall.rules().len())
-        ),
+        )),
     }
 }
 

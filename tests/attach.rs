@@ -735,6 +735,10 @@ fn unwritable_stderr_is_no_panic() {
     let echo = |line: &str| line.contains("echo-request");
     assert_eq!(observer.wait_for_lines(1, echo, NOTICE_WAIT), 1);
     std::thread::sleep(Duration::from_millis(1100)); // a --stats line
+                                                     // SIGHUP without --rules FILE: a line that cannot be written.
+    unsafe { libc::kill(observer.pid() as libc::pid_t, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(running(observer.pid()), "SIGHUP ended it");
     let done = observer.stop(libc::SIGINT).unwrap();
     assert_eq!(done.status.code(), Some(0), "{:?}", done.status);
 

@@ -734,8 +734,9 @@ fn unwritable_stderr_is_no_panic() {
     net.ping(A_V4.into(), 1).unwrap();
     let echo = |line: &str| line.contains("echo-request");
     assert_eq!(observer.wait_for_lines(1, echo, NOTICE_WAIT), 1);
-    std::thread::sleep(Duration::from_millis(1100)); // a --stats line
-                                                     // SIGHUP without --rules FILE: a line that cannot be written.
+    // A --stats line, then SIGHUP without --rules FILE: lines that cannot
+    // be written.
+    std::thread::sleep(Duration::from_millis(1100));
     unsafe { libc::kill(observer.pid() as libc::pid_t, libc::SIGHUP) };
     std::thread::sleep(Duration::from_millis(300));
     assert!(running(observer.pid()), "SIGHUP ended it");

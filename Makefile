@@ -13,7 +13,7 @@ HOST   = $(shell rustc -vV | sed -n 's/^host: //p')
 AS_ROOT = $(if $(SUDO),--config 'target.$(HOST).runner="sudo -E"',)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build run demo test lint smoke soak bench vmlinux clean
+.PHONY: help setup build run demo test fuzz lint smoke soak bench vmlinux clean
 
 help: ## Show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +33,12 @@ demo: build ## Watch notices on a veth pair in namespaces of its own (no real in
 
 test: build lint ## Lint, then every test: unit, BPF_PROG_TEST_RUN, veth attach (root)
 	$(Q)cargo test --release $(AS_ROOT)
+
+# make fuzz: frames run, and the stream's seed (a new one each run unless given).
+FUZZ_PACKETS ?= 100000
+FUZZ_SEED    ?= $(shell date +%s)
+fuzz: build ## Differential fuzzer: FUZZ_PACKETS=100000 frames, program vs. reference model (root)
+	$(Q)FUZZ_PACKETS=$(FUZZ_PACKETS) FUZZ_SEED=$(FUZZ_SEED) cargo test --release -q $(AS_ROOT) --test fuzz fuzz_program_against_model -- --nocapture
 
 lint: setup ## cargo fmt --check and clippy -D warnings on both crates
 	$(Q)cargo fmt --check

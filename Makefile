@@ -2,7 +2,6 @@
 
 IFACE ?= eth0
 ARGS  ?=
-SOAK_SECONDS ?= 600
 BIN   := target/release/xdp-hello
 # Root runs directly; anyone else goes through sudo.
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -48,6 +47,7 @@ lint: setup ## cargo fmt --check and clippy -D warnings on both crates
 smoke: build ## Run `xdp-hello selftest` on the host and on several kernels in VMs
 	$(Q)$(SUDO) bash scripts/smoke.sh $(abspath $(BIN))
 
+SOAK_SECONDS ?= 600
 soak: build ## Ten minutes of steady traffic into xdp-hello (SOAK_SECONDS=N): RSS and fds flat?
 	$(Q)SOAK_SECONDS=$(SOAK_SECONDS) cargo test --release $(AS_ROOT) --test soak -- --ignored --nocapture
 

@@ -12,7 +12,7 @@ HOST   = $(shell rustc -vV | sed -n 's/^host: //p')
 AS_ROOT = $(if $(SUDO),--config 'target.$(HOST).runner="sudo -E"',)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build run demo test fuzz lint smoke bench vmlinux clean
+.PHONY: help setup build run demo test fuzz lint smoke soak bench vmlinux clean
 
 help: ## Show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,10 @@ lint: setup ## cargo fmt --check and clippy -D warnings on both crates
 
 smoke: build ## Run `xdp-hello selftest` on the host and on several kernels in VMs
 	$(Q)$(SUDO) bash scripts/smoke.sh $(abspath $(BIN))
+
+SOAK_SECONDS ?= 600
+soak: build ## Ten minutes of steady traffic into xdp-hello (SOAK_SECONDS=N): RSS and fds flat?
+	$(Q)SOAK_SECONDS=$(SOAK_SECONDS) cargo test --release $(AS_ROOT) --test soak -- --ignored --nocapture
 
 bench: build ## Per-packet cost of the program (BPF_PROG_TEST_RUN), next to its anchors
 	$(Q)cargo bench $(AS_ROOT)

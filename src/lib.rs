@@ -13,5 +13,7 @@ pub mod output;
 pub mod privileges;
 pub mod rules;
 pub mod selftest;
+pub mod sink;
 pub mod skel;
 pub mod stats;
+pub mod watch;

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::io;
 use std::mem::{size_of, MaybeUninit};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::libbpf_sys;
@@ -124,6 +124,13 @@ pub struct Attachment {
     pub mode: Mode,
     /// Set when `auto` had to fall back to skb mode.
     pub fell_back: bool,
+}
+
+impl Attachment {
+    /// The bpf_link, for asking the kernel whether it still holds (watch.rs).
+    pub fn link(&self) -> BorrowedFd<'_> {
+        self._link.as_fd()
+    }
 }
 
 /// Attaches the loaded program to `iface` in `mode`.

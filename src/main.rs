@@ -1,8 +1,10 @@
 //! The command line and the wiring; the work is done in the library modules.
 
-use std::cell::RefCell;
-use std::io::{self, BufWriter, Write};
+use std::cell::{Cell, RefCell};
+use std::fs::File;
+use std::io;
 use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -16,10 +18,13 @@ use xdp_hello::abi::{self, Config};
 use xdp_hello::firewall::{Firewall, RuleMaps};
 use xdp_hello::grace::GracePeriod;
 use xdp_hello::loader::{self, Mode};
+use xdp_hello::logging::{self, say};
 use xdp_hello::output::{Formatter, Style};
 use xdp_hello::rules::{self, RuleError};
-use xdp_hello::stats::{self, Counters};
-use xdp_hello::{iface, logging, notices, selftest};
+use xdp_hello::sink::LineSink;
+use xdp_hello::stats::{self, Counters, Shown};
+use xdp_hello::watch::LinkWatch;
+use xdp_hello::{iface, notices, selftest};
 
 /// Reports the packets arriving on a network interface, one line each, and
 /// allows or denies them by rules — an XDP program written in Rust and loaded
@@ -42,7 +47,14 @@ use xdp_hello::{iface, logging, notices, selftest};
 /// Needs root, or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON. Ctrl-C or SIGTERM
 /// detaches and prints a summary; SIGHUP reloads --rules FILE in place.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about, verbatim_doc_comment)]
+// Run options next to `selftest` would be silently ignored: refuse them.
+#[command(
+    version,
+    about,
+    long_about,
+    verbatim_doc_comment,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -73,10 +85,16 @@ struct Cli {
     notices: NoticeFilter,
 
     /// Print packet rates and the busiest rules to stderr every SECONDS.
-    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    // Negative numbers reach the parser, which says what is wrong with them.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        allow_negative_numbers = true,
+        value_parser = parse_seconds
+    )]
     stats: Option<u64>,
 
-    /// Size of the notice ring buffer: a power of two, at least 4K (e.g. 256K, 4M).
+    /// Size of the notice ring buffer: a power of two from 4K to 1G (e.g. 256K, 4M).
     #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = parse_ring_size)]
     ring_size: u32,
 
@@ -127,13 +145,13 @@ fn main() -> ExitCode {
     logging::init(cli.verbose);
     let outcome = match cli.command {
         Some(Command::Selftest) => selftest::run().map(|passed| passed.then_some(()).is_some()),
-        None => run(&cli).map(|()| true),
+        None => run(&cli),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(err) => {
-            eprintln!("xdp-hello: {err:#}");
+            say(format_args!("{err:#}"));
             // Bad rules share clap's status for bad usage.
             if err.downcast_ref::<RuleError>().is_some() {
                 ExitCode::from(2)
@@ -144,21 +162,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<()> {
+/// One run: load, install the rules, attach, stream, summarise. Returns
+/// whether it ended as asked (a signal, or a pure observer's reader going
+/// away) rather than by a failure the user must hear of in the exit status.
+fn run(cli: &Cli) -> Result<bool> {
     // Everything that can be wrong with the input fails before the kernel
     // sees anything.
     let rule_set = rules::load(&cli.rules, cli.rules_file.as_deref())?;
     let ifindex = iface::index_of(&cli.iface)?;
     iface::require_ethernet(&cli.iface)?;
     if let Some(warning) = iface::down_warning(&cli.iface) {
-        eprintln!("xdp-hello: warning: {warning}");
+        say(format_args!("warning: {warning}"));
     }
-    if matches!(cli.default, Policy::Deny) && iface::in_initial_namespace() {
-        eprintln!(
-            "xdp-hello: warning: --default deny on {} drops all IP traffic no rule allows, \
+    let default_deny = matches!(cli.default, Policy::Deny);
+    if default_deny && iface::in_initial_namespace() {
+        say(format_args!(
+            "warning: --default deny on {} drops all IP traffic no rule allows, \
              remote logins included",
             cli.iface
-        );
+        ));
     }
     let signals = Signals::install()?;
 
@@ -186,41 +208,61 @@ fn run(cli: &Cli) -> Result<()> {
 
     let attachment = loader::attach(&skel, ifindex, &cli.iface, cli.mode)?;
     if attachment.fell_back {
-        eprintln!(
-            "xdp-hello: {}'s driver has no native XDP; using skb mode",
+        say(format_args!(
+            "{}'s driver has no native XDP; using skb mode",
             cli.iface
-        );
+        ));
     }
-    eprintln!(
-        "xdp-hello: xdp_hello attached to {} ({} mode, {} rule{}, default {}); Ctrl-C to stop",
+    say(format_args!(
+        "xdp_hello attached to {} ({} mode, {} rule{}, default {}); Ctrl-C to stop",
         cli.iface,
         attachment.mode,
         rule_set.len(),
         plural(rule_set.len()),
         cli.default.name()
-    );
+    ));
+    let watch = RefCell::new(LinkWatch::new(attachment, &cli.iface, ifindex)?);
+    let link_lost = Cell::new(false);
 
-    let out = RefCell::new(BufWriter::new(io::stdout().lock()));
+    // Straight to the descriptor: std's stdout would split and re-buffer
+    // lines, and the sink must know which lines went out whole.
+    let stdout = io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("opening stdout")?;
+    let sink = RefCell::new(LineSink::new(File::from(stdout)));
     let mut format = Formatter::new(if cli.json { Style::Json } else { Style::Text });
-    if let (Some(header), false) = (format.header(), matches!(cli.notices, NoticeFilter::None)) {
-        writeln!(out.borrow_mut(), "{header}").context("writing to stdout")?;
-    }
-    let mut write_failed = None;
+    let header = match (format.header(), cli.notices) {
+        (_, NoticeFilter::None) | (None, _) => 0,
+        (Some(header), _) => {
+            sink.borrow_mut().push(header);
+            1
+        }
+    };
+    // Rules in force: a failed write must not end the filtering.
+    let enforcing = Cell::new(!rule_set.is_empty() || default_deny);
+    let on_output_failure = |err: &io::Error| output_failed(err, enforcing.get(), &signals.stop);
     let mut interval = cli
         .stats
         .map(|secs| stats::Interval::new(Duration::from_secs(secs)));
     let mut after_batch = || -> Result<()> {
-        out.borrow_mut()
-            .flush()
-            .context("writing notices to stdout")?;
+        if let Some(err) = sink.borrow_mut().flush() {
+            on_output_failure(err);
+        }
         if signals.reload.swap(false, Ordering::Relaxed) {
             reload(cli, &mut firewall, &rule_maps);
+            enforcing.set(!firewall.rules().is_empty() || default_deny);
+        }
+        if let Some(what) = watch.borrow_mut().lost() {
+            say(what);
+            link_lost.set(true);
+            signals.stop.store(true, Ordering::Relaxed);
         }
         if let Some(interval) = interval.as_mut() {
             if interval.due(Instant::now()) {
                 let counters = Counters::read(&skel.maps.counters)?;
                 let hits = firewall.hits(&rule_maps)?;
-                eprintln!("xdp-hello: {}", interval.line(&counters, &hits));
+                say(interval.line(&counters, &hits));
             }
         }
         Ok(())
@@ -228,39 +270,67 @@ fn run(cli: &Cli) -> Result<()> {
     // Detached, and every run of the program over, before the last read and
     // the counts, so both are final.
     let grace = GracePeriod::new()?;
-    let detach = move || {
-        drop(attachment);
+    let detach = || {
+        watch.borrow_mut().detach();
         grace.wait()
     };
-    let shown = notices::stream(
+    notices::stream(
         &skel.maps.events,
         &signals.stop,
         &signals.reload,
         &mut after_batch,
         detach,
-        |notice| match writeln!(out.borrow_mut(), "{}", format.line(notice)) {
-            Ok(()) => true,
-            Err(err) => {
-                write_failed = Some(err);
-                false
+        |notice| {
+            let mut sink = sink.borrow_mut();
+            // Once writing has failed, nothing is formatted: reading the
+            // ring stays cheap.
+            if sink.failure().is_some() {
+                sink.push("");
+            } else if let Some(err) = sink.push(&format.line(notice)) {
+                on_output_failure(err);
             }
         },
     )?;
-    if let Some(err) = write_failed.filter(|e| e.kind() != io::ErrorKind::BrokenPipe) {
-        return Err(err).context("writing notices to stdout");
-    }
 
     let counters = Counters::read(&skel.maps.counters)?;
     let hits = firewall.hits(&rule_maps)?;
-    eprint!("{}", stats::summary(&cli.iface, &counters, shown, &hits));
-    Ok(())
+    let sink = sink.into_inner();
+    let shown = Shown {
+        written: sink.written().saturating_sub(header),
+        unwritten: sink.unwritten(),
+    };
+    logging::write_stderr(&stats::summary(&cli.iface, &counters, shown, &hits));
+    // A reader that went away is a normal end; a full disk is not.
+    let output_ok = sink
+        .failure()
+        .is_none_or(|err| err.kind() == io::ErrorKind::BrokenPipe);
+    Ok(output_ok && !link_lost.get())
+}
+
+/// Says once why no more notices are written and what happens now: with
+/// rules in force the run goes on until a signal; a pure observer ends, as
+/// tcpdump does.
+fn output_failed(err: &io::Error, enforcing: bool, stop: &AtomicBool) {
+    let why = if err.kind() == io::ErrorKind::BrokenPipe {
+        "stdout was closed (its reader went away)".to_string()
+    } else {
+        format!("writing notices to stdout failed ({err})")
+    };
+    if enforcing {
+        say(format_args!(
+            "{why}: no more notices are written; the rules stay in force until Ctrl-C or SIGTERM"
+        ));
+    } else {
+        say(format_args!("{why}: stopping, as no rules are in force"));
+        stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// SIGHUP: re-read --rules FILE and swap it in; on any error keep the rules
 /// in force and say why. Reloads are counted from 1, so each line names one.
 fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) {
     let Some(path) = cli.rules_file.as_deref() else {
-        eprintln!("xdp-hello: SIGHUP ignored: no --rules FILE to reload");
+        say("SIGHUP ignored: no --rules FILE to reload");
         return;
     };
     static RELOADS: AtomicU32 = AtomicU32::new(0);
@@ -269,16 +339,16 @@ fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) {
         .map_err(anyhow::Error::from)
         .and_then(|set| firewall.install(maps, &set).map(|()| set.len()));
     match outcome {
-        Ok(count) => eprintln!(
-            "xdp-hello: reload {number} of {}: {}",
+        Ok(count) => say(format_args!(
+            "reload {number} of {}: {}",
             path.display(),
             in_force(count)
-        ),
-        Err(err) => eprintln!(
-            "xdp-hello: reload {number} of {} failed, keeping the {}: {err:#}",
+        )),
+        Err(err) => say(format_args!(
+            "reload {number} of {} failed, keeping the {}: {err:#}",
             path.display(),
             in_force(firewall.rules().len())
-        ),
+        )),
     }
 }
 
@@ -332,25 +402,37 @@ fn plural(count: usize) -> &'static str {
 /// The smallest ring buffer: one page.
 const MIN_RING_SIZE: u32 = 4096;
 
-/// `4096`, `256K`, `4M`: a power of two of at least one page.
+/// The largest ring buffer: 1 GiB, as the kernel's u32 sizes and a
+/// sensible amount of locked memory allow.
+const MAX_RING_SIZE: u32 = 1 << 30;
+
+/// `4096`, `256K`, `4M`, `1G`: a power of two from one page to 1G.
 fn parse_ring_size(text: &str) -> Result<u32, String> {
     let upper = text.trim().to_ascii_uppercase();
-    let (digits, unit) = if let Some(d) = upper.strip_suffix('K') {
-        (d, 1u64 << 10)
-    } else if let Some(d) = upper.strip_suffix('M') {
-        (d, 1u64 << 20)
-    } else {
-        (upper.as_str(), 1)
+    let (digits, unit) = match upper.char_indices().last() {
+        Some((at, 'K')) => (&upper[..at], 1u64 << 10),
+        Some((at, 'M')) => (&upper[..at], 1u64 << 20),
+        Some((at, 'G')) => (&upper[..at], 1u64 << 30),
+        _ => (upper.as_str(), 1),
     };
     let bytes = digits
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(unit))
-        .ok_or_else(|| format!("'{text}' is not a size (e.g. 256K, 4M)"))?;
-    if !bytes.is_power_of_two() || !(MIN_RING_SIZE as u64..=1 << 30).contains(&bytes) {
-        return Err(format!("'{text}': must be a power of two from 4K to 1024M"));
+        .ok_or_else(|| format!("'{text}' is not a size (e.g. 256K, 4M, 1G)"))?;
+    if !bytes.is_power_of_two() || !(MIN_RING_SIZE as u64..=MAX_RING_SIZE as u64).contains(&bytes) {
+        return Err(format!("'{text}': must be a power of two from 4K to 1G"));
     }
     Ok(bytes as u32)
+}
+
+/// A whole number of seconds, at least 1.
+fn parse_seconds(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<i128>() {
+        Ok(secs) if secs >= 1 => u64::try_from(secs).map_err(|_| "too many seconds".to_string()),
+        Ok(_) => Err("must be at least 1 (seconds)".to_string()),
+        Err(_) => Err("not a whole number of seconds".to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -426,5 +508,49 @@ mod tests {
     fn selftest_is_a_subcommand() {
         let cli = Cli::try_parse_from(["xdp-hello", "selftest"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Selftest)));
+    }
+
+    /// Issue 7 item 19: `--rule 'deny foo' selftest` ran the selftest and
+    /// ignored the rule.
+    #[test]
+    fn run_options_are_refused_with_selftest() {
+        for args in [
+            &["xdp-hello", "--rule", "deny foo", "selftest"][..],
+            &["xdp-hello", "-i", "veth0", "selftest"],
+            &["xdp-hello", "--json", "selftest"],
+            &["xdp-hello", "selftest", "--rule", "deny foo"],
+        ] {
+            let err = Cli::try_parse_from(args).expect_err(&format!("{args:?} was accepted"));
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    /// Issue 7 item 21: the largest size the message names is accepted, in
+    /// either unit; one more is refused with a message that names it.
+    #[test]
+    fn ring_size_goes_up_to_1g() {
+        for text in ["1G", "1g", "1024M", "1073741824"] {
+            assert_eq!(parse_ring_size(text), Ok(1 << 30), "{text}");
+        }
+        let cli = Cli::try_parse_from(["xdp-hello", "--ring-size", "1G"]).unwrap();
+        assert_eq!(cli.ring_size, 1 << 30);
+        for text in ["2G", "2048M", "3G"] {
+            let err = parse_ring_size(text).unwrap_err();
+            assert!(err.ends_with("from 4K to 1G"), "{text}: {err}");
+        }
+        assert!(parse_ring_size("G").is_err());
+    }
+
+    /// Issue 7 item 21: `--stats -1` said "unexpected argument".
+    #[test]
+    fn stats_below_one_is_a_range_error() {
+        for value in ["-1", "0", "-99999999999999999999999"] {
+            let err = Cli::try_parse_from(["xdp-hello", "--stats", value]).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("must be at least 1"), "{value}: {text}");
+            assert!(!text.contains("unexpected argument"), "{value}: {text}");
+        }
+        let err = Cli::try_parse_from(["xdp-hello", "--stats", "soon"]).unwrap_err();
+        assert!(err.to_string().contains("not a whole number"), "{err}");
     }
 }

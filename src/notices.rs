@@ -1,7 +1,6 @@
 //! Streams notices out of the ring buffer until asked to stop.
 
 use std::cell::Cell;
-use std::io::{self, ErrorKind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -16,12 +15,15 @@ const BATCH_TIME: Duration = Duration::from_millis(100);
 /// Records between two looks at the clock while a batch runs.
 const RECORDS_PER_CLOCK_CHECK: u64 = 256;
 
-/// Calls `on_notice` for each notice in `events` until `stop` is set or the
-/// callback asks to stop (returns false). `after_batch` runs at least every
-/// [`BATCH_TIME`], also under a flood, and whenever `wake` is set (a reload).
-/// At the end, `detach` removes the program and returns once no run of it is
-/// left, and the ring is read to its end, so every notice the program sent
-/// is seen. Returns the number of notices seen.
+/// Calls `on_notice` for each notice in `events` until `stop` is set.
+/// `after_batch` runs at least every [`BATCH_TIME`], also under a flood, and
+/// whenever `wake` is set (a reload); it may set `stop`. At the end,
+/// `detach` removes the program and returns once no run of it is left, and
+/// the ring is read to its end, so every notice the program sent is seen.
+///
+/// `on_notice` must stay cheap also when it throws the notice away (its
+/// output failed): the ring is read on regardless, so that signals are seen
+/// promptly and every notice is accounted for.
 ///
 /// Under a flood the ring never runs dry and libbpf's poll would never
 /// return; the callback breaks out itself — after handling its record, since
@@ -32,28 +34,20 @@ pub fn stream(
     wake: &AtomicBool,
     after_batch: &mut dyn FnMut() -> Result<()>,
     detach: impl FnOnce() -> Result<()>,
-    mut on_notice: impl FnMut(&Notice) -> bool,
-) -> Result<u64> {
+    mut on_notice: impl FnMut(&Notice),
+) -> Result<()> {
     let seen = Cell::new(0u64);
     let batch_started = Cell::new(Instant::now());
     let draining = Cell::new(false);
-    let reader_gone = Cell::new(false);
     let mut builder = RingBufferBuilder::new();
     builder
         .add(events, |bytes: &[u8]| {
-            if reader_gone.get() {
-                return -libc::EINTR;
-            }
             let mut notice = Notice::ZERO;
             if plain::copy_from_bytes(&mut notice, bytes).is_err() {
                 return 0; // a record of another size: not ours to read
             }
             seen.set(seen.get() + 1);
-            if !on_notice(&notice) {
-                reader_gone.set(true);
-                stop.store(true, Ordering::Relaxed);
-                return -libc::EINTR;
-            }
+            on_notice(&notice);
             let batch_over = seen.get() % RECORDS_PER_CLOCK_CHECK == 0
                 && batch_started.get().elapsed() >= BATCH_TIME;
             let wanted = stop.load(Ordering::Relaxed) || wake.load(Ordering::Relaxed) || batch_over;
@@ -73,36 +67,15 @@ pub fn stream(
             Err(err) if err.kind() == libbpf_rs::ErrorKind::Interrupted => {}
             Err(err) => return Err(err).context("polling the ring buffer"),
         }
-        if let Err(err) = after_batch() {
-            if is_broken_pipe(&err) {
-                reader_gone.set(true); // `| head` went away: a normal end
-                break;
-            }
-            return Err(err);
-        }
+        after_batch()?;
     }
 
     detach()?;
-    if !reader_gone.get() {
-        draining.set(true);
-        match ring.consume() {
-            Ok(()) => {}
-            Err(err) if err.kind() == libbpf_rs::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err).context("reading the last notices"),
-        }
-        match after_batch() {
-            Err(err) if !is_broken_pipe(&err) => return Err(err),
-            _ => {}
-        }
+    draining.set(true);
+    match ring.consume() {
+        Ok(()) => {}
+        Err(err) if err.kind() == libbpf_rs::ErrorKind::Interrupted => {}
+        Err(err) => return Err(err).context("reading the last notices"),
     }
-    Ok(seen.get())
-}
-
-/// Whether writing failed because the reader went away.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == ErrorKind::BrokenPipe)
-    })
+    after_batch()
 }

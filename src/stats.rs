@@ -51,14 +51,33 @@ fn read_slot(map: &dyn MapCore, index: u32) -> Result<u64> {
         .sum())
 }
 
-/// The closing summary: packets per verdict, notices shown and lost, then
-/// every rule with its hits. One line each, every line prefixed.
-pub fn summary(iface: &str, counters: &Counters, shown: u64, hits: &[(ActiveRule, u64)]) -> String {
+/// What became of the notices that reached user space.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shown {
+    /// Lines written whole to stdout.
+    pub written: u64,
+    /// Notices read but not written, because writing had failed.
+    pub unwritten: u64,
+}
+
+/// The closing summary: packets per verdict, notices shown (written whole),
+/// lost and, after an output failure, not written; then every rule with its
+/// hits. One line each, every line prefixed.
+pub fn summary(
+    iface: &str,
+    counters: &Counters,
+    shown: Shown,
+    hits: &[(ActiveRule, u64)],
+) -> String {
     let mut text = format!(
         "xdp-hello: detached from {iface}. packets: {} passed, {} dropped, {} aborted; \
-         notices: {shown} shown, {} lost (ring full)\n",
-        counters.passed, counters.dropped, counters.aborted, counters.notices_lost
+         notices: {} shown, {} lost (ring full)",
+        counters.passed, counters.dropped, counters.aborted, shown.written, counters.notices_lost
     );
+    if shown.unwritten > 0 {
+        let _ = write!(text, ", {} not written (output failed)", shown.unwritten);
+    }
+    text.push('\n');
     for (active, hits) in hits {
         let _ = writeln!(
             text,
@@ -152,12 +171,34 @@ mod tests {
             (rule(0, "deny tcp dport 8080"), 5),
             (rule(1, "allow src 10.1.2.3"), 0),
         ];
+        let shown = Shown {
+            written: 28,
+            unwritten: 0,
+        };
         assert_eq!(
-            summary("veth0", &counters, 28, &hits),
+            summary("veth0", &counters, shown, &hits),
             "xdp-hello: detached from veth0. packets: 23 passed, 5 dropped, 0 aborted; \
              notices: 28 shown, 0 lost (ring full)\n\
              xdp-hello:   rule   0          5 hits  deny tcp dport 8080\n\
              xdp-hello:   rule   1          0 hits  allow src 10.1.2.3\n"
+        );
+    }
+
+    #[test]
+    fn summary_counts_unwritten_notices_apart() {
+        let counters = Counters {
+            passed: 10,
+            notices_sent: 10,
+            ..Counters::default()
+        };
+        let shown = Shown {
+            written: 4,
+            unwritten: 6,
+        };
+        assert_eq!(
+            summary("veth0", &counters, shown, &[]),
+            "xdp-hello: detached from veth0. packets: 10 passed, 0 dropped, 0 aborted; \
+             notices: 4 shown, 0 lost (ring full), 6 not written (output failed)\n"
         );
     }
 

@@ -4,15 +4,23 @@
 //! without side effects. Root only: as anyone else each test says why and
 //! passes.
 
-use std::net::IpAddr;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::Output;
-use std::time::Duration;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use xdp_hello::loader::Mode;
-use xdp_hello::selftest::attach::{self, NOTICE_WAIT};
-use xdp_hello::selftest::veth::{self as veth, Finished, Side, TestNet, XdpMode, A_V4, A_V6, B_V6};
+use xdp_hello::selftest::attach::{self, eventually, NOTICE_WAIT};
+use xdp_hello::selftest::veth::{
+    self as veth, Finished, Observer, Side, TestNet, XdpMode, A_V4, A_V6, B_V6,
+};
+
+mod support;
+use support::Sender;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 
@@ -474,4 +482,608 @@ fn stops_promptly_under_a_flood_and_shows_every_counted_packet() {
     assert!(summary.shown >= 5000, "{summary:?}");
     assert_eq!(summary.passed, summary.shown, "{summary:?}");
     assert_eq!(summary.shown as usize, done.stdout.len() - 1, "{summary:?}");
+}
+
+// ---- Output that fails (issue 7 items 5, 7, 18) ----
+
+/// A rule that denies everything B sends, so enforcement is visible.
+const DENY_B: &str = "deny src 10.211.0.2";
+
+/// Starts xdp-hello on A's veth with `extra` arguments and stdout as
+/// given, stderr too or (None) collected; waits for the attach (on collected
+/// stderr, else by asking the kernel). Returns it and its program's id.
+fn start(net: &TestNet, extra: &[&str], stdout: Stdio, stderr: Option<Stdio>) -> (Observer, u32) {
+    let (ns, iface) = (net.ns(Side::A), net.veth(Side::A));
+    let collected = stderr.is_none();
+    let stderr = stderr.unwrap_or_else(Stdio::piped);
+    let mut observer =
+        Observer::start(binary(), ns, iface, Mode::Native, extra, stdout, stderr).unwrap();
+    if collected {
+        observer.wait_attached(ns, iface).unwrap();
+    } else {
+        let up = eventually(Duration::from_secs(10), || {
+            support::xdp_on(net, Side::A).is_ok_and(|ids| !ids.is_empty())
+        });
+        assert!(up, "xdp-hello did not attach within 10 s");
+    }
+    let ids = support::xdp_on(net, Side::A).unwrap();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    (observer, ids[0])
+}
+
+fn dev_full() -> Stdio {
+    File::options()
+        .write(true)
+        .open("/dev/full")
+        .unwrap()
+        .into()
+}
+
+/// Pings from B to A that must all go unanswered (denied): one second.
+fn pings_are_denied(net: &TestNet) {
+    let out = net
+        .exec(
+            Side::B,
+            "ping",
+            &[
+                "-n",
+                "-q",
+                "-c",
+                "3",
+                "-i",
+                "0.05",
+                "-w",
+                "1",
+                &A_V4.to_string(),
+            ],
+        )
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && text.contains(" 0 received"),
+        "pings got through: {text}"
+    );
+}
+
+/// Three UDP datagrams from B to A: three notices.
+fn three_datagrams(net: &TestNet) {
+    let to = SocketAddr::new(A_V4.into(), 50009);
+    net.send_udp(40009, to, &[b"x".as_slice(); 3]).unwrap();
+}
+
+/// Reads `count` lines from `reader` (waiting as long as it takes: the
+/// test's timeout is the observer's).
+fn read_lines(reader: &mut BufReader<File>, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|_| {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            line
+        })
+        .collect()
+}
+
+/// Reads the header and notices until three UDP ones have come, then, once
+/// xdp-hello has had time to write what else it had, everything the pipe
+/// holds; closes it, as `head` does. Returns the notices read: every one
+/// xdp-hello wrote (ARP and neighbour discovery come unasked).
+fn read_until_three_udp_then_close(read_end: File) -> Vec<String> {
+    let mut reader = BufReader::new(read_end);
+    let mut lines = read_lines(&mut reader, 1);
+    while lines.iter().filter(|l| l.contains(" UDP ")).count() < 3 {
+        lines.extend(read_lines(&mut reader, 1));
+    }
+    std::thread::sleep(Duration::from_millis(300)); // a few batches
+    let fd = reader.get_ref().as_raw_fd();
+    unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) };
+    let mut rest = String::new();
+    let _ = reader.read_to_string(&mut rest); // ends with EAGAIN
+    lines.extend(rest.lines().map(|l| format!("{l}\n")));
+    drop(reader);
+    assert!(lines[0].starts_with("TIME "), "{lines:?}");
+    lines.split_off(1)
+}
+
+/// Whether the process is still running (not exited, not a zombie).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// Waits up to 5 s for a stderr line containing `text`; returns all of them.
+fn said(observer: &Observer, text: &str) -> Vec<String> {
+    eventually(Duration::from_secs(5), || {
+        observer.stderr().iter().any(|line| line.contains(text))
+    });
+    observer
+        .stderr()
+        .into_iter()
+        .filter(|line| line.contains(text))
+        .collect()
+}
+
+/// Item 5: `| head -2` closes stdout while a deny rule is in force. The
+/// rule must keep holding until SIGINT, the reason be said once, and the
+/// summary count only the lines the reader got (item 18).
+#[test]
+fn closed_stdout_leaves_the_rules_in_force_until_sigint() {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let (read_end, write_end) = support::pipe().unwrap();
+    let (observer, prog) = start(&net, &["--rule", DENY_B], write_end.into(), None);
+    three_datagrams(&net);
+    let got = read_until_three_udp_then_close(read_end);
+    let udp = got.iter().filter(|l| l.contains(" UDP "));
+    assert!(udp.clone().all(|l| l.contains(" DROP ")), "{got:?}");
+
+    pings_are_denied(&net); // and their notices cannot be written
+    let why = said(&observer, "stdout was closed");
+    assert_eq!(why.len(), 1, "{:?}", observer.stderr());
+    assert!(why[0].contains("rules stay in force"), "{why:?}");
+    assert!(running(observer.pid()), "it ended: {:?}", observer.stderr());
+    assert_eq!(support::xdp_on(&net, Side::A).unwrap(), [prog]);
+    pings_are_denied(&net);
+
+    let held = support::bpf_objects_of(observer.pid());
+    let done = observer.stop(libc::SIGINT).unwrap();
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+    let summary = done.summary().expect("a summary");
+    assert_eq!(summary.shown, got.len() as u64, "{:?}", done.stderr);
+    assert!(summary.dropped >= 9, "{summary:?}");
+    assert_eq!(
+        said_count(&done, "stdout was closed"),
+        1,
+        "{:?}",
+        done.stderr
+    );
+    support::nothing_left(&net, &held).unwrap();
+}
+
+fn said_count(done: &Finished, text: &str) -> usize {
+    done.stderr.iter().filter(|l| l.contains(text)).count()
+}
+
+/// Item 5: a full disk (`>/dev/full`) with a rule in force: filtering goes
+/// on, the reason is said once, SIGINT ends it with a summary and exit 1.
+#[test]
+fn full_disk_leaves_the_rules_in_force_and_ends_with_a_summary() {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let (observer, prog) = start(&net, &["--rule", DENY_B], dev_full(), None);
+    pings_are_denied(&net);
+    let why = said(&observer, "No space left on device");
+    assert_eq!(why.len(), 1, "{:?}", observer.stderr());
+    assert!(why[0].contains("rules stay in force"), "{why:?}");
+    assert!(running(observer.pid()), "it ended: {:?}", observer.stderr());
+    pings_are_denied(&net);
+    assert_eq!(support::xdp_on(&net, Side::A).unwrap(), [prog]);
+
+    let done = observer.stop(libc::SIGINT).unwrap();
+    assert_eq!(done.status.code(), Some(1), "{:?}", done.stderr);
+    let summary = done.summary().expect("a summary");
+    assert_eq!(summary.shown, 0, "{summary:?}");
+    assert!(summary.dropped >= 6, "{summary:?}");
+    assert_eq!(said_count(&done, "No space left"), 1, "{:?}", done.stderr);
+}
+
+/// Items 5 and 18: with no rules, a closed stdout ends the run as tcpdump
+/// would, saying why, with a summary that counts as shown only the lines
+/// the reader received (not the one whose write failed).
+#[test]
+fn closed_stdout_ends_a_pure_observer_saying_why_and_counting_only_lines_received() {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let (read_end, write_end) = support::pipe().unwrap();
+    let (observer, prog) = start(&net, &[], write_end.into(), None);
+    let held = support::bpf_objects_of(observer.pid());
+    assert!(held.contains(&support::BpfObject::Prog(prog)), "{held:?}");
+    three_datagrams(&net);
+    let got = read_until_three_udp_then_close(read_end);
+    three_datagrams(&net);
+
+    let done = observer.exit_within(Duration::from_secs(5)).unwrap();
+    // Item 18: the line whose write failed is not among those shown.
+    let summary = done.summary().expect("a summary");
+    assert_eq!(summary.shown, got.len() as u64, "{:?}", done.stderr);
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+    assert_eq!(
+        said_count(&done, "stdout was closed"),
+        1,
+        "{:?}",
+        done.stderr
+    );
+    assert!(
+        done.stderr
+            .iter()
+            .any(|l| l.contains("stopping, as no rules are in force")),
+        "{:?}",
+        done.stderr
+    );
+    support::nothing_left(&net, &held).unwrap();
+}
+
+/// Item 7: stderr that cannot be written is no panic (exit 101): not for a
+/// refusal, not for a whole run with `2>/dev/full`, not with `2>&1 | head -1`
+/// whether rules keep it running or not.
+#[test]
+fn unwritable_stderr_is_no_panic() {
+    // A refusal, before any kernel work: needs no root.
+    let status = std::process::Command::new("timeout")
+        .args(["10", BINARY, "-i", "nosuch0"])
+        .stdout(Stdio::null())
+        .stderr(dev_full())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+
+    // 2>/dev/full: the notices still come, SIGINT still ends it cleanly.
+    let (observer, _) = start(&net, &["--stats", "1"], Stdio::piped(), Some(dev_full()));
+    net.ping(A_V4.into(), 1).unwrap();
+    let echo = |line: &str| line.contains("echo-request");
+    assert_eq!(observer.wait_for_lines(1, echo, NOTICE_WAIT), 1);
+    // A --stats line, then SIGHUP without --rules FILE: lines that cannot
+    // be written.
+    std::thread::sleep(Duration::from_millis(1100));
+    unsafe { libc::kill(observer.pid() as libc::pid_t, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(running(observer.pid()), "SIGHUP ended it");
+    let done = observer.stop(libc::SIGINT).unwrap();
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.status);
+
+    // 2>&1 | head -1, with a rule (runs on until SIGINT) and without.
+    for extra in [&["--rule", DENY_B][..], &[]] {
+        let (read_end, write_end) = support::pipe().unwrap();
+        let stderr = write_end.try_clone().unwrap();
+        let (observer, _) = start(&net, extra, write_end.into(), Some(stderr.into()));
+        let first = read_lines(&mut BufReader::new(read_end), 1);
+        assert!(first[0].contains(" attached to "), "{first:?}");
+        three_datagrams(&net);
+        let done = if extra.is_empty() {
+            observer.exit_within(Duration::from_secs(5)).unwrap()
+        } else {
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(running(observer.pid()), "{extra:?}: it ended");
+            observer.stop(libc::SIGINT).unwrap()
+        };
+        assert_eq!(done.status.code(), Some(0), "{extra:?}: {:?}", done.status);
+    }
+}
+
+// ---- Losing the attachment (issue 7 item 6) ----
+
+/// Attaches, does `what` to the attachment from outside, and checks that
+/// xdp-hello notices within a second, says `says` in one line, exits 1
+/// with a summary, and leaves nothing attached in namespace `left_in`.
+fn attachment_lost(what: impl FnOnce(&TestNet, u32), says: &str, left_in: Side) {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let observer = net
+        .observe(binary(), Mode::Native, &["--rule", DENY_B])
+        .unwrap();
+    let prog = support::xdp_on(&net, Side::A).unwrap()[0];
+    what(&net, prog);
+    let done_at = Instant::now();
+    let done = observer.exit_within(Duration::from_secs(3)).unwrap();
+    let took = done_at.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "took {took:?}: {:?}",
+        done.stderr
+    );
+    assert_eq!(done.status.code(), Some(1), "{:?}", done.stderr);
+    assert_eq!(
+        said_count(&done, says),
+        1,
+        "should say '{says}': {:?}",
+        done.stderr
+    );
+    assert!(done.summary().is_some(), "no summary: {:?}", done.stderr);
+    let left = support::xdp_programs(net.ns(left_in), net.veth(Side::A)).unwrap();
+    assert!(left.is_empty(), "still attached in {left_in:?}: {left:?}");
+    assert!(
+        eventually(Duration::from_secs(2), || !support::prog_loaded(prog)),
+        "program {prog} still loaded"
+    );
+}
+
+#[test]
+fn detach_from_outside_is_noticed() {
+    attachment_lost(
+        |_, prog| {
+            let links = support::links_of(prog);
+            assert_eq!(links.len(), 1, "{links:?}");
+            let out = veth::output_within(
+                std::process::Command::new("bpftool").args([
+                    "link",
+                    "detach",
+                    "id",
+                    &links[0].to_string(),
+                ]),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        },
+        "from outside (bpf_link id",
+        Side::A,
+    );
+}
+
+#[test]
+fn deleted_interface_is_noticed() {
+    attachment_lost(
+        |net, _| {
+            net.ip(Side::A, &["link", "del", net.veth(Side::A)])
+                .unwrap();
+        },
+        "was deleted",
+        Side::A,
+    );
+}
+
+#[test]
+fn interface_moved_to_another_namespace_is_noticed() {
+    attachment_lost(
+        |net, _| {
+            let veth = net.veth(Side::A);
+            net.ip(
+                Side::A,
+                &["link", "set", "dev", veth, "netns", net.ns(Side::B)],
+            )
+            .unwrap();
+        },
+        "was moved to another network namespace",
+        Side::B,
+    );
+}
+
+// ---- The command line (issue 7 items 19, 21) ----
+
+/// Runs the binary with `args` (no namespace: it must refuse before any
+/// kernel work) and returns what it did.
+fn refused(args: &[&str]) -> Output {
+    veth::output_within(
+        std::process::Command::new(BINARY).args(args),
+        Duration::from_secs(10),
+    )
+    .unwrap()
+}
+
+#[test]
+fn selftest_refuses_run_options() {
+    let out = refused(&["--rule", "deny foo", "selftest"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("'selftest' cannot be used with '--rule <RULE>'"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "the selftest ran");
+}
+
+#[test]
+fn stats_minus_one_is_a_range_error() {
+    let out = refused(&["--stats", "-1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("must be at least 1"), "{stderr}");
+    assert!(!stderr.contains("unexpected argument"), "{stderr}");
+}
+
+/// `--ring-size 1G`, the largest size the help and the message name, loads
+/// and attaches.
+#[test]
+fn ring_size_1g_is_accepted() {
+    let out = refused(&["--ring-size", "2G"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("from 4K to 1G"), "{stderr}");
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let observer = net
+        .observe(binary(), Mode::Skb, &["--ring-size", "1G"])
+        .unwrap();
+    net.ping(A_V4.into(), 1).unwrap();
+    let echo = |line: &str| line.contains("echo-request");
+    assert_eq!(observer.wait_for_lines(1, echo, NOTICE_WAIT), 1);
+    let done = observer.stop(libc::SIGINT).unwrap();
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+}
+
+// ---- Whole lines on stderr (issue 7 item 24) ----
+
+/// Every write(2) to stderr is whole lines (strace shows each call): no
+/// line is split over calls, so lines of two writers cannot interleave.
+#[test]
+fn stderr_lines_are_written_whole() {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let trace = std::env::temp_dir().join(format!("xdp-hello-strace-{}", std::process::id()));
+    let trace_arg = trace.to_string_lossy().into_owned();
+    let out = net
+        .exec(
+            Side::A,
+            "strace",
+            &[
+                "-f",
+                "-qq",
+                "-e",
+                "trace=write",
+                "-e",
+                "signal=none",
+                "-s",
+                "4096",
+                "-o",
+                &trace_arg,
+                "timeout",
+                "--foreground",
+                "-s",
+                "INT",
+                "2.5",
+                BINARY,
+                "-i",
+                net.veth(Side::A),
+                "-m",
+                "skb",
+                "--rule",
+                DENY_B,
+                "--stats",
+                "1",
+            ],
+        )
+        .unwrap();
+    if out.status.code() == Some(127) {
+        eprintln!("skipped: no strace");
+        return;
+    }
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let _ = std::fs::remove_file(&trace);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines = stderr.lines().count();
+    // banner, two --stats lines or so, the summary and its rule
+    assert!(lines >= 4, "{stderr}");
+    assert!(stderr.contains("detached from"), "{stderr}");
+    // `PID write(2, "…", N) = N`
+    let writes: Vec<&str> = text.lines().filter(|l| l.contains(" write(2, ")).collect();
+    assert!(!writes.is_empty(), "{text}");
+    for write in &writes {
+        assert!(
+            write.contains("\\n\", "),
+            "a write that does not end a line: {write}"
+        );
+    }
+    assert!(
+        writes.len() <= lines,
+        "{} writes for {lines} lines",
+        writes.len()
+    );
+    eprintln!("{} stderr lines in {} write(2) calls", lines, writes.len());
+}
+
+// ---- Faults (issue 7, fuzzer section) ----
+
+/// SIGKILL at moments spread over the load (before, during and just after
+/// the attach) leaves nothing attached, and nothing the process held in the
+/// kernel — so nothing pinned.
+#[test]
+fn sigkill_during_load_leaves_nothing_attached() {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let (ns, iface) = (net.ns(Side::A), net.veth(Side::A));
+    let mut during_load = 0;
+    for delay_ms in (0..=300).step_by(30) {
+        let observer = Observer::start(
+            binary(),
+            ns,
+            iface,
+            Mode::Native,
+            &[],
+            Stdio::null(),
+            Stdio::piped(),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let held = support::bpf_objects_of(observer.pid());
+        let done = observer.stop(libc::SIGKILL).unwrap();
+        assert_eq!(done.status.signal(), Some(libc::SIGKILL), "{delay_ms} ms");
+        // Killed while loading: BPF objects made, not yet attached.
+        if !held.is_empty() && !done.stderr.iter().any(|l| l.contains(" attached to ")) {
+            during_load += 1;
+        }
+        support::nothing_left(&net, &held)
+            .unwrap_or_else(|err| panic!("killed after {delay_ms} ms: {err:#}"));
+    }
+    assert!(during_load > 0, "no kill landed during the load");
+}
+
+#[test]
+fn sigkill_right_after_attach_leaves_nothing_attached() {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let observer = net
+        .observe(binary(), Mode::Native, &["--rule", DENY_B])
+        .unwrap();
+    let prog = support::xdp_on(&net, Side::A).unwrap()[0];
+    assert_eq!(support::links_of(prog).len(), 1);
+    let held = support::bpf_objects_of(observer.pid());
+    assert!(held.contains(&support::BpfObject::Prog(prog)), "{held:?}");
+    let done = observer.stop(libc::SIGKILL).unwrap();
+    assert_eq!(done.status.signal(), Some(libc::SIGKILL));
+    support::nothing_left(&net, &held).unwrap();
+}
+
+#[test]
+fn sigkill_under_a_flood_leaves_nothing_attached() {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let observer = net.observe(binary(), Mode::Native, &[]).unwrap();
+    let prog = support::xdp_on(&net, Side::A).unwrap()[0];
+    let flood = Sender::start(&net, None);
+    let udp = |line: &str| line.contains(" UDP ");
+    assert!(observer.wait_for_lines(1000, udp, Duration::from_secs(5)) >= 1000);
+    let held = support::bpf_objects_of(observer.pid());
+    assert!(held.contains(&support::BpfObject::Prog(prog)), "{held:?}");
+    let done = observer.stop(libc::SIGKILL).unwrap();
+    assert_eq!(done.status.signal(), Some(libc::SIGKILL));
+    support::nothing_left(&net, &held).unwrap();
+    assert!(flood.stop().unwrap() > 1000);
+}
+
+/// A 4K ring under a raw flood overflows: SIGINT still ends the run within
+/// a second, and the loss is exact — every packet the program ran on is a
+/// notice shown or one counted lost, and stdout has every one shown.
+#[test]
+fn ring_overflow_under_a_flood_stays_responsive_and_counts_loss_exactly() {
+    if !root() {
+        return;
+    }
+    let net = TestNet::new().unwrap();
+    let observer = net
+        .observe(binary(), Mode::Native, &["--ring-size", "4K"])
+        .unwrap();
+    let flood = Sender::start(&net, None);
+    let udp = |line: &str| line.contains(" UDP ");
+    observer.wait_for_lines(20_000, udp, Duration::from_secs(5));
+    let asked = Instant::now();
+    let done = observer.stop(libc::SIGINT).unwrap();
+    let took = asked.elapsed();
+    let sent = flood.stop().unwrap();
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+    assert!(took < Duration::from_secs(1), "took {took:?} to stop");
+    let summary = done.summary().expect("a summary");
+    assert!(
+        summary.lost > 0,
+        "the ring never overflowed: {summary:?}, {sent} sent"
+    );
+    assert_eq!(
+        summary.shown + summary.lost,
+        summary.passed + summary.dropped + summary.aborted,
+        "{summary:?}"
+    );
+    assert_eq!(summary.shown as usize, done.stdout.len() - 1, "{summary:?}");
+    eprintln!("{sent} sent; {summary:?}");
 }

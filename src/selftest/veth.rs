@@ -515,6 +515,32 @@ impl Observer {
         mode: Mode,
         extra: &[&str],
     ) -> Result<Observer> {
+        let mut observer = Observer::start(
+            binary,
+            ns,
+            iface,
+            mode,
+            extra,
+            Stdio::piped(),
+            Stdio::piped(),
+        )?;
+        observer.wait_attached(ns, iface)?;
+        Ok(observer)
+    }
+
+    /// Starts it as [`Observer::spawn`] does, with stdout and stderr where
+    /// the caller says (`Stdio::piped()`: collected, as `spawn` does), and
+    /// returns at once: for output that cannot be written, and for signals
+    /// that come before the attach.
+    pub fn start(
+        binary: &Path,
+        ns: &str,
+        iface: &str,
+        mode: Mode,
+        extra: &[&str],
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> Result<Observer> {
         // `ip netns exec` execs the binary: the child's pid is xdp-hello's,
         // so signals reach it directly.
         let mut command = Command::new("ip");
@@ -524,8 +550,8 @@ impl Observer {
             .args(["-i", iface, "-m", &mode.to_string()])
             .args(extra)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdout(stdout)
+            .stderr(stderr);
         let parent = std::process::id() as libc::pid_t;
         // SAFETY: runs in the forked child before exec, and calls only
         // prctl(2) and getppid(2), both async-signal-safe; no allocation.
@@ -557,24 +583,29 @@ impl Observer {
             collect_lines(child.stdout.take(), stdout.clone()),
             collect_lines(child.stderr.take(), stderr.clone()),
         ];
-        let mut observer = Observer {
+        Ok(Observer {
             child,
             stdout,
             stderr,
             readers,
-        };
-        let banner = observer
+        })
+    }
+
+    /// Waits until it says (on collected stderr) that it is attached to
+    /// `iface` in `ns`; kills it if it does not.
+    pub fn wait_attached(&mut self, ns: &str, iface: &str) -> Result<()> {
+        let banner = self
             .stderr
             .wait_for(|line| line.contains(" attached to "), ATTACH_TIMEOUT);
         if banner.is_none() {
-            let status = observer.kill_and_wait();
+            let status = self.kill_and_wait();
             bail!(
                 "xdp-hello did not attach to {iface} in {ns} ({}): {}",
                 status.map_or("still running after 10 s".into(), |s| s.to_string()),
-                observer.stderr.snapshot().join(" | ")
+                self.stderr.snapshot().join(" | ")
             );
         }
-        Ok(observer)
+        Ok(())
     }
 
     pub fn pid(&self) -> u32 {
@@ -608,16 +639,23 @@ impl Observer {
 
     /// Sends `signal` (SIGINT, SIGTERM, SIGKILL, …), waits for the exit and
     /// returns the status with everything the process wrote.
-    pub fn stop(mut self, signal: libc::c_int) -> Result<Finished> {
+    pub fn stop(self, signal: libc::c_int) -> Result<Finished> {
         // SAFETY: a plain kill(2) on our own child, not yet reaped.
         if unsafe { libc::kill(self.child.id() as libc::pid_t, signal) } != 0 {
             return Err(io::Error::last_os_error()).context("signalling xdp-hello");
         }
-        let status = match wait_within(&mut self.child, EXIT_TIMEOUT)? {
+        self.exit_within(EXIT_TIMEOUT)
+            .with_context(|| format!("after signal {signal}"))
+    }
+
+    /// Waits up to `timeout` for it to exit by itself (it is killed if it
+    /// does not) and returns the status with everything it wrote.
+    pub fn exit_within(mut self, timeout: Duration) -> Result<Finished> {
+        let status = match wait_within(&mut self.child, timeout)? {
             Some(status) => status,
             None => {
                 self.kill_and_wait();
-                bail!("xdp-hello did not exit within {EXIT_TIMEOUT:?} of signal {signal}");
+                bail!("xdp-hello did not exit within {timeout:?}");
             }
         };
         // The pipes close with the process: the readers have everything.

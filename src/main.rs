@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use xdp_hello::abi::{self, Config};
+use xdp_hello::abi::{self, Config, Notice};
 use xdp_hello::firewall::{Firewall, RuleMaps};
 use xdp_hello::grace::GracePeriod;
 use xdp_hello::loader::{self, Mode};
@@ -205,6 +205,8 @@ fn run(cli: &Cli) -> Result<bool> {
     let rule_maps = RuleMaps::of(&skel.maps);
     let mut firewall = Firewall::new();
     firewall.install(&rule_maps, &rule_set)?;
+    // Reloads change it between batches; notices read it to name rules.
+    let firewall = RefCell::new(firewall);
 
     let attachment = loader::attach(&skel, ifindex, &cli.iface, cli.mode)?;
     if attachment.fell_back {
@@ -250,6 +252,7 @@ fn run(cli: &Cli) -> Result<bool> {
             on_output_failure(err);
         }
         if signals.reload.swap(false, Ordering::Relaxed) {
+            let mut firewall = firewall.borrow_mut();
             reload(cli, &mut firewall, &rule_maps);
             enforcing.set(!firewall.rules().is_empty() || default_deny);
         }
@@ -261,7 +264,7 @@ fn run(cli: &Cli) -> Result<bool> {
         if let Some(interval) = interval.as_mut() {
             if interval.due(Instant::now()) {
                 let counters = Counters::read(&skel.maps.counters)?;
-                let hits = firewall.hits(&rule_maps)?;
+                let hits = firewall.borrow().hits(&rule_maps)?;
                 say(interval.line(&counters, &hits));
             }
         }
@@ -286,14 +289,21 @@ fn run(cli: &Cli) -> Result<bool> {
             // ring stays cheap.
             if sink.failure().is_some() {
                 sink.push("");
-            } else if let Some(err) = sink.push(&format.line(notice)) {
-                on_output_failure(err);
+            } else {
+                // The kernel names a rule by its counter slot; users by its id.
+                let notice = Notice {
+                    rule_id: firewall.borrow().shown_rule_id(notice.rule_id),
+                    ..*notice
+                };
+                if let Some(err) = sink.push(&format.line(&notice)) {
+                    on_output_failure(err);
+                }
             }
         },
     )?;
 
     let counters = Counters::read(&skel.maps.counters)?;
-    let hits = firewall.hits(&rule_maps)?;
+    let hits = firewall.borrow().hits(&rule_maps)?;
     let sink = sink.into_inner();
     let shown = Shown {
         written: sink.written().saturating_sub(header),

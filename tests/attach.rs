@@ -387,7 +387,8 @@ fn cap_sys_admin_alone_is_enough() {
                 "--preserve-status",
                 "-s",
                 "INT",
-                "1",
+                // Time to load and attach on a busy machine, then stop.
+                "5",
                 BINARY,
                 "-i",
                 veth,

@@ -14,10 +14,11 @@ use libbpf_rs::OpenObject;
 
 use crate::abi::Config;
 use crate::occupants::{occupants, Link, Occupant};
-use crate::privileges;
 use crate::skel::{XdpHelloSkel, XdpHelloSkelBuilder};
+use crate::{kernel, privileges};
 
-/// How the program is attached to the interface.
+/// Where an XDP program runs on an interface: what the user asks for
+/// (`--mode`), what the kernel accepted, and where another program sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
     /// Native (driver) mode where the driver supports XDP, else skb mode.
@@ -26,6 +27,10 @@ pub enum Mode {
     Native,
     /// Generic (skb) mode: works on every interface, slower.
     Skb,
+    /// Offloaded to the NIC: only ever found holding an interface, never
+    /// asked for.
+    #[value(skip)]
+    Offload,
 }
 
 impl Mode {
@@ -34,6 +39,17 @@ impl Mode {
             Mode::Auto => 0,
             Mode::Native => libbpf_sys::XDP_FLAGS_DRV_MODE,
             Mode::Skb => libbpf_sys::XDP_FLAGS_SKB_MODE,
+            Mode::Offload => libbpf_sys::XDP_FLAGS_HW_MODE,
+        }
+    }
+
+    /// iproute2's name of the mode, as in `ip link set dev X xdpgeneric off`.
+    pub fn ip_keyword(self) -> &'static str {
+        match self {
+            Mode::Auto => "xdp",
+            Mode::Native => "xdpdrv",
+            Mode::Skb => "xdpgeneric",
+            Mode::Offload => "xdpoffload",
         }
     }
 }
@@ -44,6 +60,7 @@ impl fmt::Display for Mode {
             Mode::Auto => "auto",
             Mode::Native => "native",
             Mode::Skb => "skb",
+            Mode::Offload => "offload",
         })
     }
 }
@@ -76,43 +93,43 @@ pub fn load(
 
 /// EPERM is a missing privilege; EACCES is how the verifier says no.
 fn explain_load_error(err: &libbpf_rs::Error) -> anyhow::Error {
-    if has_errno(err, libc::EPERM) {
-        privileges::denied()
-    } else if has_errno(err, libc::EACCES) {
-        let hint = privileges::verifier_hint()
-            .map(|hint| format!("; {hint}"))
-            .unwrap_or_default();
-        anyhow!(
-            "the kernel's verifier rejected the XDP program (EACCES): run with -v to see its \
-             log{hint}"
-        )
-    } else {
-        anyhow!(
+    match errno(err) {
+        Some(libc::EPERM) => privileges::denied(),
+        Some(libc::EACCES) => {
+            let hint = privileges::verifier_hint()
+                .map(|hint| format!("; {hint}"))
+                .unwrap_or_default();
+            anyhow!(
+                "the kernel's verifier rejected the XDP program (EACCES): run with -v to see \
+                 its log{hint}"
+            )
+        }
+        _ => anyhow!(
             "loading the XDP program failed: {err} (run with -v to see libbpf's and the verifier's log)"
-        )
+        ),
     }
 }
 
-/// Whether `err` came from `errno`. libbpf_rs::Error has no raw_os_error(),
-/// and its kind() folds EPERM and EACCES into PermissionDenied alike; but it
-/// is made from `io::Error::from_raw_os_error`, whose text ends its chain.
-fn has_errno(err: &libbpf_rs::Error, errno: i32) -> bool {
-    format!("{err:#}").ends_with(&io::Error::from_raw_os_error(errno).to_string())
+/// The errno `err` was made from. libbpf-rs 0.27 keeps the `io::Error` it
+/// wraps private and its kind() folds EPERM and EACCES into
+/// PermissionDenied alike, so the number is read where std puts it: the
+/// end of an OS error's text, "... (os error N)".
+fn errno(err: &libbpf_rs::Error) -> Option<i32> {
+    let text = format!("{err:#}");
+    let (_, number) = text.strip_suffix(')')?.rsplit_once("(os error ")?;
+    number.parse().ok()
 }
 
 /// BPF ring buffers came with Linux 5.8; say so instead of failing obscurely.
 fn require_ring_buffer() -> Result<()> {
-    let supported = unsafe {
-        libbpf_sys::libbpf_probe_bpf_map_type(libbpf_sys::BPF_MAP_TYPE_RINGBUF, std::ptr::null())
-    };
-    match supported {
-        1 => Ok(()),
-        0 => bail!(
+    match kernel::has_map_type(libbpf_sys::BPF_MAP_TYPE_RINGBUF) {
+        Ok(true) => Ok(()),
+        Ok(false) => bail!(
             "kernel {} has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF needs Linux 5.8 or newer)",
-            kernel_release()
+            kernel::release()
         ),
-        err if -err == libc::EPERM => Err(privileges::denied()),
-        err => Err(io::Error::from_raw_os_error(-err)).context("probing for BPF ring buffers"),
+        Err(err) if err.raw_os_error() == Some(libc::EPERM) => Err(privileges::denied()),
+        Err(err) => Err(err).context("probing for BPF ring buffers"),
     }
 }
 
@@ -211,9 +228,9 @@ fn explain_attach_error(
             anyhow!("{iface}'s driver does not support native XDP: use --mode skb (or --mode auto)")
         }
         libc::EPERM | libc::EACCES => privileges::denied(),
-        libc::EINVAL if !kernel_at_least(5, 9) => anyhow!(
+        libc::EINVAL if !kernel::at_least(5, 9) => anyhow!(
             "kernel {} cannot attach XDP through a bpf_link (needs Linux 5.9 or newer)",
-            kernel_release()
+            kernel::release()
         ),
         libc::ERANGE | libc::EINVAL if mode == Mode::Native => anyhow!(
             "{iface} refused native XDP ({err}); its MTU may be too large for XDP: try --mode skb"
@@ -314,26 +331,6 @@ fn link_advice(link: &Link) -> String {
     )
 }
 
-/// `uname -r`.
-pub fn kernel_release() -> String {
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut uts) } != 0 {
-        return "(unknown)".into();
-    }
-    unsafe { std::ffi::CStr::from_ptr(uts.release.as_ptr()) }
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn kernel_at_least(major: u32, minor: u32) -> bool {
-    let release = kernel_release();
-    let mut parts = release
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    found >= (major, minor)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,8 +341,8 @@ mod tests {
         let eperm = libbpf_rs::Error::from_raw_os_error(libc::EPERM);
         // The distinction kind() does not make.
         assert_eq!(eacces.kind(), eperm.kind());
-        assert!(has_errno(&eacces, libc::EACCES) && !has_errno(&eacces, libc::EPERM));
-        assert!(has_errno(&eperm, libc::EPERM) && !has_errno(&eperm, libc::EACCES));
+        assert_eq!(errno(&eacces), Some(libc::EACCES));
+        assert_eq!(errno(&eperm), Some(libc::EPERM));
         let verifier = explain_load_error(&eacces).to_string();
         assert!(
             verifier.starts_with("the kernel's verifier rejected"),
@@ -411,7 +408,7 @@ mod tests {
         assert!(!names_another_mode(libc::EBUSY, Mode::Native));
         let occupant = Occupant {
             prog_id: 5,
-            mode: crate::occupants::Slot::Skb,
+            mode: Mode::Skb,
             link: None,
         };
         let auto = busy("veth0", std::slice::from_ref(&occupant), false).to_string();

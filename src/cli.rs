@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::loader::Mode;
+use crate::attach::Mode;
 use crate::rules::Action;
 
 /// Reports the packets arriving on a network interface, one line each, and
@@ -107,25 +107,22 @@ pub enum NoticeFilter {
     None,
 }
 
-/// `--default`'s values, while rules::Action has no clap ValueEnum.
-const ACTIONS: [(&str, Action); 2] = [("allow", Action::Allow), ("deny", Action::Deny)];
-
-/// Parses `allow` or `deny`; clap lists them in the help and its errors.
+/// Parses `--default allow|deny`: rules::Action has no clap ValueEnum, and
+/// clap lists these values in the help and its errors.
 fn action_parser() -> impl TypedValueParser<Value = Action> {
-    PossibleValuesParser::new(ACTIONS.map(|(name, _)| name)).map(|name| {
-        ACTIONS
-            .into_iter()
-            .find_map(|(known, action)| (known == name).then_some(action))
-            .expect("clap passes only the possible values")
+    // Only the possible values get this far.
+    PossibleValuesParser::new(["allow", "deny"]).map(|name| match name.as_str() {
+        "deny" => Action::Deny,
+        _ => Action::Allow,
     })
 }
 
 /// The word `--default` takes for `action`.
 pub fn action_name(action: Action) -> &'static str {
-    ACTIONS
-        .into_iter()
-        .find_map(|(name, known)| (known == action).then_some(name))
-        .expect("every action has a name")
+    match action {
+        Action::Allow => "allow",
+        Action::Deny => "deny",
+    }
 }
 
 /// The smallest ring buffer: one page.

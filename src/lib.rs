@@ -2,6 +2,7 @@
 //! Rust (src/bpf), loaded through a libbpf skeleton.
 
 pub mod abi;
+pub mod attach;
 pub mod cli;
 pub mod firewall;
 pub mod grace;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use libbpf_rs::libbpf_sys;
 
-use crate::loader::Mode;
+use crate::attach::Mode;
 
 /// An XDP program on an interface.
 #[derive(Debug)]

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::abi::{self, Config, Notice};
+use crate::attach::{self, Attachment};
 use crate::cli::{self, Cli, NoticeFilter, MIN_RING_SIZE};
 use crate::firewall::{Firewall, RuleMaps};
 use crate::grace::GracePeriod;
 use crate::iface;
-use crate::loader::{self, Attachment};
+use crate::loader;
 use crate::logging::{self, say};
 use crate::notices::NoticeReader;
 use crate::output::{Formatter, Style};
@@ -42,7 +43,7 @@ pub fn run(cli: &Cli) -> Result<bool> {
     let rule_maps = RuleMaps::of(&skel.maps);
     let mut firewall = Firewall::new();
     firewall.install(&rule_maps, &rule_set)?;
-    let attachment = attach(cli, &skel, ifindex, rule_set.len())?;
+    let attachment = attach_and_tell(cli, &skel, ifindex, rule_set.len())?;
 
     let mut session = Session {
         cli,
@@ -104,8 +105,13 @@ fn ring_size(cli: &Cli) -> u32 {
 }
 
 /// Attaches in the mode asked for and says where and how.
-fn attach(cli: &Cli, skel: &XdpHelloSkel<'_>, ifindex: u32, rules: usize) -> Result<Attachment> {
-    let attachment = loader::attach(skel, ifindex, &cli.iface, cli.mode)?;
+fn attach_and_tell(
+    cli: &Cli,
+    skel: &XdpHelloSkel<'_>,
+    ifindex: u32,
+    rules: usize,
+) -> Result<Attachment> {
+    let attachment = attach::attach(skel, ifindex, &cli.iface, cli.mode)?;
     if attachment.fell_back {
         say(format_args!(
             "{}'s driver has no native XDP; using skb mode",

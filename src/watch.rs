@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use libbpf_rs::libbpf_sys;
 
-use crate::loader::Attachment;
+use crate::attach::Attachment;
 
 /// How often the kernel is asked: well within the second the user may wait.
 const LOOK_EVERY: Duration = Duration::from_millis(200);

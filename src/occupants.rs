@@ -32,6 +32,23 @@ pub struct Link {
 
 /// The XDP programs on `ifindex` (in this network namespace), one a mode.
 pub fn occupants(ifindex: u32) -> Vec<Occupant> {
+    programs(ifindex)
+        .into_iter()
+        .map(|(prog_id, mode)| Occupant {
+            prog_id,
+            mode,
+            link: xdp_link(prog_id, ifindex).map(|id| Link {
+                id,
+                holders: link_holders(id),
+                pins: link_pins(id),
+            }),
+        })
+        .collect()
+}
+
+/// The ids of the XDP programs on `ifindex` here and the mode of each, as
+/// the kernel reports them (none where it cannot be asked).
+pub fn programs(ifindex: u32) -> Vec<(u32, Mode)> {
     let mut opts = libbpf_sys::bpf_xdp_query_opts {
         sz: size_of::<libbpf_sys::bpf_xdp_query_opts>() as _,
         ..Default::default()
@@ -47,26 +64,16 @@ pub fn occupants(ifindex: u32) -> Vec<Occupant> {
     .into_iter()
     .filter(|&(id, _)| id != 0)
     .collect();
+    // Older kernels report no id per mode, only the one program and its mode.
     if found.is_empty() && opts.prog_id != 0 {
-        let slot = match opts.attach_mode as u32 {
+        let mode = match opts.attach_mode as u32 {
             libbpf_sys::XDP_ATTACHED_SKB => Mode::Skb,
             libbpf_sys::XDP_ATTACHED_HW => Mode::Offload,
             _ => Mode::Native,
         };
-        found.push((opts.prog_id, slot));
+        found.push((opts.prog_id, mode));
     }
     found
-        .into_iter()
-        .map(|(prog_id, mode)| Occupant {
-            prog_id,
-            mode,
-            link: xdp_link(prog_id, ifindex).map(|id| Link {
-                id,
-                holders: link_holders(id),
-                pins: link_pins(id),
-            }),
-        })
-        .collect()
 }
 
 /// The id of the XDP link that attaches program `prog_id` to `ifindex`.

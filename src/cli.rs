@@ -97,7 +97,21 @@ pub enum Command {
     /// then attaches for real over a veth pair in network namespaces of its
     /// own, in native and skb mode, and removes everything it made. One line
     /// per check, then `N passed, N failed`; exits non-zero on any failure.
-    Selftest,
+    Selftest {
+        /// Show libbpf's messages (and the verifier's log when loading fails).
+        #[arg(short, long)]
+        verbose: bool,
+    },
+}
+
+impl Cli {
+    /// Whether libbpf's messages are wanted, for the run or the selftest.
+    pub fn verbose(&self) -> bool {
+        match self.command {
+            Some(Command::Selftest { verbose }) => verbose,
+            None => self.verbose,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -215,6 +229,8 @@ mod tests {
         assert_eq!(cli.stats, Some(2));
         assert_eq!(cli.ring_size, 256 << 10);
         assert!(cli.verbose);
+        let cli = Cli::try_parse_from(["xdp-hello", "selftest", "-v"]).unwrap();
+        assert!(cli.verbose() && cli.command.is_some());
     }
 
     #[test]
@@ -240,7 +256,10 @@ mod tests {
     #[test]
     fn selftest_is_a_subcommand() {
         let cli = Cli::try_parse_from(["xdp-hello", "selftest"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Selftest)));
+        assert!(matches!(
+            cli.command,
+            Some(Command::Selftest { verbose: false })
+        ));
     }
 
     /// Issue 7 item 19: `--rule 'deny foo' selftest` ran the selftest and

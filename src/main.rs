@@ -11,9 +11,9 @@ use xdp_hello::{selftest, session};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.verbose);
+    logging::init(cli.verbose());
     let outcome = match cli.command {
-        Some(Command::Selftest) => selftest::run(),
+        Some(Command::Selftest { .. }) => selftest::run(),
         None => session::run(&cli),
     };
     match outcome {

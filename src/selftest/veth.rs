@@ -34,8 +34,9 @@ pub const B_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x211, 0, 0, 0, 0, 0, 2);
 /// Longest any helper command may take before it is killed: a hung `ip` or a
 /// binary that should have refused but runs on must not hang the caller.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long xdp-hello may take to load, attach and say so.
-const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long xdp-hello may take to load, attach and say so: a guest kernel
+/// under software emulation on a busy host took over 10 s.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long xdp-hello may take to exit after a signal.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -368,6 +369,7 @@ impl XdpMode {
         match mode {
             Mode::Native => Some(XdpMode::Native),
             Mode::Skb => Some(XdpMode::Generic),
+            Mode::Offload => Some(XdpMode::Offload),
             Mode::Auto => None,
         }
     }

@@ -156,6 +156,21 @@ pub static CONFIG: Config = Config {
 #[link_section = ".rodata"]
 pub static NOTICE_LAYOUT: Notice = Notice::ZERO;
 
+/// 0xffff, read at run time: see [`length_field`].
+#[no_mangle]
+#[link_section = ".rodata"]
+pub static LENGTH_FIELD_MASK: u32 = 0xffff;
+
+/// An IP header's 16-bit length field (network order) as a number the
+/// verifier knows is at most 65535. Verifiers before 6.18 forget every bound
+/// after a byte swap and then refuse to add the length to a packet pointer;
+/// a mask LLVM cannot see through (it is read at run time) and the verifier
+/// can (frozen .rodata reads as constants) restores the bound.
+#[inline(always)]
+pub fn length_field(network_order: u16) -> usize {
+    (u16::from_be(network_order) as u32 & unsafe { read_volatile(&LENGTH_FIELD_MASK) }) as usize
+}
+
 /// `CONFIG` as user space set it; a plain read would be folded at compile time.
 #[inline(always)]
 pub fn config() -> Config {
@@ -173,12 +188,33 @@ fn lookup_ptr<M, K, V>(map: &'static M, key: &K) -> *mut V {
     unsafe { map_lookup_elem(map_ptr(map), key as *const K as *const c_void) as *mut V }
 }
 
-/// A copy of `key`'s value in `map`; `None` where there is no entry.
+/// A copy of `key`'s value in `map`, or `absent` where there is no entry.
+///
+/// A plain value, never an `Option`: LLVM may copy an `Option`'s payload
+/// even when it is `None`, and the verifiers of older kernels (6.1) refuse
+/// the read of a stack slot nothing wrote.
 #[inline(always)]
-pub fn lookup<M, K, V: Copy>(map: &'static M, key: &K) -> Option<V> {
+pub fn lookup_or<M, K, V: Copy>(map: &'static M, key: &K, absent: V) -> V {
     let value = lookup_ptr::<M, K, V>(map, key);
-    (!value.is_null()).then(|| unsafe { *value })
+    if value.is_null() {
+        absent
+    } else {
+        unsafe { *value }
+    }
 }
+
+/// `key`'s rule in `map`; where there is none, a rule with verdict 0
+/// (XDP_ABORTED, never a rule's verdict), as in an empty array slot.
+#[inline(always)]
+pub fn rule_at<M, K>(map: &'static M, key: &K) -> RuleAction {
+    lookup_or(map, key, NO_RULE)
+}
+
+/// What [`rule_at`] gives where no rule is.
+pub const NO_RULE: RuleAction = RuleAction {
+    rule_id: RULE_NONE,
+    verdict: 0,
+};
 
 /// Adds one to this CPU's slot `index` of a per-CPU counter array.
 #[inline(always)]

@@ -8,6 +8,7 @@
 use core::mem::size_of;
 
 use crate::abi::*;
+use crate::maps::length_field;
 use crate::vmlinux::{
     arphdr, ethhdr, frag_hdr, icmp6hdr, icmphdr, iphdr, ipv6_opt_hdr, ipv6hdr, tcphdr, udphdr,
     vlan_hdr, xdp_md,
@@ -194,7 +195,7 @@ fn walk_ipv4(cursor: &mut Cursor, notice: &mut Notice) -> Option<Option<u8>> {
 
     // The datagram ends where Total Length says: the stack drops a packet
     // whose length is longer than the frame or shorter than its header.
-    let total_len = u16::from_be(ip.tot_len) as usize;
+    let total_len = length_field(ip.tot_len);
     if total_len < header_len || total_len > cursor.available_from(start) {
         notice.flags |= FLAG_MALFORMED;
         return Some(None);
@@ -234,7 +235,7 @@ fn walk_ipv6(cursor: &mut Cursor, notice: &mut Notice) -> Option<Option<u8>> {
 
     // Payload Length 0 before a hop-by-hop header announces a jumbogram
     // (RFC 2675), which no frame that reaches XDP can be.
-    let payload_len = u16::from_be(ip.payload_len) as usize;
+    let payload_len = length_field(ip.payload_len);
     if size_of::<ipv6hdr>() + payload_len > cursor.available_from(start)
         || (payload_len == 0 && ip.nexthdr == IPPROTO_HOPOPTS)
     {

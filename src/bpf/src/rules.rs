@@ -14,7 +14,8 @@
 
 use crate::abi::*;
 use crate::maps::{
-    icmp_rules, lookup, port_rules, proto_rules, rule_generation, rule_kinds, rules_v4, rules_v6,
+    icmp_rules, lookup_or, port_rules, proto_rules, rule_at, rule_generation, rule_kinds, rules_v4,
+    rules_v6,
 };
 
 /// Flags of a packet whose transport header could not be read.
@@ -26,11 +27,10 @@ const TRANSPORT_KINDS: u32 = KIND_TCP_PORTS | KIND_UDP_PORTS | KIND_ICMP | KIND_
 #[inline(always)]
 pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
     let default = (config.default_verdict as u8, RULE_NONE);
-    let Some(generation) = lookup::<_, u32, u32>(&rule_generation, &0) else {
-        return default;
-    };
+    // Both are array slots, which always exist.
+    let generation = lookup_or(&rule_generation, &0u32, 0u32);
     // Kinds without rules cost nothing: no lookup at all.
-    let kinds = lookup::<_, u32, u32>(&rule_kinds, &generation).unwrap_or(u32::MAX);
+    let kinds = lookup_or(&rule_kinds, &generation, u32::MAX);
     // What the stack may still deliver as IP, but no rule can judge.
     let unjudgeable = if kinds != 0 {
         (XDP_DROP, RULE_NONE)
@@ -48,19 +48,19 @@ pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
         return unjudgeable;
     }
 
-    let mut allowed: Option<u32> = None;
+    // The first allow seen; RULE_NONE is no rule's id.
+    let mut allowed = RULE_NONE;
     // Returns early on a deny; remembers the first allow.
     macro_rules! consider {
-        ($action:expr) => {
-            if let Some(action) = $action {
-                if action.verdict == XDP_DROP as u32 {
-                    return (XDP_DROP, action.rule_id);
-                }
-                if action.verdict == XDP_PASS as u32 && allowed.is_none() {
-                    allowed = Some(action.rule_id);
-                }
+        ($action:expr) => {{
+            let action: RuleAction = $action;
+            if action.verdict == XDP_DROP as u32 {
+                return (XDP_DROP, action.rule_id);
             }
-        };
+            if action.verdict == XDP_PASS as u32 && allowed == RULE_NONE {
+                allowed = action.rule_id;
+            }
+        }};
     }
 
     let (src_kind, dst_kind) = if notice.ip_version == 4 {
@@ -111,14 +111,15 @@ pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
             _ => {}
         }
     }
-    match allowed {
-        Some(rule_id) => (XDP_PASS, rule_id),
-        None => default,
+    if allowed != RULE_NONE {
+        (XDP_PASS, allowed)
+    } else {
+        default
     }
 }
 
 #[inline(always)]
-fn address_rule(notice: &Notice, generation: u32, direction: u8) -> Option<RuleAction> {
+fn address_rule(notice: &Notice, generation: u32, direction: u8) -> RuleAction {
     let addr = if direction == DIRECTION_SRC {
         &notice.src_addr
     } else {
@@ -132,7 +133,7 @@ fn address_rule(notice: &Notice, generation: u32, direction: u8) -> Option<RuleA
             addr: [addr[0], addr[1], addr[2], addr[3]],
             _pad: [0; 2],
         };
-        lookup::<_, _, RuleAction>(&rules_v4, &key)
+        rule_at(&rules_v4, &key)
     } else {
         let key = Ipv6RuleKey {
             prefixlen: RULE_KEY_PREFIX_BITS + 128,
@@ -141,32 +142,26 @@ fn address_rule(notice: &Notice, generation: u32, direction: u8) -> Option<RuleA
             addr: *addr,
             _pad: [0; 2],
         };
-        lookup::<_, _, RuleAction>(&rules_v6, &key)
+        rule_at(&rules_v6, &key)
     }
 }
 
 #[inline(always)]
-fn port_rule(generation: u32, udp: bool, direction: u8, port: u16) -> Option<RuleAction> {
-    let slot = port_slot(generation, udp, direction, port);
-    occupied(lookup::<_, u32, RuleAction>(&port_rules, &slot))
+fn port_rule(generation: u32, udp: bool, direction: u8, port: u16) -> RuleAction {
+    rule_at(&port_rules, &port_slot(generation, udp, direction, port))
 }
 
 #[inline(always)]
-fn proto_rule(generation: u32, proto: u8) -> Option<RuleAction> {
-    let slot = proto_slot(generation, proto);
-    occupied(lookup::<_, u32, RuleAction>(&proto_rules, &slot))
+fn proto_rule(generation: u32, proto: u8) -> RuleAction {
+    rule_at(&proto_rules, &proto_slot(generation, proto))
 }
 
+/// The rule for this exact ICMP type, else the one for any type.
 #[inline(always)]
-fn icmp_rule(generation: u32, v6: bool, icmp_type: u8) -> Option<RuleAction> {
-    let exact = icmp_slot(generation, v6, icmp_type as u32);
-    let any = icmp_slot(generation, v6, ICMP_ANY_TYPE);
-    occupied(lookup::<_, u32, RuleAction>(&icmp_rules, &exact))
-        .or_else(|| occupied(lookup::<_, u32, RuleAction>(&icmp_rules, &any)))
-}
-
-/// Array slots always exist; a zero verdict means no rule is there.
-#[inline(always)]
-fn occupied(action: Option<RuleAction>) -> Option<RuleAction> {
-    action.filter(|a| a.verdict != 0)
+fn icmp_rule(generation: u32, v6: bool, icmp_type: u8) -> RuleAction {
+    let exact = rule_at(&icmp_rules, &icmp_slot(generation, v6, icmp_type as u32));
+    if exact.verdict != 0 {
+        return exact;
+    }
+    rule_at(&icmp_rules, &icmp_slot(generation, v6, ICMP_ANY_TYPE))
 }

@@ -3,8 +3,8 @@
 //! (xdp_hello::selftest::veth): deny rules stop pings and datagrams from the
 //! other end, allow rules make exceptions, the summary counts what was sent,
 //! SIGHUP swaps the rules without detaching, bad rules are refused before
-//! anything is attached. Root only: as anyone else each test says why and
-//! passes.
+//! anything is attached. Root only:
+//! ignored as anyone else; `make test` runs them.
 //!
 //! All traffic stays inside the test's namespaces. One test runs the binary
 //! in the host's namespace, without the capabilities to load or attach
@@ -23,6 +23,9 @@ use xdp_hello::selftest::veth::{
 };
 
 mod common;
+
+/// What the tests marked `needs root` need it for.
+const NEEDS_ROOT: &str = "attaching in namespaces of its own (netns, veth, bpf())";
 #[path = "support/rules_file.rs"]
 mod rules_file;
 use rules_file::RulesFile;
@@ -35,14 +38,6 @@ const B2_V4: Ipv4Addr = Ipv4Addr::new(10, 211, 0, 3);
 
 fn binary() -> &'static Path {
     Path::new(BINARY)
-}
-
-/// True as root; otherwise says why `test` does nothing.
-fn root(test: &str) -> bool {
-    common::root(
-        test,
-        "attaching in namespaces of its own (netns, veth, bpf())",
-    )
 }
 
 /// `count` echo requests from B (from `source`, else its own address) to
@@ -199,10 +194,8 @@ fn dump(done: &Finished) -> String {
 // ---------------------------------------------------------------------------
 // Deny, allow, counts
 
-fn deny_src_blocks_ping(mode: Mode, test: &str) {
-    if !root(test) {
-        return;
-    }
+fn deny_src_blocks_ping(mode: Mode) {
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let rule = format!("deny src {B_V4}");
     let observer = net.observe(binary(), mode, &["--rule", &rule]).unwrap();
@@ -237,21 +230,21 @@ fn deny_src_blocks_ping(mode: Mode, test: &str) {
 }
 
 #[test]
+#[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn native_deny_src_blocks_ping() {
-    deny_src_blocks_ping(Mode::Native, "native_deny_src_blocks_ping");
+    deny_src_blocks_ping(Mode::Native);
 }
 
 #[test]
+#[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn skb_deny_src_blocks_ping() {
-    deny_src_blocks_ping(Mode::Skb, "skb_deny_src_blocks_ping");
+    deny_src_blocks_ping(Mode::Skb);
 }
 
 /// `deny src 10.211.0.0/24` + `allow src B`: B's pings get through, those
 /// from B's second address in the same /24 do not.
-fn allow_exception_lets_one_host_through(mode: Mode, test: &str) {
-    if !root(test) {
-        return;
-    }
+fn allow_exception_lets_one_host_through(mode: Mode) {
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let veth_b = net.veth(Side::B).to_string();
     net.ip(
@@ -291,24 +284,21 @@ fn allow_exception_lets_one_host_through(mode: Mode, test: &str) {
 }
 
 #[test]
+#[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn native_allow_exception_lets_one_host_through() {
-    allow_exception_lets_one_host_through(
-        Mode::Native,
-        "native_allow_exception_lets_one_host_through",
-    );
+    allow_exception_lets_one_host_through(Mode::Native);
 }
 
 #[test]
+#[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn skb_allow_exception_lets_one_host_through() {
-    allow_exception_lets_one_host_through(Mode::Skb, "skb_allow_exception_lets_one_host_through");
+    allow_exception_lets_one_host_through(Mode::Skb);
 }
 
 /// `deny udp dport 50001` drops datagrams to that port, over IPv4 and IPv6,
 /// and not those to the port next to it.
-fn udp_dport_rule_blocks_one_port(mode: Mode, test: &str) {
-    if !root(test) {
-        return;
-    }
+fn udp_dport_rule_blocks_one_port(mode: Mode) {
+    common::require_root(NEEDS_ROOT);
     const PAYLOAD: &[u8] = b"hello";
     let net = TestNet::new().unwrap();
     let observer = net
@@ -356,22 +346,23 @@ fn udp_dport_rule_blocks_one_port(mode: Mode, test: &str) {
 }
 
 #[test]
+#[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn native_udp_dport_rule_blocks_one_port() {
-    udp_dport_rule_blocks_one_port(Mode::Native, "native_udp_dport_rule_blocks_one_port");
+    udp_dport_rule_blocks_one_port(Mode::Native);
 }
 
 #[test]
+#[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn skb_udp_dport_rule_blocks_one_port() {
-    udp_dport_rule_blocks_one_port(Mode::Skb, "skb_udp_dport_rule_blocks_one_port");
+    udp_dport_rule_blocks_one_port(Mode::Skb);
 }
 
 /// In a namespace of its own, --default deny gives no warning, drops what no
 /// rule allows and lets through what one does.
 #[test]
+#[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn default_deny_in_a_namespace_without_warning() {
-    if !root("default_deny_in_a_namespace_without_warning") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net
         .observe(
@@ -441,9 +432,7 @@ fn sighup(observer: &Observer, n: usize) -> String {
 /// SIGHUP lets the ping through. The program is never detached: same id
 /// all along.
 fn sighup_reloads_in_place(mode: Mode, test: &str) {
-    if !root(test) {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let file = RulesFile::new(test);
     let deny = format!("deny src {B_V4}");
@@ -509,11 +498,13 @@ fn sighup_reloads_in_place(mode: Mode, test: &str) {
 }
 
 #[test]
+#[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn native_sighup_reloads_in_place() {
     sighup_reloads_in_place(Mode::Native, "native_sighup_reloads_in_place");
 }
 
 #[test]
+#[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn skb_sighup_reloads_in_place() {
     sighup_reloads_in_place(Mode::Skb, "skb_sighup_reloads_in_place");
 }
@@ -536,10 +527,9 @@ fn refused_with_2(net: &TestNet, extra: &[&str]) -> String {
 }
 
 #[test]
+#[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn bad_rule_flag_exits_2_naming_it() {
-    if !root("bad_rule_flag_exits_2_naming_it") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let error = refused_with_2(
         &net,
@@ -553,10 +543,9 @@ fn bad_rule_flag_exits_2_naming_it() {
 }
 
 #[test]
+#[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn bad_rules_file_exits_2_naming_file_and_line() {
-    if !root("bad_rules_file_exits_2_naming_file_and_line") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let file = RulesFile::new("bad-line-3");
     file.write("# line 1\ndeny icmp\ndeny tcp dport 22-x\nallow src 10.0.0.1\n");
@@ -603,10 +592,9 @@ fn default_deny_without_privileges(netns: Option<&str>) -> Output {
 }
 
 #[test]
+#[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn default_deny_warns_in_the_host_namespace_only() {
-    if !root("default_deny_warns_in_the_host_namespace_only") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let warning = "warning: --default deny on lo drops all IP traffic no rule allows";
     let host = default_deny_without_privileges(None);
     let host = String::from_utf8_lossy(&host.stderr);
@@ -634,10 +622,9 @@ fn mac_of(net: &TestNet, side: Side) -> String {
 /// JSON with its addresses and the Ethernet source (B's MAC), as the XDP
 /// program fills them in.
 #[test]
+#[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn arp_request_shows_who_has_with_its_addresses() {
-    if !root("arp_request_shows_who_has_with_its_addresses") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), Mode::Skb, &[]).unwrap();
     net.ping(A_V4.into(), 1).unwrap();

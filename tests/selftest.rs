@@ -4,6 +4,9 @@
 
 mod common;
 
+/// What the tests marked `needs root` need it for.
+const NEEDS_ROOT: &str = "the selftest";
+
 use std::fs;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
@@ -25,10 +28,9 @@ fn one_selftest_at_a_time() -> MutexGuard<'static, ()> {
 }
 
 #[test]
+#[ignore = "needs root: the selftest"]
 fn selftest_passes_every_check_and_leaves_nothing_behind() {
-    if !common::root("selftest_passes_every_check", "the selftest") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let _alone = one_selftest_at_a_time();
     let child = Command::new(BINARY)
         .arg("selftest")
@@ -79,13 +81,9 @@ fn selftest_passes_every_check_and_leaves_nothing_behind() {
 /// its namespace, the selftest removes its namespaces, exits 130, and the
 /// xdp-hello it started goes with it.
 #[test]
+#[ignore = "needs root: the selftest"]
 fn selftest_interrupted_while_attached_leaves_nothing_behind() {
-    if !common::root(
-        "selftest_interrupted_while_attached_leaves_nothing_behind",
-        "the selftest",
-    ) {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let _alone = one_selftest_at_a_time();
     let mut run = Run::start();
     let pid = run.pid();
@@ -131,10 +129,9 @@ fn selftest_interrupted_while_attached_leaves_nothing_behind() {
 
 /// SIGTERM before any namespace exists: 143, and a line saying so.
 #[test]
+#[ignore = "needs root: the selftest"]
 fn selftest_terminated_early_exits_143() {
-    if !common::root("selftest_terminated_early_exits_143", "the selftest") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let _alone = one_selftest_at_a_time();
     let mut run = Run::start();
     // The banner is printed once the handler is in place.
@@ -162,13 +159,9 @@ fn selftest_terminated_early_exits_143() {
 /// Issue 7 item 17: killed with SIGKILL while its namespaces exist, the
 /// selftest cannot remove them; the next run does, first thing, and says so.
 #[test]
+#[ignore = "needs root: the selftest"]
 fn selftest_removes_namespaces_a_killed_run_left_behind() {
-    if !common::root(
-        "selftest_removes_namespaces_a_killed_run_left_behind",
-        "the selftest",
-    ) {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let _alone = one_selftest_at_a_time();
     let mut killed = Run::start();
     let killed_pid = killed.pid();
@@ -230,11 +223,13 @@ impl Drop for RemoveNamespacesOf {
     }
 }
 
+/// Runs as anyone: as root it drops to nobody for the one run, since the
+/// refusal is what is tested.
 #[test]
 fn selftest_without_root_says_so() {
-    if unsafe { libc::geteuid() } == 0 {
-        // Drop to nobody for this one run: the refusal is what is tested.
-        let out = Command::new("setpriv")
+    // SAFETY: geteuid has no preconditions.
+    let out = if unsafe { libc::geteuid() } == 0 {
+        Command::new("setpriv")
             .args([
                 "--reuid=65534",
                 "--regid=65534",
@@ -243,12 +238,14 @@ fn selftest_without_root_says_so() {
                 "selftest",
             ])
             .output()
-            .unwrap();
-        assert!(!out.status.success());
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("selftest needs root"), "{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    }
+            .unwrap()
+    } else {
+        Command::new(BINARY).arg("selftest").output().unwrap()
+    };
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("selftest needs root"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 /// The network namespaces of selftest process `pid`, by `ip netns list`.

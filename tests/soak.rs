@@ -12,6 +12,7 @@ use xdp_hello::loader::Mode;
 use xdp_hello::selftest::veth::{Observer, Side, TestNet};
 
 // Each test binary uses a part of the shared helpers.
+mod common;
 #[allow(dead_code)]
 mod support;
 
@@ -48,11 +49,7 @@ fn sample(pid: u32, at: Duration) -> Option<Sample> {
 #[test]
 #[ignore = "ten minutes: run by `make soak`"]
 fn soak_rss_and_fds_stay_flat() {
-    if unsafe { libc::geteuid() } != 0 {
-        panic!(
-            "the soak needs root (namespaces, veth, bpf()): run `make soak` as root or with sudo"
-        );
-    }
+    common::require_root("the soak (namespaces, veth, bpf())");
     let length = std::env::var("SOAK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -14,16 +14,18 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use xdp_hello::loader::Mode;
-use xdp_hello::selftest::attach::{self, eventually, NOTICE_WAIT};
-use xdp_hello::selftest::veth::{
-    self as veth, Finished, Observer, Side, TestNet, XdpMode, A_V4, A_V6, B_V6,
-};
+use xdp_hello::selftest::attach::{eventually, NOTICE_WAIT};
+use xdp_hello::selftest::command;
+use xdp_hello::selftest::veth::{Side, TestNet, A_V4, A_V6, B_V6};
 
 mod common;
 
 /// What the tests marked `needs root` need it for.
 const NEEDS_ROOT: &str = "network namespaces, veth, bpf()";
+#[allow(dead_code)]
 mod support;
+use support::attach;
+use support::observer::{Finished, Observe, Observer, Summary};
 use support::Sender;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
@@ -70,7 +72,7 @@ fn run_suggested(net: &TestNet, side: Side, command: &str) -> String {
 
 /// The ids of the XDP bpf_links of program `prog_id`, as bpftool lists them.
 fn xdp_links_of(prog_id: u32) -> Vec<u64> {
-    let out = veth::output_within(
+    let out = command::output_within(
         std::process::Command::new("bpftool").args(["-j", "link", "show"]),
         Duration::from_secs(5),
     )
@@ -112,7 +114,7 @@ fn stop_with(mode: Mode, signal: libc::c_int) -> Finished {
     common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), mode, &[]).unwrap();
-    let prog = attach::attached(&net, XdpMode::of(mode).unwrap()).unwrap();
+    let prog = attach::attached(&net, mode).unwrap();
     net.ping(A_V4.into(), 3).unwrap();
     let echo = |line: &str| line.contains("echo-request");
     assert_eq!(observer.wait_for_lines(3, echo, NOTICE_WAIT), 3);
@@ -164,7 +166,7 @@ fn unknown_interface_is_refused_naming_the_real_ones() {
     for name in ["nosuch0", "lo", net.veth(Side::A)] {
         assert!(error.contains(name), "should name {name}: {error}");
     }
-    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), []);
+    assert_eq!(net.xdp(Side::A).unwrap(), []);
 }
 
 /// With xdp-hello attached in `first` mode, a second one in `second` mode
@@ -176,7 +178,7 @@ fn second_is_refused(first: Mode, second: Mode, says: &str) {
     common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), first, &[]).unwrap();
-    let prog = attach::attached(&net, XdpMode::of(first).unwrap()).unwrap();
+    let prog = attach::attached(&net, first).unwrap();
     let links = xdp_links_of(prog.id);
     assert_eq!(links.len(), 1, "{links:?}");
 
@@ -203,7 +205,7 @@ fn second_is_refused(first: Mode, second: Mode, says: &str) {
     let shown = run_suggested(&net, Side::A, &show);
     assert!(shown.contains(&format!("prog {}", prog.id)), "{shown}");
 
-    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [prog]);
+    assert_eq!(net.xdp(Side::A).unwrap(), [prog]);
     net.ping(A_V4.into(), 1).unwrap();
     let echo = |line: &str| line.contains("echo-request");
     assert_eq!(observer.wait_for_lines(1, echo, NOTICE_WAIT), 1);
@@ -276,9 +278,9 @@ fn program_attached_by_iproute2_is_kept() {
         eprintln!("skipped: iproute2 cannot attach {object}: {err:#}");
         return;
     }
-    let theirs = net.xdp_by_ip_link(Side::A).unwrap();
+    let theirs = net.xdp(Side::A).unwrap();
     assert!(
-        matches!(theirs[..], [prog] if prog.mode == XdpMode::Generic),
+        matches!(theirs[..], [prog] if prog.mode == Mode::Skb),
         "{theirs:?}"
     );
 
@@ -289,14 +291,14 @@ fn program_attached_by_iproute2_is_kept() {
         assert!(error.contains(&id), "{mode}: should say '{id}': {error}");
         assert!(!error.contains("bpf_link id"), "{mode}: {error}");
         assert_eq!(suggested(&error), [removal.as_str()], "{mode}: {error}");
-        assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), theirs, "{mode}");
+        assert_eq!(net.xdp(Side::A).unwrap(), theirs, "{mode}");
     }
 
     // Doing as told removes it; then xdp-hello attaches.
     run_suggested(&net, Side::A, &removal);
-    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), []);
+    assert_eq!(net.xdp(Side::A).unwrap(), []);
     let observer = net.observe(binary(), Mode::Skb, &[]).unwrap();
-    attach::attached(&net, XdpMode::Generic).unwrap();
+    attach::attached(&net, Mode::Skb).unwrap();
     let done = observer.stop(libc::SIGINT).unwrap();
     assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
 }
@@ -353,7 +355,7 @@ fn root_without_a_needed_capability_is_told_which() {
             "{dropped}: should say '{says}': {error}"
         );
         assert!(!error.contains("run as root"), "{dropped}: {error}");
-        assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [], "{dropped}");
+        assert_eq!(net.xdp(Side::A).unwrap(), [], "{dropped}");
     }
 }
 
@@ -411,7 +413,7 @@ fn testnet_leaves_nothing_behind() {
         "pid {pid} lives on"
     );
     drop(net);
-    let list = veth::output_within(
+    let list = command::output_within(
         std::process::Command::new("ip").args(["netns", "list"]),
         Duration::from_secs(5),
     )
@@ -789,7 +791,7 @@ fn detach_from_outside_is_noticed() {
         |_, prog| {
             let links = support::links_of(prog);
             assert_eq!(links.len(), 1, "{links:?}");
-            let out = veth::output_within(
+            let out = command::output_within(
                 std::process::Command::new("bpftool").args([
                     "link",
                     "detach",
@@ -841,7 +843,7 @@ fn interface_moved_to_another_namespace_is_noticed() {
 /// Runs the binary with `args` (no namespace: it must refuse before any
 /// kernel work) and returns what it did.
 fn refused(args: &[&str]) -> Output {
-    veth::output_within(
+    command::output_within(
         std::process::Command::new(BINARY).args(args),
         Duration::from_secs(10),
     )
@@ -1064,4 +1066,22 @@ fn ring_overflow_under_a_flood_stays_responsive_and_counts_loss_exactly() {
     );
     assert_eq!(summary.shown as usize, done.stdout.len() - 1, "{summary:?}");
     eprintln!("{sent} sent; {summary:?}");
+}
+
+/// The closing line's counts, as the attach tests read them.
+#[test]
+fn reads_summary() {
+    let line = "xdp-hello: detached from tva. packets: 10 passed, 1 dropped, 0 aborted; \
+                notices: 8 shown, 2 lost (ring full)";
+    assert_eq!(
+        Summary::parse(line),
+        Some(Summary {
+            passed: 10,
+            dropped: 1,
+            aborted: 0,
+            shown: 8,
+            lost: 2
+        })
+    );
+    assert_eq!(Summary::parse("xdp-hello: attached"), None);
 }

@@ -18,9 +18,8 @@ use std::time::Duration;
 use xdp_hello::loader::Mode;
 use xdp_hello::output::HEADER;
 use xdp_hello::selftest::attach::eventually;
-use xdp_hello::selftest::veth::{
-    self, Finished, Observer, Side, TestNet, XdpMode, XdpProg, A_V4, A_V6, B_V4, B_V6,
-};
+use xdp_hello::selftest::command;
+use xdp_hello::selftest::veth::{Side, TestNet, XdpProg, A_V4, A_V6, B_V4, B_V6};
 
 mod common;
 
@@ -28,7 +27,10 @@ mod common;
 const NEEDS_ROOT: &str = "attaching in namespaces of its own (netns, veth, bpf())";
 #[path = "support/rules_file.rs"]
 mod rules_file;
+#[allow(dead_code)]
+mod support;
 use rules_file::RulesFile;
+use support::observer::{Finished, Observe, Observer};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 /// How long a notice may take to show after its packet was sent.
@@ -151,7 +153,7 @@ fn stop(observer: Observer, net: &TestNet) -> Finished {
         Line::parse(l).is_some_and(|l| l.verdict == "DROP")
     });
     assert_eq!(summary.dropped, drops as u64, "{summary:?}");
-    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [], "still attached");
+    assert_eq!(net.xdp(Side::A).unwrap(), [], "still attached");
     done
 }
 
@@ -171,16 +173,9 @@ fn rule_hits(done: &Finished) -> Vec<(u32, u64, String)> {
         .collect()
 }
 
-/// The one program on A's veth, in `mode` by `ip link` and `bpftool net`.
+/// The one program on A's veth, in `mode`, by the kernel.
 fn attached(net: &TestNet, mode: Mode) -> XdpProg {
-    let by_ip = net.xdp_by_ip_link(Side::A).unwrap();
-    let want = XdpMode::of(mode).unwrap();
-    assert!(
-        matches!(by_ip[..], [prog] if prog.mode == want),
-        "ip link: want one program in {want:?} mode, found {by_ip:?}"
-    );
-    assert_eq!(net.xdp_by_bpftool(Side::A).unwrap(), by_ip, "bpftool net");
-    by_ip[0]
+    support::attach::attached(net, mode).unwrap()
 }
 
 fn dump(done: &Finished) -> String {
@@ -476,11 +471,8 @@ fn sighup_reloads_in_place(mode: Mode, test: &str) {
     assert_eq!(observer.wait_for_lines(3, &passed, NOTICE_WAIT), 3);
     assert_eq!(attached(&net, mode), prog, "reattached");
     assert!(
-        veth::bpf_programs()
-            .unwrap()
-            .iter()
-            .any(|p| p.id == prog.id),
-        "program {} is gone from bpftool prog list",
+        support::prog_loaded(prog.id),
+        "program {} is no longer loaded",
         prog.id
     );
 
@@ -522,7 +514,7 @@ fn refused_with_2(net: &TestNet, extra: &[&str]) -> String {
     assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
     assert_eq!(stderr.lines().count(), 1, "want a one-line error: {stderr}");
     assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
-    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [], "attached anyway");
+    assert_eq!(net.xdp(Side::A).unwrap(), [], "attached anyway");
     stderr
 }
 
@@ -581,7 +573,7 @@ fn default_deny_without_privileges(netns: Option<&str>) -> Output {
         .arg(format!("--inh-caps={caps}"))
         .arg(BINARY)
         .args(["-i", "lo", "--default", "deny"]);
-    let out = veth::output_within(&mut command, Duration::from_secs(10)).unwrap();
+    let out = command::output_within(&mut command, Duration::from_secs(10)).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(

@@ -8,6 +8,10 @@
 //! ignored as anyone else; `make test` runs them.
 
 mod common;
+#[allow(dead_code)]
+mod support;
+use support::attach;
+use support::observer::Observe;
 
 /// What the tests marked `needs root` need it for.
 const NEEDS_ROOT: &str = "devices in namespaces of its own (netns, veth, tun, bpf())";
@@ -18,8 +22,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use xdp_hello::loader::Mode;
-use xdp_hello::selftest::attach::{self, eventually};
-use xdp_hello::selftest::veth::{self, Side, TestNet, XdpMode};
+use xdp_hello::selftest::attach::eventually;
+use xdp_hello::selftest::command;
+use xdp_hello::selftest::veth::{Side, TestNet};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 
@@ -43,7 +48,7 @@ fn refusal(out: &Output) -> String {
 /// Runs `command` with a time limit (a binary that should have refused but
 /// runs on must not hang the test).
 fn run(command: &mut Command) -> Output {
-    veth::output_within(command, Duration::from_secs(10)).unwrap()
+    command::output_within(command, Duration::from_secs(10)).unwrap()
 }
 
 /// Whether any interface of `side`'s namespace has an XDP program.
@@ -128,7 +133,7 @@ fn interface_down_is_attached_with_a_warning() {
         "{:?}",
         observer.stderr()
     );
-    attach::attached(&net, XdpMode::Generic).unwrap();
+    attach::attached(&net, Mode::Skb).unwrap();
     let done = observer.stop(libc::SIGINT).unwrap();
     assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
 
@@ -153,7 +158,7 @@ fn auto_mode_refusal_names_no_other_mode() {
     common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), Mode::Skb, &[]).unwrap();
-    let prog = attach::attached(&net, XdpMode::Generic).unwrap();
+    let prog = attach::attached(&net, Mode::Skb).unwrap();
     let out = net
         .exec(Side::A, binary(), &["-i", net.veth(Side::A), "-m", "auto"])
         .unwrap();
@@ -246,7 +251,7 @@ fn link_kept_by_a_pin_is_named_with_the_pin() {
     common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), Mode::Native, &[]).unwrap();
-    let prog = attach::attached(&net, XdpMode::Native).unwrap();
+    let prog = attach::attached(&net, Mode::Native).unwrap();
     let link = xdp_link_of(prog.id);
     let bpffs = PrivateBpffs::new(
         std::env::temp_dir().join(format!("xdp-hello-pins-{}", std::process::id())),
@@ -260,7 +265,7 @@ fn link_kept_by_a_pin_is_named_with_the_pin() {
     // Its process gone, the pin keeps the program attached.
     let done = observer.stop(libc::SIGINT).unwrap();
     assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
-    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [prog]);
+    assert_eq!(net.xdp(Side::A).unwrap(), [prog]);
 
     let out = run(bpffs
         .enter("ip")

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use xdp_hello::loader::Mode;
 use xdp_hello::selftest::attach::eventually;
-use xdp_hello::selftest::veth::{Observer, TestNet, A_V4};
+use xdp_hello::selftest::veth::{TestNet, A_V4};
 
 mod common;
 
@@ -17,7 +17,10 @@ mod common;
 const NEEDS_ROOT: &str = "attaching in namespaces of its own (netns, veth, bpf())";
 #[path = "support/rules_file.rs"]
 mod rules_file;
+#[allow(dead_code)]
+mod support;
 use rules_file::RulesFile;
+use support::observer::{Observe, Observer};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 

@@ -9,12 +9,13 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use xdp_hello::loader::Mode;
-use xdp_hello::selftest::veth::{Observer, Side, TestNet};
+use xdp_hello::selftest::veth::{Side, TestNet};
 
 // Each test binary uses a part of the shared helpers.
 mod common;
 #[allow(dead_code)]
 mod support;
+use support::observer::Observer;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 /// Frames a second: steady, well below what the consumer keeps up with.

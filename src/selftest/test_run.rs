@@ -207,7 +207,7 @@ fn xdp_md_bytes(md: &libbpf_sys::xdp_md) -> Vec<u8> {
 }
 
 /// Empties the ring buffer, handing each notice to `each`, oldest first.
-fn drain(skel: &XdpHelloSkel<'_>, mut each: impl FnMut(Notice)) -> Result<()> {
+pub fn drain(skel: &XdpHelloSkel<'_>, mut each: impl FnMut(Notice)) -> Result<()> {
     let mut odd_size = None;
     let mut builder = RingBufferBuilder::new();
     builder

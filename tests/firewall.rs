@@ -10,7 +10,6 @@
 //! Each test loads its own copies of the program: tests run in parallel, and
 //! a ring buffer or counter shared between tests would mix their packets.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::mem::{size_of, MaybeUninit};
 use std::net::IpAddr;
@@ -24,9 +23,7 @@ use etherparse::{
     ip_number, ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, IpFragOffset,
     IpHeaders, IpNumber, Ipv4Header, PacketBuilder, PacketBuilderStep, VlanId,
 };
-use libbpf_rs::{
-    libbpf_sys, MapCore, MapFlags, MapHandle, OpenObject, ProgramInput, RingBufferBuilder,
-};
+use libbpf_rs::{libbpf_sys, MapCore, MapFlags, MapHandle, OpenObject, ProgramInput};
 use xdp_hello::abi::{
     Config, Notice, MAX_RULES, NOTICES_ALL, NOTICES_DENIED, NOTICES_NONE, RULE_NONE, XDP_DROP,
     XDP_PASS,
@@ -34,7 +31,7 @@ use xdp_hello::abi::{
 use xdp_hello::firewall::{Firewall, RuleMaps};
 use xdp_hello::loader;
 use xdp_hello::rules::{self, Action, Rule, MAX_RULES_PER_SET};
-use xdp_hello::selftest::packets;
+use xdp_hello::selftest::{packets, test_run};
 use xdp_hello::skel::XdpHelloSkel;
 use xdp_hello::stats::Counters;
 
@@ -398,21 +395,9 @@ fn verdict_of(text: &str) -> u8 {
 
 /// Empties the ring buffer `events`, oldest notice first.
 fn drain(events: &dyn MapCore) -> Vec<Notice> {
-    let notices = RefCell::new(Vec::new());
-    let mut builder = RingBufferBuilder::new();
-    builder
-        .add(events, |bytes: &[u8]| {
-            assert_eq!(bytes.len(), size_of::<Notice>(), "a record of another size");
-            let mut notice = Notice::ZERO;
-            plain::copy_from_bytes(&mut notice, bytes).expect("a notice");
-            notices.borrow_mut().push(notice);
-            0
-        })
-        .expect("setting up the ring buffer");
-    let ring = builder.build().expect("setting up the ring buffer");
-    ring.consume().expect("reading the ring buffer");
-    drop(ring);
-    notices.into_inner()
+    let mut notices = Vec::new();
+    test_run::drain(events, |notice| notices.push(notice)).expect("reading the ring buffer");
+    notices
 }
 
 /// What a run should come to: its verdict, the deciding rule, and whether a

@@ -62,37 +62,45 @@ fn ping_answered(net: &TestNet, source: Option<Ipv4Addr>, to: IpAddr, count: u32
         .success()
 }
 
-/// A notice line: `TIME IFACE LEN PROTO VERDICT SRC → DST DETAIL…`.
+/// A notice as `-j` writes it (a JSON object a line): the fields these
+/// tests look at.
 #[derive(Debug)]
-struct Line<'a> {
-    proto: &'a str,
-    src: &'a str,
-    dst: &'a str,
-    verdict: &'a str,
-    detail: Vec<&'a str>,
+struct Line {
+    proto: String,
+    src: String,
+    dst: String,
+    dport: Option<u16>,
+    verdict: String,
+    /// The deciding rule's id; None for the default.
+    rule: Option<u32>,
+    /// An ICMP or ICMPv6 echo request.
+    echo_request: bool,
 }
 
-impl<'a> Line<'a> {
-    fn parse(line: &'a str) -> Option<Line<'a>> {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let [_time, _iface, _len, proto, verdict, src, "→", dst, detail @ ..] = &words[..] else {
-            return None;
-        };
+impl Line {
+    fn parse(line: &str) -> Option<Line> {
+        let value: serde_json::Value = serde_json::from_str(line).ok()?;
+        let text = |key: &str| value[key].as_str().unwrap_or_default().to_string();
+        let number = |key: &str| value[key].as_u64();
+        let proto = text("proto");
+        let echo_request = matches!(
+            (proto.as_str(), number("icmp_type")),
+            ("ICMP", Some(8)) | ("ICMPv6", Some(128))
+        );
         Some(Line {
+            src: text("src"),
+            dst: text("dst"),
+            dport: number("dport").and_then(|port| port.try_into().ok()),
+            verdict: text("verdict"),
+            rule: number("rule").and_then(|id| id.try_into().ok()),
+            echo_request,
             proto,
-            src,
-            dst,
-            verdict,
-            detail: detail.to_vec(),
         })
     }
 
-    /// The `rule N` at the end of the detail, if any.
+    /// The `rule` field, if any.
     fn rule(&self) -> Option<u32> {
-        match self.detail[..] {
-            [.., "rule", id] => id.parse().ok(),
-            _ => None,
-        }
+        self.rule
     }
 }
 
@@ -129,7 +137,7 @@ fn echo_request(src: Ipv4Addr, verdict: &'static str, rule: Option<u32>) -> impl
             verdict,
             rule,
         };
-        want.matches(line) && line.contains(" echo-request")
+        want.matches(line) && Line::parse(line).is_some_and(|l| l.echo_request)
     }
 }
 
@@ -138,16 +146,22 @@ fn count(lines: &[String], what: impl Fn(&str) -> bool) -> usize {
     lines.iter().filter(|l| what(l)).count()
 }
 
-/// Stopped with SIGINT: exit status 0, header first, a summary that agrees
-/// with stdout, nothing aborted or lost, nothing left attached.
+/// Stopped with SIGINT: exit status 0, every stdout line a JSON notice, a
+/// summary that agrees with stdout, nothing aborted or lost, nothing left
+/// attached.
 fn stop(observer: Observer, net: &TestNet) -> Finished {
     let done = observer.stop(libc::SIGINT).expect("stopping xdp-hello");
     assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
-    assert_eq!(done.stdout.first().map(String::as_str), Some(HEADER));
+    let not_json: Vec<&String> = done
+        .stdout
+        .iter()
+        .filter(|l| Line::parse(l).is_none())
+        .collect();
+    assert!(not_json.is_empty(), "not JSON notices: {not_json:?}");
     let summary = done
         .summary()
         .unwrap_or_else(|| panic!("no summary on stderr: {:?}", done.stderr));
-    assert_eq!(summary.shown, done.stdout.len() as u64 - 1, "{summary:?}");
+    assert_eq!(summary.shown, done.stdout.len() as u64, "{summary:?}");
     assert_eq!((summary.aborted, summary.lost), (0, 0), "{summary:?}");
     let drops = count(&done.stdout, |l| {
         Line::parse(l).is_some_and(|l| l.verdict == "DROP")
@@ -193,7 +207,9 @@ fn deny_src_blocks_ping(mode: Mode) {
     common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let rule = format!("deny src {B_V4}");
-    let observer = net.observe(binary(), mode, &["--rule", &rule]).unwrap();
+    let observer = net
+        .observe(binary(), mode, &["-j", "--rule", &rule])
+        .unwrap();
     attached(&net, mode);
 
     assert!(
@@ -218,7 +234,8 @@ fn deny_src_blocks_ping(mode: Mode) {
         verdict: "PASS",
         rule: None,
     };
-    let v6_echo = |line: &str| v6_echo.matches(line) && line.contains(" echo-request");
+    let v6_echo =
+        |line: &str| v6_echo.matches(line) && Line::parse(line).is_some_and(|l| l.echo_request);
     assert_eq!(count(&done.stdout, v6_echo), 2, "{}", dump(&done));
     assert!(summary.passed >= 2, "{}", dump(&done));
     assert_eq!(rule_hits(&done), [(0, 3, rule)], "{}", dump(&done));
@@ -250,7 +267,7 @@ fn allow_exception_lets_one_host_through(mode: Mode) {
     let deny = "deny src 10.211.0.0/24".to_string();
     let allow = format!("allow src {B_V4}");
     let observer = net
-        .observe(binary(), mode, &["--rule", &deny, "--rule", &allow])
+        .observe(binary(), mode, &["-j", "--rule", &deny, "--rule", &allow])
         .unwrap();
     attached(&net, mode);
 
@@ -297,7 +314,7 @@ fn udp_dport_rule_blocks_one_port(mode: Mode) {
     const PAYLOAD: &[u8] = b"hello";
     let net = TestNet::new().unwrap();
     let observer = net
-        .observe(binary(), mode, &["--rule", "deny udp dport 50001"])
+        .observe(binary(), mode, &["-j", "--rule", "deny udp dport 50001"])
         .unwrap();
     attached(&net, mode);
 
@@ -309,10 +326,13 @@ fn udp_dport_rule_blocks_one_port(mode: Mode) {
     net.send_udp(40003, blocked_v6, &[PAYLOAD; 2]).unwrap();
 
     let udp = |dst: SocketAddr, verdict: &'static str, rule: Option<u32>| {
-        let dst = dst.to_string();
         move |line: &str| {
             Line::parse(line).is_some_and(|l| {
-                l.proto == "UDP" && l.dst == dst && l.verdict == verdict && l.rule() == rule
+                l.proto == "UDP"
+                    && (l.dst.as_str(), l.dport)
+                        == (dst.ip().to_string().as_str(), Some(dst.port()))
+                    && l.verdict == verdict
+                    && l.rule() == rule
             })
         }
     };
@@ -363,7 +383,7 @@ fn default_deny_in_a_namespace_without_warning() {
         .observe(
             binary(),
             Mode::Skb,
-            &["--default", "deny", "--rule", "allow icmp type 8"],
+            &["-j", "--default", "deny", "--rule", "allow icmp type 8"],
         )
         .unwrap();
     net.ping(A_V4.into(), 2).unwrap();
@@ -371,7 +391,10 @@ fn default_deny_in_a_namespace_without_warning() {
     net.send_udp(40001, to, &[b"x".as_slice(); 2]).unwrap();
     let dropped = |line: &str| {
         Line::parse(line).is_some_and(|l| {
-            l.proto == "UDP" && l.dst == to.to_string() && l.verdict == "DROP" && l.rule().is_none()
+            l.proto == "UDP"
+                && (l.dst.as_str(), l.dport) == (to.ip().to_string().as_str(), Some(to.port()))
+                && l.verdict == "DROP"
+                && l.rule().is_none()
         })
     };
     observer.wait_for_lines(2, dropped, NOTICE_WAIT);
@@ -433,7 +456,7 @@ fn sighup_reloads_in_place(mode: Mode, test: &str) {
     let deny = format!("deny src {B_V4}");
     file.write(&format!("# {test}\ndeny udp dport 9\n{deny}\n"));
     let observer = net
-        .observe(binary(), mode, &["--rules", file.path()])
+        .observe(binary(), mode, &["-j", "--rules", file.path()])
         .unwrap();
     let prog = attached(&net, mode);
     let blocked = echo_request(B_V4, "DROP", Some(1));
@@ -620,12 +643,15 @@ fn arp_request_shows_who_has_with_its_addresses() {
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), Mode::Skb, &[]).unwrap();
     net.ping(A_V4.into(), 1).unwrap();
+    // The text line itself is what is tested here: its words, in columns.
     let who_has = format!("who-has {A_V4} tell {B_V4}");
     let text = |line: &str| {
-        Line::parse(line).is_some_and(|l| {
-            (l.proto, l.src, l.dst, l.verdict)
-                == ("ARP", &B_V4.to_string(), &A_V4.to_string(), "PASS")
-        }) && line.ends_with(&who_has)
+        let words: Vec<&str> = line.split_whitespace().collect();
+        matches!(
+            words[..],
+            [_time, _iface, _len, "ARP", "PASS", src, "→", dst, ..]
+                if src == B_V4.to_string() && dst == A_V4.to_string()
+        ) && line.ends_with(&who_has)
     };
     assert_eq!(
         observer.wait_for_lines(1, text, NOTICE_WAIT),
@@ -633,7 +659,10 @@ fn arp_request_shows_who_has_with_its_addresses() {
         "{:?}",
         observer.stdout()
     );
-    stop(observer, &net);
+    let done = observer.stop(libc::SIGINT).expect("stopping xdp-hello");
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+    assert_eq!(done.stdout.first().map(String::as_str), Some(HEADER));
+    assert_eq!(net.xdp(Side::A).unwrap(), [], "still attached");
 
     // The same, as JSON (a fresh pair: B has not asked for A yet).
     let net = TestNet::new().unwrap();

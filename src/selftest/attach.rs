@@ -152,11 +152,12 @@ pub fn check(mode: Mode) -> Result<()> {
         notices.iter().filter(|n| want.matches(ifindex, n)).count()
     };
     eventually(NOTICE_WAIT, || {
-        drain(&skel, |notice| notices.push(notice)).is_ok()
+        drain(&skel.maps.events, |notice| notices.push(notice)).is_ok()
             && expected.iter().all(|want| count(&notices, want) >= EACH)
     });
     drop(attachment);
-    drain(&skel, |notice| notices.push(notice)).context("reading the ring after detaching")?;
+    drain(&skel.maps.events, |notice| notices.push(notice))
+        .context("reading the ring after detaching")?;
     for want in &expected {
         let seen = count(&notices, want);
         ensure!(

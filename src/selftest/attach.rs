@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 
 use crate::abi::{Notice, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP, XDP_PASS};
-use crate::loader::{self, Mode};
+use crate::attach::{self, Mode};
+use crate::loader;
 use crate::selftest::test_run::{drain, CONFIG};
 use crate::selftest::veth::{Side, TestNet, XdpProg, A_V4, A_V6, B_V4, B_V6};
 
@@ -138,7 +139,7 @@ pub fn check(mode: Mode) -> Result<()> {
     let iface = net.veth(Side::A);
     let (attachment, ifindex) = net.within(Side::A, || {
         let ifindex = crate::iface::index_of(iface)?;
-        Ok((loader::attach(&skel, ifindex, iface, mode)?, ifindex))
+        Ok((attach::attach(&skel, ifindex, iface, mode)?, ifindex))
     })?;
     let on_a = net.xdp(Side::A)?;
     let [XdpProg { mode: seen, .. }] = on_a[..] else {

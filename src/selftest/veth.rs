@@ -20,7 +20,7 @@ use std::thread;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::loader::Mode;
-use crate::occupants::{self, Slot};
+use crate::occupants;
 use crate::selftest::command::{output_within, run_ok, COMMAND_TIMEOUT};
 
 /// Addresses of the two ends; every `TestNet` has its own namespaces, so
@@ -350,28 +350,17 @@ pub struct XdpProg {
 }
 
 /// The XDP programs on `iface` in namespace `ns`, one a mode, as the kernel
-/// reports them (bpf_xdp_query); empty if the interface is gone. A program
-/// offloaded to a NIC is an error: no veth has one.
+/// reports them (bpf_xdp_query); empty if the interface is gone.
 pub fn xdp_programs(ns: &str, iface: &str) -> Result<Vec<XdpProg>> {
     let iface = iface.to_owned();
     in_netns(ns, move || {
         let Ok(ifindex) = crate::iface::index_of(&iface) else {
             return Ok(Vec::new());
         };
-        occupants::occupants(ifindex)
+        Ok(occupants::programs(ifindex)
             .into_iter()
-            .map(|occupant| {
-                let mode = match occupant.mode {
-                    Slot::Native => Mode::Native,
-                    Slot::Skb => Mode::Skb,
-                    Slot::Offload => bail!("program {} is offloaded", occupant.prog_id),
-                };
-                Ok(XdpProg {
-                    mode,
-                    id: occupant.prog_id,
-                })
-            })
-            .collect()
+            .map(|(id, mode)| XdpProg { mode, id })
+            .collect())
     })
 }
 

@@ -1,7 +1,11 @@
-//! What the attach and soak tests need beyond xdp_hello::selftest::veth:
-//! the kernel asked directly what is attached and what still exists (no
-//! tool's text parsed), pipes the test holds the reading end of, and a raw sender
-//! for floods and steady traffic.
+//! What the end-to-end tests need beyond xdp_hello::selftest::veth: the
+//! built binary driven from outside (observer, attach), the kernel asked
+//! directly what is attached and what still exists (no tool's text parsed),
+//! pipes the test holds the reading end of, and a raw sender for floods and
+//! steady traffic.
+
+pub mod attach;
+pub mod observer;
 
 use std::fs::File;
 use std::io;
@@ -14,37 +18,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use libbpf_rs::libbpf_sys;
-use xdp_hello::selftest::veth::{in_netns, Side, TestNet, A_V4, B_V4};
+use xdp_hello::selftest::veth::{self, in_netns, Side, TestNet, A_V4, B_V4};
 
 /// The ids of the XDP programs on `iface` in namespace `ns`, any mode, as
 /// the kernel reports them (bpf_xdp_query). Empty if the interface is gone.
 pub fn xdp_programs(ns: &str, iface: &str) -> Result<Vec<u32>> {
-    let iface = std::ffi::CString::new(iface)?;
-    in_netns(ns, || {
-        let ifindex = unsafe { libc::if_nametoindex(iface.as_ptr()) };
-        if ifindex == 0 {
-            return Ok(Vec::new());
-        }
-        let mut opts = libbpf_sys::bpf_xdp_query_opts {
-            sz: size_of::<libbpf_sys::bpf_xdp_query_opts>() as _,
-            ..Default::default()
-        };
-        let err = unsafe { libbpf_sys::bpf_xdp_query(ifindex as i32, 0, &mut opts) };
-        if err != 0 {
-            return Err(io::Error::from_raw_os_error(-err)).context("bpf_xdp_query");
-        }
-        let mut ids: Vec<u32> = [
-            opts.prog_id,
-            opts.drv_prog_id,
-            opts.skb_prog_id,
-            opts.hw_prog_id,
-        ]
+    Ok(veth::xdp_programs(ns, iface)?
         .into_iter()
-        .filter(|&id| id != 0)
-        .collect();
-        ids.dedup();
-        Ok(ids)
-    })
+        .map(|prog| prog.id)
+        .collect())
 }
 
 /// The ids of the XDP programs on side `side`'s veth.
@@ -72,6 +54,28 @@ pub fn links_of(prog_id: u32) -> Vec<u32> {
         }
     }
     found
+}
+
+/// The name and type (BPF_PROG_TYPE_…) of program `prog_id`, if it is loaded.
+pub fn prog_name_and_type(prog_id: u32) -> Option<(String, u32)> {
+    let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(prog_id) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libbpf_sys::bpf_prog_info>() as u32;
+    if unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) } != 0 {
+        return None;
+    }
+    let name: Vec<u8> = info
+        .name
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    Some((String::from_utf8_lossy(&name).into_owned(), info.type_))
 }
 
 /// Whether program `prog_id` is still loaded.

@@ -23,12 +23,14 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use anyhow::{bail, Context, Result};
+use ipnet::IpNet;
 use libbpf_rs::{MapCore, MapFlags};
 
 use crate::abi::*;
 use crate::grace::GracePeriod;
 use crate::rules::{Action, Direction, Match, Rule, SourcedRule, Transport, MAX_RULES_PER_SET};
 use crate::skel::XdpHelloMaps;
+use crate::stats::sum_per_cpu;
 
 /// The maps a rule set lives in.
 pub struct RuleMaps<'a> {
@@ -267,7 +269,8 @@ impl Firewall {
     }
 
     /// Writes the set into the idle `generation`: address rules key by key
-    /// into the tries, the port, ICMP and protocol tables whole.
+    /// into the tries, the port, ICMP and protocol tables whole, then the
+    /// kinds of rule it holds.
     fn write_generation(
         &mut self,
         maps: &RuleMaps<'_>,
@@ -276,72 +279,20 @@ impl Firewall {
     ) -> Result<()> {
         // Left over only where an earlier write failed half-way.
         self.clear_generation(maps, generation)?;
-        let first_port = port_slot(generation, false, 0, 0);
-        let mut ports = vec![RuleAction::default(); (PORT_SLOTS / GENERATIONS) as usize];
-        let first_icmp = icmp_slot(generation, false, 0);
-        let mut icmp = vec![RuleAction::default(); (ICMP_SLOTS / GENERATIONS) as usize];
-        let first_proto = proto_slot(generation, 0);
-        let mut proto = vec![RuleAction::default(); (PROTO_SLOTS / GENERATIONS) as usize];
-
+        let mut tables = Tables::new(generation);
         for (active, place) in &plan.rules {
             let action = RuleAction {
                 rule_id: place.slot,
-                verdict: match active.rule.rule.action {
-                    Action::Allow => XDP_PASS as u32,
-                    Action::Deny => XDP_DROP as u32,
-                },
+                verdict: verdict_of(active.rule.rule.action),
             };
             match active.rule.rule.matches {
-                Match::Address(dir, net) => {
-                    let prefixlen = RULE_KEY_PREFIX_BITS + net.prefix_len() as u32;
-                    let (generation_byte, direction) = (generation as u8, direction_code(dir));
-                    let g = generation as usize;
-                    match net.network() {
-                        IpAddr::V4(addr) => {
-                            let key = Ipv4RuleKey {
-                                prefixlen,
-                                generation: generation_byte,
-                                direction,
-                                addr: addr.octets(),
-                                _pad: [0; 2],
-                            };
-                            add_address(maps.v4, &mut self.v4_keys[g], key, &action, active)?;
-                        }
-                        IpAddr::V6(addr) => {
-                            let key = Ipv6RuleKey {
-                                prefixlen,
-                                generation: generation_byte,
-                                direction,
-                                addr: addr.octets(),
-                                _pad: [0; 2],
-                            };
-                            add_address(maps.v6, &mut self.v6_keys[g], key, &action, active)?;
-                        }
-                    }
+                Match::Address(direction, net) => {
+                    self.add_address(maps, generation, direction, net, &action, active)?
                 }
-                Match::Port(transport, dir, lo, hi) => {
-                    for port in lo..=hi {
-                        let slot = port_slot(
-                            generation,
-                            transport == Transport::Udp,
-                            direction_code(dir),
-                            port,
-                        );
-                        ports[(slot - first_port) as usize] = action;
-                    }
-                }
-                Match::Icmp(v6, kind) => {
-                    let kind = kind.map_or(ICMP_ANY_TYPE, u32::from);
-                    icmp[(icmp_slot(generation, v6, kind) - first_icmp) as usize] = action;
-                }
-                Match::Proto(number) => {
-                    proto[(proto_slot(generation, number) - first_proto) as usize] = action;
-                }
+                matches => tables.set(matches, action),
             }
         }
-        write_array(maps.ports, first_port, &ports).context("writing the port rules")?;
-        write_array(maps.icmp, first_icmp, &icmp).context("writing the ICMP rules")?;
-        write_array(maps.proto, first_proto, &proto).context("writing the protocol rules")?;
+        tables.write(maps)?;
         let kinds = plan.rules.iter().fold(0, |kinds, (active, _)| {
             kinds | kind_bit(&active.rule.rule.matches)
         });
@@ -351,8 +302,32 @@ impl Firewall {
                 &kinds.to_ne_bytes(),
                 MapFlags::ANY,
             )
-            .context("writing the rule kinds")?;
-        Ok(())
+            .context("writing the rule kinds")
+    }
+
+    /// Adds one address rule to its LPM trie and remembers its key, so that
+    /// clearing the generation can delete it.
+    fn add_address(
+        &mut self,
+        maps: &RuleMaps<'_>,
+        generation: u32,
+        direction: Direction,
+        net: IpNet,
+        action: &RuleAction,
+        active: &ActiveRule,
+    ) -> Result<()> {
+        let (direction, prefix_len) = (direction_code(direction), u32::from(net.prefix_len()));
+        let g = generation as usize;
+        match net.network() {
+            IpAddr::V4(addr) => {
+                let key = Ipv4RuleKey::new(generation, direction, addr.octets(), prefix_len);
+                add_key(maps.v4, &mut self.v4_keys[g], key, action, active)
+            }
+            IpAddr::V6(addr) => {
+                let key = Ipv6RuleKey::new(generation, direction, addr.octets(), prefix_len);
+                add_key(maps.v6, &mut self.v6_keys[g], key, action, active)
+            }
+        }
     }
 
     /// Each rule in force with its hits so far, summed over CPUs.
@@ -360,26 +335,97 @@ impl Firewall {
         self.active
             .iter()
             .zip(&self.active_slots)
-            .map(|(active, slot)| {
-                let per_cpu = maps
-                    .hits
-                    .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
-                    .context("reading rule counters")?
-                    .unwrap_or_default();
-                let hits = per_cpu
-                    .iter()
-                    .filter_map(|b| b.get(..8))
-                    .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
-                    .sum();
+            .map(|(active, &slot)| {
+                let hits = sum_per_cpu(maps.hits, slot).context("reading rule counters")?;
                 Ok((active.clone(), hits))
             })
             .collect()
     }
 }
 
-/// Adds one address rule to an LPM trie and remembers its key, so the next
-/// swap can clear it.
-fn add_address<K: plain::Plain>(
+/// A generation's slots of the port, ICMP and protocol tables, built whole
+/// and written in one batch each.
+struct Tables {
+    generation: u32,
+    ports: Vec<RuleAction>,
+    icmp: Vec<RuleAction>,
+    proto: Vec<RuleAction>,
+}
+
+impl Tables {
+    /// Every slot of `generation` empty.
+    fn new(generation: u32) -> Self {
+        let empty = |slots: u32| vec![RuleAction::default(); (slots / GENERATIONS) as usize];
+        Tables {
+            generation,
+            ports: empty(PORT_SLOTS),
+            icmp: empty(ICMP_SLOTS),
+            proto: empty(PROTO_SLOTS),
+        }
+    }
+
+    fn first_port(&self) -> u32 {
+        port_slot(self.generation, false, 0, 0)
+    }
+
+    fn first_icmp(&self) -> u32 {
+        icmp_slot(self.generation, false, 0)
+    }
+
+    fn first_proto(&self) -> u32 {
+        proto_slot(self.generation, 0)
+    }
+
+    /// Puts `action` in every slot a port, ICMP or protocol rule covers.
+    fn set(&mut self, matches: Match, action: RuleAction) {
+        let generation = self.generation;
+        match matches {
+            Match::Port {
+                transport,
+                direction,
+                first,
+                last,
+            } => {
+                let (udp, direction) = (transport == Transport::Udp, direction_code(direction));
+                let first_slot = self.first_port();
+                for port in first..=last {
+                    let slot = port_slot(generation, udp, direction, port);
+                    self.ports[(slot - first_slot) as usize] = action;
+                }
+            }
+            Match::Icmp { v6, icmp_type } => {
+                let icmp_type = icmp_type.map_or(ICMP_ANY_TYPE, u32::from);
+                let slot = icmp_slot(generation, v6, icmp_type);
+                let first_slot = self.first_icmp();
+                self.icmp[(slot - first_slot) as usize] = action;
+            }
+            Match::Proto(number) => {
+                let first_slot = self.first_proto();
+                self.proto[(proto_slot(generation, number) - first_slot) as usize] = action;
+            }
+            Match::Address(..) => unreachable!("address rules live in the tries"),
+        }
+    }
+
+    fn write(&self, maps: &RuleMaps<'_>) -> Result<()> {
+        write_array(maps.ports, self.first_port(), &self.ports)
+            .context("writing the port rules")?;
+        write_array(maps.icmp, self.first_icmp(), &self.icmp).context("writing the ICMP rules")?;
+        write_array(maps.proto, self.first_proto(), &self.proto)
+            .context("writing the protocol rules")
+    }
+}
+
+/// The XDP action a rule's action stands for.
+fn verdict_of(action: Action) -> u32 {
+    match action {
+        Action::Allow => XDP_PASS as u32,
+        Action::Deny => XDP_DROP as u32,
+    }
+}
+
+/// Adds one key to an LPM trie and remembers it.
+fn add_key<K: plain::Plain>(
     map: &dyn MapCore,
     installed: &mut Vec<K>,
     key: K,
@@ -409,10 +455,12 @@ fn kind_bit(matches: &Match) -> u32 {
             (true, Direction::Src) => KIND_V6_SRC,
             (true, Direction::Dst) => KIND_V6_DST,
         },
-        Match::Port(Transport::Tcp, ..) => KIND_TCP_PORTS,
-        Match::Port(Transport::Udp, ..) => KIND_UDP_PORTS,
-        Match::Icmp(false, _) => KIND_ICMP,
-        Match::Icmp(true, _) => KIND_ICMPV6,
+        Match::Port { transport, .. } => match transport {
+            Transport::Tcp => KIND_TCP_PORTS,
+            Transport::Udp => KIND_UDP_PORTS,
+        },
+        Match::Icmp { v6: false, .. } => KIND_ICMP,
+        Match::Icmp { v6: true, .. } => KIND_ICMPV6,
         Match::Proto(_) => KIND_PROTO,
     }
 }

@@ -12,6 +12,8 @@
 //! fragment, an extension chain past the limit) is dropped when rules that
 //! need that header are in force.
 
+use core::ops::ControlFlow;
+
 use crate::abi::*;
 use crate::maps::{
     icmp_rules, lookup, port_rules, proto_rules, rule_generation, rule_kinds, rules_v4, rules_v6,
@@ -48,31 +50,55 @@ pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
         return unjudgeable;
     }
 
-    let mut allowed: Option<u32> = None;
-    // Returns early on a deny; remembers the first allow.
-    macro_rules! consider {
-        ($action:expr) => {
-            if let Some(action) = $action {
-                if action.verdict == XDP_DROP as u32 {
-                    return (XDP_DROP, action.rule_id);
-                }
-                if action.verdict == XDP_PASS as u32 && allowed.is_none() {
-                    allowed = Some(action.rule_id);
-                }
-            }
-        };
+    match look_up_rules(notice, generation, kinds) {
+        ControlFlow::Break(denied_by) => (XDP_DROP, denied_by),
+        ControlFlow::Continue(matches) => match matches.allowed {
+            Some(rule_id) => (XDP_PASS, rule_id),
+            None => default,
+        },
     }
+}
 
+/// What the lookups found: a deny ends them, the first allow counts if no
+/// deny comes.
+struct Matches {
+    allowed: Option<u32>,
+}
+
+impl Matches {
+    /// Takes one kind's match, if any: breaks with the rule's id on a deny,
+    /// remembers the first allow.
+    #[inline(always)]
+    fn consider(&mut self, action: Option<RuleAction>) -> ControlFlow<u32> {
+        if let Some(action) = action {
+            if action.verdict == XDP_DROP as u32 {
+                return ControlFlow::Break(action.rule_id);
+            }
+            if action.verdict == XDP_PASS as u32 && self.allowed.is_none() {
+                self.allowed = Some(action.rule_id);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Looks up every kind of rule `kinds` has for the fields of the IP packet
+/// `notice`, and returns what they found; breaks on a deny with its rule's
+/// id, or with `RULE_NONE` on a transport header that rules in force need
+/// and the walk could not read.
+#[inline(always)]
+fn look_up_rules(notice: &Notice, generation: u32, kinds: u32) -> ControlFlow<u32, Matches> {
+    let mut matches = Matches { allowed: None };
     let (src_kind, dst_kind) = if notice.ip_version == 4 {
         (KIND_V4_SRC, KIND_V4_DST)
     } else {
         (KIND_V6_SRC, KIND_V6_DST)
     };
     if kinds & src_kind != 0 {
-        consider!(address_rule(notice, generation, DIRECTION_SRC));
+        matches.consider(address_rule(notice, generation, DIRECTION_SRC))?;
     }
     if kinds & dst_kind != 0 {
-        consider!(address_rule(notice, generation, DIRECTION_DST));
+        matches.consider(address_rule(notice, generation, DIRECTION_DST))?;
     }
     let inside_chain = is_extension_header(notice.ip_version, notice.l4_proto);
     if notice.depth < DEPTH_L4 && notice.flags & UNREADABLE != 0 {
@@ -86,35 +112,32 @@ pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
             _ => 0,
         };
         if kinds & needed != 0 {
-            return (XDP_DROP, RULE_NONE);
+            return ControlFlow::Break(RULE_NONE);
         }
     }
     if !inside_chain && kinds & KIND_PROTO != 0 {
-        consider!(proto_rule(generation, notice.l4_proto));
+        matches.consider(proto_rule(generation, notice.l4_proto))?;
     }
     if notice.depth >= DEPTH_L4 {
         match notice.l4_proto {
             IPPROTO_TCP if kinds & KIND_TCP_PORTS != 0 => {
-                consider!(port_rule(generation, false, DIRECTION_SRC, notice.src_port));
-                consider!(port_rule(generation, false, DIRECTION_DST, notice.dst_port));
+                matches.consider(port_rule(generation, false, DIRECTION_SRC, notice.src_port))?;
+                matches.consider(port_rule(generation, false, DIRECTION_DST, notice.dst_port))?;
             }
             IPPROTO_UDP if kinds & KIND_UDP_PORTS != 0 => {
-                consider!(port_rule(generation, true, DIRECTION_SRC, notice.src_port));
-                consider!(port_rule(generation, true, DIRECTION_DST, notice.dst_port));
+                matches.consider(port_rule(generation, true, DIRECTION_SRC, notice.src_port))?;
+                matches.consider(port_rule(generation, true, DIRECTION_DST, notice.dst_port))?;
             }
             IPPROTO_ICMP if notice.ip_version == 4 && kinds & KIND_ICMP != 0 => {
-                consider!(icmp_rule(generation, false, notice.icmp_type))
+                matches.consider(icmp_rule(generation, false, notice.icmp_type))?;
             }
             IPPROTO_ICMPV6 if notice.ip_version == 6 && kinds & KIND_ICMPV6 != 0 => {
-                consider!(icmp_rule(generation, true, notice.icmp_type))
+                matches.consider(icmp_rule(generation, true, notice.icmp_type))?;
             }
             _ => {}
         }
     }
-    match allowed {
-        Some(rule_id) => (XDP_PASS, rule_id),
-        None => default,
-    }
+    ControlFlow::Continue(matches)
 }
 
 #[inline(always)]
@@ -125,22 +148,11 @@ fn address_rule(notice: &Notice, generation: u32, direction: u8) -> Option<RuleA
         &notice.dst_addr
     };
     if notice.ip_version == 4 {
-        let key = Ipv4RuleKey {
-            prefixlen: RULE_KEY_PREFIX_BITS + 32,
-            generation: generation as u8,
-            direction,
-            addr: [addr[0], addr[1], addr[2], addr[3]],
-            _pad: [0; 2],
-        };
+        let addr = [addr[0], addr[1], addr[2], addr[3]];
+        let key = Ipv4RuleKey::new(generation, direction, addr, 32);
         lookup::<_, _, RuleAction>(&rules_v4, &key)
     } else {
-        let key = Ipv6RuleKey {
-            prefixlen: RULE_KEY_PREFIX_BITS + 128,
-            generation: generation as u8,
-            direction,
-            addr: *addr,
-            _pad: [0; 2],
-        };
+        let key = Ipv6RuleKey::new(generation, direction, *addr, 128);
         lookup::<_, _, RuleAction>(&rules_v6, &key)
     }
 }

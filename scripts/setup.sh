@@ -6,14 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BPF_LINKER_VERSION=0.13.0
-APT_PACKAGES=(make gcc pkg-config libelf-dev zlib1g-dev bpftool iproute2 iputils-ping)
+APT_PACKAGES=(make gcc pkg-config libelf-dev zlib1g-dev bpftool iproute2 iputils-ping strace)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+    [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == *'ok installed'* ]] || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
     if [[ $EUID -ne 0 ]]; then
@@ -46,9 +46,14 @@ cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 linker_ok() {
     local bin="$cargo_bin/bpf-linker"
     [[ -x "$bin" ]] || return 1
-    "$bin" --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION" || return 1
+    # Captured, not piped into grep -q: under pipefail, grep quitting early
+    # can kill the writer with SIGPIPE and fail a check that held.
+    local version libs
+    version=$("$bin" --version 2>/dev/null) || return 1
+    [[ $version == *"$BPF_LINKER_VERSION"* ]] || return 1
     # It must resolve libLLVM to the pinned toolchain, not to another one.
-    ldd "$bin" | grep -q "$sysroot/lib/$libllvm"
+    libs=$(ldd "$bin") || return 1
+    [[ $libs == *"$sysroot/lib/$libllvm"* ]]
 }
 if ! linker_ok; then
     [[ -x "$cargo_bin/bpf-linker" ]] && say "bpf-linker there is not built for $toolchain's LLVM $llvm_major; rebuilding"

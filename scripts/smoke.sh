@@ -93,7 +93,7 @@ backport_closure() {
 smoke_setup() {
     local missing=() pkg
     for pkg in qemu-system-x86 "${HOST_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+        [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == *'ok installed'* ]] || missing+=("$pkg")
     done
     # qemu older than 8 means bookworm's, which must be replaced by the backport.
     if dpkg --compare-versions "$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || echo 0)" lt 1:8; then

@@ -938,7 +938,9 @@ fn stderr_lines_are_written_whole() {
                 "--foreground",
                 "-s",
                 "INT",
-                "2.5",
+                // Time to attach under strace on a busy machine, then a
+                // --stats line or more.
+                "4",
                 BINARY,
                 "-i",
                 net.veth(Side::A),
@@ -951,16 +953,17 @@ fn stderr_lines_are_written_whole() {
             ],
         )
         .unwrap();
-    if out.status.code() == Some(127) {
-        eprintln!("skipped: no strace");
-        return;
-    }
+    assert_ne!(
+        out.status.code(),
+        Some(127),
+        "strace is missing: `make setup` installs it"
+    );
     let text = std::fs::read_to_string(&trace).unwrap();
     let _ = std::fs::remove_file(&trace);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines = stderr.lines().count();
-    // banner, two --stats lines or so, the summary and its rule
-    assert!(lines >= 4, "{stderr}");
+    // the banner, --stats lines if it got that far, the summary and its rule
+    assert!(lines >= 3, "{stderr}");
     assert!(stderr.contains("detached from"), "{stderr}");
     // `PID write(2, "…", N) = N`
     let writes: Vec<&str> = text.lines().filter(|l| l.contains(" write(2, ")).collect();

@@ -2,9 +2,12 @@
 //! Rust (src/bpf), loaded through a libbpf skeleton.
 
 pub mod abi;
+pub mod attach;
+pub mod cli;
 pub mod firewall;
 pub mod grace;
 pub mod iface;
+pub mod kernel;
 pub mod loader;
 pub mod logging;
 pub mod notices;
@@ -13,6 +16,7 @@ pub mod output;
 pub mod privileges;
 pub mod rules;
 pub mod selftest;
+pub mod session;
 pub mod sink;
 pub mod skel;
 pub mod stats;

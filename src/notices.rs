@@ -1,81 +1,114 @@
-//! Streams notices out of the ring buffer until asked to stop.
+//! The ring reader: takes notices out of the ring buffer in batches, and
+//! reads it to its end once the program is detached.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::RefCell;
+use std::io;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use libbpf_rs::{MapCore, RingBufferBuilder};
+use libbpf_rs::{MapCore, RingBuffer, RingBufferBuilder};
 
 use crate::abi::Notice;
 
 /// How long a poll waits for notices, and how long one batch may go on
-/// before the loop looks at signals, reloads and statistics again.
-const BATCH_TIME: Duration = Duration::from_millis(100);
-/// Records between two looks at the clock while a batch runs.
-const RECORDS_PER_CLOCK_CHECK: u64 = 256;
+/// before the caller looks at signals, reloads and statistics again.
+pub const BATCH_TIME: Duration = Duration::from_millis(100);
+/// Records taken from the ring at a time, between two looks at the clock
+/// and at `cut_short`.
+const TAKE_AT_MOST: usize = 256;
 
-/// Calls `on_notice` for each notice in `events` until `stop` is set.
-/// `after_batch` runs at least every [`BATCH_TIME`], also under a flood, and
-/// whenever `wake` is set (a reload); it may set `stop`. At the end,
-/// `detach` removes the program and returns once no run of it is left, and
-/// the ring is read to its end, so every notice the program sent is seen.
+/// Reads notices out of the `events` ring buffer.
 ///
-/// `on_notice` must stay cheap also when it throws the notice away (its
-/// output failed): the ring is read on regardless, so that signals are seen
-/// promptly and every notice is accounted for.
-///
-/// Under a flood the ring never runs dry and libbpf's poll would never
-/// return; the callback breaks out itself — after handling its record, since
-/// libbpf has consumed a record by the time it hands it over.
-pub fn stream(
-    events: &dyn MapCore,
-    stop: &AtomicBool,
-    wake: &AtomicBool,
-    after_batch: &mut dyn FnMut() -> Result<()>,
-    detach: impl FnOnce() -> Result<()>,
-    mut on_notice: impl FnMut(&Notice),
-) -> Result<()> {
-    let seen = Cell::new(0u64);
-    let batch_started = Cell::new(Instant::now());
-    let draining = Cell::new(false);
-    let mut builder = RingBufferBuilder::new();
-    builder
-        .add(events, |bytes: &[u8]| {
-            let mut notice = Notice::ZERO;
-            if plain::copy_from_bytes(&mut notice, bytes).is_err() {
-                return 0; // a record of another size: not ours to read
-            }
-            seen.set(seen.get() + 1);
-            on_notice(&notice);
-            let batch_over = seen.get() % RECORDS_PER_CLOCK_CHECK == 0
-                && batch_started.get().elapsed() >= BATCH_TIME;
-            let wanted = stop.load(Ordering::Relaxed) || wake.load(Ordering::Relaxed) || batch_over;
-            if wanted && !draining.get() {
-                return -libc::EINTR;
-            }
-            0
-        })
-        .context("setting up the ring buffer")?;
-    let ring = builder.build().context("setting up the ring buffer")?;
+/// libbpf hands records to a callback fixed when the ring is set up; that
+/// callback only copies each one into `taken`, at most [`TAKE_AT_MOST`] at
+/// a time, and the batch hands them on. Under a flood the ring never runs
+/// dry and libbpf's poll would never return: the full `taken` ends its
+/// read, and a record libbpf has consumed is always in `taken`, never lost.
+pub struct NoticeReader {
+    ring: RingBuffer<'static>,
+    taken: Rc<RefCell<Vec<Notice>>>,
+}
 
-    while !stop.load(Ordering::Relaxed) {
-        batch_started.set(Instant::now());
-        match ring.poll(BATCH_TIME) {
-            Ok(()) => {}
-            // A signal, or the callback breaking out: look at the flags.
-            Err(err) if err.kind() == libbpf_rs::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err).context("polling the ring buffer"),
+impl NoticeReader {
+    pub fn new(events: &dyn MapCore) -> Result<NoticeReader> {
+        let taken = Rc::new(RefCell::new(Vec::with_capacity(TAKE_AT_MOST)));
+        let into = taken.clone();
+        let mut builder = RingBufferBuilder::new();
+        builder
+            .add(events, move |bytes: &[u8]| {
+                let mut notice = Notice::ZERO;
+                if plain::copy_from_bytes(&mut notice, bytes).is_err() {
+                    return 0; // a record of another size: not ours to read
+                }
+                let mut taken = into.borrow_mut();
+                taken.push(notice);
+                // libbpf stops reading at a negative answer, this record read.
+                if taken.len() >= TAKE_AT_MOST {
+                    -libc::EINTR
+                } else {
+                    0
+                }
+            })
+            .context("setting up the ring buffer")?;
+        let ring = builder.build().context("setting up the ring buffer")?;
+        Ok(NoticeReader { ring, taken })
+    }
+
+    /// One batch: waits up to [`BATCH_TIME`] for notices, then calls
+    /// `on_notice` for each until the ring is dry, [`BATCH_TIME`] has gone
+    /// by, or `cut_short()` (a stop or a reload) asks to end it sooner.
+    ///
+    /// `on_notice` must stay cheap also when it throws the notice away (its
+    /// output failed): the ring is read on regardless, so that signals are
+    /// seen promptly and every notice is accounted for.
+    pub fn poll_batch(
+        &mut self,
+        mut on_notice: impl FnMut(&Notice),
+        cut_short: impl Fn() -> bool,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let mut wait = Some(BATCH_TIME);
+        loop {
+            let dry = self.take(wait).context("polling the ring buffer")?;
+            self.hand_on(&mut on_notice);
+            if dry || cut_short() || started.elapsed() >= BATCH_TIME {
+                return Ok(());
+            }
+            wait = None;
         }
-        after_batch()?;
     }
 
-    detach()?;
-    draining.set(true);
-    match ring.consume() {
-        Ok(()) => {}
-        Err(err) if err.kind() == libbpf_rs::ErrorKind::Interrupted => {}
-        Err(err) => return Err(err).context("reading the last notices"),
+    /// Calls `on_notice` for every notice left in the ring. Called once
+    /// nothing can write to it any more (detached, runs over), so that every
+    /// notice the program sent is seen.
+    pub fn drain_after_detach(&mut self, mut on_notice: impl FnMut(&Notice)) -> Result<()> {
+        loop {
+            let dry = self.take(None).context("reading the last notices")?;
+            self.hand_on(&mut on_notice);
+            if dry {
+                return Ok(());
+            }
+        }
     }
-    after_batch()
+
+    /// Takes up to [`TAKE_AT_MOST`] records into `taken`, first waiting up
+    /// to `wait` for one if given; returns whether the ring ran dry.
+    fn take(&mut self, wait: Option<Duration>) -> io::Result<bool> {
+        let answer = match wait {
+            Some(timeout) => self.ring.poll_raw(timeout),
+            None => self.ring.consume_raw(),
+        };
+        // EINTR: a signal, or the callback ending the read with `taken` full.
+        if answer < 0 && answer != -libc::EINTR {
+            return Err(io::Error::from_raw_os_error(-answer));
+        }
+        Ok(self.taken.borrow().len() < TAKE_AT_MOST)
+    }
+
+    fn hand_on(&mut self, on_notice: &mut impl FnMut(&Notice)) {
+        for notice in self.taken.borrow_mut().drain(..) {
+            on_notice(&notice);
+        }
+    }
 }

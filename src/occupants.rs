@@ -2,47 +2,19 @@
 //! that attaches each, and what keeps that link alive — the processes with
 //! it open, and its pins in the bpffs mounts this process can see.
 
-use std::fmt;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use libbpf_rs::libbpf_sys;
 
-/// The slots an interface has for XDP programs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Slot {
-    Native,
-    Skb,
-    Offload,
-}
-
-impl Slot {
-    /// iproute2's name of the mode, as in `ip link set dev X xdpgeneric off`.
-    pub fn ip_keyword(self) -> &'static str {
-        match self {
-            Slot::Native => "xdpdrv",
-            Slot::Skb => "xdpgeneric",
-            Slot::Offload => "xdpoffload",
-        }
-    }
-}
-
-impl fmt::Display for Slot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Slot::Native => "native",
-            Slot::Skb => "skb",
-            Slot::Offload => "offload",
-        })
-    }
-}
+use crate::attach::Mode;
 
 /// An XDP program on an interface.
 #[derive(Debug)]
 pub struct Occupant {
     pub prog_id: u32,
-    pub mode: Slot,
+    pub mode: Mode,
     /// The bpf_link that holds it there, if one does.
     pub link: Option<Link>,
 }
@@ -60,30 +32,7 @@ pub struct Link {
 
 /// The XDP programs on `ifindex` (in this network namespace), one a mode.
 pub fn occupants(ifindex: u32) -> Vec<Occupant> {
-    let mut opts = libbpf_sys::bpf_xdp_query_opts {
-        sz: size_of::<libbpf_sys::bpf_xdp_query_opts>() as _,
-        ..Default::default()
-    };
-    if unsafe { libbpf_sys::bpf_xdp_query(ifindex as i32, 0, &mut opts) } != 0 {
-        return Vec::new();
-    }
-    let mut found: Vec<(u32, Slot)> = [
-        (opts.drv_prog_id, Slot::Native),
-        (opts.skb_prog_id, Slot::Skb),
-        (opts.hw_prog_id, Slot::Offload),
-    ]
-    .into_iter()
-    .filter(|&(id, _)| id != 0)
-    .collect();
-    if found.is_empty() && opts.prog_id != 0 {
-        let slot = match opts.attach_mode as u32 {
-            libbpf_sys::XDP_ATTACHED_SKB => Slot::Skb,
-            libbpf_sys::XDP_ATTACHED_HW => Slot::Offload,
-            _ => Slot::Native,
-        };
-        found.push((opts.prog_id, slot));
-    }
-    found
+    programs(ifindex)
         .into_iter()
         .map(|(prog_id, mode)| Occupant {
             prog_id,
@@ -95,6 +44,36 @@ pub fn occupants(ifindex: u32) -> Vec<Occupant> {
             }),
         })
         .collect()
+}
+
+/// The ids of the XDP programs on `ifindex` here and the mode of each, as
+/// the kernel reports them (none where it cannot be asked).
+pub fn programs(ifindex: u32) -> Vec<(u32, Mode)> {
+    let mut opts = libbpf_sys::bpf_xdp_query_opts {
+        sz: size_of::<libbpf_sys::bpf_xdp_query_opts>() as _,
+        ..Default::default()
+    };
+    if unsafe { libbpf_sys::bpf_xdp_query(ifindex as i32, 0, &mut opts) } != 0 {
+        return Vec::new();
+    }
+    let mut found: Vec<(u32, Mode)> = [
+        (opts.drv_prog_id, Mode::Native),
+        (opts.skb_prog_id, Mode::Skb),
+        (opts.hw_prog_id, Mode::Offload),
+    ]
+    .into_iter()
+    .filter(|&(id, _)| id != 0)
+    .collect();
+    // Older kernels report no id per mode, only the one program and its mode.
+    if found.is_empty() && opts.prog_id != 0 {
+        let mode = match opts.attach_mode as u32 {
+            libbpf_sys::XDP_ATTACHED_SKB => Mode::Skb,
+            libbpf_sys::XDP_ATTACHED_HW => Mode::Offload,
+            _ => Mode::Native,
+        };
+        found.push((opts.prog_id, mode));
+    }
+    found
 }
 
 /// The id of the XDP link that attaches program `prog_id` to `ifindex`.

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use libbpf_rs::libbpf_sys;
 
-use crate::loader::Attachment;
+use crate::attach::Attachment;
+use crate::occupants::programs;
 
 /// How often the kernel is asked: well within the second the user may wait.
 const LOOK_EVERY: Duration = Duration::from_millis(200);
@@ -62,7 +63,7 @@ impl LinkWatch {
                 format!("{iface} was deleted: the program is detached")
             });
         }
-        if !here || !xdp_programs(self.ifindex).contains(&prog) {
+        if !here || !programs(self.ifindex).iter().any(|&(id, _)| id == prog) {
             return Some(format!(
                 "{iface} was moved to another network namespace: the program is no longer \
                  on an interface of this one"
@@ -97,24 +98,4 @@ fn link_info(attachment: &Attachment) -> Result<libbpf_sys::bpf_link_info> {
 fn interface_here(ifindex: u32) -> bool {
     let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
     !unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null()
-}
-
-/// The ids of the XDP programs on `ifindex` here, in any mode.
-fn xdp_programs(ifindex: u32) -> Vec<u32> {
-    let mut opts = libbpf_sys::bpf_xdp_query_opts {
-        sz: size_of::<libbpf_sys::bpf_xdp_query_opts>() as _,
-        ..Default::default()
-    };
-    if unsafe { libbpf_sys::bpf_xdp_query(ifindex as i32, 0, &mut opts) } != 0 {
-        return Vec::new();
-    }
-    [
-        opts.prog_id,
-        opts.drv_prog_id,
-        opts.skb_prog_id,
-        opts.hw_prog_id,
-    ]
-    .into_iter()
-    .filter(|&id| id != 0)
-    .collect()
 }

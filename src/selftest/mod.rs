@@ -81,10 +81,7 @@ pub fn run() -> Result<bool> {
             stale.join(", ")
         );
     }
-    println!(
-        "xdp-hello selftest on Linux {}",
-        crate::loader::kernel_release()
-    );
+    println!("xdp-hello selftest on Linux {}", crate::kernel::release());
     let mut report = Report::default();
     let features = features::check();
     let features_ok = features.is_ok();

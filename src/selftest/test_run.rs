@@ -168,7 +168,7 @@ fn test_run(skel: &XdpHelloSkel<'_>, frame: &[u8], repeat: u32) -> Result<Ran> {
     if refused(&ran) {
         return Err(Untestable(format!(
             "kernel {} runs no frame shorter than {ETH_HLEN} bytes through BPF_PROG_TEST_RUN",
-            loader::kernel_release()
+            crate::kernel::release()
         ))
         .into());
     }

@@ -368,6 +368,7 @@ impl XdpMode {
         match mode {
             Mode::Native => Some(XdpMode::Native),
             Mode::Skb => Some(XdpMode::Generic),
+            Mode::Offload => Some(XdpMode::Offload),
             Mode::Auto => None,
         }
     }

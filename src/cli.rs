@@ -1,0 +1,289 @@
+//! The command line: flags, their help, and the parsers of their values.
+
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::attach::Mode;
+use crate::rules::Action;
+
+/// Reports the packets arriving on a network interface, one line each, and
+/// allows or denies them by rules — an XDP program written in Rust and loaded
+/// through libbpf.
+///
+/// Rules (with --rule, or one a line in --rules FILE, `#` comments):
+///
+///   allow|deny src|dst ADDRESS[/PREFIX]          e.g. deny src 10.0.0.0/8
+///   allow|deny tcp|udp sport|dport PORT[-PORT]   e.g. allow tcp dport 8000-8080
+///   allow|deny icmp|icmpv6 [type N]              e.g. deny icmpv6 type 128
+///   allow|deny proto NAME|NUMBER                 e.g. deny proto esp
+///
+/// For each kind (source address, destination address, source port,
+/// destination port, ICMP type, protocol) the most specific matching rule
+/// counts: the longest prefix, the exact ICMP type before any type. A deny
+/// among them wins, else an allow, else --default. Only IPv4 and IPv6 are
+/// filtered; ARP and other traffic always passes. A rule set holds at most
+/// 65536 rules (--rule and --rules together); a rules file at most 16 MiB.
+///
+/// Needs root, or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON. Ctrl-C or SIGTERM
+/// detaches and prints a summary; SIGHUP reloads --rules FILE in place.
+#[derive(Parser, Debug)]
+// Run options next to `selftest` would be silently ignored: refuse them.
+#[command(
+    version,
+    about,
+    long_about,
+    verbatim_doc_comment,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Interface to attach to.
+    #[arg(short, long, default_value = "eth0")]
+    pub iface: String,
+
+    /// XDP mode: `auto` uses native mode where the driver supports it and
+    /// falls back to skb (generic) mode where it does not.
+    #[arg(short, long, value_enum, default_value_t = Mode::Auto)]
+    pub mode: Mode,
+
+    /// A rule (repeatable), e.g. --rule 'deny tcp dport 22'.
+    #[arg(long = "rule", value_name = "RULE")]
+    pub rules: Vec<String>,
+
+    /// A file of rules, one a line; SIGHUP reloads it.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules_file: Option<PathBuf>,
+
+    /// What happens to IP packets no rule matches.
+    #[arg(long, default_value = "allow", value_parser = action_parser())]
+    pub default: Action,
+
+    /// Which packets get a line (all are counted either way).
+    #[arg(long, value_enum, default_value_t = NoticeFilter::All)]
+    pub notices: NoticeFilter,
+
+    /// Print packet rates and the busiest rules to stderr every SECONDS.
+    // Negative numbers reach the parser, which says what is wrong with them.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        allow_negative_numbers = true,
+        value_parser = parse_seconds
+    )]
+    pub stats: Option<u64>,
+
+    /// Size of the notice ring buffer: a power of two from 4K to 1G (e.g. 256K, 4M).
+    #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = parse_ring_size)]
+    pub ring_size: u32,
+
+    /// Write notices as JSON Lines, one object per packet.
+    #[arg(short, long)]
+    pub json: bool,
+
+    /// Show libbpf's messages (and the verifier's log when loading fails).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check that xdp-hello works on this kernel (needs root).
+    ///
+    /// Runs crafted packets through BPF_PROG_TEST_RUN (also under rule sets),
+    /// then attaches for real over a veth pair in network namespaces of its
+    /// own, in native and skb mode, and removes everything it made. One line
+    /// per check, then `N passed, N failed`; exits non-zero on any failure.
+    Selftest,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum NoticeFilter {
+    All,
+    Denied,
+    None,
+}
+
+/// Parses `--default allow|deny`: rules::Action has no clap ValueEnum, and
+/// clap lists these values in the help and its errors.
+fn action_parser() -> impl TypedValueParser<Value = Action> {
+    // Only the possible values get this far.
+    PossibleValuesParser::new(["allow", "deny"]).map(|name| match name.as_str() {
+        "deny" => Action::Deny,
+        _ => Action::Allow,
+    })
+}
+
+/// The word `--default` takes for `action`.
+pub fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Allow => "allow",
+        Action::Deny => "deny",
+    }
+}
+
+/// The smallest ring buffer: one page.
+pub const MIN_RING_SIZE: u32 = 4096;
+
+/// The largest ring buffer: 1 GiB, as the kernel's u32 sizes and a
+/// sensible amount of locked memory allow.
+pub const MAX_RING_SIZE: u32 = 1 << 30;
+
+/// `4096`, `256K`, `4M`, `1G`: a power of two from one page to 1G.
+fn parse_ring_size(text: &str) -> Result<u32, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let (digits, unit) = match upper.char_indices().last() {
+        Some((at, 'K')) => (&upper[..at], 1u64 << 10),
+        Some((at, 'M')) => (&upper[..at], 1u64 << 20),
+        Some((at, 'G')) => (&upper[..at], 1u64 << 30),
+        _ => (upper.as_str(), 1),
+    };
+    let bytes = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| format!("'{text}' is not a size (e.g. 256K, 4M, 1G)"))?;
+    if !bytes.is_power_of_two() || !(MIN_RING_SIZE as u64..=MAX_RING_SIZE as u64).contains(&bytes) {
+        return Err(format!("'{text}': must be a power of two from 4K to 1G"));
+    }
+    Ok(bytes as u32)
+}
+
+/// A whole number of seconds, at least 1.
+fn parse_seconds(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<i128>() {
+        Ok(secs) if secs >= 1 => u64::try_from(secs).map_err(|_| "too many seconds".to_string()),
+        Ok(_) => Err("must be at least 1 (seconds)".to_string()),
+        Err(_) => Err("not a whole number of seconds".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_match_the_readme() {
+        let cli = Cli::try_parse_from(["xdp-hello"]).unwrap();
+        assert_eq!(cli.iface, "eth0");
+        assert_eq!(cli.mode, Mode::Auto);
+        assert_eq!(cli.ring_size, 4 << 20);
+        assert_eq!(cli.default, Action::Allow);
+        assert!(matches!(cli.notices, NoticeFilter::All));
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn flags_parse() {
+        let cli = Cli::try_parse_from([
+            "xdp-hello",
+            "-i",
+            "veth0",
+            "-m",
+            "skb",
+            "--rule",
+            "deny icmp",
+            "--rule",
+            "allow src 10.1.2.3",
+            "--rules",
+            "r.txt",
+            "--default",
+            "deny",
+            "--notices",
+            "denied",
+            "--stats",
+            "2",
+            "--ring-size",
+            "256K",
+            "-v",
+        ])
+        .unwrap();
+        assert_eq!(cli.iface, "veth0");
+        assert_eq!(cli.mode, Mode::Skb);
+        assert_eq!(cli.rules, ["deny icmp", "allow src 10.1.2.3"]);
+        assert_eq!(cli.rules_file, Some(PathBuf::from("r.txt")));
+        assert_eq!(cli.default, Action::Deny);
+        assert_eq!(cli.stats, Some(2));
+        assert_eq!(cli.ring_size, 256 << 10);
+        assert!(cli.verbose);
+    }
+
+    #[test]
+    fn bad_flags_are_refused() {
+        for args in [
+            &["xdp-hello", "-m", "turbo"][..],
+            &["xdp-hello", "--ring-size", "3000"],
+            &["xdp-hello", "--ring-size", "2K"],
+            &["xdp-hello", "--ring-size", "18014398509481985M"],
+            &["xdp-hello", "--stats", "0"],
+            &["xdp-hello", "--default", "maybe"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn default_actions_have_their_names() {
+        assert_eq!(action_name(Action::Allow), "allow");
+        assert_eq!(action_name(Action::Deny), "deny");
+    }
+
+    #[test]
+    fn selftest_is_a_subcommand() {
+        let cli = Cli::try_parse_from(["xdp-hello", "selftest"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Selftest)));
+    }
+
+    /// Issue 7 item 19: `--rule 'deny foo' selftest` ran the selftest and
+    /// ignored the rule.
+    #[test]
+    fn run_options_are_refused_with_selftest() {
+        for args in [
+            &["xdp-hello", "--rule", "deny foo", "selftest"][..],
+            &["xdp-hello", "-i", "veth0", "selftest"],
+            &["xdp-hello", "--json", "selftest"],
+            &["xdp-hello", "selftest", "--rule", "deny foo"],
+        ] {
+            let err = Cli::try_parse_from(args).expect_err(&format!("{args:?} was accepted"));
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    /// Issue 7 item 21: the largest size the message names is accepted, in
+    /// either unit; one more is refused with a message that names it.
+    #[test]
+    fn ring_size_goes_up_to_1g() {
+        for text in ["1G", "1g", "1024M", "1073741824"] {
+            assert_eq!(parse_ring_size(text), Ok(1 << 30), "{text}");
+        }
+        let cli = Cli::try_parse_from(["xdp-hello", "--ring-size", "1G"]).unwrap();
+        assert_eq!(cli.ring_size, 1 << 30);
+        for text in ["2G", "2048M", "3G"] {
+            let err = parse_ring_size(text).unwrap_err();
+            assert!(err.ends_with("from 4K to 1G"), "{text}: {err}");
+        }
+        assert!(parse_ring_size("G").is_err());
+    }
+
+    /// Issue 7 item 21: `--stats -1` said "unexpected argument".
+    #[test]
+    fn stats_below_one_is_a_range_error() {
+        for value in ["-1", "0", "-99999999999999999999999"] {
+            let err = Cli::try_parse_from(["xdp-hello", "--stats", value]).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("must be at least 1"), "{value}: {text}");
+            assert!(!text.contains("unexpected argument"), "{value}: {text}");
+        }
+        let err = Cli::try_parse_from(["xdp-hello", "--stats", "soon"]).unwrap_err();
+        assert!(err.to_string().contains("not a whole number"), "{err}");
+    }
+}

@@ -1,0 +1,380 @@
+//! One run: load → install the rules → attach → stream the notices →
+//! summary; with its signals, reloads, output failures and the watch of the
+//! link.
+
+use std::fs::File;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::abi::{self, Config, Notice};
+use crate::attach::{self, Attachment};
+use crate::cli::{self, Cli, NoticeFilter, MIN_RING_SIZE};
+use crate::firewall::{Firewall, RuleMaps};
+use crate::grace::GracePeriod;
+use crate::iface;
+use crate::loader;
+use crate::logging::{self, say};
+use crate::notices::NoticeReader;
+use crate::output::{Formatter, Style};
+use crate::rules::{self, Action};
+use crate::sink::LineSink;
+use crate::skel::XdpHelloSkel;
+use crate::stats::{self, Counters, Shown};
+use crate::watch::LinkWatch;
+
+/// One run: load, install the rules, attach, stream, summarise. Returns
+/// whether it ended as asked (a signal, or a pure observer's reader going
+/// away) rather than by a failure the user must hear of in the exit status.
+pub fn run(cli: &Cli) -> Result<bool> {
+    // Everything that can be wrong with the input fails before the kernel
+    // sees anything.
+    let rule_set = rules::load(&cli.rules, cli.rules_file.as_deref())?;
+    let ifindex = check_interface(cli)?;
+    let signals = Signals::install()?;
+
+    let mut object = MaybeUninit::uninit();
+    let skel = loader::load(&mut object, ring_size(cli), config(cli))?;
+    let rule_maps = RuleMaps::of(&skel.maps);
+    let mut firewall = Firewall::new();
+    firewall.install(&rule_maps, &rule_set)?;
+    let attachment = attach_and_tell(cli, &skel, ifindex, rule_set.len())?;
+
+    let mut session = Session {
+        cli,
+        skel: &skel,
+        watch: LinkWatch::new(attachment, &cli.iface, ifindex)?,
+        output: NoticeOutput::to_stdout(cli, enforcing(cli, &firewall))?,
+        rule_maps,
+        firewall,
+        signals,
+        interval: cli
+            .stats
+            .map(|secs| stats::Interval::new(Duration::from_secs(secs))),
+        link_lost: false,
+    };
+    session.stream()?;
+    session.finish()
+}
+
+/// The interface exists here and carries Ethernet; warns where it is down,
+/// or where `--default deny` could cut the user's own login. Returns its
+/// index.
+fn check_interface(cli: &Cli) -> Result<u32> {
+    let ifindex = iface::index_of(&cli.iface)?;
+    iface::require_ethernet(&cli.iface)?;
+    if let Some(warning) = iface::down_warning(&cli.iface) {
+        say(format_args!("warning: {warning}"));
+    }
+    if cli.default == Action::Deny && iface::in_initial_namespace() {
+        say(format_args!(
+            "warning: --default deny on {} drops all IP traffic no rule allows, \
+             remote logins included",
+            cli.iface
+        ));
+    }
+    Ok(ifindex)
+}
+
+/// The program's load-time settings.
+fn config(cli: &Cli) -> Config {
+    Config {
+        default_verdict: match cli.default {
+            Action::Allow => abi::XDP_PASS as u32,
+            Action::Deny => abi::XDP_DROP as u32,
+        },
+        notice_mode: match cli.notices {
+            NoticeFilter::All => abi::NOTICES_ALL,
+            NoticeFilter::Denied => abi::NOTICES_DENIED,
+            NoticeFilter::None => abi::NOTICES_NONE,
+        },
+    }
+}
+
+/// With no notices to stream, the ring only needs to exist.
+fn ring_size(cli: &Cli) -> u32 {
+    match cli.notices {
+        NoticeFilter::None => MIN_RING_SIZE,
+        _ => cli.ring_size,
+    }
+}
+
+/// Attaches in the mode asked for and says where and how.
+fn attach_and_tell(
+    cli: &Cli,
+    skel: &XdpHelloSkel<'_>,
+    ifindex: u32,
+    rules: usize,
+) -> Result<Attachment> {
+    let attachment = attach::attach(skel, ifindex, &cli.iface, cli.mode)?;
+    if attachment.fell_back {
+        say(format_args!(
+            "{}'s driver has no native XDP; using skb mode",
+            cli.iface
+        ));
+    }
+    say(format_args!(
+        "xdp_hello attached to {} ({} mode, {rules} rule{}, default {}); Ctrl-C to stop",
+        cli.iface,
+        attachment.mode,
+        plural(rules),
+        cli::action_name(cli.default)
+    ));
+    Ok(attachment)
+}
+
+/// Rules in force: then a failed write must not end the filtering.
+fn enforcing(cli: &Cli, firewall: &Firewall) -> bool {
+    !firewall.rules().is_empty() || cli.default == Action::Deny
+}
+
+/// A run from the moment the program is attached.
+struct Session<'a> {
+    cli: &'a Cli,
+    skel: &'a XdpHelloSkel<'a>,
+    rule_maps: RuleMaps<'a>,
+    /// Reloads change it between batches; notices read it to name rules.
+    firewall: Firewall,
+    watch: LinkWatch,
+    output: NoticeOutput,
+    signals: Signals,
+    interval: Option<stats::Interval>,
+    link_lost: bool,
+}
+
+impl Session<'_> {
+    /// Writes notices until a signal, a lost link or a failed observer ends
+    /// the run; then detaches and writes the last ones.
+    fn stream(&mut self) -> Result<()> {
+        // Detached, and every run of the program over, before the last read
+        // and the counts, so both are final.
+        let grace = GracePeriod::new()?;
+        let mut reader = NoticeReader::new(&self.skel.maps.events)?;
+        while !self.signals.stop.load(Ordering::Relaxed) {
+            let (output, firewall, signals) = (&mut self.output, &self.firewall, &self.signals);
+            reader.poll_batch(
+                |notice| output.write(notice, firewall, &signals.stop),
+                || signals.pending(),
+            )?;
+            self.after_batch()?;
+        }
+        self.watch.detach();
+        grace.wait()?;
+        let (output, firewall, stop) = (&mut self.output, &self.firewall, &self.signals.stop);
+        reader.drain_after_detach(|notice| output.write(notice, firewall, stop))?;
+        self.after_batch()
+    }
+
+    /// Between batches: flush, reload on SIGHUP, check the link, show rates.
+    fn after_batch(&mut self) -> Result<()> {
+        self.output.flush(&self.signals.stop);
+        if self.signals.reload.swap(false, Ordering::Relaxed) {
+            reload(self.cli, &mut self.firewall, &self.rule_maps);
+            self.output.enforcing = enforcing(self.cli, &self.firewall);
+        }
+        if let Some(what) = self.watch.lost() {
+            say(what);
+            self.link_lost = true;
+            self.signals.stop.store(true, Ordering::Relaxed);
+        }
+        self.show_rates()
+    }
+
+    /// `--stats`: a line of rates and the busiest rules when one is due.
+    fn show_rates(&mut self) -> Result<()> {
+        let Some(interval) = self.interval.as_mut() else {
+            return Ok(());
+        };
+        if interval.due(Instant::now()) {
+            let counters = Counters::read(&self.skel.maps.counters)?;
+            let hits = self.firewall.hits(&self.rule_maps)?;
+            say(interval.line(&counters, &hits));
+        }
+        Ok(())
+    }
+
+    /// Prints the summary; returns whether the run ended as asked.
+    fn finish(self) -> Result<bool> {
+        let counters = Counters::read(&self.skel.maps.counters)?;
+        let hits = self.firewall.hits(&self.rule_maps)?;
+        let summary = stats::summary(&self.cli.iface, &counters, self.output.shown(), &hits);
+        logging::write_stderr(&summary);
+        Ok(self.output.ended_well() && !self.link_lost)
+    }
+}
+
+/// Where the notices go: stdout, one line each, in the format asked for.
+struct NoticeOutput {
+    sink: LineSink<File>,
+    format: Formatter,
+    /// Lines written before the first notice (the column header).
+    header_lines: u64,
+    /// Whether rules are in force (see [`enforcing`]).
+    enforcing: bool,
+}
+
+impl NoticeOutput {
+    fn to_stdout(cli: &Cli, enforcing: bool) -> Result<NoticeOutput> {
+        // Straight to the descriptor: std's stdout would split and re-buffer
+        // lines, and the sink must know which lines went out whole.
+        let stdout = io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .context("opening stdout")?;
+        let mut sink = LineSink::new(File::from(stdout));
+        let format = Formatter::new(if cli.json { Style::Json } else { Style::Text });
+        let header_lines = match (format.header(), cli.notices) {
+            (_, NoticeFilter::None) | (None, _) => 0,
+            (Some(header), _) => {
+                sink.push(header);
+                1
+            }
+        };
+        Ok(NoticeOutput {
+            sink,
+            format,
+            header_lines,
+            enforcing,
+        })
+    }
+
+    fn write(&mut self, notice: &Notice, firewall: &Firewall, stop: &AtomicBool) {
+        // Once writing has failed, nothing is formatted: reading the ring
+        // stays cheap.
+        if self.sink.failure().is_some() {
+            self.sink.push("");
+            return;
+        }
+        // The kernel names a rule by its counter slot; users by its id.
+        let notice = Notice {
+            rule_id: firewall.shown_rule_id(notice.rule_id),
+            ..*notice
+        };
+        if let Some(err) = self.sink.push(&self.format.line(&notice)) {
+            output_failed(err, self.enforcing, stop);
+        }
+    }
+
+    fn flush(&mut self, stop: &AtomicBool) {
+        if let Some(err) = self.sink.flush() {
+            output_failed(err, self.enforcing, stop);
+        }
+    }
+
+    /// Notices written and not, for the summary.
+    fn shown(&self) -> Shown {
+        Shown {
+            written: self.sink.written().saturating_sub(self.header_lines),
+            unwritten: self.sink.unwritten(),
+        }
+    }
+
+    /// A reader that went away is a normal end; a full disk is not.
+    fn ended_well(&self) -> bool {
+        self.sink
+            .failure()
+            .is_none_or(|err| err.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// Says once why no more notices are written and what happens now: with
+/// rules in force the run goes on until a signal; a pure observer ends, as
+/// tcpdump does.
+fn output_failed(err: &io::Error, enforcing: bool, stop: &AtomicBool) {
+    let why = if err.kind() == io::ErrorKind::BrokenPipe {
+        "stdout was closed (its reader went away)".to_string()
+    } else {
+        format!("writing notices to stdout failed ({err})")
+    };
+    if enforcing {
+        say(format_args!(
+            "{why}: no more notices are written; the rules stay in force until Ctrl-C or SIGTERM"
+        ));
+    } else {
+        say(format_args!("{why}: stopping, as no rules are in force"));
+        stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// SIGHUP: re-read --rules FILE and swap it in; on any error keep the rules
+/// in force and say why. Reloads are counted from 1, so each line names one.
+fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) {
+    let Some(path) = cli.rules_file.as_deref() else {
+        say("SIGHUP ignored: no --rules FILE to reload");
+        return;
+    };
+    static RELOADS: AtomicU32 = AtomicU32::new(0);
+    let number = RELOADS.fetch_add(1, Ordering::Relaxed) + 1;
+    let outcome = rules::load(&cli.rules, Some(path))
+        .map_err(anyhow::Error::from)
+        .and_then(|set| firewall.install(maps, &set).map(|()| set.len()));
+    match outcome {
+        Ok(count) => say(format_args!(
+            "reload {number} of {}: {}",
+            path.display(),
+            in_force(count)
+        )),
+        Err(err) => say(format_args!(
+            "reload {number} of {} failed, keeping the {}: {err:#}",
+            path.display(),
+            in_force(firewall.rules().len())
+        )),
+    }
+}
+
+/// "1 rule in force", "2 rules in force".
+fn in_force(count: usize) -> String {
+    format!("{count} rule{} in force", plural(count))
+}
+
+/// "s" unless there is one.
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Flags the signal handlers set: stop on SIGINT or SIGTERM, reload on SIGHUP.
+/// A second SIGINT or SIGTERM exits at once (130 or 143), for when the
+/// first cannot be acted on — stdout blocked by a reader that does not read;
+/// the kernel detaches the program as the process ends.
+struct Signals {
+    stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let signals = Signals {
+            stop: Arc::new(AtomicBool::new(false)),
+            reload: Arc::new(AtomicBool::new(false)),
+        };
+        for signal in [SIGINT, SIGTERM] {
+            // Registered first, so it sees the flag as the previous signal left it.
+            signal_hook::flag::register_conditional_shutdown(
+                signal,
+                128 + signal,
+                signals.stop.clone(),
+            )
+            .context("installing signal handlers")?;
+            signal_hook::flag::register(signal, signals.stop.clone())
+                .context("installing signal handlers")?;
+        }
+        signal_hook::flag::register(SIGHUP, signals.reload.clone())
+            .context("installing signal handlers")?;
+        Ok(signals)
+    }
+
+    /// A stop or a reload waits: the batch ends early to see to it.
+    fn pending(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.reload.load(Ordering::Relaxed)
+    }
+}

@@ -23,7 +23,7 @@ use etherparse::{
     ip_number, ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, IpFragOffset,
     IpHeaders, IpNumber, Ipv4Header, PacketBuilder, PacketBuilderStep, VlanId,
 };
-use libbpf_rs::{libbpf_sys, MapCore, MapFlags, MapHandle, OpenObject, ProgramInput};
+use libbpf_rs::{libbpf_sys, MapCore, MapHandle, OpenObject, ProgramInput};
 use xdp_hello::abi::{
     Config, Notice, MAX_RULES, NOTICES_ALL, NOTICES_DENIED, NOTICES_NONE, RULE_NONE, XDP_DROP,
     XDP_PASS,
@@ -33,7 +33,7 @@ use xdp_hello::loader;
 use xdp_hello::rules::{self, Action, Rule, MAX_RULES_PER_SET};
 use xdp_hello::selftest::{packets, test_run};
 use xdp_hello::skel::XdpHelloSkel;
-use xdp_hello::stats::Counters;
+use xdp_hello::stats::{self, Counters};
 
 mod common;
 
@@ -364,15 +364,7 @@ impl<'obj> Lab<'obj> {
 
     /// The hit counter in slot `slot`, whether a rule holds it or not.
     fn counter_of_slot(&self, slot: u32) -> u64 {
-        self.skel
-            .maps
-            .rule_hits
-            .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
-            .expect("reading a rule counter")
-            .unwrap_or_default()
-            .iter()
-            .map(|cpu| u64::from_ne_bytes(cpu[..8].try_into().unwrap()))
-            .sum()
+        stats::sum_per_cpu(&self.skel.maps.rule_hits, slot).expect("reading a rule counter")
     }
 
     fn counters(&self) -> Counters {

@@ -64,12 +64,8 @@ const DNS: u16 = 53;
 const SSH: u16 = 22;
 const PAYLOAD: &[u8] = b"xdp-hello";
 
-const ETH_HLEN: usize = 14;
 /// The shortest Ethernet frame, without FCS.
 const ETH_ZLEN: usize = 60;
-const VLAN_HLEN: usize = 4;
-const IPV4_HLEN: usize = 20;
-const IPV6_HLEN: usize = 40;
 
 /// Every case, in a stable order.
 pub fn cases() -> Vec<Case> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context, Result};
 use libbpf_rs::{libbpf_sys, MapCore, ProgramInput, ProgramMut, RingBufferBuilder};
 
-use crate::abi::{Config, Notice, NOTICES_ALL, XDP_PASS};
+use crate::abi::{Config, Notice, ETH_HLEN, NOTICES_ALL, XDP_PASS};
 use crate::selftest::packets::{self, Case};
 use crate::selftest::Report;
 use crate::skel::XdpHelloSkel;
@@ -27,9 +27,9 @@ pub const CONFIG: Config = Config {
     notice_mode: NOTICES_ALL,
 };
 
-/// Since Linux commit 6b3d638ca897 (6.14; stable 6.1.130, 6.6.80, 6.12.17)
-/// the kernel refuses XDP test input shorter than an Ethernet header (EINVAL).
-const ETH_HLEN: usize = 14;
+// Since Linux commit 6b3d638ca897 (6.14; stable 6.1.130, 6.6.80, 6.12.17)
+// the kernel refuses XDP test input shorter than an Ethernet header
+// (abi::ETH_HLEN) with EINVAL.
 /// Metadata in front of a frame shorter than that, on older kernels: at
 /// least ETH_HLEN, at most 32 bytes, a multiple of 4.
 const SHORT_FRAME_META: usize = 16;

@@ -24,26 +24,14 @@ mod common;
 const NEEDS_ROOT: &str = "network namespaces, veth, bpf()";
 #[allow(dead_code)]
 mod support;
-use support::attach;
 use support::observer::{Finished, Observe, Observer, Summary};
 use support::Sender;
+use support::{attach, refusal};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 
 fn binary() -> &'static Path {
     Path::new(BINARY)
-}
-
-/// stderr of a run that must have failed, checked to be a single line.
-fn refusal(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "should have failed; stderr: {stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "want a one-line error: {stderr}");
-    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
-    stderr
 }
 
 /// `xdp-hello -i A's veth -m MODE` in namespace A, expected to give up.

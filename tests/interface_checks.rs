@@ -10,8 +10,8 @@
 mod common;
 #[allow(dead_code)]
 mod support;
-use support::attach;
 use support::observer::Observe;
+use support::{attach, refusal};
 
 /// What the tests marked `needs root` need it for.
 const NEEDS_ROOT: &str = "devices in namespaces of its own (netns, veth, tun, bpf())";
@@ -30,19 +30,6 @@ const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 
 fn binary() -> &'static Path {
     Path::new(BINARY)
-}
-
-/// stderr of a run that must have failed, checked to be a single line with
-/// nothing on stdout.
-fn refusal(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "should have failed; stderr: {stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "want a one-line error: {stderr}");
-    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
-    stderr
 }
 
 /// Runs `command` with a time limit (a binary that should have refused but

@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -36,24 +37,10 @@ pub fn xdp_on(net: &TestNet, side: Side) -> Result<Vec<u32>> {
 
 /// Every bpf_link of program `prog_id` (links are machine-wide).
 pub fn links_of(prog_id: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    let mut id = 0;
-    while unsafe { libbpf_sys::bpf_link_get_next_id(id, &mut id) } == 0 {
-        let fd = unsafe { libbpf_sys::bpf_link_get_fd_by_id(id) };
-        if fd < 0 {
-            continue; // gone meanwhile
-        }
-        // SAFETY: a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mut info: libbpf_sys::bpf_link_info = unsafe { std::mem::zeroed() };
-        let mut len = size_of::<libbpf_sys::bpf_link_info>() as u32;
-        if unsafe { libbpf_sys::bpf_link_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) } == 0
-            && info.prog_id == prog_id
-        {
-            found.push(info.id);
-        }
-    }
-    found
+    xdp_hello::occupants::links()
+        .filter(|info| info.prog_id == prog_id)
+        .map(|info| info.id)
+        .collect()
 }
 
 /// The name and type (BPF_PROG_TYPE_…) of program `prog_id`, if it is loaded.
@@ -291,4 +278,17 @@ fn send(veth: &str, per_second: Option<u64>, stop: &AtomicBool) -> Result<u64> {
         }
     }
     Ok(sent)
+}
+
+/// stderr of a run that must have failed, checked to be a single line with
+/// nothing on stdout.
+pub fn refusal(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "should have failed; stderr: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "want a one-line error: {stderr}");
+    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
+    stderr
 }

@@ -137,8 +137,8 @@ fn one_of_each_kind(rules: &[SourcedRule]) -> Vec<SourcedRule> {
     for rule in rules {
         let kind = match rule.rule.matches {
             Match::Address(dir, _) => format!("address {dir}"),
-            Match::Port(transport, ..) => format!("{transport} ports"),
-            Match::Icmp(v6, _) => format!("icmp {v6}"),
+            Match::Port { transport, .. } => format!("{transport} ports"),
+            Match::Icmp { v6, .. } => format!("icmp {v6}"),
             Match::Proto(_) => "protocol".to_string(),
         };
         if !seen.contains(&kind) {

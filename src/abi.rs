@@ -31,6 +31,14 @@ pub const IPPROTO_DSTOPTS: u8 = 60;
 /// ARP over Ethernet for IPv4 (RFC 826), the only ARP the walk reads.
 pub const ARPHRD_ETHER: u16 = 1;
 
+/// Header lengths the walk steps over, for the tests that cut frames at them:
+/// Ethernet, one VLAN tag, an IPv4 header without options, the fixed IPv6
+/// header.
+pub const ETH_HLEN: usize = 14;
+pub const VLAN_HLEN: usize = 4;
+pub const IPV4_HLEN: usize = 20;
+pub const IPV6_HLEN: usize = 40;
+
 /// Parser limits. The kernel's stack walks any number of VLAN tags (priority
 /// tags, nested VLAN devices) and IPv6 extension headers; the program walks
 /// this many and fails closed beyond (`FLAG_VLAN_LIMIT`, `FLAG_EXT_LIMIT`).
@@ -136,6 +144,20 @@ pub struct Ipv4RuleKey {
     pub _pad: [u8; 2],
 }
 
+impl Ipv4RuleKey {
+    /// The key of `addr`/`prefix_len` in `generation`, looking at `direction`.
+    #[inline(always)]
+    pub const fn new(generation: u32, direction: u8, addr: [u8; 4], prefix_len: u32) -> Self {
+        Ipv4RuleKey {
+            prefixlen: RULE_KEY_PREFIX_BITS + prefix_len,
+            generation: generation as u8,
+            direction,
+            addr,
+            _pad: [0; 2],
+        }
+    }
+}
+
 /// Key of the IPv6 LPM trie; as [`Ipv4RuleKey`].
 #[repr(C)]
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
@@ -145,6 +167,20 @@ pub struct Ipv6RuleKey {
     pub direction: u8,
     pub addr: [u8; 16],
     pub _pad: [u8; 2],
+}
+
+impl Ipv6RuleKey {
+    /// As [`Ipv4RuleKey::new`].
+    #[inline(always)]
+    pub const fn new(generation: u32, direction: u8, addr: [u8; 16], prefix_len: u32) -> Self {
+        Ipv6RuleKey {
+            prefixlen: RULE_KEY_PREFIX_BITS + prefix_len,
+            generation: generation as u8,
+            direction,
+            addr,
+            _pad: [0; 2],
+        }
+    }
 }
 
 /// Bits of an LPM key's data that come before the address.

@@ -78,11 +78,26 @@ pub fn programs(ifindex: u32) -> Vec<(u32, Mode)> {
 
 /// The id of the XDP link that attaches program `prog_id` to `ifindex`.
 /// Link ids are global while ifindexes are per network namespace: the
-/// program id tells ours apart. (libbpf_rs::query::LinkInfoIter would do,
-/// but it ends at the first link whose info it cannot read or parse.)
+/// program id tells ours apart.
 fn xdp_link(prog_id: u32, ifindex: u32) -> Option<u32> {
+    links()
+        .find(|info| {
+            info.type_ == libbpf_sys::BPF_LINK_TYPE_XDP
+                && info.prog_id == prog_id
+                && unsafe { info.__bindgen_anon_1.xdp.ifindex } == ifindex
+        })
+        .map(|info| info.id)
+}
+
+/// The info of every bpf_link on the machine that can be read now.
+/// (libbpf_rs::query::LinkInfoIter would do, but it ends at the first link
+/// whose info it cannot read or parse.)
+pub fn links() -> impl Iterator<Item = libbpf_sys::bpf_link_info> {
     let mut id = 0;
-    while unsafe { libbpf_sys::bpf_link_get_next_id(id, &mut id) } == 0 {
+    std::iter::from_fn(move || loop {
+        if unsafe { libbpf_sys::bpf_link_get_next_id(id, &mut id) } != 0 {
+            return None;
+        }
         let fd = unsafe { libbpf_sys::bpf_link_get_fd_by_id(id) };
         if fd < 0 {
             continue; // gone meanwhile
@@ -92,18 +107,11 @@ fn xdp_link(prog_id: u32, ifindex: u32) -> Option<u32> {
         // Zeroed, padding included: the kernel wants unknown bytes zero.
         let mut info: libbpf_sys::bpf_link_info = unsafe { std::mem::zeroed() };
         let mut len = size_of::<libbpf_sys::bpf_link_info>() as u32;
-        if unsafe { libbpf_sys::bpf_link_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) } != 0
+        if unsafe { libbpf_sys::bpf_link_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) } == 0
         {
-            continue;
+            return Some(info);
         }
-        if info.type_ == libbpf_sys::BPF_LINK_TYPE_XDP
-            && info.prog_id == prog_id
-            && unsafe { info.__bindgen_anon_1.xdp.ifindex } == ifindex
-        {
-            return Some(info.id);
-        }
-    }
-    None
+    })
 }
 
 /// The processes with link `link_id` open: descriptors of bpf links, whose

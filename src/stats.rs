@@ -23,7 +23,9 @@ pub struct Counters {
 
 impl Counters {
     pub fn read(counters: &dyn MapCore) -> Result<Counters> {
-        let slot = |index: u32| read_slot(counters, index);
+        let slot = |index: u32| {
+            sum_per_cpu(counters, index).with_context(|| format!("reading counter {index}"))
+        };
         Ok(Counters {
             passed: slot(COUNTER_PASS)?,
             dropped: slot(COUNTER_DROP)?,
@@ -38,11 +40,11 @@ impl Counters {
     }
 }
 
-/// One slot of a per-CPU u64 array, added up over every CPU.
-fn read_slot(map: &dyn MapCore, index: u32) -> Result<u64> {
+/// The u64 in slot `key` of a per-CPU array map, added up over every CPU:
+/// the one place a per-CPU counter is summed.
+pub fn sum_per_cpu(map: &dyn MapCore, key: u32) -> libbpf_rs::Result<u64> {
     let per_cpu = map
-        .lookup_percpu(&index.to_ne_bytes(), MapFlags::ANY)
-        .with_context(|| format!("reading counter {index}"))?
+        .lookup_percpu(&key.to_ne_bytes(), MapFlags::ANY)?
         .unwrap_or_default();
     Ok(per_cpu
         .iter()

@@ -1,8 +1,8 @@
 //! The built binary, attached for real to a veth pair in namespaces of each
 //! test's own (xdp_hello::selftest::veth), in native and skb mode: traffic
 //! from the other end shows as notices, signals detach, bad input is refused
-//! without side effects. Root only: as anyone else each test says why and
-//! passes.
+//! without side effects. Root only:
+//! ignored as anyone else; `make test` runs them.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -14,39 +14,24 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use xdp_hello::loader::Mode;
-use xdp_hello::selftest::attach::{self, eventually, NOTICE_WAIT};
-use xdp_hello::selftest::veth::{
-    self as veth, Finished, Observer, Side, TestNet, XdpMode, A_V4, A_V6, B_V6,
-};
+use xdp_hello::selftest::attach::{eventually, NOTICE_WAIT};
+use xdp_hello::selftest::command;
+use xdp_hello::selftest::veth::{Side, TestNet, A_V4, A_V6, B_V6};
 
+mod common;
+
+/// What the tests marked `needs root` need it for.
+const NEEDS_ROOT: &str = "network namespaces, veth, bpf()";
+#[allow(dead_code)]
 mod support;
+use support::observer::{Finished, Observe, Observer, Summary};
 use support::Sender;
+use support::{attach, refusal};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 
 fn binary() -> &'static Path {
     Path::new(BINARY)
-}
-
-/// True as root; otherwise says why the test does nothing.
-fn root() -> bool {
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    eprintln!("skipped: attach tests need root (network namespaces, veth, bpf()); run with sudo");
-    false
-}
-
-/// stderr of a run that must have failed, checked to be a single line.
-fn refusal(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "should have failed; stderr: {stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "want a one-line error: {stderr}");
-    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
-    stderr
 }
 
 /// `xdp-hello -i A's veth -m MODE` in namespace A, expected to give up.
@@ -75,7 +60,7 @@ fn run_suggested(net: &TestNet, side: Side, command: &str) -> String {
 
 /// The ids of the XDP bpf_links of program `prog_id`, as bpftool lists them.
 fn xdp_links_of(prog_id: u32) -> Vec<u64> {
-    let out = veth::output_within(
+    let out = command::output_within(
         std::process::Command::new("bpftool").args(["-j", "link", "show"]),
         Duration::from_secs(5),
     )
@@ -90,9 +75,8 @@ fn xdp_links_of(prog_id: u32) -> Vec<u64> {
 }
 
 fn reports_traffic(mode: Mode) {
-    if root() {
-        attach::check(binary(), mode).unwrap();
-    }
+    common::require_root(NEEDS_ROOT);
+    attach::check(binary(), mode).unwrap();
 }
 
 /// The summary counts at least `sent` packets and agrees with stdout.
@@ -101,56 +85,53 @@ fn assert_summary(done: &Finished, sent: u64) {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn native_mode_reports_ping_and_udp() {
     reports_traffic(Mode::Native);
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn skb_mode_reports_ping_and_udp() {
     reports_traffic(Mode::Skb);
 }
 
 /// Attaches in `mode`, pings three times, stops with `signal`; checks that
 /// nothing stays attached and returns how it ended.
-fn stop_with(mode: Mode, signal: libc::c_int) -> Option<Finished> {
-    if !root() {
-        return None;
-    }
+fn stop_with(mode: Mode, signal: libc::c_int) -> Finished {
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), mode, &[]).unwrap();
-    let prog = attach::attached(&net, XdpMode::of(mode).unwrap()).unwrap();
+    let prog = attach::attached(&net, mode).unwrap();
     net.ping(A_V4.into(), 3).unwrap();
     let echo = |line: &str| line.contains("echo-request");
     assert_eq!(observer.wait_for_lines(3, echo, NOTICE_WAIT), 3);
 
     let done = observer.stop(signal).unwrap();
     attach::detached(&net, prog).unwrap();
-    Some(done)
+    done
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn sigint_detaches_with_summary_and_exit_0() {
-    let Some(done) = stop_with(Mode::Native, libc::SIGINT) else {
-        return;
-    };
+    let done = stop_with(Mode::Native, libc::SIGINT);
     assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
     assert_summary(&done, 3);
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn sigterm_detaches_with_summary_and_exit_0() {
-    let Some(done) = stop_with(Mode::Skb, libc::SIGTERM) else {
-        return;
-    };
+    let done = stop_with(Mode::Skb, libc::SIGTERM);
     assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
     assert_summary(&done, 3);
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn sigkill_still_detaches() {
-    let Some(done) = stop_with(Mode::Native, libc::SIGKILL) else {
-        return;
-    };
+    let done = stop_with(Mode::Native, libc::SIGKILL);
     // A shell reports this as 137 (128 + 9).
     assert_eq!(
         done.status.signal(),
@@ -162,10 +143,9 @@ fn sigkill_still_detaches() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn unknown_interface_is_refused_naming_the_real_ones() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let out = net
         .exec(Side::A, binary(), &["-i", "nosuch0", "-m", "skb"])
@@ -174,7 +154,7 @@ fn unknown_interface_is_refused_naming_the_real_ones() {
     for name in ["nosuch0", "lo", net.veth(Side::A)] {
         assert!(error.contains(name), "should name {name}: {error}");
     }
-    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), []);
+    assert_eq!(net.xdp(Side::A).unwrap(), []);
 }
 
 /// With xdp-hello attached in `first` mode, a second one in `second` mode
@@ -183,12 +163,10 @@ fn unknown_interface_is_refused_naming_the_real_ones() {
 /// kernel would refuse for a link; the first stays attached and keeps
 /// reporting.
 fn second_is_refused(first: Mode, second: Mode, says: &str) {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), first, &[]).unwrap();
-    let prog = attach::attached(&net, XdpMode::of(first).unwrap()).unwrap();
+    let prog = attach::attached(&net, first).unwrap();
     let links = xdp_links_of(prog.id);
     assert_eq!(links.len(), 1, "{links:?}");
 
@@ -215,7 +193,7 @@ fn second_is_refused(first: Mode, second: Mode, says: &str) {
     let shown = run_suggested(&net, Side::A, &show);
     assert!(shown.contains(&format!("prog {}", prog.id)), "{shown}");
 
-    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [prog]);
+    assert_eq!(net.xdp(Side::A).unwrap(), [prog]);
     net.ping(A_V4.into(), 1).unwrap();
     let echo = |line: &str| line.contains("echo-request");
     assert_eq!(observer.wait_for_lines(1, echo, NOTICE_WAIT), 1);
@@ -224,6 +202,7 @@ fn second_is_refused(first: Mode, second: Mode, says: &str) {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn second_xdp_hello_in_native_mode_is_refused() {
     second_is_refused(
         Mode::Native,
@@ -233,6 +212,7 @@ fn second_xdp_hello_in_native_mode_is_refused() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn second_xdp_hello_in_skb_mode_is_refused() {
     second_is_refused(
         Mode::Skb,
@@ -244,6 +224,7 @@ fn second_xdp_hello_in_skb_mode_is_refused() {
 // The kernel refuses a second mode with EEXIST ("Native and generic XDP
 // can't be active at the same time").
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn skb_mode_is_refused_while_native_is_attached() {
     second_is_refused(
         Mode::Native,
@@ -253,6 +234,7 @@ fn skb_mode_is_refused_while_native_is_attached() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn native_mode_is_refused_while_skb_is_attached() {
     second_is_refused(Mode::Skb, Mode::Native, "in another mode");
 }
@@ -260,14 +242,15 @@ fn native_mode_is_refused_while_skb_is_attached() {
 /// A program attached by iproute2 (the netlink way, no link) stays where it
 /// is, whatever mode xdp-hello asks for.
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn program_attached_by_iproute2_is_kept() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     // build.rs leaves the object next to the skeleton.
     let object = concat!(env!("OUT_DIR"), "/xdp_hello.bpf.o");
     let net = TestNet::new().unwrap();
     let veth = net.veth(Side::A);
+    // Root tests never pass by skipping: an iproute2 that cannot load the
+    // object fails the test, saying so.
     if let Err(err) = net.ip(
         Side::A,
         &[
@@ -282,12 +265,11 @@ fn program_attached_by_iproute2_is_kept() {
             "xdp",
         ],
     ) {
-        eprintln!("skipped: iproute2 cannot attach {object}: {err:#}");
-        return;
+        panic!("iproute2 cannot attach {object} (built without libbpf?): {err:#}");
     }
-    let theirs = net.xdp_by_ip_link(Side::A).unwrap();
+    let theirs = net.xdp(Side::A).unwrap();
     assert!(
-        matches!(theirs[..], [prog] if prog.mode == XdpMode::Generic),
+        matches!(theirs[..], [prog] if prog.mode == Mode::Skb),
         "{theirs:?}"
     );
 
@@ -298,14 +280,14 @@ fn program_attached_by_iproute2_is_kept() {
         assert!(error.contains(&id), "{mode}: should say '{id}': {error}");
         assert!(!error.contains("bpf_link id"), "{mode}: {error}");
         assert_eq!(suggested(&error), [removal.as_str()], "{mode}: {error}");
-        assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), theirs, "{mode}");
+        assert_eq!(net.xdp(Side::A).unwrap(), theirs, "{mode}");
     }
 
     // Doing as told removes it; then xdp-hello attaches.
     run_suggested(&net, Side::A, &removal);
-    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), []);
+    assert_eq!(net.xdp(Side::A).unwrap(), []);
     let observer = net.observe(binary(), Mode::Skb, &[]).unwrap();
-    attach::attached(&net, XdpMode::Generic).unwrap();
+    attach::attached(&net, Mode::Skb).unwrap();
     let done = observer.stop(libc::SIGINT).unwrap();
     assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
 }
@@ -315,10 +297,9 @@ fn program_attached_by_iproute2_is_kept() {
 /// arithmetic with EACCES. The up-front check says which capability is
 /// missing and why, not "run as root"; likewise without CAP_NET_ADMIN.
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn root_without_a_needed_capability_is_told_which() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let veth = net.veth(Side::A);
     let cases = [
@@ -353,27 +334,27 @@ fn root_without_a_needed_capability_is_told_which() {
                 ],
             )
             .unwrap();
-        if out.status.code() == Some(127) {
-            eprintln!("skipped: no setpriv (util-linux)");
-            return;
-        }
+        assert_ne!(
+            out.status.code(),
+            Some(127),
+            "setpriv (util-linux) is missing"
+        );
         let error = refusal(&out);
         assert!(
             error.contains(says),
             "{dropped}: should say '{says}': {error}"
         );
         assert!(!error.contains("run as root"), "{dropped}: {error}");
-        assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [], "{dropped}");
+        assert_eq!(net.xdp(Side::A).unwrap(), [], "{dropped}");
     }
 }
 
 /// CAP_SYS_ADMIN stands in for CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN: the
 /// check does not refuse what the kernel allows.
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn cap_sys_admin_alone_is_enough() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let veth = net.veth(Side::A);
     let out = net
@@ -397,10 +378,11 @@ fn cap_sys_admin_alone_is_enough() {
             ],
         )
         .unwrap();
-    if out.status.code() == Some(127) {
-        eprintln!("skipped: no setpriv (util-linux)");
-        return;
-    }
+    assert_ne!(
+        out.status.code(),
+        Some(127),
+        "setpriv (util-linux) is missing"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains(" attached to "), "{stderr}");
@@ -409,10 +391,9 @@ fn cap_sys_admin_alone_is_enough() {
 /// Dropping an observer and its network leaves no process, namespace or
 /// interface behind.
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn testnet_leaves_nothing_behind() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let names = [net.ns(Side::A).to_string(), net.ns(Side::B).to_string()];
     let observer = net.observe(binary(), Mode::Skb, &[]).unwrap();
@@ -423,7 +404,7 @@ fn testnet_leaves_nothing_behind() {
         "pid {pid} lives on"
     );
     drop(net);
-    let list = veth::output_within(
+    let list = command::output_within(
         std::process::Command::new("ip").args(["netns", "list"]),
         Duration::from_secs(5),
     )
@@ -436,10 +417,9 @@ fn testnet_leaves_nothing_behind() {
 
 /// The addresses the traffic helpers use are the ones the network has.
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn testnet_addresses_are_reachable_both_ways() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     for to in [IpAddr::from(A_V4), A_V6.into()] {
         net.ping(to, 1).unwrap();
@@ -457,10 +437,9 @@ fn testnet_addresses_are_reachable_both_ways() {
 /// Under a ping flood (tens of thousands of packets a second), SIGINT ends
 /// xdp-hello promptly, and every packet it counted was shown.
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn stops_promptly_under_a_flood_and_shows_every_counted_packet() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), Mode::Native, &[]).unwrap();
     let (done, took) = std::thread::scope(|scope| {
@@ -610,10 +589,9 @@ fn said(observer: &Observer, text: &str) -> Vec<String> {
 /// rule must keep holding until SIGINT, the reason be said once, and the
 /// summary count only the lines the reader got (item 18).
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn closed_stdout_leaves_the_rules_in_force_until_sigint() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let (read_end, write_end) = support::pipe().unwrap();
     let (observer, prog) = start(&net, &["--rule", DENY_B], write_end.into(), None);
@@ -652,10 +630,9 @@ fn said_count(done: &Finished, text: &str) -> usize {
 /// Item 5: a full disk (`>/dev/full`) with a rule in force: filtering goes
 /// on, the reason is said once, SIGINT ends it with a summary and exit 1.
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn full_disk_leaves_the_rules_in_force_and_ends_with_a_summary() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let (observer, prog) = start(&net, &["--rule", DENY_B], dev_full(), None);
     pings_are_denied(&net);
@@ -678,10 +655,9 @@ fn full_disk_leaves_the_rules_in_force_and_ends_with_a_summary() {
 /// would, saying why, with a summary that counts as shown only the lines
 /// the reader received (not the one whose write failed).
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn closed_stdout_ends_a_pure_observer_saying_why_and_counting_only_lines_received() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let (read_end, write_end) = support::pipe().unwrap();
     let (observer, prog) = start(&net, &[], write_end.into(), None);
@@ -716,6 +692,7 @@ fn closed_stdout_ends_a_pure_observer_saying_why_and_counting_only_lines_receive
 /// refusal, not for a whole run with `2>/dev/full`, not with `2>&1 | head -1`
 /// whether rules keep it running or not.
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn unwritable_stderr_is_no_panic() {
     // A refusal, before any kernel work: needs no root.
     let status = std::process::Command::new("timeout")
@@ -725,9 +702,7 @@ fn unwritable_stderr_is_no_panic() {
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(1), "{status:?}");
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
 
     // 2>/dev/full: the notices still come, SIGINT still ends it cleanly.
@@ -769,9 +744,7 @@ fn unwritable_stderr_is_no_panic() {
 /// xdp-hello notices within a second, says `says` in one line, exits 1
 /// with a summary, and leaves nothing attached in namespace `left_in`.
 fn attachment_lost(what: impl FnOnce(&TestNet, u32), says: &str, left_in: Side) {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net
         .observe(binary(), Mode::Native, &["--rule", DENY_B])
@@ -803,12 +776,13 @@ fn attachment_lost(what: impl FnOnce(&TestNet, u32), says: &str, left_in: Side) 
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn detach_from_outside_is_noticed() {
     attachment_lost(
         |_, prog| {
             let links = support::links_of(prog);
             assert_eq!(links.len(), 1, "{links:?}");
-            let out = veth::output_within(
+            let out = command::output_within(
                 std::process::Command::new("bpftool").args([
                     "link",
                     "detach",
@@ -826,6 +800,7 @@ fn detach_from_outside_is_noticed() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn deleted_interface_is_noticed() {
     attachment_lost(
         |net, _| {
@@ -838,6 +813,7 @@ fn deleted_interface_is_noticed() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn interface_moved_to_another_namespace_is_noticed() {
     attachment_lost(
         |net, _| {
@@ -858,7 +834,7 @@ fn interface_moved_to_another_namespace_is_noticed() {
 /// Runs the binary with `args` (no namespace: it must refuse before any
 /// kernel work) and returns what it did.
 fn refused(args: &[&str]) -> Output {
-    veth::output_within(
+    command::output_within(
         std::process::Command::new(BINARY).args(args),
         Duration::from_secs(10),
     )
@@ -889,13 +865,12 @@ fn stats_minus_one_is_a_range_error() {
 /// `--ring-size 1G`, the largest size the help and the message name, loads
 /// and attaches.
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn ring_size_1g_is_accepted() {
     let out = refused(&["--ring-size", "2G"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("from 4K to 1G"), "{stderr}");
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net
         .observe(binary(), Mode::Skb, &["--ring-size", "1G"])
@@ -912,10 +887,9 @@ fn ring_size_1g_is_accepted() {
 /// Every write(2) to stderr is whole lines (strace shows each call): no
 /// line is split over calls, so lines of two writers cannot interleave.
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn stderr_lines_are_written_whole() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let trace = std::env::temp_dir().join(format!("xdp-hello-strace-{}", std::process::id()));
     let trace_arg = trace.to_string_lossy().into_owned();
@@ -988,10 +962,9 @@ fn stderr_lines_are_written_whole() {
 /// the attach) leaves nothing attached, and nothing the process held in the
 /// kernel — so nothing pinned.
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn sigkill_during_load_leaves_nothing_attached() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let (ns, iface) = (net.ns(Side::A), net.veth(Side::A));
     let mut during_load = 0;
@@ -1021,10 +994,9 @@ fn sigkill_during_load_leaves_nothing_attached() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn sigkill_right_after_attach_leaves_nothing_attached() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net
         .observe(binary(), Mode::Native, &["--rule", DENY_B])
@@ -1039,10 +1011,9 @@ fn sigkill_right_after_attach_leaves_nothing_attached() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn sigkill_under_a_flood_leaves_nothing_attached() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), Mode::Native, &[]).unwrap();
     let prog = support::xdp_on(&net, Side::A).unwrap()[0];
@@ -1061,10 +1032,9 @@ fn sigkill_under_a_flood_leaves_nothing_attached() {
 /// a second, and the loss is exact — every packet the program ran on is a
 /// notice shown or one counted lost, and stdout has every one shown.
 #[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
 fn ring_overflow_under_a_flood_stays_responsive_and_counts_loss_exactly() {
-    if !root() {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net
         .observe(binary(), Mode::Native, &["--ring-size", "4K"])
@@ -1090,4 +1060,22 @@ fn ring_overflow_under_a_flood_stays_responsive_and_counts_loss_exactly() {
     );
     assert_eq!(summary.shown as usize, done.stdout.len() - 1, "{summary:?}");
     eprintln!("{sent} sent; {summary:?}");
+}
+
+/// The closing line's counts, as the attach tests read them.
+#[test]
+fn reads_summary() {
+    let line = "xdp-hello: detached from tva. packets: 10 passed, 1 dropped, 0 aborted; \
+                notices: 8 shown, 2 lost (ring full)";
+    assert_eq!(
+        Summary::parse(line),
+        Some(Summary {
+            passed: 10,
+            dropped: 1,
+            aborted: 0,
+            shown: 8,
+            lost: 2
+        })
+    );
+    assert_eq!(Summary::parse("xdp-hello: attached"), None);
 }

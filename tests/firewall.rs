@@ -4,12 +4,12 @@
 //! notice it produces (its verdict and rule id) are checked; for every table,
 //! each rule's hit counter and the verdict counters. Tables run under both
 //! default policies: a rule decides the same either way, the default does
-//! not. Root only: as anyone else each test says why and passes.
+//! not. Root only:
+//! ignored as anyone else; `make test` runs them.
 //!
 //! Each test loads its own copies of the program: tests run in parallel, and
 //! a ring buffer or counter shared between tests would mix their packets.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::mem::{size_of, MaybeUninit};
 use std::net::IpAddr;
@@ -23,9 +23,7 @@ use etherparse::{
     ip_number, ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, IpFragOffset,
     IpHeaders, IpNumber, Ipv4Header, PacketBuilder, PacketBuilderStep, VlanId,
 };
-use libbpf_rs::{
-    libbpf_sys, MapCore, MapFlags, MapHandle, OpenObject, ProgramInput, RingBufferBuilder,
-};
+use libbpf_rs::{libbpf_sys, MapCore, MapHandle, OpenObject, ProgramInput};
 use xdp_hello::abi::{
     Config, Notice, MAX_RULES, NOTICES_ALL, NOTICES_DENIED, NOTICES_NONE, RULE_NONE, XDP_DROP,
     XDP_PASS,
@@ -33,11 +31,14 @@ use xdp_hello::abi::{
 use xdp_hello::firewall::{Firewall, RuleMaps};
 use xdp_hello::loader;
 use xdp_hello::rules::{self, Action, Rule, MAX_RULES_PER_SET};
-use xdp_hello::selftest::packets;
+use xdp_hello::selftest::{packets, test_run};
 use xdp_hello::skel::XdpHelloSkel;
-use xdp_hello::stats::Counters;
+use xdp_hello::stats::{self, Counters};
 
 mod common;
+
+/// What the tests marked `needs root` need it for.
+const NEEDS_ROOT: &str = "loading XDP programs";
 
 /// Each run leaves at most one notice in the ring.
 const RING_BYTES: u32 = 64 * 1024;
@@ -49,11 +50,6 @@ const N4: &str = "172.16.0.1";
 const N6: &str = "fd00::1";
 const CLIENT: u16 = 40000;
 const SERVICE: u16 = 4789;
-
-/// True as root; otherwise says why `test` does nothing.
-fn root(test: &str) -> bool {
-    common::root(test, "loading XDP programs")
-}
 
 fn verdict_name(verdict: u8) -> &'static str {
     xdp_hello::output::verdict_name(verdict)
@@ -368,15 +364,7 @@ impl<'obj> Lab<'obj> {
 
     /// The hit counter in slot `slot`, whether a rule holds it or not.
     fn counter_of_slot(&self, slot: u32) -> u64 {
-        self.skel
-            .maps
-            .rule_hits
-            .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
-            .expect("reading a rule counter")
-            .unwrap_or_default()
-            .iter()
-            .map(|cpu| u64::from_ne_bytes(cpu[..8].try_into().unwrap()))
-            .sum()
+        stats::sum_per_cpu(&self.skel.maps.rule_hits, slot).expect("reading a rule counter")
     }
 
     fn counters(&self) -> Counters {
@@ -399,21 +387,9 @@ fn verdict_of(text: &str) -> u8 {
 
 /// Empties the ring buffer `events`, oldest notice first.
 fn drain(events: &dyn MapCore) -> Vec<Notice> {
-    let notices = RefCell::new(Vec::new());
-    let mut builder = RingBufferBuilder::new();
-    builder
-        .add(events, |bytes: &[u8]| {
-            assert_eq!(bytes.len(), size_of::<Notice>(), "a record of another size");
-            let mut notice = Notice::ZERO;
-            plain::copy_from_bytes(&mut notice, bytes).expect("a notice");
-            notices.borrow_mut().push(notice);
-            0
-        })
-        .expect("setting up the ring buffer");
-    let ring = builder.build().expect("setting up the ring buffer");
-    ring.consume().expect("reading the ring buffer");
-    drop(ring);
-    notices.into_inner()
+    let mut notices = Vec::new();
+    test_run::drain(events, |notice| notices.push(notice)).expect("reading the ring buffer");
+    notices
 }
 
 /// What a run should come to: its verdict, the deciding rule, and whether a
@@ -546,10 +522,8 @@ impl Table {
     /// Loads a program for each default policy, installs the rules, runs
     /// every frame and checks it; then checks every rule's hits and the
     /// verdict counters. Reports every difference at once.
-    fn check(&self, test: &str) {
-        if !root(test) {
-            return;
-        }
+    fn check(&self) {
+        common::require_root(NEEDS_ROOT);
         let failures: Vec<String> = self
             .defaults
             .iter()
@@ -636,6 +610,7 @@ impl Table {
 // Address rules
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn address_rules_ipv4_src_dst_host_and_network() {
     Table::new(&[
         "deny src 192.0.2.1",
@@ -690,10 +665,11 @@ fn address_rules_ipv4_src_dst_host_and_network() {
     // IPv4 rules never match IPv6 addresses that start with the same bytes.
     .default(udp("c000:201::", CLIENT, N6, SERVICE))
     .default(udp(N6, CLIENT, "cb00:7100::", SERVICE))
-    .check("address_rules_ipv4_src_dst_host_and_network");
+    .check();
 }
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn address_rules_ipv6_src_dst_host_and_network() {
     Table::new(&[
         "deny src 2001:db8::1",
@@ -757,10 +733,11 @@ fn address_rules_ipv6_src_dst_host_and_network() {
     )
     // 32.1.13.184 is 2001:0db8 as an IPv4 address.
     .default(udp("32.1.13.184", CLIENT, N4, SERVICE))
-    .check("address_rules_ipv6_src_dst_host_and_network");
+    .check();
 }
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn longest_prefix_exception_ipv4() {
     Table::new(&[
         "deny src 10.0.0.0/8",
@@ -792,10 +769,11 @@ fn longest_prefix_exception_ipv4() {
         udp(N4, CLIENT, "172.20.255.255", SERVICE),
     )
     .default(udp(N4, CLIENT, "172.21.0.0", SERVICE))
-    .check("longest_prefix_exception_ipv4");
+    .check();
 }
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn longest_prefix_exception_ipv6() {
     Table::new(&[
         "deny src 2001:db8::/32",
@@ -838,11 +816,12 @@ fn longest_prefix_exception_ipv6() {
     .by("allow dst fd12::5", udp(N6, CLIENT, "fd12::5", SERVICE))
     .by("deny dst fd12::/16", udp(N6, CLIENT, "fd12::6", SERVICE))
     .default(udp(N6, CLIENT, "fd13::5", SERVICE))
-    .check("longest_prefix_exception_ipv6");
+    .check();
 }
 
 /// Four levels deep, and the whole address space (/0) as the outermost.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn nested_prefixes_alternate_down_to_the_host() {
     Table::new(&[
         "deny src 0.0.0.0/0",
@@ -882,7 +861,7 @@ fn nested_prefixes_alternate_down_to_the_host() {
         "allow src 2001:db8:1:2::3",
         udp("2001:db8:1:2::3", CLIENT, N6, SERVICE),
     )
-    .check("nested_prefixes_alternate_down_to_the_host");
+    .check();
 }
 
 // ---------------------------------------------------------------------------
@@ -892,6 +871,7 @@ fn nested_prefixes_alternate_down_to_the_host() {
 const FAMILIES: [(&str, &str); 2] = [("192.0.2.1", N4), ("2001:db8::1", N6)];
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn tcp_port_rules_single_ports_and_range_edges() {
     let mut table = Table::new(&[
         "deny tcp dport 22",
@@ -928,10 +908,11 @@ fn tcp_port_rules_single_ports_and_range_edges() {
             .default(udp(a, 1000, b, SERVICE))
             .default(udp(a, CLIENT, b, 8000));
     }
-    table.check("tcp_port_rules_single_ports_and_range_edges");
+    table.check();
 }
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn udp_port_rules_single_ports_and_range_edges() {
     let mut table = Table::new(&[
         "deny udp dport 53",
@@ -963,13 +944,14 @@ fn udp_port_rules_single_ports_and_range_edges() {
             .default(tcp(a, 0, b, SERVICE))
             .default(tcp(a, CLIENT, b, 65535));
     }
-    table.check("udp_port_rules_single_ports_and_range_edges");
+    table.check();
 }
 
 // ---------------------------------------------------------------------------
 // ICMP rules
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn icmp_exact_type_beats_any_type() {
     Table::new(&[
         "deny icmp",
@@ -990,10 +972,11 @@ fn icmp_exact_type_beats_any_type() {
     // ICMP rules are no port or address rules.
     .default(udp("192.0.2.1", CLIENT, N4, SERVICE))
     .default(tcp("2001:db8::1", CLIENT, N6, SERVICE))
-    .check("icmp_exact_type_beats_any_type");
+    .check();
 }
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn icmp_types_without_an_any_type_rule() {
     Table::new(&["deny icmp type 0", "allow icmpv6 type 135"])
         .by("deny icmp type 0", icmp("192.0.2.1", N4, 0))
@@ -1002,13 +985,14 @@ fn icmp_types_without_an_any_type_rule() {
         .by("allow icmpv6 type 135", icmp("2001:db8::1", N6, 135))
         .default(icmp("2001:db8::1", N6, 136))
         .default(icmp("2001:db8::1", N6, 0))
-        .check("icmp_types_without_an_any_type_rule");
+        .check();
 }
 
 // ---------------------------------------------------------------------------
 // Rules of different kinds together, the default, non-IP traffic
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn deny_wins_across_kinds() {
     Table::new(&[
         "deny src 192.0.2.1",
@@ -1037,12 +1021,13 @@ fn deny_wins_across_kinds() {
     .by("deny icmpv6 type 128", icmp("2001:db8::7", N6, 128))
     .by("allow src 2001:db8::7", icmp("2001:db8::7", N6, 129))
     .default(udp(N4, CLIENT, "192.0.2.2", 80))
-    .check("deny_wins_across_kinds");
+    .check();
 }
 
 /// With --default deny, IP traffic no rule allows is dropped, every kind of
 /// allow rule lets its traffic through, and non-IP traffic passes.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn default_deny_drops_unmatched_ip_and_allow_rules_beat_it() {
     Table::new(&[
         "allow tcp dport 80",
@@ -1071,10 +1056,11 @@ fn default_deny_drops_unmatched_ip_and_allow_rules_beat_it() {
     .default(fragment("192.0.2.1", CLIENT, N4, 80, 185, false))
     .non_ip(arp("192.0.2.1", "192.0.2.2"))
     .non_ip(lldp())
-    .check("default_deny_drops_unmatched_ip_and_allow_rules_beat_it");
+    .check();
 }
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn non_ip_traffic_passes_under_default_deny_and_deny_rules() {
     Table::new(&["deny src 0.0.0.0/0", "deny dst ::/0"])
         .non_ip(arp("192.0.2.1", "192.0.2.2"))
@@ -1082,12 +1068,13 @@ fn non_ip_traffic_passes_under_default_deny_and_deny_rules() {
         .non_ip(lldp())
         .by("deny src 0.0.0.0/0", udp("192.0.2.1", CLIENT, N4, SERVICE))
         .by("deny dst ::/0", icmp("2001:db8::1", N6, 135))
-        .check("non_ip_traffic_passes_under_default_deny_and_deny_rules");
+        .check();
 }
 
 /// A non-first fragment has no transport header: port rules cannot see it
 /// (even where its first bytes look like one), address rules still do.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn non_first_ipv4_fragment_ignores_port_rules() {
     Table::new(&[
         "deny udp dport 53",
@@ -1111,7 +1098,7 @@ fn non_first_ipv4_fragment_ignores_port_rules() {
         "deny src 192.0.2.66",
         fragment("192.0.2.66", 40001, N4, SERVICE, 185, false),
     )
-    .check("non_first_ipv4_fragment_ignores_port_rules");
+    .check();
 }
 
 /// A datagram whose IP header is whole but whose transport header is cut
@@ -1121,6 +1108,7 @@ fn non_first_ipv4_fragment_ignores_port_rules() {
 /// tiny fragment), and where only rules for other transports exist, address
 /// rules and the default decide.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn truncated_transport_header_fails_closed() {
     const CUT: usize = 14 + 20 + 8; // 8 bytes of UDP or TCP: ports, no flags
     Table::new(&[
@@ -1140,16 +1128,17 @@ fn truncated_transport_header_fails_closed() {
         "allow dst 172.16.0.9",
         ended(tcp("192.0.2.3", CLIENT, "172.16.0.9", 22), CUT),
     )
-    .check("truncated_transport_header_fails_closed");
+    .check();
     Table::new(&["deny tcp dport 22"])
         .unreadable(ended(tcp("192.0.2.3", CLIENT, N4, 22), CUT))
-        .check("truncated_transport_header_fails_closed, tiny TCP");
+        .check();
 }
 
 /// A TCP fragment at offset 1 (8 bytes) overlaps the first fragment's TCP
 /// header, the overlapping-fragment attack of RFC 1858: malformed, so
 /// dropped while any rule is in force.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn tcp_fragment_at_offset_one_fails_closed() {
     // The protocol byte of the IPv4 header: make the fragment TCP.
     let tcp_at_one = || {
@@ -1163,24 +1152,25 @@ fn tcp_fragment_at_offset_one_fails_closed() {
     Table::new(&["deny tcp dport 22"])
         .unreadable(tcp_at_one())
         .default(fragment("192.0.2.1", CLIENT, N4, 22, 1, true))
-        .check("tcp_fragment_at_offset_one_fails_closed");
+        .check();
     Table::new(&["deny udp dport 53"])
         .unreadable(tcp_at_one())
-        .check("tcp_fragment_at_offset_one_fails_closed, no TCP rules");
+        .check();
 }
 
 /// An IPv6 extension chain longer than the walk follows hides the
 /// transport: dropped while any port or ICMP rule is in force, else decided
 /// by address rules and the default.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn over_long_ipv6_extension_chain_fails_closed() {
     let over_limit = || fixture("ipv6-ext-chain-over-limit-udp");
     Table::new(&["deny tcp dport 22"])
         .unreadable(over_limit())
-        .check("over_long_ipv6_extension_chain_fails_closed");
+        .check();
     Table::new(&["deny src 192.0.2.1"])
         .default(over_limit())
-        .check("over_long_ipv6_extension_chain_fails_closed, address rules only");
+        .check();
 }
 
 /// The selftest's frame `name` (from 192.0.2.1 or 2001:db8::1; UDP to port
@@ -1200,6 +1190,7 @@ fn fixture(name: &str) -> Packet {
 /// tags (VLAN id 0) and VLAN stacks, AH in both families. A VLAN stack
 /// deeper than the walk goes is dropped while any rule is in force.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn headers_the_stack_walks_do_not_hide_packets() {
     Table::new(&["deny src 192.0.2.1"])
         .by("deny src 192.0.2.1", fixture("vlan-four-priority-tags"))
@@ -1207,17 +1198,17 @@ fn headers_the_stack_walks_do_not_hide_packets() {
         .by("deny src 192.0.2.1", fixture("vlan-tags-at-limit"))
         .unreadable(fixture("vlan-tags-over-limit"))
         .by("deny src 192.0.2.1", fixture("ipv4-ah-tcp-syn"))
-        .check("headers_the_stack_walks_do_not_hide_packets, address");
+        .check();
     Table::new(&["deny udp dport 53", "deny tcp dport 22"])
         .by("deny udp dport 53", fixture("vlan-four-priority-tags"))
         .by("deny tcp dport 22", fixture("ipv4-ah-tcp-syn"))
         .by("deny tcp dport 22", fixture("ipv6-ah-tcp-syn"))
         .unreadable(fixture("ipv6-ah-too-short"))
         .unreadable(fixture("ipv6-ah-tcp-syn-ends-70-in-ah"))
-        .check("headers_the_stack_walks_do_not_hide_packets, ports");
+        .check();
     Table::new(&[])
         .default(fixture("vlan-tags-over-limit"))
-        .check("headers_the_stack_walks_do_not_hide_packets, no rules");
+        .check();
 }
 
 /// `packet` with byte `at` replaced by `byte`.
@@ -1235,6 +1226,7 @@ fn patched(packet: Packet, at: usize, byte: u8, what: &str) -> Packet {
 /// program cannot judge: dropped while any rule is in force, whatever kind;
 /// with no rules at all they follow the default.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn ip_packets_the_walk_cannot_read_fail_closed() {
     let v4 = udp("192.0.2.1", CLIENT, N4, 53);
     let v6 = udp("2001:db8::1", CLIENT, N6, 53);
@@ -1254,12 +1246,12 @@ fn ip_packets_the_walk_cannot_read_fail_closed() {
         unreadable()
             .into_iter()
             .fold(Table::new(rules), Table::unreadable)
-            .check("ip_packets_the_walk_cannot_read_fail_closed");
+            .check();
     }
     unreadable()
         .into_iter()
         .fold(Table::new(&[]), Table::default)
-        .check("ip_packets_the_walk_cannot_read_fail_closed, no rules");
+        .check();
 }
 
 // ---------------------------------------------------------------------------
@@ -1268,10 +1260,8 @@ fn ip_packets_the_walk_cannot_read_fail_closed() {
 /// Runs each of `probes` (packet, verdict, rule) in a program loaded with
 /// `notice_mode`, checking the verdict, whether a notice came out, the hits
 /// and the counters.
-fn check_notice_mode(test: &str, notice_mode: u32, default: u8) {
-    if !root(test) {
-        return;
-    }
+fn check_notice_mode(notice_mode: u32, default: u8) {
+    common::require_root(NEEDS_ROOT);
     let mut object = MaybeUninit::uninit();
     let mut lab = Lab::load(&mut object, default, notice_mode);
     lab.install(&["deny src 192.0.2.1", "allow tcp dport 80"]);
@@ -1326,35 +1316,27 @@ fn check_notice_mode(test: &str, notice_mode: u32, default: u8) {
 }
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn notices_denied_only_for_dropped_packets() {
-    check_notice_mode(
-        "notices_denied_only_for_dropped_packets",
-        NOTICES_DENIED,
-        XDP_PASS,
-    );
+    check_notice_mode(NOTICES_DENIED, XDP_PASS);
 }
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn notices_denied_under_default_deny_include_default_drops() {
-    check_notice_mode(
-        "notices_denied_under_default_deny_include_default_drops",
-        NOTICES_DENIED,
-        XDP_DROP,
-    );
+    check_notice_mode(NOTICES_DENIED, XDP_DROP);
 }
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn notices_none_but_counters_still_count() {
-    check_notice_mode(
-        "notices_none_but_counters_still_count",
-        NOTICES_NONE,
-        XDP_PASS,
-    );
+    check_notice_mode(NOTICES_NONE, XDP_PASS);
 }
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn notices_all_for_every_packet() {
-    check_notice_mode("notices_all_for_every_packet", NOTICES_ALL, XDP_DROP);
+    check_notice_mode(NOTICES_ALL, XDP_DROP);
 }
 
 // ---------------------------------------------------------------------------
@@ -1363,10 +1345,9 @@ fn notices_all_for_every_packet() {
 /// Rules that stay keep their id and their count; a rule that goes has its
 /// counter zeroed, so a rule that later gets the same id starts from 0.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn rule_ids_stay_across_reinstalls_and_removed_counters_are_zeroed() {
-    if !root("rule_ids_stay_across_reinstalls_and_removed_counters_are_zeroed") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let mut object = MaybeUninit::uninit();
     let mut lab = Lab::load(&mut object, XDP_PASS, NOTICES_ALL);
     let from_x = udp("192.0.2.1", CLIENT, N4, SERVICE);
@@ -1487,6 +1468,7 @@ fn rule_ids_stay_across_reinstalls_and_removed_counters_are_zeroed() {
 // Protocol rules
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn protocol_rules_match_by_ip_protocol() {
     Table::new(&[
         "deny proto esp",
@@ -1527,13 +1509,14 @@ fn protocol_rules_match_by_ip_protocol() {
     .default(icmp("192.0.2.1", N4, 8))
     .default(raw_ip("192.0.2.1", N4, 253, "protocol 253", &[0; 8]))
     .non_ip(arp("192.0.2.1", N4))
-    .check("protocol_rules_match_by_ip_protocol");
+    .check();
 }
 
 /// A protocol rule is one more kind: a deny among the kinds' matches wins
 /// (over an allowed port or address), else the first allow (the address
 /// is looked at before the protocol), else the default.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn protocol_rules_combine_with_the_other_kinds() {
     Table::new(&[
         "deny proto tcp",
@@ -1551,12 +1534,13 @@ fn protocol_rules_combine_with_the_other_kinds() {
     .by("deny proto icmp", icmp("192.0.2.1", N4, 8))
     // ICMPv6 is protocol 58, not ICMP's 1.
     .default(icmp("2001:db8::1", N6, 128))
-    .check("protocol_rules_combine_with_the_other_kinds");
+    .check();
 }
 
 /// The walk looks through AH in both families: a protocol rule sees what is
 /// behind it, never AH itself.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn protocol_rules_see_the_protocol_behind_ah() {
     Table::new(&["deny proto esp", "allow proto gre"])
         .by(
@@ -1572,7 +1556,7 @@ fn protocol_rules_see_the_protocol_behind_ah() {
             behind_ah("2001:db8::1", N6, 47, "GRE", GRE_PAYLOAD),
         )
         .default(behind_ah("192.0.2.1", N4, 132, "SCTP", SCTP_PAYLOAD))
-        .check("protocol_rules_see_the_protocol_behind_ah");
+        .check();
 }
 
 // ---------------------------------------------------------------------------
@@ -1625,10 +1609,9 @@ fn host_rules(first_octet2: u32, count: u32) -> Vec<String> {
 /// Issue 7 item 11: two sets of 40,000 rules, each of which fits, replace
 /// each other again and again (a SIGHUP reload does exactly this install).
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn two_sets_of_40000_rules_replace_each_other() {
-    if !root("two_sets_of_40000_rules_replace_each_other") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let mixed = |v4_octet2: u32, v6_group: u32, transport: &str| -> Vec<String> {
         let mut set = host_rules(v4_octet2, 30_000);
         set.extend((1..=5_000).map(|i| format!("deny src 2001:db8:{v6_group:x}::{i:x}")));
@@ -1667,10 +1650,9 @@ fn two_sets_of_40000_rules_replace_each_other() {
 /// replace each other; one rule more is refused. Prints how long each
 /// install took.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn full_rule_sets_replace_each_other() {
-    if !root("full_rule_sets_replace_each_other") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let full = MAX_RULES_PER_SET as u32;
     let a = host_rules(0, full);
     let b = host_rules(100, full);
@@ -1714,10 +1696,9 @@ fn full_rule_sets_replace_each_other() {
 /// stays keeps its id; a new one — also a rule that comes back — gets an id
 /// never used before.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn rule_ids_are_never_reused_within_a_run() {
-    if !root("rule_ids_are_never_reused_within_a_run") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let mut object = MaybeUninit::uninit();
     let mut lab = Lab::load(&mut object, XDP_PASS, NOTICES_ALL);
     let dns = udp("192.0.2.1", CLIENT, N4, 53);
@@ -1770,10 +1751,9 @@ fn every_port(transport: &str, dir: &str) -> Vec<String> {
 /// `Firewall::rule_of_slot` names the rule and its id; a reused slot's
 /// counter starts from zero.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn notice_rule_ids_translate_to_ids_once_slots_are_reused() {
-    if !root("notice_rule_ids_translate_to_ids_once_slots_are_reused") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let mut object = MaybeUninit::uninit();
     let mut lab = Lab::load(&mut object, XDP_PASS, NOTICES_ALL);
     let packet = tcp(N4, CLIENT, "192.0.2.1", SERVICE);
@@ -1882,10 +1862,9 @@ fn run_until_stopped(
 /// packet gets the verdict of one set or the other, by that set's rule —
 /// never a half-installed set, the default, or ABORTED.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn live_reload_while_packets_run() {
-    if !root("live_reload_while_packets_run") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     // The default would pass the packet: one that saw neither set shows.
     // The sets have different kinds of rule, so a packet that looked up
     // the kinds of the one set and the rules of the other shows too.

@@ -7,8 +7,8 @@
 //! `FUZZ_PACKETS` frames (default 20,000; `make fuzz` runs 100,000), each
 //! under every rule set; `FUZZ_SEED` picks the stream (printed, default 1).
 //! Prints `N frames, M mismatches` and fails on any mismatch. Every
-//! mismatch ever found is also a fixed fixture below. Root only: as anyone
-//! else each test says why and passes.
+//! mismatch ever found is also a fixed fixture below. Root only:
+//! ignored as anyone else; `make test` runs them.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -24,6 +24,9 @@ use xdp_hello::rules;
 use xdp_hello::skel::XdpHelloSkel;
 
 mod common;
+
+/// What the tests marked `needs root` need it for.
+const NEEDS_ROOT: &str = "loading XDP programs";
 #[path = "support/frames.rs"]
 mod frames;
 #[path = "support/model.rs"]
@@ -109,11 +112,6 @@ const RULE_SETS: &[(&str, &[&str])] = &[
         ],
     ),
 ];
-
-/// True as root; otherwise says why `test` does nothing.
-fn root(test: &str) -> bool {
-    common::root(test, "loading XDP programs")
-}
 
 fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
@@ -416,10 +414,9 @@ fn check_coverage(frames: &[Frame]) {
 }
 
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn fuzz_program_against_model() {
-    if !root("fuzz_program_against_model") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let packets = env_number("FUZZ_PACKETS", DEFAULT_PACKETS);
     let seed = env_number("FUZZ_SEED", DEFAULT_SEED);
     eprintln!("fuzz: seed {seed} (FUZZ_SEED={seed} repeats it), {packets} frames");
@@ -532,19 +529,25 @@ fn v6(text: &str) -> [u8; 16] {
 const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 
-/// Checks the model against the fixture (always), then the program (root).
-fn fixture(test: &str, fixture: Fixture) {
+/// The notice `fixture` expects, its rule id as numbered in `set`.
+fn wanted(fixture: &Fixture, set: &RuleSet) -> Notice {
+    let rule_id = fixture.decided_by.map_or(RULE_NONE, |text| {
+        let rule: rules::Rule = text.parse().expect("a rule");
+        set.rules
+            .iter()
+            .find(|(_, r)| *r == rule)
+            .expect("a rule of the set")
+            .0
+    });
+    Notice {
+        rule_id,
+        ..fixture.want
+    }
+}
+
+/// Checks the model against the fixture; needs no root.
+fn model_half(test: &str, fixture: &Fixture) {
     let frame = unhex(fixture.frame);
-    let id_in = |set: &RuleSet| {
-        fixture.decided_by.map_or(RULE_NONE, |text| {
-            let rule: rules::Rule = text.parse().expect("a rule");
-            set.rules
-                .iter()
-                .find(|(_, r)| *r == rule)
-                .expect("a rule of the set")
-                .0
-        })
-    };
     let texts: Vec<String> = fixture.rules.iter().map(|t| t.to_string()).collect();
     let parsed = rules::parse_flags(&texts).expect("rules");
     let by_order = RuleSet {
@@ -555,23 +558,21 @@ fn fixture(test: &str, fixture: Fixture) {
             .collect(),
         default_verdict: fixture.default_verdict,
     };
-    let want = Notice {
-        rule_id: id_in(&by_order),
-        ..fixture.want
-    };
+    let want = wanted(fixture, &by_order);
     let modelled = model::expect(&frame, &by_order);
     if let Err(report) = check(want.verdict as u32, &[modelled], &want) {
         panic!("{test}: the model disagrees with the spec\n{report}");
     }
-    if !root(&format!("{test} (the model agrees; the program half)")) {
-        return;
-    }
+}
+
+/// Checks the model against the fixture, then the program (root).
+fn fixture(test: &str, fixture: Fixture) {
+    model_half(test, &fixture);
+    common::require_root(NEEDS_ROOT);
+    let frame = unhex(fixture.frame);
     let mut object = MaybeUninit::uninit();
     let lab = Lab::load(&mut object, test, fixture.rules, fixture.default_verdict);
-    let want = Notice {
-        rule_id: id_in(&lab.set),
-        ..want
-    };
+    let want = wanted(&fixture, &lab.set);
     let notices = Rc::new(RefCell::new(Vec::new()));
     let ring = lab.ring(notices.clone());
     let (return_value, got) = lab.run(&ring, &notices, &frame);
@@ -583,12 +584,14 @@ fn fixture(test: &str, fixture: Fixture) {
     }
 }
 
-/// Issue 7, bypass 1: three priority tags (VLAN id 0) in front of an echo
-/// request from a denied host. The spec walks up to MAX_VLAN_TAGS tags.
-#[test]
-fn fixture_three_priority_tags_deny_src() {
-    fixture(
-        "fixture_three_priority_tags_deny_src",
+/// The spec fixtures: frames from the bypasses of issue 7, each with the
+/// notice it must give.
+mod spec {
+    use super::*;
+
+    /// Issue 7, bypass 1: three priority tags (VLAN id 0) in front of an echo
+    /// request from a denied host. The spec walks up to MAX_VLAN_TAGS tags.
+    pub fn fixture_three_priority_tags_deny_src() -> Fixture {
         Fixture {
             frame: "02000000000202000000000181000000810000008100000008004500001c00004000400126190a6300020a6300010800000012340001",
             rules: &["deny src 10.99.0.2"],
@@ -609,16 +612,12 @@ fn fixture_three_priority_tags_deny_src() {
                 icmp_type: 8,
                 ..Notice::ZERO
             },
-        },
-    );
-}
+        }
+    }
 
-/// Issue 7, bypass 2: a SYN to port 22 behind an IPv6 AH (RFC 4302: its
-/// length in 4-octet units) under `deny tcp dport 22`.
-#[test]
-fn fixture_ipv6_ah_tcp_syn_deny_dport() {
-    fixture(
-        "fixture_ipv6_ah_tcp_syn_deny_dport",
+    /// Issue 7, bypass 2: a SYN to port 22 behind an IPv6 AH (RFC 4302: its
+    /// length in 4-octet units) under `deny tcp dport 22`.
+    pub fn fixture_ipv6_ah_tcp_syn_deny_dport() -> Fixture {
         Fixture {
             frame: "02000000000202000000000186dd60000000002c334020010db800000000000000000000000120010db8000000000000000000000002060400000000010000000001a5a5a5a5a5a5a5a5a5a5a5a59c40001601020304000000005002faf000000000",
             rules: &["deny tcp dport 22"],
@@ -640,17 +639,13 @@ fn fixture_ipv6_ah_tcp_syn_deny_dport() {
                 tcp_flags: tcp_flag::SYN,
                 ..Notice::ZERO
             },
-        },
-    );
-}
+        }
+    }
 
-/// Issue 7, bypass 3: a tiny first fragment, 8 bytes of TCP (Total Length
-/// 28) padded to 60 bytes. The TCP header does not fit in the datagram:
-/// TRUNCATED, and dropped while TCP port rules are in force.
-#[test]
-fn fixture_tiny_first_fragment_padded() {
-    fixture(
-        "fixture_tiny_first_fragment_padded",
+    /// Issue 7, bypass 3: a tiny first fragment, 8 bytes of TCP (Total Length
+    /// 28) padded to 60 bytes. The TCP header does not fit in the datagram:
+    /// TRUNCATED, and dropped while TCP port rules are in force.
+    pub fn fixture_tiny_first_fragment_padded() -> Fixture {
         Fixture {
             frame: "02000000000202000000000108004500001c00006000400606080a6300020a6300019c40001601020304000000000000000000000000000000000000",
             rules: &["deny tcp dport 22"],
@@ -670,18 +665,14 @@ fn fixture_tiny_first_fragment_padded() {
                 dst_addr: v4([10, 99, 0, 1]),
                 ..Notice::ZERO
             },
-        },
-    );
-}
+        }
+    }
 
-/// Found by the fuzzer; the model was wrong. The fragment word 0x0080 is
-/// offset 16 (RFC 8200 4.5: the top 13 bits), a later fragment, but
-/// etherparse 0.19 reads it as a first fragment with M set (its issue #150).
-/// The walk stops at the fragment header naming what follows it (AH).
-#[test]
-fn fixture_ipv6_fragment_word_0080_is_a_later_fragment() {
-    fixture(
-        "fixture_ipv6_fragment_word_0080_is_a_later_fragment",
+    /// Found by the fuzzer; the model was wrong. The fragment word 0x0080 is
+    /// offset 16 (RFC 8200 4.5: the top 13 bits), a later fragment, but
+    /// etherparse 0.19 reads it as a first fragment with M set (its issue #150).
+    /// The walk stops at the fragment header naming what follows it (AH).
+    pub fn fixture_ipv6_fragment_word_0080_is_a_later_fragment() -> Fixture {
         Fixture {
             frame: "02000000000202000000000186dd600000000028004020010db8000000000000000000000001fd0000000000000000000000000000013c000000000000002b0100000000000000000000000000002c000000000000003300008000001234",
             rules: &[],
@@ -701,16 +692,12 @@ fn fixture_ipv6_fragment_word_0080_is_a_later_fragment() {
                 dst_addr: v6("fd00::1"),
                 ..Notice::ZERO
             },
-        },
-    );
-}
+        }
+    }
 
-/// The other side of the same fault: the word 0x0001 is offset 0 with M
-/// set, a first fragment, walked on to its UDP header.
-#[test]
-fn fixture_ipv6_first_fragment_with_m_is_walked() {
-    fixture(
-        "fixture_ipv6_first_fragment_with_m_is_walked",
+    /// The other side of the same fault: the word 0x0001 is offset 0 with M
+    /// set, a first fragment, walked on to its UDP header.
+    pub fn fixture_ipv6_first_fragment_with_m_is_walked() -> Fixture {
         Fixture {
             frame: "02000000000202000000000186dd6000000000102c4020010db800000000000000000000000120010db80000000000000000000000021100000100001234003512b500080000",
             rules: &["deny udp dport 4789"],
@@ -731,6 +718,63 @@ fn fixture_ipv6_first_fragment_with_m_is_walked() {
                 dst_port: 4789,
                 ..Notice::ZERO
             },
-        },
-    );
+        }
+    }
 }
+
+/// A fixture of `spec`, built on demand.
+type Spec = fn() -> Fixture;
+
+/// Every fixture of `spec`, by name: the model half needs no root.
+const FIXTURES: &[(&str, Spec)] = &[
+    (
+        "fixture_three_priority_tags_deny_src",
+        spec::fixture_three_priority_tags_deny_src,
+    ),
+    (
+        "fixture_ipv6_ah_tcp_syn_deny_dport",
+        spec::fixture_ipv6_ah_tcp_syn_deny_dport,
+    ),
+    (
+        "fixture_tiny_first_fragment_padded",
+        spec::fixture_tiny_first_fragment_padded,
+    ),
+    (
+        "fixture_ipv6_fragment_word_0080_is_a_later_fragment",
+        spec::fixture_ipv6_fragment_word_0080_is_a_later_fragment,
+    ),
+    (
+        "fixture_ipv6_first_fragment_with_m_is_walked",
+        spec::fixture_ipv6_first_fragment_with_m_is_walked,
+    ),
+];
+
+/// The model alone against every fixture; unprivileged, so the spec is
+/// checked by a plain `cargo test` too.
+#[test]
+fn model_agrees_with_every_fixture() {
+    for (name, spec) in FIXTURES {
+        model_half(name, &spec());
+    }
+}
+
+/// A #[test] per fixture: the model, then the program (root).
+macro_rules! fixture_tests {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            #[test]
+            #[ignore = "needs root: loading XDP programs"]
+            fn $name() {
+                fixture(stringify!($name), spec::$name());
+            }
+        )+
+    };
+}
+
+fixture_tests!(
+    fixture_three_priority_tags_deny_src,
+    fixture_ipv6_ah_tcp_syn_deny_dport,
+    fixture_tiny_first_fragment_padded,
+    fixture_ipv6_fragment_word_0080_is_a_later_fragment,
+    fixture_ipv6_first_fragment_with_m_is_walked,
+);

@@ -4,9 +4,17 @@
 //! interface that is down gets a warning, the interfaces listed are those of
 //! the network namespace it runs in, and a program in the way is described
 //! as it is (no "other mode" for `-m auto`, the pin that keeps a link).
-//! Root only: as anyone else each test says why and passes.
+//! Root only:
+//! ignored as anyone else; `make test` runs them.
 
 mod common;
+#[allow(dead_code)]
+mod support;
+use support::observer::Observe;
+use support::{attach, refusal};
+
+/// What the tests marked `needs root` need it for.
+const NEEDS_ROOT: &str = "devices in namespaces of its own (netns, veth, tun, bpf())";
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,8 +22,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use xdp_hello::loader::Mode;
-use xdp_hello::selftest::attach::{self, eventually};
-use xdp_hello::selftest::veth::{self, Side, TestNet, XdpMode};
+use xdp_hello::selftest::attach::eventually;
+use xdp_hello::selftest::command;
+use xdp_hello::selftest::veth::{Side, TestNet};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 
@@ -23,31 +32,10 @@ fn binary() -> &'static Path {
     Path::new(BINARY)
 }
 
-/// True as root; otherwise says why `test` does nothing.
-fn root(test: &str) -> bool {
-    common::root(
-        test,
-        "devices in namespaces of its own (netns, veth, tun, bpf())",
-    )
-}
-
-/// stderr of a run that must have failed, checked to be a single line with
-/// nothing on stdout.
-fn refusal(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "should have failed; stderr: {stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "want a one-line error: {stderr}");
-    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
-    stderr
-}
-
 /// Runs `command` with a time limit (a binary that should have refused but
 /// runs on must not hang the test).
 fn run(command: &mut Command) -> Output {
-    veth::output_within(command, Duration::from_secs(10)).unwrap()
+    command::output_within(command, Duration::from_secs(10)).unwrap()
 }
 
 /// Whether any interface of `side`'s namespace has an XDP program.
@@ -61,10 +49,9 @@ fn anything_attached(net: &TestNet, side: Side) -> bool {
 /// program would read its IP header as Ethernet and no rule would apply.
 /// Refused in one line before anything is loaded; nothing attached.
 #[test]
+#[ignore = "needs root: devices in namespaces of its own (netns, veth, tun, bpf())"]
 fn tun_device_is_refused_naming_its_type() {
-    if !root("tun_device_is_refused_naming_its_type") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let tun = "xhtun0";
     net.ip(Side::A, &["tuntap", "add", "mode", "tun", "name", tun])
@@ -94,10 +81,9 @@ fn tun_device_is_refused_naming_its_type() {
 /// /sys/class/net, stays the host's) the interfaces listed for an unknown
 /// name are those of the network namespace, not the host's.
 #[test]
+#[ignore = "needs root: devices in namespaces of its own (netns, veth, tun, bpf())"]
 fn interfaces_listed_are_those_of_the_network_namespace() {
-    if !root("interfaces_listed_are_those_of_the_network_namespace") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let out = run(Command::new("nsenter")
         .arg(format!("--net=/run/netns/{}", net.ns(Side::A)))
@@ -117,10 +103,9 @@ fn interfaces_listed_are_those_of_the_network_namespace() {
 /// Issue 7 item 20: attaching to an interface that is down works, with a
 /// warning (as tcpdump's "That device is not up").
 #[test]
+#[ignore = "needs root: devices in namespaces of its own (netns, veth, tun, bpf())"]
 fn interface_down_is_attached_with_a_warning() {
-    if !root("interface_down_is_attached_with_a_warning") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let veth = net.veth(Side::A);
     net.ip(Side::A, &["link", "set", "dev", veth, "down"])
@@ -135,7 +120,7 @@ fn interface_down_is_attached_with_a_warning() {
         "{:?}",
         observer.stderr()
     );
-    attach::attached(&net, XdpMode::Generic).unwrap();
+    attach::attached(&net, Mode::Skb).unwrap();
     let done = observer.stop(libc::SIGINT).unwrap();
     assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
 
@@ -155,13 +140,12 @@ fn interface_down_is_attached_with_a_warning() {
 /// tries native mode first) is refused without "in another mode": the user
 /// asked for none. The program in the way is named with its mode.
 #[test]
+#[ignore = "needs root: devices in namespaces of its own (netns, veth, tun, bpf())"]
 fn auto_mode_refusal_names_no_other_mode() {
-    if !root("auto_mode_refusal_names_no_other_mode") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), Mode::Skb, &[]).unwrap();
-    let prog = attach::attached(&net, XdpMode::Generic).unwrap();
+    let prog = attach::attached(&net, Mode::Skb).unwrap();
     let out = net
         .exec(Side::A, binary(), &["-i", net.veth(Side::A), "-m", "auto"])
         .unwrap();
@@ -249,13 +233,12 @@ fn xdp_link_of(prog_id: u32) -> u64 {
 /// the pin and the command that removes it; run, that command frees the
 /// interface.
 #[test]
+#[ignore = "needs root: devices in namespaces of its own (netns, veth, tun, bpf())"]
 fn link_kept_by_a_pin_is_named_with_the_pin() {
-    if !root("link_kept_by_a_pin_is_named_with_the_pin") {
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
     let observer = net.observe(binary(), Mode::Native, &[]).unwrap();
-    let prog = attach::attached(&net, XdpMode::Native).unwrap();
+    let prog = attach::attached(&net, Mode::Native).unwrap();
     let link = xdp_link_of(prog.id);
     let bpffs = PrivateBpffs::new(
         std::env::temp_dir().join(format!("xdp-hello-pins-{}", std::process::id())),
@@ -269,7 +252,7 @@ fn link_kept_by_a_pin_is_named_with_the_pin() {
     // Its process gone, the pin keeps the program attached.
     let done = observer.stop(libc::SIGINT).unwrap();
     assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
-    assert_eq!(net.xdp_by_ip_link(Side::A).unwrap(), [prog]);
+    assert_eq!(net.xdp(Side::A).unwrap(), [prog]);
 
     let out = run(bpffs
         .enter("ip")

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use xdp_hello::rules::{MAX_FILE_SIZE, MAX_RULES_PER_SET};
-use xdp_hello::selftest::veth::output_within;
+use xdp_hello::selftest::command::output_within;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 

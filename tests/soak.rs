@@ -9,11 +9,13 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use xdp_hello::loader::Mode;
-use xdp_hello::selftest::veth::{Observer, Side, TestNet};
+use xdp_hello::selftest::veth::{Side, TestNet};
 
 // Each test binary uses a part of the shared helpers.
+mod common;
 #[allow(dead_code)]
 mod support;
+use support::observer::Observer;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
 /// Frames a second: steady, well below what the consumer keeps up with.
@@ -48,11 +50,7 @@ fn sample(pid: u32, at: Duration) -> Option<Sample> {
 #[test]
 #[ignore = "ten minutes: run by `make soak`"]
 fn soak_rss_and_fds_stay_flat() {
-    if unsafe { libc::geteuid() } != 0 {
-        panic!(
-            "the soak needs root (namespaces, veth, bpf()): run `make soak` as root or with sudo"
-        );
-    }
+    common::require_root("the soak (namespaces, veth, bpf())");
     let length = std::env::var("SOAK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -1,6 +1,6 @@
 //! Every crafted frame of `selftest::packets` through the real XDP program
-//! with BPF_PROG_TEST_RUN, one #[test] each. Needs root; skipped, saying so,
-//! otherwise.
+//! with BPF_PROG_TEST_RUN, one #[test] each. Needs root: ignored otherwise,
+//! run by `make test`.
 //!
 //! Each test loads its own copy of the program: tests run in parallel, and a
 //! shared ring buffer would hand one test's notice to another.
@@ -11,21 +11,14 @@ use xdp_hello::loader;
 use xdp_hello::selftest::packets::{self, cases, Case};
 use xdp_hello::selftest::test_run::{self, CONFIG, RING_BYTES};
 
-/// Why these tests cannot run here, if they cannot.
-fn skip_reason() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    (euid != 0).then(|| {
-        format!("skipped: loading XDP programs needs root (euid is {euid}); run with sudo")
-    })
-}
+mod common;
+
+/// What the tests marked `needs root` need it for.
+const NEEDS_ROOT: &str = "loading XDP programs";
 
 /// Runs the case named like the test (`_` for `-`).
 fn run(test_name: &str) {
-    if let Some(reason) = skip_reason() {
-        eprintln!("{test_name}: {reason}");
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let name = test_name.replace('_', "-");
     let case = cases()
         .into_iter()
@@ -46,6 +39,7 @@ macro_rules! case_tests {
     ($($name:ident),+ $(,)?) => {
         $(
             #[test]
+            #[ignore = "needs root: loading XDP programs"]
             fn $name() {
                 run(stringify!($name));
             }
@@ -137,11 +131,9 @@ fn every_case_has_a_test() {
 
 /// The timing helper of the benchmark, on a short run.
 #[test]
+#[ignore = "needs root: loading XDP programs"]
 fn ns_per_packet_counts_the_notices() {
-    if let Some(reason) = skip_reason() {
-        eprintln!("ns_per_packet_counts_the_notices: {reason}");
-        return;
-    }
+    common::require_root(NEEDS_ROOT);
     let mut object = MaybeUninit::uninit();
     let skel = loader::load(&mut object, RING_BYTES, CONFIG).expect("loading the XDP program");
     let timing =

@@ -1,56 +1,73 @@
-//! The real thing: xdp-hello attached to a veth pair in namespaces of its
-//! own, in one mode; ping and UDP from the other end must come out as the
-//! right lines, and after SIGINT nothing may stay attached. Used by
-//! `xdp-hello selftest` and by the attach tests.
+//! One real attach, in this process: the program loaded and attached in one
+//! mode to a veth pair in namespaces of the selftest's own; ping and UDP
+//! from the other end must come out of the ring as the right notices, and
+//! once the link is closed nothing may stay attached.
 
-use std::net::SocketAddr;
-use std::path::Path;
+use std::mem::MaybeUninit;
+use std::net::{IpAddr, SocketAddr};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 
-use crate::loader::Mode;
-use crate::output::HEADER;
-use crate::selftest::veth::{
-    bpf_programs, Finished, Side, TestNet, XdpMode, XdpProg, A_V4, A_V6, B_V4, B_V6,
-};
+use crate::abi::{Notice, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP, XDP_PASS};
+use crate::attach::{self, Mode};
+use crate::loader;
+use crate::selftest::test_run::{drain, CONFIG};
+use crate::selftest::veth::{Side, TestNet, XdpProg, A_V4, A_V6, B_V4, B_V6};
 
 /// How long a notice may take to show after its packet was sent.
 pub const NOTICE_WAIT: Duration = Duration::from_secs(3);
 /// Packets of each kind that `send_traffic` sends.
 pub const EACH: usize = 3;
+/// Room for every notice of the traffic, and the neighbour discovery with it.
+const RING_BYTES: u32 = 256 * 1024;
 
-/// What a notice line should show for one kind of packet sent from B to A.
+/// What the notice of one kind of packet sent from B to A should hold.
 pub struct Expected {
-    pub proto: &'static str,
-    pub src: String,
-    pub dst: String,
+    pub what: &'static str,
+    pub l4_proto: u8,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
     pub len: u32,
-    pub detail: &'static str,
+    /// The ICMP type, for pings (echo request).
+    pub icmp_type: u8,
 }
 
 impl Expected {
-    /// Whether `line` (`TIME IFACE LEN PROTO VERDICT SRC → DST DETAIL…`)
-    /// reports this packet on `iface`, passed.
-    pub fn matches(&self, iface: &str, line: &str) -> bool {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let [_time, seen_iface, len, proto, verdict, src, "→", dst, detail @ ..] = &words[..]
-        else {
-            return false;
+    /// Whether `notice` reports this packet on `ifindex`, passed.
+    pub fn matches(&self, ifindex: u32, notice: &Notice) -> bool {
+        let port = |addr: &SocketAddr| {
+            if self.l4_proto == IPPROTO_UDP {
+                addr.port()
+            } else {
+                0
+            }
         };
-        *seen_iface == iface
-            && len.parse() == Ok(self.len)
-            && *proto == self.proto
-            && *src == self.src
-            && *dst == self.dst
-            && *verdict == "PASS"
-            && detail.join(" ") == self.detail
+        notice.ifindex == ifindex
+            && notice.verdict == XDP_PASS
+            && notice.packet_len == self.len
+            && notice.l4_proto == self.l4_proto
+            && notice.src_addr == octets(self.src.ip())
+            && notice.dst_addr == octets(self.dst.ip())
+            && notice.src_port == port(&self.src)
+            && notice.dst_port == port(&self.dst)
+            && notice.icmp_type == self.icmp_type
     }
 }
 
+/// An address as a notice holds it: IPv4 in the first four bytes.
+fn octets(ip: IpAddr) -> [u8; 16] {
+    let mut out = [0; 16];
+    match ip {
+        IpAddr::V4(v4) => out[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => out = v6.octets(),
+    }
+    out
+}
+
 /// Pings (v4, v6) and UDP (v4, v6, known ports) from B, [`EACH`] of each,
-/// and the lines they must produce.
+/// and the notices they must produce.
 pub fn send_traffic(net: &TestNet) -> Result<Vec<Expected>> {
     const PAYLOAD: &[u8] = b"hello";
     let udp_v4 = SocketAddr::new(A_V4.into(), 50001);
@@ -63,80 +80,41 @@ pub fn send_traffic(net: &TestNet) -> Result<Vec<Expected>> {
     // Frame lengths: Ethernet 14 + IPv4 20 / IPv6 40 + ICMP 8 + ping's 56,
     // or + UDP 8 + the payload.
     let udp_len = |ip_header: u32| 14 + ip_header + 8 + PAYLOAD.len() as u32;
+    let host = |ip: IpAddr| SocketAddr::new(ip, 0);
     Ok(vec![
         Expected {
-            proto: "ICMP",
-            src: B_V4.to_string(),
-            dst: A_V4.to_string(),
+            what: "ping",
+            l4_proto: IPPROTO_ICMP,
+            src: host(B_V4.into()),
+            dst: host(A_V4.into()),
             len: 98,
-            detail: "echo-request",
+            icmp_type: 8,
         },
         Expected {
-            proto: "ICMPv6",
-            src: B_V6.to_string(),
-            dst: A_V6.to_string(),
+            what: "ping6",
+            l4_proto: IPPROTO_ICMPV6,
+            src: host(B_V6.into()),
+            dst: host(A_V6.into()),
             len: 118,
-            detail: "echo-request",
+            icmp_type: 128,
         },
         Expected {
-            proto: "UDP",
-            src: format!("{B_V4}:40001"),
-            dst: udp_v4.to_string(),
+            what: "UDP",
+            l4_proto: IPPROTO_UDP,
+            src: SocketAddr::new(B_V4.into(), 40001),
+            dst: udp_v4,
             len: udp_len(20),
-            detail: "",
+            icmp_type: 0,
         },
         Expected {
-            proto: "UDP",
-            src: format!("[{B_V6}]:40002"),
-            dst: udp_v6.to_string(),
+            what: "UDP over IPv6",
+            l4_proto: IPPROTO_UDP,
+            src: SocketAddr::new(B_V6.into(), 40002),
+            dst: udp_v6,
             len: udp_len(40),
-            detail: "",
+            icmp_type: 0,
         },
     ])
-}
-
-/// The one program on A's veth, in `mode` by both `ip link` and `bpftool
-/// net`, and an xdp program named xdp_hello in `bpftool prog list`.
-pub fn attached(net: &TestNet, mode: XdpMode) -> Result<XdpProg> {
-    let by_ip = net.xdp_by_ip_link(Side::A)?;
-    let [prog] = by_ip[..] else {
-        bail!("ip link: want one XDP program, found {by_ip:?}");
-    };
-    ensure!(
-        prog.mode == mode,
-        "ip link: want {mode:?} mode, found {prog:?}"
-    );
-    let by_bpftool = net.xdp_by_bpftool(Side::A)?;
-    ensure!(
-        by_bpftool == [prog],
-        "bpftool net shows {by_bpftool:?}, ip link {prog:?}"
-    );
-    let listed = bpf_programs()?
-        .iter()
-        .any(|p| p.id == prog.id && p.kind == "xdp" && p.name == "xdp_hello");
-    ensure!(
-        listed,
-        "program {} is not an xdp program named xdp_hello in bpftool prog list",
-        prog.id
-    );
-    Ok(prog)
-}
-
-/// Nothing on A's veth by `ip link` and `bpftool net`, and program `gone`
-/// unloaded (freed after an RCU grace period, so allow it a moment).
-pub fn detached(net: &TestNet, gone: XdpProg) -> Result<()> {
-    let by_ip = net.xdp_by_ip_link(Side::A)?;
-    ensure!(by_ip.is_empty(), "still attached by ip link: {by_ip:?}");
-    let by_bpftool = net.xdp_by_bpftool(Side::A)?;
-    ensure!(
-        by_bpftool.is_empty(),
-        "still attached by bpftool net: {by_bpftool:?}"
-    );
-    let unloaded = eventually(Duration::from_secs(2), || {
-        bpf_programs().is_ok_and(|programs| programs.iter().all(|p| p.id != gone.id))
-    });
-    ensure!(unloaded, "program {} is still loaded", gone.id);
-    Ok(())
 }
 
 /// Polls `done` every 20 ms for up to `timeout`.
@@ -151,75 +129,51 @@ pub fn eventually(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     true
 }
 
-/// The summary agrees with stdout, shows at least `sent` packets, and
-/// nothing was dropped, aborted or lost.
-pub fn summary_agrees(done: &Finished, sent: u64) -> Result<()> {
-    let summary = done
-        .summary()
-        .with_context(|| format!("no summary on stderr: {:?}", done.stderr))?;
-    let lines = done.stdout.len().saturating_sub(1) as u64; // the header
-    ensure!(
-        summary.shown == lines,
-        "summary says {} shown, stdout has {lines} lines",
-        summary.shown
-    );
-    ensure!(
-        summary.shown >= sent,
-        "{summary:?}: fewer than the {sent} sent"
-    );
-    // Every packet counted was shown: the ring is read to the end after detaching.
-    ensure!(
-        summary.passed == summary.shown,
-        "{summary:?}: passed != shown"
-    );
-    ensure!(
-        (summary.dropped, summary.aborted, summary.lost) == (0, 0, 0),
-        "{summary:?}"
-    );
-    Ok(())
-}
-
-/// Attach in `mode`, send traffic, see it, stop with SIGINT, find nothing
-/// left behind.
-pub fn check(binary: &Path, mode: Mode) -> Result<()> {
+/// Attach in `mode` (native or skb), send traffic, read its notices from
+/// the ring, detach, find nothing left attached.
+pub fn check(mode: Mode) -> Result<()> {
+    ensure!(mode != Mode::Auto, "check a definite mode, not auto");
     let net = TestNet::new()?;
-    let xdp_mode = XdpMode::of(mode).context("check a definite mode, not auto")?;
-    let observer = net.observe(binary, mode, &[])?;
-    let prog = attached(&net, xdp_mode)?;
-
+    let mut object = MaybeUninit::uninit();
+    let skel = loader::load(&mut object, RING_BYTES, CONFIG)?;
     let iface = net.veth(Side::A);
-    let expected = send_traffic(&net)?;
-    for want in &expected {
-        observer.wait_for_lines(EACH, |line| want.matches(iface, line), NOTICE_WAIT);
-    }
-    let done = observer.stop(libc::SIGINT)?;
+    let (attachment, ifindex) = net.within(Side::A, || {
+        let ifindex = crate::iface::index_of(iface)?;
+        Ok((attach::attach(&skel, ifindex, iface, mode)?, ifindex))
+    })?;
+    let on_a = net.xdp(Side::A)?;
+    let [XdpProg { mode: seen, .. }] = on_a[..] else {
+        anyhow::bail!("want one XDP program on {iface}, the kernel shows {on_a:?}");
+    };
+    ensure!(seen == mode, "attached in {seen} mode, not {mode}");
 
-    ensure!(
-        done.stdout.first().map(String::as_str) == Some(HEADER),
-        "the first line is not the column header: {:?}",
-        done.stdout.first()
-    );
+    let expected = send_traffic(&net)?;
+    let mut notices = Vec::new();
+    let count = |notices: &[Notice], want: &Expected| {
+        notices.iter().filter(|n| want.matches(ifindex, n)).count()
+    };
+    eventually(NOTICE_WAIT, || {
+        drain(&skel.maps.events, |notice| notices.push(notice)).is_ok()
+            && expected.iter().all(|want| count(&notices, want) >= EACH)
+    });
+    drop(attachment);
+    drain(&skel.maps.events, |notice| notices.push(notice))
+        .context("reading the ring after detaching")?;
     for want in &expected {
-        let seen = done
-            .stdout
-            .iter()
-            .filter(|line| want.matches(iface, line))
-            .count();
+        let seen = count(&notices, want);
         ensure!(
             seen == EACH,
-            "{} {} → {}: want {EACH} lines, saw {seen}:\n{}",
-            want.proto,
+            "{} {} → {}: want {EACH} notices, saw {seen} (of {} in all)",
+            want.what,
             want.src,
             want.dst,
-            done.stdout.join("\n")
+            notices.len()
         );
     }
+    let left = net.xdp(Side::A)?;
     ensure!(
-        done.status.code() == Some(0),
-        "exit {:?}: {:?}",
-        done.status,
-        done.stderr
+        left.is_empty(),
+        "still attached after the link closed: {left:?}"
     );
-    summary_agrees(&done, (EACH * expected.len()) as u64)?;
-    detached(&net, prog)
+    Ok(())
 }

@@ -8,9 +8,9 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
-use libbpf_rs::{libbpf_sys, ProgramInput, ProgramMut, RingBufferBuilder};
+use libbpf_rs::{libbpf_sys, MapCore, ProgramInput, ProgramMut, RingBufferBuilder};
 
-use crate::abi::{Config, Notice, NOTICES_ALL, XDP_PASS};
+use crate::abi::{Config, Notice, ETH_HLEN, NOTICES_ALL, XDP_PASS};
 use crate::selftest::packets::{self, Case};
 use crate::selftest::Report;
 use crate::skel::XdpHelloSkel;
@@ -27,9 +27,9 @@ pub const CONFIG: Config = Config {
     notice_mode: NOTICES_ALL,
 };
 
-/// Since Linux commit 6b3d638ca897 (6.14; stable 6.1.130, 6.6.80, 6.12.17)
-/// the kernel refuses XDP test input shorter than an Ethernet header (EINVAL).
-const ETH_HLEN: usize = 14;
+// Since Linux commit 6b3d638ca897 (6.14; stable 6.1.130, 6.6.80, 6.12.17)
+// the kernel refuses XDP test input shorter than an Ethernet header
+// (abi::ETH_HLEN) with EINVAL.
 /// Metadata in front of a frame shorter than that, on older kernels: at
 /// least ETH_HLEN, at most 32 bytes, a multiple of 4.
 const SHORT_FRAME_META: usize = 16;
@@ -55,7 +55,7 @@ pub fn run_all(report: &mut Report) {
 /// value and that exactly the expected notice came out of the ring buffer.
 pub fn run_case(skel: &XdpHelloSkel<'_>, case: &Case) -> Result<()> {
     // Anything already in the ring is not this frame's notice.
-    drain(skel, drop)?;
+    drain(&skel.maps.events, drop)?;
     let before = monotonic_ns();
     let output = test_run(skel, &case.frame, 1)?;
     let after = monotonic_ns();
@@ -67,7 +67,7 @@ pub fn run_case(skel: &XdpHelloSkel<'_>, case: &Case) -> Result<()> {
         output.return_value
     );
     let mut notices = Vec::new();
-    drain(skel, |notice| notices.push(notice))?;
+    drain(&skel.maps.events, |notice| notices.push(notice))?;
     let [notice] = notices.as_slice() else {
         bail!("want exactly one notice, got {}", notices.len());
     };
@@ -92,11 +92,11 @@ pub struct Timing {
 /// the notices went out or the ring was full depends on the ring's size, so
 /// the counters' change comes with the time. Leaves the ring empty.
 pub fn ns_per_packet(skel: &XdpHelloSkel<'_>, frame: &[u8], repeat: u32) -> Result<Timing> {
-    drain(skel, drop)?;
+    drain(&skel.maps.events, drop)?;
     let before = Counters::read(&skel.maps.counters)?;
     let output = test_run(skel, frame, repeat)?;
     let after = Counters::read(&skel.maps.counters)?;
-    drain(skel, drop)?;
+    drain(&skel.maps.events, drop)?;
     Ok(Timing {
         ns_per_packet: output.duration.as_nanos() as u64,
         repeat,
@@ -206,12 +206,13 @@ fn xdp_md_bytes(md: &libbpf_sys::xdp_md) -> Vec<u8> {
     bytes.to_vec()
 }
 
-/// Empties the ring buffer, handing each notice to `each`, oldest first.
-fn drain(skel: &XdpHelloSkel<'_>, mut each: impl FnMut(Notice)) -> Result<()> {
+/// Empties the ring buffer `events`, handing each notice to `each`, oldest
+/// first. The one reader for tests and the selftest alike.
+pub fn drain(events: &dyn MapCore, mut each: impl FnMut(Notice)) -> Result<()> {
     let mut odd_size = None;
     let mut builder = RingBufferBuilder::new();
     builder
-        .add(&skel.maps.events, |bytes: &[u8]| {
+        .add(events, |bytes: &[u8]| {
             let mut notice = Notice::ZERO;
             if bytes.len() == size_of::<Notice>()
                 && plain::copy_from_bytes(&mut notice, bytes).is_ok()

@@ -1,13 +1,18 @@
-//! What tests/firewall.rs and tests/firewall_attach.rs share.
+//! Root gating shared by the test files: a test that needs root is
+//! `#[ignore = "needs root: …"]` and calls `require_root` first.
+//!
+//! Unprivileged, `cargo test` lists those tests as ignored; `make test` runs
+//! them as root with `--include-ignored`. Run with `--include-ignored` but
+//! not as root, they fail: a test that did not run never reports ok.
 
-/// True as root; otherwise says why `test` does nothing (`needs`: what
-/// root is needed for), so the test passes trivially.
-pub fn root(test: &str, needs: &str) -> bool {
+/// Panics, saying why, unless running as root (`needs`: what root is
+/// needed for).
+pub fn require_root(needs: &str) {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
-    if euid == 0 {
-        return true;
-    }
-    eprintln!("{test}: skipped: {needs} needs root (euid {euid}); run with sudo");
-    false
+    assert!(
+        euid == 0,
+        "{needs} needs root (euid is {euid}): run `make test`, or the test binary as root \
+         with `-- --include-ignored`"
+    );
 }

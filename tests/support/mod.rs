@@ -1,12 +1,17 @@
-//! What the attach and soak tests need beyond xdp_hello::selftest::veth:
-//! the kernel asked directly what is attached and what still exists (no
-//! tool's text parsed), pipes the test holds the reading end of, and a raw sender
-//! for floods and steady traffic.
+//! What the end-to-end tests need beyond xdp_hello::selftest::veth: the
+//! built binary driven from outside (observer, attach), the kernel asked
+//! directly what is attached and what still exists (no tool's text parsed),
+//! pipes the test holds the reading end of, and a raw sender for floods and
+//! steady traffic.
+
+pub mod attach;
+pub mod observer;
 
 use std::fs::File;
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -14,37 +19,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use libbpf_rs::libbpf_sys;
-use xdp_hello::selftest::veth::{in_netns, Side, TestNet, A_V4, B_V4};
+use xdp_hello::selftest::veth::{self, in_netns, Side, TestNet, A_V4, B_V4};
 
 /// The ids of the XDP programs on `iface` in namespace `ns`, any mode, as
 /// the kernel reports them (bpf_xdp_query). Empty if the interface is gone.
 pub fn xdp_programs(ns: &str, iface: &str) -> Result<Vec<u32>> {
-    let iface = std::ffi::CString::new(iface)?;
-    in_netns(ns, || {
-        let ifindex = unsafe { libc::if_nametoindex(iface.as_ptr()) };
-        if ifindex == 0 {
-            return Ok(Vec::new());
-        }
-        let mut opts = libbpf_sys::bpf_xdp_query_opts {
-            sz: size_of::<libbpf_sys::bpf_xdp_query_opts>() as _,
-            ..Default::default()
-        };
-        let err = unsafe { libbpf_sys::bpf_xdp_query(ifindex as i32, 0, &mut opts) };
-        if err != 0 {
-            return Err(io::Error::from_raw_os_error(-err)).context("bpf_xdp_query");
-        }
-        let mut ids: Vec<u32> = [
-            opts.prog_id,
-            opts.drv_prog_id,
-            opts.skb_prog_id,
-            opts.hw_prog_id,
-        ]
+    Ok(veth::xdp_programs(ns, iface)?
         .into_iter()
-        .filter(|&id| id != 0)
-        .collect();
-        ids.dedup();
-        Ok(ids)
-    })
+        .map(|prog| prog.id)
+        .collect())
 }
 
 /// The ids of the XDP programs on side `side`'s veth.
@@ -54,24 +37,32 @@ pub fn xdp_on(net: &TestNet, side: Side) -> Result<Vec<u32>> {
 
 /// Every bpf_link of program `prog_id` (links are machine-wide).
 pub fn links_of(prog_id: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    let mut id = 0;
-    while unsafe { libbpf_sys::bpf_link_get_next_id(id, &mut id) } == 0 {
-        let fd = unsafe { libbpf_sys::bpf_link_get_fd_by_id(id) };
-        if fd < 0 {
-            continue; // gone meanwhile
-        }
-        // SAFETY: a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mut info: libbpf_sys::bpf_link_info = unsafe { std::mem::zeroed() };
-        let mut len = size_of::<libbpf_sys::bpf_link_info>() as u32;
-        if unsafe { libbpf_sys::bpf_link_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) } == 0
-            && info.prog_id == prog_id
-        {
-            found.push(info.id);
-        }
+    xdp_hello::occupants::links()
+        .filter(|info| info.prog_id == prog_id)
+        .map(|info| info.id)
+        .collect()
+}
+
+/// The name and type (BPF_PROG_TYPE_…) of program `prog_id`, if it is loaded.
+pub fn prog_name_and_type(prog_id: u32) -> Option<(String, u32)> {
+    let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(prog_id) };
+    if fd < 0 {
+        return None;
     }
-    found
+    // SAFETY: a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libbpf_sys::bpf_prog_info>() as u32;
+    if unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) } != 0 {
+        return None;
+    }
+    let name: Vec<u8> = info
+        .name
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    Some((String::from_utf8_lossy(&name).into_owned(), info.type_))
 }
 
 /// Whether program `prog_id` is still loaded.
@@ -287,4 +278,17 @@ fn send(veth: &str, per_second: Option<u64>, stop: &AtomicBool) -> Result<u64> {
         }
     }
     Ok(sent)
+}
+
+/// stderr of a run that must have failed, checked to be a single line with
+/// nothing on stdout.
+pub fn refusal(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "should have failed; stderr: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "want a one-line error: {stderr}");
+    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
+    stderr
 }

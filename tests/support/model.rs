@@ -334,10 +334,16 @@ pub fn kind_of(rule: &Rule) -> u32 {
         Match::Address(Direction::Dst, net) if net.addr().is_ipv4() => KIND_V4_DST,
         Match::Address(Direction::Src, _) => KIND_V6_SRC,
         Match::Address(Direction::Dst, _) => KIND_V6_DST,
-        Match::Port(Transport::Tcp, ..) => KIND_TCP_PORTS,
-        Match::Port(Transport::Udp, ..) => KIND_UDP_PORTS,
-        Match::Icmp(false, _) => KIND_ICMP,
-        Match::Icmp(true, _) => KIND_ICMPV6,
+        Match::Port {
+            transport: Transport::Tcp,
+            ..
+        } => KIND_TCP_PORTS,
+        Match::Port {
+            transport: Transport::Udp,
+            ..
+        } => KIND_UDP_PORTS,
+        Match::Icmp { v6: false, .. } => KIND_ICMP,
+        Match::Icmp { v6: true, .. } => KIND_ICMPV6,
         Match::Proto(_) => KIND_PROTO,
     }
 }
@@ -460,9 +466,12 @@ fn port_rule(
     port: u16,
 ) -> Option<(u32, Action)> {
     set.rules.iter().find_map(|(id, rule)| match rule.matches {
-        Match::Port(t, d, lo, hi)
-            if t == transport && d == direction && (lo..=hi).contains(&port) =>
-        {
+        Match::Port {
+            transport: t,
+            direction: d,
+            first,
+            last,
+        } if t == transport && d == direction && (first..=last).contains(&port) => {
             Some((*id, rule.action))
         }
         _ => None,
@@ -473,7 +482,10 @@ fn port_rule(
 fn icmp_rule(set: &RuleSet, v6: bool, icmp_type: u8) -> Option<(u32, Action)> {
     let find = |want: Option<u8>| {
         set.rules.iter().find_map(|(id, rule)| match rule.matches {
-            Match::Icmp(family, kind) if family == v6 && kind == want => Some((*id, rule.action)),
+            Match::Icmp {
+                v6: family,
+                icmp_type,
+            } if family == v6 && icmp_type == want => Some((*id, rule.action)),
             _ => None,
         })
     };

@@ -24,6 +24,12 @@ struct ArpEthIpv4 {
     target_ip: [u8; 4],
 }
 
+// The header lengths the tests cut frames at are the kernel's.
+const _: () = assert!(size_of::<ethhdr>() == ETH_HLEN);
+const _: () = assert!(size_of::<vlan_hdr>() == VLAN_HLEN);
+const _: () = assert!(size_of::<iphdr>() == IPV4_HLEN);
+const _: () = assert!(size_of::<ipv6hdr>() == IPV6_HLEN);
+
 /// The fixed part of an AH (RFC 4302): next header, length, reserved, SPI,
 /// sequence number.
 const AH_FIXED_LEN: usize = 12;
@@ -144,13 +150,22 @@ fn walk(cursor: &mut Cursor, notice: &mut Notice) -> Option<()> {
         ETH_P_IPV6 => walk_ipv6(cursor, notice)?,
         _ => return Some(()),
     };
-    let Some(next) = next else {
+    let Next::Header(next) = next else {
         return Some(());
     };
     match walk_extensions(cursor, notice, next)? {
-        Some(proto) => walk_l4(cursor, notice, proto),
-        None => Some(()),
+        Next::Header(transport) => walk_l4(cursor, notice, transport),
+        Next::Stop => Some(()),
     }
+}
+
+/// Where the walk goes after an IP or extension header.
+enum Next {
+    /// On to the header of this IP protocol number.
+    Header(u8),
+    /// Nowhere: the packet is malformed, a non-first fragment, or past the
+    /// walk's limit (`flags` says which).
+    Stop,
 }
 
 /// Ethernet/IPv4 ARP: the operation and both parties' addresses.
@@ -175,16 +190,16 @@ fn walk_arp(cursor: &mut Cursor, notice: &mut Notice) -> Option<()> {
     Some(())
 }
 
-/// Returns the protocol that follows the IPv4 header, or `Some(None)` where
+/// Returns the protocol that follows the IPv4 header, or `Next::Stop` where
 /// there is nothing more to walk (malformed, a non-first fragment).
 #[inline(always)]
-fn walk_ipv4(cursor: &mut Cursor, notice: &mut Notice) -> Option<Option<u8>> {
+fn walk_ipv4(cursor: &mut Cursor, notice: &mut Notice) -> Option<Next> {
     let start = cursor.pos;
     let ip = cursor.read::<iphdr>()?;
     let header_len = ip.ihl() as usize * 4;
     if ip.version() != 4 || header_len < size_of::<iphdr>() {
         notice.flags |= FLAG_MALFORMED;
-        return Some(None);
+        return Some(Next::Stop);
     }
     notice.ip_version = 4;
     notice.l4_proto = ip.protocol;
@@ -198,7 +213,7 @@ fn walk_ipv4(cursor: &mut Cursor, notice: &mut Notice) -> Option<Option<u8>> {
     let total_len = length_field(ip.tot_len);
     if total_len < header_len || total_len > cursor.available_from(start) {
         notice.flags |= FLAG_MALFORMED;
-        return Some(None);
+        return Some(Next::Stop);
     }
     cursor.limit = start + total_len;
     cursor.skip(header_len - size_of::<iphdr>())?; // options
@@ -208,23 +223,23 @@ fn walk_ipv4(cursor: &mut Cursor, notice: &mut Notice) -> Option<Option<u8>> {
         // Overlaps the TCP header of the first fragment: an attack, never
         // traffic (RFC 1858, 3.2).
         notice.flags |= FLAG_MALFORMED | FLAG_FRAGMENT;
-        return Some(None);
+        return Some(Next::Stop);
     }
     if fragment_offset != 0 {
         notice.flags |= FLAG_FRAGMENT;
-        return Some(None);
+        return Some(Next::Stop);
     }
-    Some(Some(ip.protocol))
+    Some(Next::Header(ip.protocol))
 }
 
 /// As [`walk_ipv4`], for the fixed IPv6 header.
 #[inline(always)]
-fn walk_ipv6(cursor: &mut Cursor, notice: &mut Notice) -> Option<Option<u8>> {
+fn walk_ipv6(cursor: &mut Cursor, notice: &mut Notice) -> Option<Next> {
     let start = cursor.pos;
     let ip = cursor.read::<ipv6hdr>()?;
     if ip.version() != 6 {
         notice.flags |= FLAG_MALFORMED;
-        return Some(None);
+        return Some(Next::Stop);
     }
     notice.ip_version = 6;
     notice.l4_proto = ip.nexthdr;
@@ -240,22 +255,22 @@ fn walk_ipv6(cursor: &mut Cursor, notice: &mut Notice) -> Option<Option<u8>> {
         || (payload_len == 0 && ip.nexthdr == IPPROTO_HOPOPTS)
     {
         notice.flags |= FLAG_MALFORMED;
-        return Some(None);
+        return Some(Next::Stop);
     }
     cursor.limit = start + size_of::<ipv6hdr>() + payload_len;
-    Some(Some(ip.nexthdr))
+    Some(Next::Header(ip.nexthdr))
 }
 
 /// Steps over extension headers (IPv6's, and AH in either family) from
-/// `next` on. Returns the transport protocol, or `Some(None)` where the walk
+/// `next` on. Returns the transport protocol, or `Next::Stop` where the walk
 /// ends inside the chain (a non-first fragment, a malformed AH, the limit).
 #[inline(always)]
-fn walk_extensions(cursor: &mut Cursor, notice: &mut Notice, mut next: u8) -> Option<Option<u8>> {
+fn walk_extensions(cursor: &mut Cursor, notice: &mut Notice, mut next: u8) -> Option<Next> {
     let ip_version = notice.ip_version;
     for _ in 0..MAX_EXT_HEADERS {
         notice.l4_proto = next;
         if !is_extension_header(ip_version, next) {
-            return Some(Some(next));
+            return Some(Next::Header(next));
         }
         match next {
             IPPROTO_FRAGMENT => {
@@ -264,7 +279,7 @@ fn walk_extensions(cursor: &mut Cursor, notice: &mut Notice, mut next: u8) -> Op
                 if u16::from_be(frag.frag_off) & 0xfff8 != 0 {
                     notice.l4_proto = next;
                     notice.flags |= FLAG_FRAGMENT;
-                    return Some(None);
+                    return Some(Next::Stop);
                 }
             }
             IPPROTO_AH => {
@@ -275,7 +290,7 @@ fn walk_extensions(cursor: &mut Cursor, notice: &mut Notice, mut next: u8) -> Op
                 let len = (ah.hdrlen as usize + 2) * 4;
                 if len < AH_FIXED_LEN {
                     notice.flags |= FLAG_MALFORMED;
-                    return Some(None);
+                    return Some(Next::Stop);
                 }
                 cursor.skip(len)?;
                 next = ah.nexthdr;
@@ -292,9 +307,9 @@ fn walk_extensions(cursor: &mut Cursor, notice: &mut Notice, mut next: u8) -> Op
     notice.l4_proto = next;
     if is_extension_header(ip_version, next) {
         notice.flags |= FLAG_EXT_LIMIT;
-        return Some(None);
+        return Some(Next::Stop);
     }
-    Some(Some(next))
+    Some(Next::Header(next))
 }
 
 #[inline(always)]

@@ -12,6 +12,8 @@
 //! fragment, an extension chain past the limit) is dropped when rules that
 //! need that header are in force.
 
+use core::ops::ControlFlow;
+
 use crate::abi::*;
 use crate::maps::{
     icmp_rules, lookup_or, port_rules, proto_rules, rule_at, rule_generation, rule_kinds, rules_v4,
@@ -48,31 +50,58 @@ pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
         return unjudgeable;
     }
 
-    // The first allow seen; RULE_NONE is no rule's id.
-    let mut allowed = RULE_NONE;
-    // Returns early on a deny; remembers the first allow.
-    macro_rules! consider {
-        ($action:expr) => {{
-            let action: RuleAction = $action;
-            if action.verdict == XDP_DROP as u32 {
-                return (XDP_DROP, action.rule_id);
-            }
-            if action.verdict == XDP_PASS as u32 && allowed == RULE_NONE {
-                allowed = action.rule_id;
-            }
-        }};
+    match look_up_rules(notice, generation, kinds) {
+        ControlFlow::Break(denied_by) => (XDP_DROP, denied_by),
+        ControlFlow::Continue(matches) if matches.allowed != RULE_NONE => {
+            (XDP_PASS, matches.allowed)
+        }
+        ControlFlow::Continue(_) => default,
     }
+}
 
+/// What the lookups found: a deny ends them, the first allow counts if no
+/// deny comes.
+///
+/// Plain values, no `Option`s: LLVM may copy an `Option`'s payload even when
+/// it is `None`, and the verifiers of older kernels (6.1) refuse the read of
+/// a stack slot nothing wrote.
+struct Matches {
+    /// The first allowing rule's id; RULE_NONE is no rule's id.
+    allowed: u32,
+}
+
+impl Matches {
+    /// Takes one kind's match, if any: breaks with the rule's id on a deny,
+    /// remembers the first allow.
+    #[inline(always)]
+    fn consider(&mut self, action: RuleAction) -> ControlFlow<u32> {
+        if action.verdict == XDP_DROP as u32 {
+            return ControlFlow::Break(action.rule_id);
+        }
+        if action.verdict == XDP_PASS as u32 && self.allowed == RULE_NONE {
+            self.allowed = action.rule_id;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Looks up every kind of rule `kinds` has for the fields of the IP packet
+/// `notice`, and returns what they found; breaks on a deny with its rule's
+/// id, or with `RULE_NONE` on a transport header that rules in force need
+/// and the walk could not read.
+#[inline(always)]
+fn look_up_rules(notice: &Notice, generation: u32, kinds: u32) -> ControlFlow<u32, Matches> {
+    let mut matches = Matches { allowed: RULE_NONE };
     let (src_kind, dst_kind) = if notice.ip_version == 4 {
         (KIND_V4_SRC, KIND_V4_DST)
     } else {
         (KIND_V6_SRC, KIND_V6_DST)
     };
     if kinds & src_kind != 0 {
-        consider!(address_rule(notice, generation, DIRECTION_SRC));
+        matches.consider(address_rule(notice, generation, DIRECTION_SRC))?;
     }
     if kinds & dst_kind != 0 {
-        consider!(address_rule(notice, generation, DIRECTION_DST));
+        matches.consider(address_rule(notice, generation, DIRECTION_DST))?;
     }
     let inside_chain = is_extension_header(notice.ip_version, notice.l4_proto);
     if notice.depth < DEPTH_L4 && notice.flags & UNREADABLE != 0 {
@@ -86,38 +115,36 @@ pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
             _ => 0,
         };
         if kinds & needed != 0 {
-            return (XDP_DROP, RULE_NONE);
+            return ControlFlow::Break(RULE_NONE);
         }
     }
     if !inside_chain && kinds & KIND_PROTO != 0 {
-        consider!(proto_rule(generation, notice.l4_proto));
+        matches.consider(proto_rule(generation, notice.l4_proto))?;
     }
     if notice.depth >= DEPTH_L4 {
         match notice.l4_proto {
             IPPROTO_TCP if kinds & KIND_TCP_PORTS != 0 => {
-                consider!(port_rule(generation, false, DIRECTION_SRC, notice.src_port));
-                consider!(port_rule(generation, false, DIRECTION_DST, notice.dst_port));
+                matches.consider(port_rule(generation, false, DIRECTION_SRC, notice.src_port))?;
+                matches.consider(port_rule(generation, false, DIRECTION_DST, notice.dst_port))?;
             }
             IPPROTO_UDP if kinds & KIND_UDP_PORTS != 0 => {
-                consider!(port_rule(generation, true, DIRECTION_SRC, notice.src_port));
-                consider!(port_rule(generation, true, DIRECTION_DST, notice.dst_port));
+                matches.consider(port_rule(generation, true, DIRECTION_SRC, notice.src_port))?;
+                matches.consider(port_rule(generation, true, DIRECTION_DST, notice.dst_port))?;
             }
             IPPROTO_ICMP if notice.ip_version == 4 && kinds & KIND_ICMP != 0 => {
-                consider!(icmp_rule(generation, false, notice.icmp_type))
+                matches.consider(icmp_rule(generation, false, notice.icmp_type))?;
             }
             IPPROTO_ICMPV6 if notice.ip_version == 6 && kinds & KIND_ICMPV6 != 0 => {
-                consider!(icmp_rule(generation, true, notice.icmp_type))
+                matches.consider(icmp_rule(generation, true, notice.icmp_type))?;
             }
             _ => {}
         }
     }
-    if allowed != RULE_NONE {
-        (XDP_PASS, allowed)
-    } else {
-        default
-    }
+    ControlFlow::Continue(matches)
 }
 
+/// The longest prefix's rule for the source or destination address, or
+/// none (verdict 0).
 #[inline(always)]
 fn address_rule(notice: &Notice, generation: u32, direction: u8) -> RuleAction {
     let addr = if direction == DIRECTION_SRC {
@@ -126,23 +153,16 @@ fn address_rule(notice: &Notice, generation: u32, direction: u8) -> RuleAction {
         &notice.dst_addr
     };
     if notice.ip_version == 4 {
-        let key = Ipv4RuleKey {
-            prefixlen: RULE_KEY_PREFIX_BITS + 32,
-            generation: generation as u8,
-            direction,
-            addr: [addr[0], addr[1], addr[2], addr[3]],
-            _pad: [0; 2],
-        };
-        rule_at(&rules_v4, &key)
+        let addr = [addr[0], addr[1], addr[2], addr[3]];
+        rule_at(
+            &rules_v4,
+            &Ipv4RuleKey::new(generation, direction, addr, 32),
+        )
     } else {
-        let key = Ipv6RuleKey {
-            prefixlen: RULE_KEY_PREFIX_BITS + 128,
-            generation: generation as u8,
-            direction,
-            addr: *addr,
-            _pad: [0; 2],
-        };
-        rule_at(&rules_v6, &key)
+        rule_at(
+            &rules_v6,
+            &Ipv6RuleKey::new(generation, direction, *addr, 128),
+        )
     }
 }
 

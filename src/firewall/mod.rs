@@ -19,16 +19,21 @@
 //! first, once never-used ones run out. Until then slot and id are the same
 //! number; [`Firewall::rule_of_slot`] translates either way.
 
+mod tables;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use anyhow::{bail, Context, Result};
+use ipnet::IpNet;
 use libbpf_rs::{MapCore, MapFlags};
 
 use crate::abi::*;
 use crate::grace::GracePeriod;
-use crate::rules::{Action, Direction, Match, Rule, SourcedRule, Transport, MAX_RULES_PER_SET};
+use crate::rules::{Direction, Match, Rule, SourcedRule, MAX_RULES_PER_SET};
 use crate::skel::XdpHelloMaps;
+use crate::stats::sum_per_cpu;
+use tables::{add_key, bytes_of, direction_code, kind_bit, verdict_of, Tables};
 
 /// The maps a rule set lives in.
 pub struct RuleMaps<'a> {
@@ -267,7 +272,8 @@ impl Firewall {
     }
 
     /// Writes the set into the idle `generation`: address rules key by key
-    /// into the tries, the port, ICMP and protocol tables whole.
+    /// into the tries, the port, ICMP and protocol tables whole, then the
+    /// kinds of rule it holds.
     fn write_generation(
         &mut self,
         maps: &RuleMaps<'_>,
@@ -276,72 +282,27 @@ impl Firewall {
     ) -> Result<()> {
         // Left over only where an earlier write failed half-way.
         self.clear_generation(maps, generation)?;
-        let first_port = port_slot(generation, false, 0, 0);
-        let mut ports = vec![RuleAction::default(); (PORT_SLOTS / GENERATIONS) as usize];
-        let first_icmp = icmp_slot(generation, false, 0);
-        let mut icmp = vec![RuleAction::default(); (ICMP_SLOTS / GENERATIONS) as usize];
-        let first_proto = proto_slot(generation, 0);
-        let mut proto = vec![RuleAction::default(); (PROTO_SLOTS / GENERATIONS) as usize];
-
+        let mut tables = Tables::new(generation);
         for (active, place) in &plan.rules {
             let action = RuleAction {
                 rule_id: place.slot,
-                verdict: match active.rule.rule.action {
-                    Action::Allow => XDP_PASS as u32,
-                    Action::Deny => XDP_DROP as u32,
-                },
+                verdict: verdict_of(active.rule.rule.action),
             };
             match active.rule.rule.matches {
-                Match::Address(dir, net) => {
-                    let prefixlen = RULE_KEY_PREFIX_BITS + net.prefix_len() as u32;
-                    let (generation_byte, direction) = (generation as u8, direction_code(dir));
-                    let g = generation as usize;
-                    match net.network() {
-                        IpAddr::V4(addr) => {
-                            let key = Ipv4RuleKey {
-                                prefixlen,
-                                generation: generation_byte,
-                                direction,
-                                addr: addr.octets(),
-                                _pad: [0; 2],
-                            };
-                            add_address(maps.v4, &mut self.v4_keys[g], key, &action, active)?;
-                        }
-                        IpAddr::V6(addr) => {
-                            let key = Ipv6RuleKey {
-                                prefixlen,
-                                generation: generation_byte,
-                                direction,
-                                addr: addr.octets(),
-                                _pad: [0; 2],
-                            };
-                            add_address(maps.v6, &mut self.v6_keys[g], key, &action, active)?;
-                        }
-                    }
+                Match::Address(direction, net) => {
+                    self.add_address(maps, generation, direction, net, &action, active)?
                 }
-                Match::Port(transport, dir, lo, hi) => {
-                    for port in lo..=hi {
-                        let slot = port_slot(
-                            generation,
-                            transport == Transport::Udp,
-                            direction_code(dir),
-                            port,
-                        );
-                        ports[(slot - first_port) as usize] = action;
-                    }
-                }
-                Match::Icmp(v6, kind) => {
-                    let kind = kind.map_or(ICMP_ANY_TYPE, u32::from);
-                    icmp[(icmp_slot(generation, v6, kind) - first_icmp) as usize] = action;
-                }
-                Match::Proto(number) => {
-                    proto[(proto_slot(generation, number) - first_proto) as usize] = action;
-                }
+                Match::Port {
+                    transport,
+                    direction,
+                    first,
+                    last,
+                } => tables.set_ports(transport, direction, first..=last, action),
+                Match::Icmp { v6, icmp_type } => tables.set_icmp(v6, icmp_type, action),
+                Match::Proto(number) => tables.set_proto(number, action),
             }
         }
-        write_array(maps.ports, first_port, &ports).context("writing the port rules")?;
-        write_array(maps.icmp, first_icmp, &icmp).context("writing the ICMP rules")?;
-        write_array(maps.proto, first_proto, &proto).context("writing the protocol rules")?;
+        tables.write(maps)?;
         let kinds = plan.rules.iter().fold(0, |kinds, (active, _)| {
             kinds | kind_bit(&active.rule.rule.matches)
         });
@@ -351,8 +312,32 @@ impl Firewall {
                 &kinds.to_ne_bytes(),
                 MapFlags::ANY,
             )
-            .context("writing the rule kinds")?;
-        Ok(())
+            .context("writing the rule kinds")
+    }
+
+    /// Adds one address rule to its LPM trie and remembers its key, so that
+    /// clearing the generation can delete it.
+    fn add_address(
+        &mut self,
+        maps: &RuleMaps<'_>,
+        generation: u32,
+        direction: Direction,
+        net: IpNet,
+        action: &RuleAction,
+        active: &ActiveRule,
+    ) -> Result<()> {
+        let (direction, prefix_len) = (direction_code(direction), u32::from(net.prefix_len()));
+        let g = generation as usize;
+        match net.network() {
+            IpAddr::V4(addr) => {
+                let key = Ipv4RuleKey::new(generation, direction, addr.octets(), prefix_len);
+                add_key(maps.v4, &mut self.v4_keys[g], key, action, active)
+            }
+            IpAddr::V6(addr) => {
+                let key = Ipv6RuleKey::new(generation, direction, addr.octets(), prefix_len);
+                add_key(maps.v6, &mut self.v6_keys[g], key, action, active)
+            }
+        }
     }
 
     /// Each rule in force with its hits so far, summed over CPUs.
@@ -360,83 +345,10 @@ impl Firewall {
         self.active
             .iter()
             .zip(&self.active_slots)
-            .map(|(active, slot)| {
-                let per_cpu = maps
-                    .hits
-                    .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
-                    .context("reading rule counters")?
-                    .unwrap_or_default();
-                let hits = per_cpu
-                    .iter()
-                    .filter_map(|b| b.get(..8))
-                    .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
-                    .sum();
+            .map(|(active, &slot)| {
+                let hits = sum_per_cpu(maps.hits, slot).context("reading rule counters")?;
                 Ok((active.clone(), hits))
             })
             .collect()
     }
-}
-
-/// Adds one address rule to an LPM trie and remembers its key, so the next
-/// swap can clear it.
-fn add_address<K: plain::Plain>(
-    map: &dyn MapCore,
-    installed: &mut Vec<K>,
-    key: K,
-    action: &RuleAction,
-    active: &ActiveRule,
-) -> Result<()> {
-    map.update(bytes_of(&key), bytes_of(action), MapFlags::ANY)
-        .with_context(|| format!("adding '{}'", active.rule.rule))?;
-    installed.push(key);
-    Ok(())
-}
-
-/// The direction as the BPF side spells it.
-fn direction_code(dir: Direction) -> u8 {
-    match dir {
-        Direction::Src => DIRECTION_SRC,
-        Direction::Dst => DIRECTION_DST,
-    }
-}
-
-/// The `KIND_*` bit of a rule, which tells packets to look up its map.
-fn kind_bit(matches: &Match) -> u32 {
-    match *matches {
-        Match::Address(dir, net) => match (net.addr().is_ipv6(), dir) {
-            (false, Direction::Src) => KIND_V4_SRC,
-            (false, Direction::Dst) => KIND_V4_DST,
-            (true, Direction::Src) => KIND_V6_SRC,
-            (true, Direction::Dst) => KIND_V6_DST,
-        },
-        Match::Port(Transport::Tcp, ..) => KIND_TCP_PORTS,
-        Match::Port(Transport::Udp, ..) => KIND_UDP_PORTS,
-        Match::Icmp(false, _) => KIND_ICMP,
-        Match::Icmp(true, _) => KIND_ICMPV6,
-        Match::Proto(_) => KIND_PROTO,
-    }
-}
-
-/// Writes `values` into consecutive slots of an array map from `first` on,
-/// in one batch.
-fn write_array(map: &dyn MapCore, first: u32, values: &[RuleAction]) -> Result<()> {
-    let keys: Vec<u8> = (first..first + values.len() as u32)
-        .flat_map(u32::to_ne_bytes)
-        .collect();
-    // SAFETY: RuleAction is repr(C) plain data without padding.
-    let values = unsafe { plain::as_bytes(values) };
-    map.update_batch(
-        &keys,
-        values,
-        (keys.len() / 4) as u32,
-        MapFlags::ANY,
-        MapFlags::ANY,
-    )?;
-    Ok(())
-}
-
-/// The bytes of a key or value shared with the BPF side.
-fn bytes_of<T: plain::Plain>(value: &T) -> &[u8] {
-    // SAFETY: the shared types are repr(C) plain data with explicit padding.
-    unsafe { plain::as_bytes(value) }
 }

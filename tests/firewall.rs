@@ -25,8 +25,8 @@ use etherparse::{
 };
 use libbpf_rs::{libbpf_sys, MapCore, MapHandle, OpenObject, ProgramInput};
 use xdp_hello::abi::{
-    Config, Notice, MAX_RULES, NOTICES_ALL, NOTICES_DENIED, NOTICES_NONE, RULE_NONE, XDP_DROP,
-    XDP_PASS,
+    self, Config, Notice, MAX_RULES, NOTICES_ALL, NOTICES_DENIED, NOTICES_NONE, RULE_NONE,
+    XDP_DROP, XDP_PASS,
 };
 use xdp_hello::firewall::{Firewall, RuleMaps};
 use xdp_hello::loader;
@@ -258,12 +258,11 @@ fn behind_ah(src: &str, dst: &str, proto: u8, name: &str, inner: &[u8]) -> Packe
 /// bytes of the frame: Total Length says so, and the frame is padded to 60
 /// bytes as every Ethernet sender pads it (a tiny fragment, say).
 fn ended(packet: Packet, len: usize) -> Packet {
-    let mut frame = packet.frame[..len].to_vec();
-    frame[14 + 2..14 + 4].copy_from_slice(&((len - 14) as u16).to_be_bytes());
-    frame.resize(frame.len().max(60), 0);
+    let cut = packet.frame[..len].to_vec();
+    let total_length = (len - abi::ETH_HLEN) as u16;
     Packet {
         label: format!("{} ending after {len} bytes, padded", packet.label),
-        frame,
+        frame: packets::padded(packets::with_ipv4_total_length(cut, total_length)),
     }
 }
 

@@ -11,7 +11,7 @@ use anyhow::{anyhow, Context, Result};
 use crate::abi::*;
 use crate::firewall::{Firewall, RuleMaps};
 use crate::loader;
-use crate::rules::{Origin, SourcedRule};
+use crate::rules;
 use crate::selftest::packets::{self, Case};
 use crate::selftest::test_run::{run_case, RING_BYTES};
 use crate::selftest::Report;
@@ -103,26 +103,12 @@ fn by_default(frame: &'static str, verdict: u8) -> Expectation {
     }
 }
 
-fn sourced(rules: &[String]) -> Result<Vec<SourcedRule>> {
-    rules
-        .iter()
-        .enumerate()
-        .map(|(index, text)| {
-            let rule = text.parse().map_err(|why| anyhow!("'{text}': {why}"))?;
-            Ok(SourcedRule {
-                rule,
-                origin: Origin::Flag(index + 1),
-            })
-        })
-        .collect()
-}
-
-/// Loads the program with `default_verdict`, installs `rules` and checks
+/// Loads the program with `default_verdict`, installs `rule_texts` and checks
 /// each expectation's verdict, deciding rule and notice.
 fn check_rule_set(
     cases: &[Case],
     default_verdict: u8,
-    rules: &[String],
+    rule_texts: &[String],
     expectations: &[Expectation],
 ) -> Result<()> {
     let config = Config {
@@ -132,7 +118,7 @@ fn check_rule_set(
     let mut object = MaybeUninit::uninit();
     let skel = loader::load(&mut object, RING_BYTES, config)?;
     let mut firewall = Firewall::new();
-    firewall.install(&RuleMaps::of(&skel.maps), &sourced(rules)?)?;
+    firewall.install(&RuleMaps::of(&skel.maps), &rules::parse_flags(rule_texts)?)?;
     for expectation in expectations {
         let case = cases
             .iter()
@@ -167,8 +153,8 @@ fn live_swap(udp: &Case, source: Ipv4Addr) -> Result<()> {
     let skel = loader::load(&mut object, RING_BYTES, config)?;
     let maps = RuleMaps::of(&skel.maps);
     let mut firewall = Firewall::new();
-    let deny = sourced(&[format!("deny src {source}")])?;
-    let allow = sourced(&[format!("allow src {source}")])?;
+    let deny = rules::parse_flags(&[format!("deny src {source}")])?;
+    let allow = rules::parse_flags(&[format!("allow src {source}")])?;
     for round in 0..20 {
         let (rules, verdict) = if round % 2 == 0 {
             (&deny, XDP_DROP)

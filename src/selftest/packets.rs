@@ -23,6 +23,8 @@ mod ip;
 mod truncations;
 
 use ip::{ipsec, ipv4_specials, ipv6_extensions};
+/// Frame surgery the firewall tests use too.
+pub use ip::{padded, with_ipv4_total_length, with_ipv6_payload_length};
 use truncations::truncations;
 
 /// One frame and what the program must report about it.

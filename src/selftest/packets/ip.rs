@@ -99,20 +99,20 @@ pub(super) fn ipv4_specials() -> Vec<Case> {
 }
 
 /// `frame` padded with zeros to Ethernet's 60-byte minimum, as senders do.
-pub(super) fn padded(mut frame: Vec<u8>) -> Vec<u8> {
+pub fn padded(mut frame: Vec<u8>) -> Vec<u8> {
     frame.resize(frame.len().max(ETH_ZLEN), 0);
     frame
 }
 
 /// `frame` (IPv4 right after Ethernet) with Total Length set to `len`. The
 /// header checksum goes stale: the program does not check it.
-pub(super) fn with_ipv4_total_length(mut frame: Vec<u8>, len: u16) -> Vec<u8> {
+pub fn with_ipv4_total_length(mut frame: Vec<u8>, len: u16) -> Vec<u8> {
     frame[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&len.to_be_bytes());
     frame
 }
 
 /// `frame` (IPv6 right after Ethernet) with Payload Length set to `len`.
-pub(super) fn with_ipv6_payload_length(mut frame: Vec<u8>, len: u16) -> Vec<u8> {
+pub fn with_ipv6_payload_length(mut frame: Vec<u8>, len: u16) -> Vec<u8> {
     frame[ETH_HLEN + 4..ETH_HLEN + 6].copy_from_slice(&len.to_be_bytes());
     frame
 }

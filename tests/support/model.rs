@@ -1,7 +1,7 @@
 //! The reference model of the fuzzer: what the XDP program must report and
 //! decide for a frame under a rule set, written from the spec of the walk
-//! and verdict (issue 7) and the RFCs, in plain user-space Rust, never from
-//! the BPF code. Headers are decoded with etherparse; where etherparse
+//! and verdict (HACKING.md, "The walk and the verdict") and the RFCs, in
+//! plain user-space Rust, never from the BPF code. Headers are decoded with etherparse; where etherparse
 //! refuses something the spec still walks, the comment says so and the
 //! model does what the spec says.
 

@@ -1,9 +1,9 @@
 //! The reference model of the fuzzer: what the XDP program must report and
 //! decide for a frame under a rule set, written from the spec of the walk
 //! and verdict (HACKING.md, "The walk and the verdict") and the RFCs, in
-//! plain user-space Rust, never from the BPF code. Headers are decoded with etherparse; where etherparse
-//! refuses something the spec still walks, the comment says so and the
-//! model does what the spec says.
+//! plain user-space Rust, never from the BPF code. Headers are decoded with
+//! etherparse; where etherparse refuses something the spec still walks, the
+//! comment says so and the model does what the spec says.
 
 use etherparse::err::ipv4::{HeaderError as Ipv4Error, HeaderSliceError as Ipv4SliceError};
 use etherparse::err::ipv6::HeaderSliceError as Ipv6SliceError;

@@ -368,8 +368,9 @@ fn cap_sys_admin_alone_is_enough() {
                 "--preserve-status",
                 "-s",
                 "INT",
-                // Time to load and attach on a busy machine, then stop.
-                "5",
+                // Time to load and attach on a busy machine (5 s was once too
+                // little beside four builds), then stop.
+                "10",
                 BINARY,
                 "-i",
                 veth,

@@ -12,7 +12,7 @@
 #                    with it, BINARY may be left out (and is ignored)
 #   SMOKE_SUITES     Debian suites whose current `linux-image-amd64` is tested
 #                    (default: "bullseye-security bookworm bookworm-backports trixie-backports")
-#   SMOKE_TIMEOUT    seconds one kernel may take to boot and run the command (default 300)
+#   SMOKE_TIMEOUT    seconds one kernel may take to boot and run the command (default 600)
 #   SMOKE_KVM        auto | 1 | 0: use KVM if it can run a stock kernel (default auto: probe)
 #   SMOKE_HOST       0 skips the run on the host kernel (default 1)
 #   SMOKE_REFRESH    1 asks the archive again for each suite's current kernel (default: use
@@ -24,7 +24,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${SMOKE_CACHE:-$ROOT/.cache/smoke}
 read -ra SUITES <<<"${SMOKE_SUITES:-bullseye-security bookworm bookworm-backports trixie-backports}"
-TIMEOUT=${SMOKE_TIMEOUT:-300}
+TIMEOUT=${SMOKE_TIMEOUT:-600}
 VIRTME_NG_VERSION=1.42
 MIRROR=http://deb.debian.org/debian
 SECURITY_MIRROR=http://deb.debian.org/debian-security

@@ -8,7 +8,7 @@
 use core::mem::size_of;
 
 use crate::abi::*;
-use crate::maps::length_field;
+use crate::maps::{length_field, merged};
 use crate::vmlinux::{
     arphdr, ethhdr, frag_hdr, icmp6hdr, icmphdr, iphdr, ipv6_opt_hdr, ipv6hdr, tcphdr, udphdr,
     vlan_hdr, xdp_md,
@@ -29,6 +29,10 @@ const _: () = assert!(size_of::<ethhdr>() == ETH_HLEN);
 const _: () = assert!(size_of::<vlan_hdr>() == VLAN_HLEN);
 const _: () = assert!(size_of::<iphdr>() == IPV4_HLEN);
 const _: () = assert!(size_of::<ipv6hdr>() == IPV6_HLEN);
+
+/// Covers the longest Ethernet + VLAN header the walk reads.
+const L2_OFFSET_MASK: usize = 63;
+const _: () = assert!(ETH_HLEN + MAX_VLAN_TAGS * VLAN_HLEN <= L2_OFFSET_MASK);
 
 /// The fixed part of an AH (RFC 4302): next header, length, reserved, SPI,
 /// sequence number.
@@ -116,6 +120,7 @@ fn is_vlan(ether_type: u16) -> bool {
 /// `None` means a header ran past the frame or the datagram.
 #[inline(always)]
 fn walk(cursor: &mut Cursor, notice: &mut Notice) -> Option<()> {
+    let frame = cursor.pos;
     let eth = cursor.read::<ethhdr>()?;
     notice.depth = DEPTH_L2;
     let mut ether_type = u16::from_be(eth.h_proto);
@@ -143,6 +148,10 @@ fn walk(cursor: &mut Cursor, notice: &mut Notice) -> Option<()> {
         notice.flags |= FLAG_VLAN_LIMIT;
         return Some(());
     }
+    // Each number of tags leaves the position at another constant offset;
+    // made one unknown offset, the nine paths become one for the verifier
+    // (BPF_PROG_LOAD on 6.18: 0.23 s before, 0.04-0.09 s after).
+    cursor.pos = frame + merged(cursor.pos - frame, L2_OFFSET_MASK);
 
     let next = match ether_type {
         ETH_P_ARP => return walk_arp(cursor, notice),

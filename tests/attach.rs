@@ -194,11 +194,7 @@ fn second_is_refused(first: Mode, second: Mode, says: &str) {
     assert!(shown.contains(&format!("prog {}", prog.id)), "{shown}");
 
     assert_eq!(net.xdp(Side::A).unwrap(), [prog]);
-    net.ping(A_V4.into(), 1).unwrap();
-    let echo = |line: &str| line.contains("echo-request");
-    assert_eq!(observer.wait_for_lines(1, echo, NOTICE_WAIT), 1);
-    let done = observer.stop(libc::SIGINT).unwrap();
-    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+    sees_a_ping_then_stops_cleanly(&net, observer);
 }
 
 #[test]
@@ -866,11 +862,7 @@ fn ring_size_1g_is_accepted() {
     let observer = net
         .observe(binary(), Mode::Skb, &["--ring-size", "1G"])
         .unwrap();
-    net.ping(A_V4.into(), 1).unwrap();
-    let echo = |line: &str| line.contains("echo-request");
-    assert_eq!(observer.wait_for_lines(1, echo, NOTICE_WAIT), 1);
-    let done = observer.stop(libc::SIGINT).unwrap();
-    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+    sees_a_ping_then_stops_cleanly(&net, observer);
 }
 
 // ---- Whole lines on stderr (issue 7 item 24) ----
@@ -1069,4 +1061,13 @@ fn reads_summary() {
         })
     );
     assert_eq!(Summary::parse("xdp-hello: attached"), None);
+}
+
+/// One ping from B shows as a notice, and SIGINT then ends the run with 0.
+fn sees_a_ping_then_stops_cleanly(net: &TestNet, observer: Observer) {
+    net.ping(A_V4.into(), 1).unwrap();
+    let echo = |line: &str| line.contains("echo-request");
+    assert_eq!(observer.wait_for_lines(1, echo, NOTICE_WAIT), 1);
+    let done = observer.stop(libc::SIGINT).unwrap();
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
 }

@@ -172,7 +172,8 @@ pub fn length_field(network_order: u16) -> usize {
 }
 
 /// Always 0; in `.bss`, which stays writable, so neither LLVM nor the
-/// verifier can know it: see `parse::merged`.
+/// verifier can know it: see [`merged`]. Nothing writes it; only root could
+/// (through the map's id), and root can as well detach the program.
 #[no_mangle]
 #[link_section = ".bss"]
 pub static mut UNKNOWN_ZERO: u32 = 0;

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -344,11 +344,16 @@ fn plural(count: usize) -> &'static str {
 /// Flags the signal handlers set: stop on SIGINT or SIGTERM, reload on SIGHUP.
 /// A second SIGINT or SIGTERM exits at once (130 or 143), for when the
 /// first cannot be acted on — stdout blocked by a reader that does not read;
-/// the kernel detaches the program as the process ends.
+/// the kernel detaches the program as the process ends. "Second" means more
+/// than [`REPEAT_WINDOW`] after the first: `timeout(1)`, and a kill of the
+/// process group, deliver one stop twice within microseconds.
 struct Signals {
     stop: Arc<AtomicBool>,
     reload: Arc<AtomicBool>,
 }
+
+/// Stop signals this close to the first are the same request.
+const REPEAT_WINDOW: Duration = Duration::from_millis(500);
 
 impl Signals {
     fn install() -> Result<Signals> {
@@ -357,15 +362,23 @@ impl Signals {
             stop: Arc::new(AtomicBool::new(false)),
             reload: Arc::new(AtomicBool::new(false)),
         };
+        // Monotonic nanoseconds of the first stop signal; 0 while none came.
+        let first_stop = Arc::new(AtomicU64::new(0));
         for signal in [SIGINT, SIGTERM] {
-            // Registered first, so it sees the flag as the previous signal left it.
-            signal_hook::flag::register_conditional_shutdown(
-                signal,
-                128 + signal,
-                signals.stop.clone(),
-            )
-            .context("installing signal handlers")?;
-            signal_hook::flag::register(signal, signals.stop.clone())
+            let (stop, first_stop) = (signals.stop.clone(), first_stop.clone());
+            let on_stop = move || {
+                let now = monotonic_nanos();
+                match first_stop.compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst) {
+                    Ok(_) => stop.store(true, Ordering::SeqCst),
+                    Err(first) if now.saturating_sub(first) > REPEAT_WINDOW.as_nanos() as u64 => {
+                        signal_hook::low_level::exit(128 + signal)
+                    }
+                    Err(_) => {}
+                }
+            };
+            // SAFETY: the handler only reads the clock, touches atomics and
+            // calls _exit, all async-signal-safe.
+            unsafe { signal_hook::low_level::register(signal, on_stop) }
                 .context("installing signal handlers")?;
         }
         signal_hook::flag::register(SIGHUP, signals.reload.clone())
@@ -377,4 +390,16 @@ impl Signals {
     fn pending(&self) -> bool {
         self.stop.load(Ordering::Relaxed) || self.reload.load(Ordering::Relaxed)
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds, never 0: clock_gettime is
+/// async-signal-safe by POSIX, so a signal handler may call it.
+fn monotonic_nanos() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    (now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64).max(1)
 }

@@ -11,6 +11,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use xdp_hello::loader::Mode;
@@ -126,6 +127,44 @@ fn sigterm_detaches_with_summary_and_exit_0() {
     let done = stop_with(Mode::Skb, libc::SIGTERM);
     assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
     assert_summary(&done, 3);
+}
+
+/// `timeout(1)` and a kill of the process group deliver one stop twice,
+/// microseconds apart: that is one stop, with the summary and 0, not the
+/// "second Ctrl-C" that exits at once.
+#[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
+fn a_stop_delivered_twice_at_once_is_one_stop() {
+    common::require_root(NEEDS_ROOT);
+    let net = TestNet::new().unwrap();
+    let observer = net.observe(binary(), Mode::Skb, &[]).unwrap();
+    observer.signal(libc::SIGTERM).unwrap();
+    thread::sleep(Duration::from_millis(20));
+    let done = observer.stop(libc::SIGTERM).unwrap();
+    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+    assert_summary(&done, 0);
+}
+
+/// A reader that never reads blocks stdout, so the first SIGINT cannot end
+/// the run; a second one, later, exits at once with 130, and the kernel
+/// detaches the program.
+#[test]
+#[ignore = "needs root: network namespaces, veth, bpf()"]
+fn second_sigint_exits_at_once_while_stdout_is_blocked() {
+    common::require_root(NEEDS_ROOT);
+    let net = TestNet::new().unwrap();
+    let (_never_read, write_end) = support::pipe().unwrap();
+    let (observer, _) = start(&net, &[], write_end.into(), None);
+    let flood = Sender::start(&net, None);
+    // 64 KiB of pipe hold some 600 lines: the flood fills them at once.
+    thread::sleep(Duration::from_millis(500));
+    observer.signal(libc::SIGINT).unwrap();
+    thread::sleep(Duration::from_secs(1));
+    assert!(running(observer.pid()), "{:?}", observer.stderr());
+    let done = observer.stop(libc::SIGINT).unwrap();
+    flood.stop().unwrap();
+    assert_eq!(done.status.code(), Some(130), "{:?}", done.stderr);
+    assert!(support::xdp_on(&net, Side::A).unwrap().is_empty());
 }
 
 #[test]

@@ -196,12 +196,18 @@ impl Observer {
     /// Sends `signal` (SIGINT, SIGTERM, SIGKILL, …), waits for the exit and
     /// returns the status with everything the process wrote.
     pub fn stop(self, signal: libc::c_int) -> Result<Finished> {
+        self.signal(signal)?;
+        self.exit_within(EXIT_TIMEOUT)
+            .with_context(|| format!("after signal {signal}"))
+    }
+
+    /// Sends `signal` and returns at once.
+    pub fn signal(&self, signal: libc::c_int) -> Result<()> {
         // SAFETY: a plain kill(2) on our own child, not yet reaped.
         if unsafe { libc::kill(self.child.id() as libc::pid_t, signal) } != 0 {
             return Err(io::Error::last_os_error()).context("signalling xdp-hello");
         }
-        self.exit_within(EXIT_TIMEOUT)
-            .with_context(|| format!("after signal {signal}"))
+        Ok(())
     }
 
     /// Waits up to `timeout` for it to exit by itself (it is killed if it

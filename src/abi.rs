@@ -230,6 +230,120 @@ pub const fn proto_slot(generation: u32, proto: u8) -> u32 {
     generation * 256 + proto as u32
 }
 
+// ---- The classifier (ordered rules): see HACKING.md, "The classifier".
+//
+// Each field of a packet is first reduced to a *class*: values in one class
+// are admitted by exactly the same rules. Class 0 of every field is "no rule
+// that asks about this field admits it" (also: the packet has no such
+// field). A rule's *shape* is the set of field groups it asks about; for
+// each shape the set has, one hash lookup of the packet's classes in those
+// groups (zero elsewhere) finds the first rule of that shape that matches,
+// and the lowest rule order over all shapes decides.
+
+/// Field groups, the bits of a shape (0..32).
+pub const GROUP_SRC: u32 = 1 << 0;
+pub const GROUP_DST: u32 = 1 << 1;
+pub const GROUP_SPORT: u32 = 1 << 2;
+pub const GROUP_DPORT: u32 = 1 << 3;
+/// Protocol, ICMP type and code, TCP flags and interface.
+pub const GROUP_PROTO: u32 = 1 << 4;
+/// Shapes there can be: every subset of the five groups.
+pub const SHAPES: u32 = 32;
+
+/// Which class lookups a generation needs (`Plan::lookups`); a field no rule
+/// asks about is class 0 without a lookup.
+pub const LOOKUP_SRC_V4: u32 = 1 << 0;
+pub const LOOKUP_DST_V4: u32 = 1 << 1;
+pub const LOOKUP_SRC_V6: u32 = 1 << 2;
+pub const LOOKUP_DST_V6: u32 = 1 << 3;
+pub const LOOKUP_SPORT: u32 = 1 << 4;
+pub const LOOKUP_DPORT: u32 = 1 << 5;
+pub const LOOKUP_PROTO: u32 = 1 << 6;
+pub const LOOKUP_ICMP: u32 = 1 << 7;
+pub const LOOKUP_FLAGS: u32 = 1 << 8;
+pub const LOOKUP_IFACE: u32 = 1 << 9;
+
+/// Class arrays: one slot per value, then one for "unknown" (the walk could
+/// not read the field: a cut transport header, a non-first fragment, or, for
+/// the protocol, a stop inside the extension chain).
+pub const PORT_DOMAIN: u32 = 65536 + 1;
+pub const PORT_UNKNOWN: u32 = 65536;
+pub const PROTO_DOMAIN: u32 = 256 + 1;
+pub const PROTO_UNKNOWN: u32 = 256;
+/// ICMP and ICMPv6: slot `type << 8 | code`.
+pub const ICMP_DOMAIN: u32 = 65536 + 1;
+pub const ICMP_UNKNOWN: u32 = 65536;
+pub const FLAGS_DOMAIN: u32 = 256 + 1;
+pub const FLAGS_UNKNOWN: u32 = 256;
+
+/// The class array slot of `value` (or its `*_UNKNOWN`) in `generation`.
+#[inline(always)]
+pub const fn class_slot(generation: u32, domain: u32, value: u32) -> u32 {
+    generation * domain + value
+}
+
+/// The most classes of the port and ICMP fields (the key has 16 bits).
+pub const MAX_SMALL_CLASSES: u32 = 65535;
+/// The most interfaces rules may name (the key has 8 bits).
+pub const MAX_IFACE_CLASSES: u32 = 255;
+
+/// What a generation holds, for the program to skip what it does not need.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Plan {
+    /// Bit `s` set: some rule has shape `s` (a set of `GROUP_*`).
+    pub shapes: u32,
+    /// `LOOKUP_*` bits.
+    pub lookups: u32,
+    /// Non-zero while any rule is in force: IP the walk cannot judge drops.
+    pub any_rule: u32,
+}
+
+/// The key of one shape's table of the hash map `class_rules`: the packet's
+/// classes in the shape's groups, zero in the others.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Debug)]
+pub struct ClassKey {
+    pub src: u32,
+    pub dst: u32,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u16,
+    pub icmp: u16,
+    pub flags: u16,
+    pub iface: u8,
+    /// `generation * SHAPES + shape`.
+    pub table: u8,
+}
+
+/// The first rule of a shape that admits a key's classes.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct ClassEntry {
+    /// The rule's place in the set (0 first): the lowest over all shapes
+    /// decides.
+    pub order: u32,
+    /// The rule's hit counter slot, and `Notice::rule_id`.
+    pub slot: u32,
+    /// XDP_PASS (allow) or XDP_DROP (deny).
+    pub verdict: u8,
+    /// Non-zero: a notice for every packet this rule decides.
+    pub log: u8,
+    pub _pad: [u8; 2],
+}
+
+/// Per-CPU hits of one rule.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct RuleHits {
+    pub packets: u64,
+    /// Frame lengths as XDP sees them.
+    pub bytes: u64,
+}
+
+/// Entries `class_rules` can hold, over both generations.
+pub const MAX_CLASS_ENTRIES: u32 = 1 << 21;
+
 /// Slots of the per-CPU `counters` array.
 pub const COUNTER_ABORTED: u32 = XDP_ABORTED as u32;
 pub const COUNTER_DROP: u32 = XDP_DROP as u32;

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod notices;
 pub mod occupants;
 pub mod output;
+pub mod policy;
 pub mod privileges;
 pub mod rules;
 pub mod selftest;

@@ -120,20 +120,13 @@ pub struct Config {
     pub default_verdict: u32,
     /// One of `NOTICES_*`.
     pub notice_mode: u32,
+    /// Non-zero: every verdict is computed, counted and reported, and every
+    /// packet passes (`--dry-run`).
+    pub dry_run: u32,
 }
 
-/// What a rule map holds for a match. In the array maps a zero `verdict`
-/// (XDP_ABORTED, never a rule's verdict) marks an empty slot.
-#[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
-pub struct RuleAction {
-    pub rule_id: u32,
-    /// XDP_PASS (allow) or XDP_DROP (deny).
-    pub verdict: u32,
-}
-
-/// Key of the IPv4 LPM trie. The generation and direction lead the data, so
-/// `prefixlen` is 16 plus the rule's prefix length.
+/// Key of the IPv4 address class trie. The generation and direction lead
+/// the data, so `prefixlen` is 16 plus the network's prefix length.
 #[repr(C)]
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub struct Ipv4RuleKey {
@@ -189,47 +182,6 @@ pub const RULE_KEY_PREFIX_BITS: u32 = 16;
 /// Rule sets live in two generations; one index says which one packets use.
 pub const GENERATIONS: u32 = 2;
 
-/// Kinds of rule, as bits of a generation's `rule_kinds` slot: a packet
-/// skips the lookups of kinds the generation has no rule of.
-pub const KIND_V4_SRC: u32 = 1 << 0;
-pub const KIND_V4_DST: u32 = 1 << 1;
-pub const KIND_V6_SRC: u32 = 1 << 2;
-pub const KIND_V6_DST: u32 = 1 << 3;
-pub const KIND_TCP_PORTS: u32 = 1 << 4;
-pub const KIND_UDP_PORTS: u32 = 1 << 5;
-pub const KIND_ICMP: u32 = 1 << 6;
-pub const KIND_ICMPV6: u32 = 1 << 7;
-pub const KIND_PROTO: u32 = 1 << 8;
-
-/// Slots of `port_rules`: generation × {TCP, UDP} × {src, dst} × 65536 ports.
-pub const PORT_SLOTS: u32 = GENERATIONS * 2 * 2 * 65536;
-
-/// The `port_rules` slot of a port rule. `udp` is false for TCP.
-#[inline(always)]
-pub const fn port_slot(generation: u32, udp: bool, direction: u8, port: u16) -> u32 {
-    (((generation * 2 + udp as u32) * 2 + direction as u32) << 16) | port as u32
-}
-
-/// ICMP types are 0..=255; slot 256 holds the rule for any type.
-pub const ICMP_ANY_TYPE: u32 = 256;
-/// Slots of `icmp_rules`: generation × {ICMP, ICMPv6} × 257.
-pub const ICMP_SLOTS: u32 = GENERATIONS * 2 * 257;
-
-/// The `icmp_rules` slot for `icmp_type` (or [`ICMP_ANY_TYPE`]).
-#[inline(always)]
-pub const fn icmp_slot(generation: u32, v6: bool, icmp_type: u32) -> u32 {
-    (generation * 2 + v6 as u32) * 257 + icmp_type
-}
-
-/// Slots of `proto_rules`: generation × 256 IP protocol numbers.
-pub const PROTO_SLOTS: u32 = GENERATIONS * 256;
-
-/// The `proto_rules` slot of IP protocol `proto`.
-#[inline(always)]
-pub const fn proto_slot(generation: u32, proto: u8) -> u32 {
-    generation * 256 + proto as u32
-}
-
 // ---- The classifier (ordered rules): see HACKING.md, "The classifier".
 //
 // Each field of a packet is first reduced to a *class*: values in one class
@@ -282,6 +234,13 @@ pub const fn class_slot(generation: u32, domain: u32, value: u32) -> u32 {
     generation * domain + value
 }
 
+/// The `port_classes` slot of a source or destination port (or
+/// `PORT_UNKNOWN`) in `generation`.
+#[inline(always)]
+pub const fn port_class_slot(generation: u32, direction: u8, port: u32) -> u32 {
+    class_slot(generation * 2 + direction as u32, PORT_DOMAIN, port)
+}
+
 /// The most classes of the port and ICMP fields (the key has 16 bits).
 pub const MAX_SMALL_CLASSES: u32 = 65535;
 /// The most interfaces rules may name (the key has 8 bits).
@@ -297,6 +256,15 @@ pub struct Plan {
     pub lookups: u32,
     /// Non-zero while any rule is in force: IP the walk cannot judge drops.
     pub any_rule: u32,
+}
+
+impl Plan {
+    /// No rules: nothing to look up.
+    pub const NONE: Plan = Plan {
+        shapes: 0,
+        lookups: 0,
+        any_rule: 0,
+    };
 }
 
 /// The key of one shape's table of the hash map `class_rules`: the packet's
@@ -339,6 +307,14 @@ pub struct RuleHits {
     pub packets: u64,
     /// Frame lengths as XDP sees them.
     pub bytes: u64,
+}
+
+/// The key of `iface_classes`: an interface's class in a generation.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct IfaceKey {
+    pub generation: u32,
+    pub ifindex: u32,
 }
 
 /// Entries `class_rules` can hold, over both generations.

@@ -6,25 +6,28 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::attach::Mode;
-use crate::rules::Action;
+use crate::policy::Action;
 
 /// Reports the packets arriving on a network interface, one line each, and
 /// allows or denies them by rules — an XDP program written in Rust and loaded
 /// through libbpf.
 ///
-/// Rules (with --rule, or one a line in --rules FILE, `#` comments):
+/// Rules (with --rule, or one a line in --rules FILE, `#` comments) are
+/// tried in order, and the first that matches decides; --default decides
+/// when none does. Fields combine with AND, comma lists with OR:
 ///
-///   allow|deny src|dst ADDRESS[/PREFIX]          e.g. deny src 10.0.0.0/8
-///   allow|deny tcp|udp sport|dport PORT[-PORT]   e.g. allow tcp dport 8000-8080
-///   allow|deny icmp|icmpv6 [type N]              e.g. deny icmpv6 type 128
-///   allow|deny proto NAME|NUMBER                 e.g. deny proto esp
+///   allow tcp dport 22 src 10.0.0.0/24       SSH from the admin network only
+///   deny  tcp dport 22
+///   allow udp dport 53 src 192.0.2.0/24,2001:db8::/32
+///   allow icmp type 0,3,8,11
+///   deny  tcp flags S/SA dport 1-1023        SYN set, ACK clear
+///   deny  src 203.0.113.0/24 log             log: a notice for each packet it decides
 ///
-/// For each kind (source address, destination address, source port,
-/// destination port, ICMP type, protocol) the most specific matching rule
-/// counts: the longest prefix, the exact ICMP type before any type. A deny
-/// among them wins, else an allow, else --default. Only IPv4 and IPv6 are
-/// filtered; ARP and other traffic always passes. A rule set holds at most
-/// 65536 rules (--rule and --rules together); a rules file at most 16 MiB.
+/// Fields: tcp|udp|icmp|icmpv6 or proto LIST, src LIST, dst LIST, sport LIST,
+/// dport LIST, type LIST, code LIST, flags VALUE[/MASK], on IFACE. Only IPv4
+/// and IPv6 are filtered; ARP and other traffic always passes. A rule set
+/// holds at most 65536 rules; a rules file at most 16 MiB. `xdp-hello check`
+/// tries a set without loading anything; --dry-run tries it on live traffic.
 ///
 /// Needs root, or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON. Ctrl-C or SIGTERM
 /// detaches and prints a summary; SIGHUP reloads --rules FILE in place.
@@ -61,6 +64,11 @@ pub struct Cli {
     /// What happens to IP packets no rule matches.
     #[arg(long, default_value = "allow", value_parser = action_parser())]
     pub default: Action,
+
+    /// Compute, count and show every verdict ("would DROP"), but let every
+    /// packet pass: to try a policy on a live host without risk.
+    #[arg(long)]
+    pub dry_run: bool,
 
     /// Which packets get a line (all are counted either way).
     #[arg(long, value_enum, default_value_t = NoticeFilter::All)]
@@ -102,6 +110,21 @@ pub enum Command {
         #[arg(short, long)]
         verbose: bool,
     },
+    /// Check a rule set without loading anything (no privileges needed).
+    ///
+    /// Parses and compiles the rules as a run would, prints how many there
+    /// are and each rule that can never match: one that earlier rules
+    /// already decide (shadowed), or one no packet can satisfy. Exits 2 on
+    /// any error, naming FILE:LINE; 0 otherwise, warnings included.
+    Check {
+        /// A rule (repeatable), as for a run.
+        #[arg(long = "rule", value_name = "RULE")]
+        rules: Vec<String>,
+
+        /// A file of rules, one a line.
+        #[arg(long = "rules", value_name = "FILE")]
+        rules_file: Option<PathBuf>,
+    },
 }
 
 impl Cli {
@@ -109,6 +132,7 @@ impl Cli {
     pub fn verbose(&self) -> bool {
         match self.command {
             Some(Command::Selftest { verbose }) => verbose,
+            Some(Command::Check { .. }) => false,
             None => self.verbose,
         }
     }
@@ -121,7 +145,7 @@ pub enum NoticeFilter {
     None,
 }
 
-/// Parses `--default allow|deny`: rules::Action has no clap ValueEnum, and
+/// Parses `--default allow|deny`: policy::Action has no clap ValueEnum, and
 /// clap lists these values in the help and its errors.
 fn action_parser() -> impl TypedValueParser<Value = Action> {
     // Only the possible values get this far.

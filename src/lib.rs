@@ -3,6 +3,8 @@
 
 pub mod abi;
 pub mod attach;
+pub mod check;
+pub mod classify;
 pub mod cli;
 pub mod firewall;
 pub mod grace;

@@ -6,14 +6,18 @@ use clap::Parser;
 
 use xdp_hello::cli::{Cli, Command};
 use xdp_hello::logging::{self, say};
-use xdp_hello::rules::RuleError;
-use xdp_hello::{selftest, session};
+use xdp_hello::policy::RuleError;
+use xdp_hello::{check, selftest, session};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.verbose());
     let outcome = match cli.command {
         Some(Command::Selftest { .. }) => selftest::run(),
+        Some(Command::Check {
+            ref rules,
+            ref rules_file,
+        }) => check::run(rules, rules_file.as_deref()),
         None => session::run(&cli),
     };
     match outcome {

@@ -15,14 +15,14 @@ use anyhow::{Context, Result};
 use crate::abi::{self, Config, Notice};
 use crate::attach::{self, Attachment};
 use crate::cli::{self, Cli, NoticeFilter, MIN_RING_SIZE};
-use crate::firewall::{Firewall, RuleMaps};
+use crate::firewall::{Firewall, RuleMaps, RuleSet};
 use crate::grace::GracePeriod;
 use crate::iface;
 use crate::loader;
 use crate::logging::{self, say};
 use crate::notices::NoticeReader;
 use crate::output::{Formatter, Style};
-use crate::rules::{self, Action};
+use crate::policy::Action;
 use crate::sink::LineSink;
 use crate::skel::XdpHelloSkel;
 use crate::stats::{self, Counters, Shown};
@@ -34,7 +34,7 @@ use crate::watch::LinkWatch;
 pub fn run(cli: &Cli) -> Result<bool> {
     // Everything that can be wrong with the input fails before the kernel
     // sees anything.
-    let rule_set = rules::load(&cli.rules, cli.rules_file.as_deref())?;
+    let rule_set = RuleSet::load(&cli.rules, cli.rules_file.as_deref())?;
     let ifindex = check_interface(cli)?;
     let signals = Signals::install()?;
 
@@ -93,6 +93,7 @@ fn config(cli: &Cli) -> Config {
             NoticeFilter::Denied => abi::NOTICES_DENIED,
             NoticeFilter::None => abi::NOTICES_NONE,
         },
+        dry_run: cli.dry_run.into(),
     }
 }
 
@@ -119,18 +120,24 @@ fn attach_and_tell(
         ));
     }
     say(format_args!(
-        "xdp_hello attached to {} ({} mode, {rules} rule{}, default {}); Ctrl-C to stop",
+        "xdp_hello attached to {} ({} mode, {rules} rule{}, default {}{}); Ctrl-C to stop",
         cli.iface,
         attachment.mode,
         plural(rules),
-        cli::action_name(cli.default)
+        cli::action_name(cli.default),
+        if cli.dry_run {
+            ", dry run: nothing is dropped"
+        } else {
+            ""
+        }
     ));
     Ok(attachment)
 }
 
-/// Rules in force: then a failed write must not end the filtering.
+/// Rules in force: then a failed write must not end the filtering. A dry
+/// run enforces nothing: it is an observer.
 fn enforcing(cli: &Cli, firewall: &Firewall) -> bool {
-    !firewall.rules().is_empty() || cli.default == Action::Deny
+    !cli.dry_run && (!firewall.rules().is_empty() || cli.default == Action::Deny)
 }
 
 /// A run from the moment the program is attached.
@@ -202,7 +209,13 @@ impl Session<'_> {
     fn finish(self) -> Result<bool> {
         let counters = Counters::read(&self.skel.maps.counters)?;
         let hits = self.firewall.hits(&self.rule_maps)?;
-        let summary = stats::summary(&self.cli.iface, &counters, self.output.shown(), &hits);
+        let summary = stats::summary(
+            &self.cli.iface,
+            &counters,
+            self.output.shown(),
+            &hits,
+            self.cli.dry_run,
+        );
         logging::write_stderr(&summary);
         Ok(self.output.ended_well() && !self.link_lost)
     }
@@ -227,7 +240,8 @@ impl NoticeOutput {
             .try_clone_to_owned()
             .context("opening stdout")?;
         let mut sink = LineSink::new(File::from(stdout));
-        let format = Formatter::new(if cli.json { Style::Json } else { Style::Text });
+        let style = if cli.json { Style::Json } else { Style::Text };
+        let format = Formatter::with(style, cli.dry_run);
         let header_lines = match (format.header(), cli.notices) {
             (_, NoticeFilter::None) | (None, _) => 0,
             (Some(header), _) => {
@@ -310,7 +324,7 @@ fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) {
     };
     static RELOADS: AtomicU32 = AtomicU32::new(0);
     let number = RELOADS.fetch_add(1, Ordering::Relaxed) + 1;
-    let outcome = rules::load(&cli.rules, Some(path))
+    let outcome = RuleSet::load(&cli.rules, Some(path))
         .map_err(anyhow::Error::from)
         .and_then(|set| firewall.install(maps, &set).map(|()| set.len()));
     match outcome {

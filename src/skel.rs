@@ -7,12 +7,18 @@ include!(concat!(env!("OUT_DIR"), "/xdp_hello.skel.rs"));
 
 use std::mem::{offset_of, size_of};
 
-use crate::abi::{Config, Ipv4RuleKey, Ipv6RuleKey, Notice, RuleAction};
+use crate::abi::{
+    ClassEntry, ClassKey, Config, IfaceKey, Ipv4RuleKey, Ipv6RuleKey, Notice, Plan, RuleHits,
+};
 
 // SAFETY: repr(C) plain old data without implicit padding; any bytes the
 // kernel writes are a valid value.
 unsafe impl plain::Plain for Notice {}
-unsafe impl plain::Plain for RuleAction {}
+unsafe impl plain::Plain for ClassKey {}
+unsafe impl plain::Plain for ClassEntry {}
+unsafe impl plain::Plain for IfaceKey {}
+unsafe impl plain::Plain for Plan {}
+unsafe impl plain::Plain for RuleHits {}
 unsafe impl plain::Plain for Ipv4RuleKey {}
 unsafe impl plain::Plain for Ipv6RuleKey {}
 unsafe impl plain::Plain for Config {}
@@ -55,8 +61,32 @@ assert_same_layout!(
     eth_dst,
 );
 
-assert_same_layout!(Config, types::Config, default_verdict, notice_mode);
-assert_same_layout!(RuleAction, types::RuleAction, rule_id, verdict);
+assert_same_layout!(Config, types::Config, default_verdict, notice_mode, dry_run);
+assert_same_layout!(Plan, types::Plan, shapes, lookups, any_rule);
+assert_same_layout!(
+    ClassKey,
+    types::ClassKey,
+    src,
+    dst,
+    sport,
+    dport,
+    proto,
+    icmp,
+    flags,
+    iface,
+    table
+);
+assert_same_layout!(
+    ClassEntry,
+    types::ClassEntry,
+    order,
+    slot,
+    verdict,
+    log,
+    _pad
+);
+assert_same_layout!(RuleHits, types::RuleHits, packets, bytes);
+assert_same_layout!(IfaceKey, types::IfaceKey, generation, ifindex);
 assert_same_layout!(
     Ipv4RuleKey,
     types::Ipv4RuleKey,
@@ -88,6 +118,7 @@ mod tests {
         assert_eq!(size_of::<types::Notice>(), size_of::<Notice>());
         assert_eq!(size_of::<types::Ipv4RuleKey>(), 12);
         assert_eq!(size_of::<types::Ipv6RuleKey>(), 24);
-        assert_eq!(size_of::<types::RuleAction>(), 8);
+        assert_eq!(size_of::<types::ClassKey>(), 20);
+        assert_eq!(size_of::<types::ClassEntry>(), 12);
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, MapFlags};
 
+use crate::abi::RuleHits;
 use crate::abi::{
     COUNTER_ABORTED, COUNTER_DROP, COUNTER_NOTICES_LOST, COUNTER_NOTICES_SENT, COUNTER_PASS,
 };
@@ -62,19 +63,26 @@ pub struct Shown {
     pub unwritten: u64,
 }
 
-/// The closing summary: packets per verdict, notices shown (written whole),
-/// lost and, after an output failure, not written; then every rule with its
-/// hits. One line each, every line prefixed.
+/// The closing summary: packets per verdict (in a dry run, what would have
+/// been dropped), notices shown (written whole), lost and, after an output
+/// failure, not written; then every rule with its packets and bytes. One
+/// line each, every line prefixed.
 pub fn summary(
     iface: &str,
     counters: &Counters,
     shown: Shown,
-    hits: &[(ActiveRule, u64)],
+    hits: &[(ActiveRule, RuleHits)],
+    dry_run: bool,
 ) -> String {
+    let dropped = if dry_run {
+        format!("{} would have been dropped (dry run)", counters.dropped)
+    } else {
+        format!("{} dropped", counters.dropped)
+    };
     let mut text = format!(
-        "xdp-hello: detached from {iface}. packets: {} passed, {} dropped, {} aborted; \
+        "xdp-hello: detached from {iface}. packets: {} passed, {dropped}, {} aborted; \
          notices: {} shown, {} lost (ring full)",
-        counters.passed, counters.dropped, counters.aborted, shown.written, counters.notices_lost
+        counters.passed, counters.aborted, shown.written, counters.notices_lost
     );
     if shown.unwritten > 0 {
         let _ = write!(text, ", {} not written (output failed)", shown.unwritten);
@@ -83,8 +91,8 @@ pub fn summary(
     for (active, hits) in hits {
         let _ = writeln!(
             text,
-            "xdp-hello:   rule {:>3} {hits:>10} hits  {}",
-            active.id, active.rule.rule
+            "xdp-hello:   rule {:>3} {:>10} hits {:>12} bytes  {}",
+            active.id, hits.packets, hits.bytes, active.rule.rule
         );
     }
     text
@@ -115,7 +123,7 @@ impl Interval {
 
     /// Packets per second per verdict and the three busiest rules since the
     /// last line; remembers this point for the next one.
-    pub fn line(&mut self, counters: &Counters, hits: &[(ActiveRule, u64)]) -> String {
+    pub fn line(&mut self, counters: &Counters, hits: &[(ActiveRule, RuleHits)]) -> String {
         let now = Instant::now();
         let secs = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
         let rate = |now: u64, then: u64| now.saturating_sub(then) as f64 / secs;
@@ -128,7 +136,7 @@ impl Interval {
             .iter()
             .map(|(rule, hits)| {
                 (
-                    rate(*hits, *self.last_hits.get(&rule.id).unwrap_or(&0)),
+                    rate(hits.packets, *self.last_hits.get(&rule.id).unwrap_or(&0)),
                     rule,
                 )
             })
@@ -140,7 +148,10 @@ impl Interval {
         }
         self.last_at = now;
         self.last = *counters;
-        self.last_hits = hits.iter().map(|(rule, hits)| (rule.id, *hits)).collect();
+        self.last_hits = hits
+            .iter()
+            .map(|(rule, hits)| (rule.id, hits.packets))
+            .collect();
         line
     }
 }
@@ -148,7 +159,7 @@ impl Interval {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::{Origin, SourcedRule};
+    use crate::policy::{Origin, SourcedRule};
 
     fn rule(id: u32, text: &str) -> ActiveRule {
         ActiveRule {
@@ -158,6 +169,10 @@ mod tests {
                 origin: Origin::Flag(id as usize + 1),
             },
         }
+    }
+
+    fn hits(packets: u64, bytes: u64) -> RuleHits {
+        RuleHits { packets, bytes }
     }
 
     #[test]
@@ -170,20 +185,22 @@ mod tests {
             notices_lost: 0,
         };
         let hits = [
-            (rule(0, "deny tcp dport 8080"), 5),
-            (rule(1, "allow src 10.1.2.3"), 0),
+            (rule(0, "deny tcp dport 8080"), hits(5, 320)),
+            (rule(1, "allow src 10.1.2.3"), hits(0, 0)),
         ];
         let shown = Shown {
             written: 28,
             unwritten: 0,
         };
         assert_eq!(
-            summary("veth0", &counters, shown, &hits),
+            summary("veth0", &counters, shown, &hits, false),
             "xdp-hello: detached from veth0. packets: 23 passed, 5 dropped, 0 aborted; \
              notices: 28 shown, 0 lost (ring full)\n\
-             xdp-hello:   rule   0          5 hits  deny tcp dport 8080\n\
-             xdp-hello:   rule   1          0 hits  allow src 10.1.2.3\n"
+             xdp-hello:   rule   0          5 hits          320 bytes  deny tcp dport 8080\n\
+             xdp-hello:   rule   1          0 hits            0 bytes  allow src 10.1.2.3\n"
         );
+        assert!(summary("veth0", &counters, shown, &hits, true)
+            .contains("23 passed, 5 would have been dropped (dry run), 0 aborted"));
     }
 
     #[test]
@@ -198,7 +215,7 @@ mod tests {
             unwritten: 6,
         };
         assert_eq!(
-            summary("veth0", &counters, shown, &[]),
+            summary("veth0", &counters, shown, &[], false),
             "xdp-hello: detached from veth0. packets: 10 passed, 0 dropped, 0 aborted; \
              notices: 4 shown, 0 lost (ring full), 6 not written (output failed)\n"
         );
@@ -214,8 +231,8 @@ mod tests {
             ..Counters::default()
         };
         let hits = [
-            (rule(0, "deny icmp"), 100),
-            (rule(1, "allow src 10.1.2.3"), 0),
+            (rule(0, "deny icmp"), hits(100, 6400)),
+            (rule(1, "allow src 10.1.2.3"), hits(0, 0)),
         ];
         let line = interval.line(&counters, &hits);
         // Two seconds went by: about 100 and 50 a second.

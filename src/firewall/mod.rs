@@ -1,4 +1,4 @@
-//! Puts rule sets into the program's maps, and swaps them live.
+//! Puts compiled rule sets into the program's maps, and swaps them live.
 //!
 //! Rules live in two generations; the `rule_generation` map says which one
 //! packets use. A new set is written into the idle generation while packets
@@ -22,43 +22,80 @@
 mod tables;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::mem::size_of;
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use ipnet::IpNet;
 use libbpf_rs::{MapCore, MapFlags};
 
 use crate::abi::*;
+use crate::classify::Compiled;
 use crate::grace::GracePeriod;
-use crate::rules::{Direction, Match, Rule, SourcedRule, MAX_RULES_PER_SET};
+use crate::iface;
+use crate::policy::{self, Rule, RuleError, SourcedRule, MAX_RULES_PER_SET};
 use crate::skel::XdpHelloMaps;
-use crate::stats::sum_per_cpu;
-use tables::{add_key, bytes_of, direction_code, kind_bit, verdict_of, Tables};
+use tables::{verdict_of, Installed};
 
 /// The maps a rule set lives in.
 pub struct RuleMaps<'a> {
     pub v4: &'a dyn MapCore,
     pub v6: &'a dyn MapCore,
     pub ports: &'a dyn MapCore,
-    pub icmp: &'a dyn MapCore,
     pub proto: &'a dyn MapCore,
+    pub icmp: &'a dyn MapCore,
+    pub flags: &'a dyn MapCore,
+    pub ifaces: &'a dyn MapCore,
+    pub entries: &'a dyn MapCore,
+    pub plans: &'a dyn MapCore,
     pub generation: &'a dyn MapCore,
-    pub kinds: &'a dyn MapCore,
     pub hits: &'a dyn MapCore,
 }
 
 impl<'a> RuleMaps<'a> {
     pub fn of(maps: &'a XdpHelloMaps<'_>) -> Self {
         RuleMaps {
-            v4: &maps.rules_v4,
-            v6: &maps.rules_v6,
-            ports: &maps.port_rules,
-            icmp: &maps.icmp_rules,
-            proto: &maps.proto_rules,
+            v4: &maps.v4_classes,
+            v6: &maps.v6_classes,
+            ports: &maps.port_classes,
+            proto: &maps.proto_classes,
+            icmp: &maps.icmp_classes,
+            flags: &maps.flag_classes,
+            ifaces: &maps.iface_classes,
+            entries: &maps.class_rules,
+            plans: &maps.plans,
             generation: &maps.rule_generation,
-            kinds: &maps.rule_kinds,
             hits: &maps.rule_hits,
         }
+    }
+}
+
+/// A rule set read and compiled: all that can be wrong with it is found
+/// before the kernel sees any of it.
+pub struct RuleSet {
+    pub rules: Vec<SourcedRule>,
+    pub compiled: Compiled,
+}
+
+impl RuleSet {
+    /// The rules of the `--rule` flags, then of the file, compiled, with
+    /// interface names as this network namespace knows them.
+    pub fn load(flags: &[String], file: Option<&Path>) -> Result<RuleSet, RuleError> {
+        let rules = policy::load(flags, file)?;
+        RuleSet::of(rules)
+    }
+
+    pub fn of(rules: Vec<SourcedRule>) -> Result<RuleSet, RuleError> {
+        let plain: Vec<Rule> = rules.iter().map(|sourced| sourced.rule.clone()).collect();
+        let compiled = Compiled::new(&plain, &|name| iface::index_of(name).ok())?;
+        Ok(RuleSet { rules, compiled })
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
     }
 }
 
@@ -79,8 +116,8 @@ struct Place {
 
 /// A set placed but not yet in force: its rules' places, and what placing
 /// them takes from the free slots and ids.
-struct Plan {
-    rules: Vec<(ActiveRule, Place)>,
+struct Placing {
+    rules: Vec<(ActiveRule, (Rule, usize), Place)>,
     /// Never-used slots taken, from `next_slot` on.
     fresh: u32,
     /// Freed slots taken, from the front of `free_slots`.
@@ -93,13 +130,14 @@ struct Plan {
 pub struct Firewall {
     /// The generation packets use now.
     generation: u32,
-    v4_keys: [Vec<Ipv4RuleKey>; 2],
-    v6_keys: [Vec<Ipv6RuleKey>; 2],
+    /// The keys each generation holds, to clear it when it goes idle.
+    installed: [Installed; 2],
     /// The rules in force, in the order they were given, and their slots.
     active: Vec<ActiveRule>,
     active_slots: Vec<u32>,
-    /// The rules in force by rule: one that stays keeps its place.
-    places: HashMap<Rule, Place>,
+    /// The rules in force by rule (and which copy of it: a rule may be
+    /// given twice): one that stays keeps its place.
+    places: HashMap<(Rule, usize), Place>,
     /// What each slot the kernel may still report stands for: the rules in
     /// force, and rules gone whose slot is not handed out again yet (their
     /// notices may still be in the ring).
@@ -150,8 +188,9 @@ impl Firewall {
             .map(|index| self.active_slots[index])
     }
 
-    /// Makes `rules` the rule set packets see, in one atomic switch.
-    pub fn install(&mut self, maps: &RuleMaps<'_>, rules: &[SourcedRule]) -> Result<()> {
+    /// Makes `set` the rule set packets see, in one atomic switch.
+    pub fn install(&mut self, maps: &RuleMaps<'_>, set: &RuleSet) -> Result<()> {
+        let (rules, compiled) = (&set.rules, &set.compiled);
         if rules.len() > MAX_RULES_PER_SET {
             bail!(
                 "{} rules, more than the {MAX_RULES_PER_SET} a rule set may hold",
@@ -160,7 +199,14 @@ impl Firewall {
         }
         let idle = 1 - self.generation;
         let plan = self.plan(rules)?;
-        self.write_generation(maps, idle, &plan)?;
+        // Left over only where an earlier write failed half-way.
+        self.installed[idle as usize].clear(maps)?;
+        let slots: Vec<u32> = plan.rules.iter().map(|(_, _, place)| place.slot).collect();
+        let actions: Vec<(u8, bool)> = rules
+            .iter()
+            .map(|rule| (verdict_of(rule.rule.action), rule.rule.log))
+            .collect();
+        self.installed[idle as usize] = Installed::write(maps, idle, compiled, &slots, &actions)?;
         maps.generation
             .update(&0u32.to_ne_bytes(), &idle.to_ne_bytes(), MapFlags::ANY)
             .context("switching to the new rule generation")?;
@@ -174,24 +220,28 @@ impl Firewall {
         };
         grace.wait()?;
         self.grace = Some(grace);
-        self.clear_generation(maps, old)?;
+        self.installed[old as usize].clear(maps)?;
         self.release(maps, gone)
     }
 
     /// Places every rule: the one it has, else a new id and a free slot
     /// (never-used slots first). Changes nothing yet.
-    fn plan(&self, rules: &[SourcedRule]) -> Result<Plan> {
+    fn plan(&self, rules: &[SourcedRule]) -> Result<Placing> {
         let mut fresh = self.next_slot..MAX_RULES;
         let mut free = self.free_slots.iter();
-        let mut plan = Plan {
+        let mut plan = Placing {
             rules: Vec::with_capacity(rules.len()),
             fresh: 0,
             reused: 0,
             next_id: self.next_id,
         };
-        let mut new: HashMap<Rule, Place> = HashMap::new();
+        let mut new: HashMap<(Rule, usize), Place> = HashMap::new();
+        let mut copies: HashMap<&Rule, usize> = HashMap::new();
         for rule in rules {
-            let place = match self.places.get(&rule.rule).or(new.get(&rule.rule)) {
+            let copy = copies.entry(&rule.rule).or_default();
+            let key = (rule.rule.clone(), *copy);
+            *copy += 1;
+            let place = match self.places.get(&key).or(new.get(&key)) {
                 Some(&place) => place,
                 None => {
                     let slot = if let Some(slot) = fresh.next() {
@@ -208,7 +258,7 @@ impl Firewall {
                         slot,
                     };
                     plan.next_id += 1;
-                    new.insert(rule.rule, place);
+                    new.insert(key.clone(), place);
                     place
                 }
             };
@@ -216,23 +266,23 @@ impl Firewall {
                 id: place.id,
                 rule: rule.clone(),
             };
-            plan.rules.push((active, place));
+            plan.rules.push((active, key, place));
         }
         Ok(plan)
     }
 
     /// Makes `plan` the set in force (it is in the kernel now); returns the
     /// slots of the rules that are gone.
-    fn commit(&mut self, plan: Plan) -> Vec<u32> {
+    fn commit(&mut self, plan: Placing) -> Vec<u32> {
         self.next_slot += plan.fresh;
         self.free_slots.drain(..plan.reused);
         self.next_id = plan.next_id;
         let mut places = HashMap::with_capacity(plan.rules.len());
         self.active.clear();
         self.active_slots.clear();
-        for (active, place) in plan.rules {
+        for (active, key, place) in plan.rules {
             self.by_slot.insert(place.slot, active.clone());
-            places.insert(active.rule.rule, place);
+            places.insert(key, place);
             self.active_slots.push(place.slot);
             self.active.push(active);
         }
@@ -246,7 +296,7 @@ impl Firewall {
     /// Zeroes the counters of the slots of rules gone (no packet can count
     /// on them any more) and frees the slots.
     fn release(&mut self, maps: &RuleMaps<'_>, gone: Vec<u32>) -> Result<()> {
-        let zeros = vec![vec![0u8; 8]; libbpf_rs::num_possible_cpus()?];
+        let zeros = vec![vec![0u8; size_of::<RuleHits>()]; libbpf_rs::num_possible_cpus()?];
         for slot in gone {
             maps.hits
                 .update_percpu(&slot.to_ne_bytes(), &zeros, MapFlags::ANY)
@@ -256,99 +306,31 @@ impl Firewall {
         Ok(())
     }
 
-    fn clear_generation(&mut self, maps: &RuleMaps<'_>, generation: u32) -> Result<()> {
-        let g = generation as usize;
-        for key in self.v4_keys[g].drain(..) {
-            maps.v4
-                .delete(bytes_of(&key))
-                .context("clearing IPv4 rules")?;
-        }
-        for key in self.v6_keys[g].drain(..) {
-            maps.v6
-                .delete(bytes_of(&key))
-                .context("clearing IPv6 rules")?;
-        }
-        Ok(())
-    }
-
-    /// Writes the set into the idle `generation`: address rules key by key
-    /// into the tries, the port, ICMP and protocol tables whole, then the
-    /// kinds of rule it holds.
-    fn write_generation(
-        &mut self,
-        maps: &RuleMaps<'_>,
-        generation: u32,
-        plan: &Plan,
-    ) -> Result<()> {
-        // Left over only where an earlier write failed half-way.
-        self.clear_generation(maps, generation)?;
-        let mut tables = Tables::new(generation);
-        for (active, place) in &plan.rules {
-            let action = RuleAction {
-                rule_id: place.slot,
-                verdict: verdict_of(active.rule.rule.action),
-            };
-            match active.rule.rule.matches {
-                Match::Address(direction, net) => {
-                    self.add_address(maps, generation, direction, net, &action, active)?
-                }
-                Match::Port {
-                    transport,
-                    direction,
-                    first,
-                    last,
-                } => tables.set_ports(transport, direction, first..=last, action),
-                Match::Icmp { v6, icmp_type } => tables.set_icmp(v6, icmp_type, action),
-                Match::Proto(number) => tables.set_proto(number, action),
-            }
-        }
-        tables.write(maps)?;
-        let kinds = plan.rules.iter().fold(0, |kinds, (active, _)| {
-            kinds | kind_bit(&active.rule.rule.matches)
-        });
-        maps.kinds
-            .update(
-                &generation.to_ne_bytes(),
-                &kinds.to_ne_bytes(),
-                MapFlags::ANY,
-            )
-            .context("writing the rule kinds")
-    }
-
-    /// Adds one address rule to its LPM trie and remembers its key, so that
-    /// clearing the generation can delete it.
-    fn add_address(
-        &mut self,
-        maps: &RuleMaps<'_>,
-        generation: u32,
-        direction: Direction,
-        net: IpNet,
-        action: &RuleAction,
-        active: &ActiveRule,
-    ) -> Result<()> {
-        let (direction, prefix_len) = (direction_code(direction), u32::from(net.prefix_len()));
-        let g = generation as usize;
-        match net.network() {
-            IpAddr::V4(addr) => {
-                let key = Ipv4RuleKey::new(generation, direction, addr.octets(), prefix_len);
-                add_key(maps.v4, &mut self.v4_keys[g], key, action, active)
-            }
-            IpAddr::V6(addr) => {
-                let key = Ipv6RuleKey::new(generation, direction, addr.octets(), prefix_len);
-                add_key(maps.v6, &mut self.v6_keys[g], key, action, active)
-            }
-        }
-    }
-
     /// Each rule in force with its hits so far, summed over CPUs.
-    pub fn hits(&self, maps: &RuleMaps<'_>) -> Result<Vec<(ActiveRule, u64)>> {
+    pub fn hits(&self, maps: &RuleMaps<'_>) -> Result<Vec<(ActiveRule, RuleHits)>> {
         self.active
             .iter()
             .zip(&self.active_slots)
             .map(|(active, &slot)| {
-                let hits = sum_per_cpu(maps.hits, slot).context("reading rule counters")?;
+                let hits = sum_hits(maps.hits, slot).context("reading rule counters")?;
                 Ok((active.clone(), hits))
             })
             .collect()
     }
+}
+
+/// A rule's per-CPU hits, summed.
+fn sum_hits(map: &dyn MapCore, slot: u32) -> libbpf_rs::Result<RuleHits> {
+    let per_cpu = map
+        .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)?
+        .unwrap_or_default();
+    let mut sum = RuleHits::default();
+    for bytes in per_cpu {
+        let mut hits = RuleHits::default();
+        if plain::copy_from_bytes(&mut hits, &bytes).is_ok() {
+            sum.packets += hits.packets;
+            sum.bytes += hits.bytes;
+        }
+    }
+    Ok(sum)
 }

@@ -1,152 +1,227 @@
-//! How a rule set lies in the maps: the port, ICMP and protocol tables of a
-//! generation, LPM trie keys, `KIND_*` bits, and the bytes written.
-
-use std::ops::RangeInclusive;
+//! How a compiled rule set lies in one generation of the maps: the class
+//! tries and arrays, the interface classes, the entries of every shape, the
+//! plan; and the keys written, so that the generation can be cleared again.
 
 use anyhow::{Context, Result};
+use ipnet::{Ipv4Net, Ipv6Net};
 use libbpf_rs::{MapCore, MapFlags};
 
-use super::{ActiveRule, RuleMaps};
+use super::RuleMaps;
 use crate::abi::*;
-use crate::rules::{Action, Direction, Match, Transport};
+use crate::classify::Compiled;
+use crate::policy::Action;
 
-/// A generation's slots of the port, ICMP and protocol tables, built whole
-/// and written in one batch each.
-pub(super) struct Tables {
-    generation: u32,
-    ports: Vec<RuleAction>,
-    icmp: Vec<RuleAction>,
-    proto: Vec<RuleAction>,
+/// The keys of one generation's hash and trie entries. Arrays need no
+/// clearing: a generation's plan says which of them its packets read, and a
+/// set that needs one writes all of it.
+#[derive(Default)]
+pub(super) struct Installed {
+    v4: Vec<Ipv4RuleKey>,
+    v6: Vec<Ipv6RuleKey>,
+    ifaces: Vec<IfaceKey>,
+    entries: Vec<ClassKey>,
 }
 
-impl Tables {
-    /// Every slot of `generation` empty.
-    pub(super) fn new(generation: u32) -> Self {
-        let empty = |slots: u32| vec![RuleAction::default(); (slots / GENERATIONS) as usize];
-        Tables {
-            generation,
-            ports: empty(PORT_SLOTS),
-            icmp: empty(ICMP_SLOTS),
-            proto: empty(PROTO_SLOTS),
+impl Installed {
+    /// Writes `compiled` into `generation`, its plan last. `slots[i]` is
+    /// the counter slot of rule `i`, `actions[i]` its verdict and `log`.
+    pub(super) fn write(
+        maps: &RuleMaps<'_>,
+        generation: u32,
+        compiled: &Compiled,
+        slots: &[u32],
+        actions: &[(u8, bool)],
+    ) -> Result<Installed> {
+        let mut installed = Installed::default();
+        // Written as they go, so that a failure half-way can still be cleared.
+        installed.v4 = v4_keys(generation, DIRECTION_SRC, &compiled.src_v4)
+            .chain(v4_keys(generation, DIRECTION_DST, &compiled.dst_v4))
+            .collect();
+        let v4_classes: Vec<u32> = classes_of(&compiled.src_v4, &compiled.dst_v4);
+        write_entries(maps.v4, &installed.v4, &v4_classes).context("writing IPv4 classes")?;
+        installed.v6 = v6_keys(generation, DIRECTION_SRC, &compiled.src_v6)
+            .chain(v6_keys(generation, DIRECTION_DST, &compiled.dst_v6))
+            .collect();
+        let v6_classes: Vec<u32> = classes_of(&compiled.src_v6, &compiled.dst_v6);
+        write_entries(maps.v6, &installed.v6, &v6_classes).context("writing IPv6 classes")?;
+
+        for (direction, classes) in [
+            (DIRECTION_SRC, &compiled.sport),
+            (DIRECTION_DST, &compiled.dport),
+        ] {
+            if let Some(classes) = classes {
+                let first = port_class_slot(generation, direction, 0);
+                write_array(maps.ports, first, classes).context("writing port classes")?;
+            }
         }
-    }
-
-    fn first_port(&self) -> u32 {
-        port_slot(self.generation, false, 0, 0)
-    }
-
-    fn first_icmp(&self) -> u32 {
-        icmp_slot(self.generation, false, 0)
-    }
-
-    fn first_proto(&self) -> u32 {
-        proto_slot(self.generation, 0)
-    }
-
-    /// Puts `action` in the slot of every port in `ports`.
-    pub(super) fn set_ports(
-        &mut self,
-        transport: Transport,
-        direction: Direction,
-        ports: RangeInclusive<u16>,
-        action: RuleAction,
-    ) {
-        let (udp, direction) = (transport == Transport::Udp, direction_code(direction));
-        let first_slot = self.first_port();
-        for port in ports {
-            let slot = port_slot(self.generation, udp, direction, port);
-            self.ports[(slot - first_slot) as usize] = action;
+        for (map, domain, classes, what) in [
+            (maps.proto, PROTO_DOMAIN, &compiled.proto, "protocol"),
+            (maps.icmp, ICMP_DOMAIN, &compiled.icmp, "ICMP"),
+            (maps.flags, FLAGS_DOMAIN, &compiled.flags, "TCP flag"),
+        ] {
+            if let Some(classes) = classes {
+                let first = class_slot(generation, domain, 0);
+                write_array(map, first, classes)
+                    .with_context(|| format!("writing {what} classes"))?;
+            }
         }
+
+        installed.ifaces = compiled
+            .ifaces
+            .iter()
+            .map(|&(ifindex, _)| IfaceKey {
+                generation,
+                ifindex,
+            })
+            .collect();
+        let iface_classes: Vec<u32> = compiled.ifaces.iter().map(|&(_, c)| c.into()).collect();
+        write_entries(maps.ifaces, &installed.ifaces, &iface_classes)
+            .context("writing interface classes")?;
+
+        let table_base = (generation * SHAPES) as u8;
+        installed.entries = compiled
+            .entries
+            .iter()
+            .map(|(key, _)| ClassKey {
+                table: table_base + key.table,
+                ..*key
+            })
+            .collect();
+        let values: Vec<ClassEntry> = compiled
+            .entries
+            .iter()
+            .map(|&(_, order)| {
+                let (verdict, log) = actions[order as usize];
+                ClassEntry {
+                    order,
+                    slot: slots[order as usize],
+                    verdict,
+                    log: log.into(),
+                    _pad: [0; 2],
+                }
+            })
+            .collect();
+        write_entries(maps.entries, &installed.entries, &values).context("writing the rules")?;
+
+        maps.plans
+            .update(
+                &generation.to_ne_bytes(),
+                bytes_of(&compiled.plan),
+                MapFlags::ANY,
+            )
+            .context("writing the rule plan")?;
+        Ok(installed)
     }
 
-    /// Puts `action` in the slot of `icmp_type` (`None`: any type).
-    pub(super) fn set_icmp(&mut self, v6: bool, icmp_type: Option<u8>, action: RuleAction) {
-        let icmp_type = icmp_type.map_or(ICMP_ANY_TYPE, u32::from);
-        let slot = icmp_slot(self.generation, v6, icmp_type);
-        let first_slot = self.first_icmp();
-        self.icmp[(slot - first_slot) as usize] = action;
-    }
-
-    /// Puts `action` in the slot of IP protocol `number`.
-    pub(super) fn set_proto(&mut self, number: u8, action: RuleAction) {
-        let slot = proto_slot(self.generation, number);
-        let first_slot = self.first_proto();
-        self.proto[(slot - first_slot) as usize] = action;
-    }
-
-    pub(super) fn write(&self, maps: &RuleMaps<'_>) -> Result<()> {
-        write_array(maps.ports, self.first_port(), &self.ports)
-            .context("writing the port rules")?;
-        write_array(maps.icmp, self.first_icmp(), &self.icmp).context("writing the ICMP rules")?;
-        write_array(maps.proto, self.first_proto(), &self.proto)
-            .context("writing the protocol rules")
+    /// Deletes every key this generation holds.
+    pub(super) fn clear(&mut self, maps: &RuleMaps<'_>) -> Result<()> {
+        delete_entries(maps.entries, &self.entries).context("clearing rules")?;
+        delete_entries(maps.ifaces, &self.ifaces).context("clearing interface classes")?;
+        delete_entries(maps.v4, &self.v4).context("clearing IPv4 classes")?;
+        delete_entries(maps.v6, &self.v6).context("clearing IPv6 classes")?;
+        *self = Installed::default();
+        Ok(())
     }
 }
 
 /// The XDP action a rule's action stands for.
-pub(super) fn verdict_of(action: Action) -> u32 {
+pub(super) fn verdict_of(action: Action) -> u8 {
     match action {
-        Action::Allow => XDP_PASS as u32,
-        Action::Deny => XDP_DROP as u32,
+        Action::Allow => XDP_PASS,
+        Action::Deny => XDP_DROP,
     }
 }
 
-/// Adds one key to an LPM trie and remembers it.
-pub(super) fn add_key<K: plain::Plain>(
-    map: &dyn MapCore,
-    installed: &mut Vec<K>,
-    key: K,
-    action: &RuleAction,
-    active: &ActiveRule,
-) -> Result<()> {
-    map.update(bytes_of(&key), bytes_of(action), MapFlags::ANY)
-        .with_context(|| format!("adding '{}'", active.rule.rule))?;
-    installed.push(key);
-    Ok(())
+fn v4_keys(
+    generation: u32,
+    direction: u8,
+    nets: &[(Ipv4Net, u32)],
+) -> impl Iterator<Item = Ipv4RuleKey> + '_ {
+    nets.iter().map(move |(net, _)| {
+        Ipv4RuleKey::new(
+            generation,
+            direction,
+            net.network().octets(),
+            net.prefix_len().into(),
+        )
+    })
 }
 
-/// The direction as the BPF side spells it.
-pub(super) fn direction_code(dir: Direction) -> u8 {
-    match dir {
-        Direction::Src => DIRECTION_SRC,
-        Direction::Dst => DIRECTION_DST,
-    }
+fn v6_keys(
+    generation: u32,
+    direction: u8,
+    nets: &[(Ipv6Net, u32)],
+) -> impl Iterator<Item = Ipv6RuleKey> + '_ {
+    nets.iter().map(move |(net, _)| {
+        Ipv6RuleKey::new(
+            generation,
+            direction,
+            net.network().octets(),
+            net.prefix_len().into(),
+        )
+    })
 }
 
-/// The `KIND_*` bit of a rule, which tells packets to look up its map.
-pub(super) fn kind_bit(matches: &Match) -> u32 {
-    match *matches {
-        Match::Address(dir, net) => match (net.addr().is_ipv6(), dir) {
-            (false, Direction::Src) => KIND_V4_SRC,
-            (false, Direction::Dst) => KIND_V4_DST,
-            (true, Direction::Src) => KIND_V6_SRC,
-            (true, Direction::Dst) => KIND_V6_DST,
-        },
-        Match::Port { transport, .. } => match transport {
-            Transport::Tcp => KIND_TCP_PORTS,
-            Transport::Udp => KIND_UDP_PORTS,
-        },
-        Match::Icmp { v6: false, .. } => KIND_ICMP,
-        Match::Icmp { v6: true, .. } => KIND_ICMPV6,
-        Match::Proto(_) => KIND_PROTO,
-    }
+/// The classes of the source networks, then of the destination ones.
+fn classes_of<N>(src: &[(N, u32)], dst: &[(N, u32)]) -> Vec<u32> {
+    src.iter().chain(dst).map(|&(_, class)| class).collect()
 }
 
 /// Writes `values` into consecutive slots of an array map from `first` on,
 /// in one batch.
-fn write_array(map: &dyn MapCore, first: u32, values: &[RuleAction]) -> Result<()> {
-    let keys: Vec<u8> = (first..first + values.len() as u32)
-        .flat_map(u32::to_ne_bytes)
-        .collect();
-    // SAFETY: RuleAction is repr(C) plain data without padding.
-    let values = unsafe { plain::as_bytes(values) };
-    map.update_batch(
-        &keys,
-        values,
-        (keys.len() / 4) as u32,
+fn write_array(map: &dyn MapCore, first: u32, values: &[u32]) -> Result<()> {
+    let keys: Vec<u32> = (first..first + values.len() as u32).collect();
+    write_entries(map, &keys, values)
+}
+
+/// Puts `keys[i]` → `values[i]` into `map`: in batches where the kernel
+/// has them for this map type, else one by one.
+fn write_entries<K: plain::Plain, V: plain::Plain>(
+    map: &dyn MapCore,
+    keys: &[K],
+    values: &[V],
+) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let (key_bytes, value_bytes) = (slice_bytes(keys), slice_bytes(values));
+    let batch = map.update_batch(
+        key_bytes,
+        value_bytes,
+        keys.len() as u32,
         MapFlags::ANY,
         MapFlags::ANY,
-    )?;
+    );
+    if batch.is_ok() {
+        return Ok(());
+    }
+    // LPM tries have no batch operations before 6.x.
+    for (key, value) in keys.iter().zip(values) {
+        map.update(bytes_of(key), bytes_of(value), MapFlags::ANY)?;
+    }
+    Ok(())
+}
+
+/// Deletes `keys` from `map`, in batches where the kernel has them.
+fn delete_entries<K: plain::Plain>(map: &dyn MapCore, keys: &[K]) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let batch = map.delete_batch(
+        slice_bytes(keys),
+        keys.len() as u32,
+        MapFlags::ANY,
+        MapFlags::ANY,
+    );
+    if batch.is_ok() {
+        return Ok(());
+    }
+    for key in keys {
+        match map.delete(bytes_of(key)) {
+            Err(err) if err.kind() == libbpf_rs::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
     Ok(())
 }
 
@@ -154,4 +229,9 @@ fn write_array(map: &dyn MapCore, first: u32, values: &[RuleAction]) -> Result<(
 pub(super) fn bytes_of<T: plain::Plain>(value: &T) -> &[u8] {
     // SAFETY: the shared types are repr(C) plain data with explicit padding.
     unsafe { plain::as_bytes(value) }
+}
+
+fn slice_bytes<T: plain::Plain>(values: &[T]) -> &[u8] {
+    // SAFETY: as `bytes_of`, for a slice.
+    unsafe { plain::as_bytes(values) }
 }

@@ -39,13 +39,16 @@ struct JsonNotice<'a> {
     icmp_code: Option<u8>,
     tcp_flags: Option<String>,
     verdict: &'static str,
+    /// Present, and true, in a dry run: the verdict was not enforced.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dry_run: bool,
     rule: Option<u32>,
     depth: &'static str,
     flags: Vec<&'static str>,
 }
 
-/// The JSON line for `notice`.
-pub fn json_line(realtime_ns: i128, iface: &str, notice: &Notice) -> String {
+/// The JSON line for `notice`; `dry_run`: its verdict was not enforced.
+pub fn json_line(realtime_ns: i128, iface: &str, notice: &Notice, dry_run: bool) -> String {
     let ports = has_ports(notice);
     let icmp = notice.depth >= DEPTH_L4
         && matches!(
@@ -80,6 +83,7 @@ pub fn json_line(realtime_ns: i128, iface: &str, notice: &Notice) -> String {
         icmp_code: icmp.then_some(notice.icmp_code),
         tcp_flags: tcp.then(|| tcp_flags(notice.tcp_flags)),
         verdict: verdict_name(notice.verdict),
+        dry_run,
         rule: (notice.rule_id != RULE_NONE).then_some(notice.rule_id),
         depth: match notice.depth {
             DEPTH_L2 => "l2",
@@ -110,7 +114,7 @@ mod tests {
         n.vlan_count = 1;
         n.vlan_outer = 7;
         let value: serde_json::Value =
-            serde_json::from_str(&json_line(1_000, "veth0", &n)).unwrap();
+            serde_json::from_str(&json_line(1_000, "veth0", &n, false)).unwrap();
         assert_eq!(value["time_ns"], 1_000);
         assert_eq!(value["iface"], "veth0");
         assert_eq!(value["proto"], "UDP");
@@ -121,10 +125,13 @@ mod tests {
         assert_eq!(value["verdict"], "PASS");
         assert_eq!(value["rule"], serde_json::Value::Null);
         assert_eq!(value["depth"], "l4");
+        assert_eq!(value.get("dry_run"), None);
 
         n.depth = DEPTH_L3;
         n.flags = FLAG_FRAGMENT;
-        let value: serde_json::Value = serde_json::from_str(&json_line(0, "veth0", &n)).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&json_line(0, "veth0", &n, true)).unwrap();
+        assert_eq!(value["dry_run"], true);
         assert_eq!(value["sport"], serde_json::Value::Null);
         assert_eq!(value["flags"], serde_json::json!(["fragment"]));
     }

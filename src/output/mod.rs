@@ -13,7 +13,7 @@ use crate::iface;
 
 pub use json::json_line;
 pub use names::{protocol, verdict_name};
-pub use text::{detail, format_line, HEADER};
+pub use text::{detail, format_dry_run_line, format_line, DRY_RUN_HEADER, HEADER};
 
 /// How notices are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,15 +26,23 @@ pub enum Style {
 /// monotonic timestamps into wall-clock time.
 pub struct Formatter {
     style: Style,
+    /// Verdicts were computed, not enforced (`--dry-run`).
+    dry_run: bool,
     monotonic_to_realtime_ns: i128,
     iface_names: HashMap<u32, String>,
 }
 
 impl Formatter {
     pub fn new(style: Style) -> Self {
+        Self::with(style, false)
+    }
+
+    /// A formatter for a run that is a dry run or not.
+    pub fn with(style: Style, dry_run: bool) -> Self {
         let offset = clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC);
         Formatter {
             style,
+            dry_run,
             monotonic_to_realtime_ns: offset,
             iface_names: HashMap::new(),
         }
@@ -42,7 +50,8 @@ impl Formatter {
 
     /// The column header, where the style has one.
     pub fn header(&self) -> Option<&'static str> {
-        (self.style == Style::Text).then_some(HEADER)
+        let header = if self.dry_run { DRY_RUN_HEADER } else { HEADER };
+        (self.style == Style::Text).then_some(header)
     }
 
     /// One line (without the newline) for `notice`.
@@ -53,8 +62,11 @@ impl Formatter {
             .entry(notice.ifindex)
             .or_insert_with(|| iface::name_of(notice.ifindex));
         match self.style {
+            Style::Text if self.dry_run => {
+                format_dry_run_line(&local_time(realtime_ns), iface, notice)
+            }
             Style::Text => format_line(&local_time(realtime_ns), iface, notice),
-            Style::Json => json_line(realtime_ns, iface, notice),
+            Style::Json => json_line(realtime_ns, iface, notice, self.dry_run),
         }
     }
 }
@@ -113,7 +125,7 @@ mod fixtures {
 
     /// The JSON line of `notice`, parsed back.
     pub(super) fn json_of(notice: &Notice) -> serde_json::Value {
-        serde_json::from_str(&json_line(0, "veth0", notice)).unwrap()
+        serde_json::from_str(&json_line(0, "veth0", notice, false)).unwrap()
     }
 }
 

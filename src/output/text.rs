@@ -16,22 +16,46 @@ const LEN_WIDTH: usize = 5;
 const PROTO_WIDTH: usize = 7;
 const VERDICT_WIDTH: usize = 7;
 
+/// In a dry run the verdict column says `would DROP`.
+const DRY_RUN_VERDICT_WIDTH: usize = 10;
+
 /// The column header, aligned with [`format_line`] (a test checks it).
 pub const HEADER: &str =
     "TIME             IFACE             LEN PROTO   VERDICT SOURCE → DESTINATION  DETAIL";
+/// The column header of a dry run, aligned with [`format_dry_run_line`].
+pub const DRY_RUN_HEADER: &str =
+    "TIME             IFACE             LEN PROTO   VERDICT    SOURCE → DESTINATION  DETAIL";
 
 /// The line for `notice`, given its time and interface name already.
 pub fn format_line(time: &str, iface: &str, notice: &Notice) -> String {
+    line_with(
+        time,
+        iface,
+        notice,
+        verdict_name(notice.verdict),
+        VERDICT_WIDTH,
+    )
+}
+
+/// As [`format_line`], in a dry run: what was not enforced says `would`.
+pub fn format_dry_run_line(time: &str, iface: &str, notice: &Notice) -> String {
+    let verdict = match notice.verdict {
+        XDP_DROP => "would DROP",
+        verdict => verdict_name(verdict),
+    };
+    line_with(time, iface, notice, verdict, DRY_RUN_VERDICT_WIDTH)
+}
+
+fn line_with(time: &str, iface: &str, notice: &Notice, verdict: &str, width: usize) -> String {
     let flow = match (source(notice), destination(notice)) {
         (Some(src), Some(dst)) => format!("{src} → {dst}"),
         _ => "-".to_string(),
     };
     let mut line = format!(
         "{time:<TIME_WIDTH$} {iface:<IFACE_WIDTH$} {len:>LEN_WIDTH$} {proto:<PROTO_WIDTH$} \
-         {verdict:<VERDICT_WIDTH$} {flow}",
+         {verdict:<width$} {flow}",
         len = notice.packet_len,
         proto = protocol(notice),
-        verdict = verdict_name(notice.verdict),
     );
     let detail = detail(notice);
     if !detail.is_empty() {
@@ -274,5 +298,21 @@ mod tests {
             );
             assert!(line.ends_with(&format!("  {detail}")), "{view}");
         }
+    }
+
+    /// A dry run's `would DROP` fits its own, wider verdict column.
+    #[test]
+    fn dry_run_lines_align_with_their_header() {
+        let mut n = super::super::fixtures::notice();
+        n.verdict = XDP_DROP;
+        let line = format_dry_run_line("12:00:00.000001", "veth0", &n);
+        assert!(line.contains(" would DROP "), "{line}");
+        let column = |text: &str, what: &str| text.find(what).map(|i| text[..i].chars().count());
+        assert_eq!(column(&line, "would"), column(DRY_RUN_HEADER, "VERDICT"));
+        assert_eq!(column(&line, "10.0.0.2"), column(DRY_RUN_HEADER, "SOURCE"));
+        n.verdict = XDP_PASS;
+        let line = format_dry_run_line("12:00:00.000001", "veth0", &n);
+        assert_eq!(column(&line, "PASS"), column(DRY_RUN_HEADER, "VERDICT"));
+        assert_eq!(column(&line, "10.0.0.2"), column(DRY_RUN_HEADER, "SOURCE"));
     }
 }

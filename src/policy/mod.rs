@@ -26,6 +26,13 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
+use crate::abi;
+
+/// The most rules one set may hold (flags and file together). Both
+/// generations must be able to hold a full set at once while one replaces
+/// the other, so this is half of what the maps hold.
+pub const MAX_RULES_PER_SET: usize = (abi::MAX_RULES / abi::GENERATIONS) as usize;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     Allow,

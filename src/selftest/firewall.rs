@@ -1,7 +1,7 @@
 //! The firewall on this kernel: a few crafted frames through
-//! BPF_PROG_TEST_RUN under real rule sets — a deny, a longest-prefix
-//! exception, a port rule, default deny, ARP under default deny — and a live
-//! swap of the rule set. The exact notice is checked each time.
+//! BPF_PROG_TEST_RUN under real rule sets — a deny, an exception written
+//! first, fields combined, a port rule, default deny, ARP under default deny
+//! — and a live swap of the rule set. The exact notice is checked each time.
 
 use std::mem::MaybeUninit;
 use std::net::Ipv4Addr;
@@ -9,9 +9,8 @@ use std::net::Ipv4Addr;
 use anyhow::{anyhow, Context, Result};
 
 use crate::abi::*;
-use crate::firewall::{Firewall, RuleMaps};
+use crate::firewall::{Firewall, RuleMaps, RuleSet};
 use crate::loader;
-use crate::rules;
 use crate::selftest::packets::{self, Case};
 use crate::selftest::test_run::{run_case, RING_BYTES};
 use crate::selftest::Report;
@@ -35,7 +34,7 @@ pub fn run_all(report: &mut Report) {
     let network = Ipv4Addr::from(u32::from(source) & 0xffff_ff00);
     let port = udp.expect.dst_port;
 
-    let checks: [(&str, u8, Vec<String>, Vec<Expectation>); 4] = [
+    let checks: [(&str, u8, Vec<String>, Vec<Expectation>); 5] = [
         (
             "deny the source",
             XDP_PASS,
@@ -46,13 +45,27 @@ pub fn run_all(report: &mut Report) {
             ],
         ),
         (
-            "longest prefix: a host allowed out of a denied network",
+            "first match: a host allowed before its network is denied",
             XDP_PASS,
             vec![
-                format!("deny src {network}/24"),
                 format!("allow src {source}"),
+                format!("deny src {network}/24"),
             ],
-            vec![pass_or_drop("ipv4-udp", XDP_PASS, Some(1))],
+            vec![pass_or_drop("ipv4-udp", XDP_PASS, Some(0))],
+        ),
+        (
+            "fields combined: a port only from one network",
+            XDP_PASS,
+            vec![
+                format!("allow udp dport {port} src 203.0.113.0/24,2001:db8::/32"),
+                format!("deny udp dport {port}"),
+                format!("allow udp dport {port} src {network}/24"),
+            ],
+            vec![
+                pass_or_drop("ipv4-udp", XDP_DROP, Some(1)),
+                pass_or_drop("ipv6-udp", XDP_PASS, Some(0)),
+                by_default("ipv4-icmp-echo-request", XDP_PASS),
+            ],
         ),
         (
             "deny a UDP port",
@@ -114,11 +127,12 @@ fn check_rule_set(
     let config = Config {
         default_verdict: default_verdict as u32,
         notice_mode: NOTICES_ALL,
+        dry_run: 0,
     };
     let mut object = MaybeUninit::uninit();
     let skel = loader::load(&mut object, RING_BYTES, config)?;
     let mut firewall = Firewall::new();
-    firewall.install(&RuleMaps::of(&skel.maps), &rules::parse_flags(rule_texts)?)?;
+    firewall.install(&RuleMaps::of(&skel.maps), &RuleSet::load(rule_texts, None)?)?;
     for expectation in expectations {
         let case = cases
             .iter()
@@ -148,13 +162,14 @@ fn live_swap(udp: &Case, source: Ipv4Addr) -> Result<()> {
     let config = Config {
         default_verdict: XDP_PASS as u32,
         notice_mode: NOTICES_ALL,
+        dry_run: 0,
     };
     let mut object = MaybeUninit::uninit();
     let skel = loader::load(&mut object, RING_BYTES, config)?;
     let maps = RuleMaps::of(&skel.maps);
     let mut firewall = Firewall::new();
-    let deny = rules::parse_flags(&[format!("deny src {source}")])?;
-    let allow = rules::parse_flags(&[format!("allow src {source}")])?;
+    let deny = RuleSet::load(&[format!("deny src {source}")], None)?;
+    let allow = RuleSet::load(&[format!("allow src {source}")], None)?;
     for round in 0..20 {
         let (rules, verdict) = if round % 2 == 0 {
             (&deny, XDP_DROP)

@@ -17,7 +17,7 @@ mod vmlinux;
 use core::mem::size_of;
 
 use abi::*;
-use maps::{config, count, counters, events, map_ptr, rule_hits};
+use maps::{config, count, count_hit, counters, events, map_ptr};
 use vmlinux::xdp_md;
 
 #[no_mangle]
@@ -40,23 +40,30 @@ pub unsafe extern "C" fn xdp_hello(ctx: *mut xdp_md) -> u32 {
     parse::parse_packet(ctx, notice);
     notice.ifindex = ctx.ingress_ifindex;
     notice.rx_queue = ctx.rx_queue_index;
-    let (verdict, rule_id) = rules::decide(notice, &config);
+    let decision = rules::decide(notice, &config);
+    let verdict = decision.verdict;
     notice.verdict = verdict;
-    notice.rule_id = rule_id;
+    notice.rule_id = decision.rule_id;
 
     count(&counters, verdict as u32);
-    if rule_id != RULE_NONE {
-        count(&rule_hits, rule_id);
+    if decision.rule_id != RULE_NONE {
+        count_hit(decision.rule_id, notice.packet_len);
     }
-    let wanted = match config.notice_mode {
-        NOTICES_ALL => true,
-        NOTICES_DENIED => verdict == XDP_DROP,
-        _ => false,
-    };
+    let wanted = decision.log
+        || match config.notice_mode {
+            NOTICES_ALL => true,
+            NOTICES_DENIED => verdict == XDP_DROP,
+            _ => false,
+        };
     if wanted {
         send_notice(ctx, notice);
     }
-    verdict as u32
+    // A dry run reports every verdict and enforces none.
+    if config.dry_run != 0 {
+        XDP_PASS as u32
+    } else {
+        verdict as u32
+    }
 }
 
 /// Hands the notice to user space, or counts it as lost when the ring is full.

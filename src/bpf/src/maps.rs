@@ -11,11 +11,13 @@ use core::ptr::{null, read_volatile};
 use crate::abi::*;
 use crate::helpers::map_lookup_elem;
 
+const BPF_MAP_TYPE_HASH: usize = 1;
 const BPF_MAP_TYPE_ARRAY: usize = 2;
 const BPF_MAP_TYPE_PERCPU_ARRAY: usize = 6;
 const BPF_MAP_TYPE_LPM_TRIE: usize = 11;
 const BPF_MAP_TYPE_RINGBUF: usize = 27;
-/// LPM tries must not be preallocated.
+/// LPM tries must not be preallocated; the rule hash need not be (its
+/// memory is taken as rules come, not all at start-up).
 const BPF_F_NO_PREALLOC: usize = 1;
 
 /// Default ring buffer size; user space resizes it before load.
@@ -61,12 +63,12 @@ btf_map!(
 );
 
 btf_map!(
-    /// Per-CPU hits of each rule, indexed by rule id.
+    /// Per-CPU packets and bytes of each rule, indexed by its counter slot.
     rule_hits: RuleHitsDef {
         r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
         max_entries: *const [i32; MAX_RULES as usize],
         key: *const u32,
-        value: *const u64,
+        value: *const RuleHits,
     }
 );
 
@@ -81,64 +83,97 @@ btf_map!(
 );
 
 btf_map!(
-    /// Per generation: the `abi::KIND_*` bits of the rules it holds.
-    rule_kinds: RuleKindsDef {
+    /// Per generation: which shapes and class lookups its rules need.
+    plans: PlansDef {
         r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
         max_entries: *const [i32; GENERATIONS as usize],
+        key: *const u32,
+        value: *const Plan,
+    }
+);
+
+btf_map!(
+    /// The class of an IPv4 source or destination: that of its longest
+    /// matching network.
+    v4_classes: V4ClassesDef {
+        r#type: *const [i32; BPF_MAP_TYPE_LPM_TRIE],
+        max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
+        map_flags: *const [i32; BPF_F_NO_PREALLOC],
+        key: *const Ipv4RuleKey,
+        value: *const u32,
+    }
+);
+
+btf_map!(
+    /// As `v4_classes`, for IPv6.
+    v6_classes: V6ClassesDef {
+        r#type: *const [i32; BPF_MAP_TYPE_LPM_TRIE],
+        max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
+        map_flags: *const [i32; BPF_F_NO_PREALLOC],
+        key: *const Ipv6RuleKey,
+        value: *const u32,
+    }
+);
+
+btf_map!(
+    /// The class of each source and destination port (`port_class_slot`).
+    port_classes: PortClassesDef {
+        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
+        max_entries: *const [i32; (GENERATIONS * 2 * PORT_DOMAIN) as usize],
         key: *const u32,
         value: *const u32,
     }
 );
 
 btf_map!(
-    /// IPv4 address rules; the longest matching prefix decides.
-    rules_v4: RulesV4Def {
-        r#type: *const [i32; BPF_MAP_TYPE_LPM_TRIE],
-        max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
+    /// The class of each IP protocol number (`class_slot`, `PROTO_DOMAIN`).
+    proto_classes: ProtoClassesDef {
+        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
+        max_entries: *const [i32; (GENERATIONS * PROTO_DOMAIN) as usize],
+        key: *const u32,
+        value: *const u32,
+    }
+);
+
+btf_map!(
+    /// The class of each ICMP or ICMPv6 type and code (`ICMP_DOMAIN`).
+    icmp_classes: IcmpClassesDef {
+        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
+        max_entries: *const [i32; (GENERATIONS * ICMP_DOMAIN) as usize],
+        key: *const u32,
+        value: *const u32,
+    }
+);
+
+btf_map!(
+    /// The class of each TCP flags byte (`FLAGS_DOMAIN`).
+    flag_classes: FlagClassesDef {
+        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
+        max_entries: *const [i32; (GENERATIONS * FLAGS_DOMAIN) as usize],
+        key: *const u32,
+        value: *const u32,
+    }
+);
+
+btf_map!(
+    /// The class of each interface `on` rules name; others are class 0.
+    iface_classes: IfaceClassesDef {
+        r#type: *const [i32; BPF_MAP_TYPE_HASH],
+        max_entries: *const [i32; (GENERATIONS * MAX_IFACE_CLASSES) as usize],
+        key: *const IfaceKey,
+        value: *const u32,
+    }
+);
+
+btf_map!(
+    /// Per generation and shape: the packet's classes → the first rule of
+    /// that shape admitting them.
+    class_rules: ClassRulesDef {
+        r#type: *const [i32; BPF_MAP_TYPE_HASH],
+        max_entries: *const [i32; MAX_CLASS_ENTRIES as usize],
         map_flags: *const [i32; BPF_F_NO_PREALLOC],
-        key: *const Ipv4RuleKey,
-        value: *const RuleAction,
-    }
-);
-
-btf_map!(
-    /// IPv6 address rules; the longest matching prefix decides.
-    rules_v6: RulesV6Def {
-        r#type: *const [i32; BPF_MAP_TYPE_LPM_TRIE],
-        max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
-        map_flags: *const [i32; BPF_F_NO_PREALLOC],
-        key: *const Ipv6RuleKey,
-        value: *const RuleAction,
-    }
-);
-
-btf_map!(
-    /// TCP and UDP port rules, one slot per port (`abi::port_slot`).
-    port_rules: PortRulesDef {
-        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
-        max_entries: *const [i32; PORT_SLOTS as usize],
-        key: *const u32,
-        value: *const RuleAction,
-    }
-);
-
-btf_map!(
-    /// ICMP and ICMPv6 type rules (`abi::icmp_slot`).
-    icmp_rules: IcmpRulesDef {
-        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
-        max_entries: *const [i32; ICMP_SLOTS as usize],
-        key: *const u32,
-        value: *const RuleAction,
-    }
-);
-
-btf_map!(
-    /// Rules by IP protocol number (`abi::proto_slot`).
-    proto_rules: ProtoRulesDef {
-        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
-        max_entries: *const [i32; PROTO_SLOTS as usize],
-        key: *const u32,
-        value: *const RuleAction,
+        key: *const ClassKey,
+        value: *const ClassEntry,
     }
 );
 
@@ -148,6 +183,7 @@ btf_map!(
 pub static CONFIG: Config = Config {
     default_verdict: XDP_PASS as u32,
     notice_mode: NOTICES_ALL,
+    dry_run: 0,
 };
 
 /// Keeps `Notice` in the object's BTF: a ring buffer has no value type, and a
@@ -221,18 +257,11 @@ pub fn lookup_or<M, K, V: Copy>(map: &'static M, key: &K, absent: V) -> V {
     }
 }
 
-/// `key`'s rule in `map`; where there is none, a rule with verdict 0
-/// (XDP_ABORTED, never a rule's verdict), as in an empty array slot.
+/// `key`'s class in `map`; where there is none, class 0.
 #[inline(always)]
-pub fn rule_at<M, K>(map: &'static M, key: &K) -> RuleAction {
-    lookup_or(map, key, NO_RULE)
+pub fn class_at<M, K>(map: &'static M, key: &K) -> u32 {
+    lookup_or(map, key, 0u32)
 }
-
-/// What [`rule_at`] gives where no rule is.
-pub const NO_RULE: RuleAction = RuleAction {
-    rule_id: RULE_NONE,
-    verdict: 0,
-};
 
 /// Adds one to this CPU's slot `index` of a per-CPU counter array.
 #[inline(always)]
@@ -241,5 +270,17 @@ pub fn count<M>(map: &'static M, index: u32) {
     if !slot.is_null() {
         // Per-CPU: nothing else writes this CPU's slot meanwhile.
         unsafe { *slot += 1 };
+    }
+}
+
+/// Adds a packet of `bytes` to this CPU's hits of rule `slot`.
+#[inline(always)]
+pub fn count_hit(slot: u32, bytes: u32) {
+    let hits = lookup_ptr::<RuleHitsDef, u32, RuleHits>(&rule_hits, &slot);
+    if !hits.is_null() {
+        unsafe {
+            (*hits).packets += 1;
+            (*hits).bytes += bytes as u64;
+        }
     }
 }

@@ -1,41 +1,56 @@
-//! The firewall's decision for one parsed packet.
+//! The firewall's decision for one parsed packet: rules in order, the first
+//! that matches decides, at a cost that does not grow with their number.
 //!
-//! Each kind of rule gives at most one match: the longest source prefix, the
-//! longest destination prefix, the exact protocol, the exact source and
-//! destination port, the exact ICMP type (else "any type"). A deny among them
-//! wins; else an allow does; else the default policy. Non-IP traffic (ARP,
-//! LLDP, …) always passes.
+//! Each field of the packet becomes a class (one lookup per field some rule
+//! asks about); then, for each shape the rules have (the field groups they
+//! ask about), one hash lookup of the packet's classes in that shape finds the
+//! first rule of the shape that matches. The lowest rule order wins; where
+//! none matches, the default policy decides. Non-IP traffic (ARP, LLDP, …)
+//! always passes. User space (src/classify) builds the tables; its
+//! `Compiled::decide` does what this file does, for the tests.
 //!
 //! Fail closed: while any rule is in force, an IP frame the walk could not
 //! read (cut inside the IP header, malformed, VLAN tags past the limit) is
-//! dropped, and a packet whose transport header cannot be read (a tiny
-//! fragment, an extension chain past the limit) is dropped when rules that
-//! need that header are in force.
-
-use core::ops::ControlFlow;
+//! dropped. A field the walk could not read has its own "unknown" class,
+//! which every deny rule asking about that field admits and no allow rule
+//! does.
 
 use crate::abi::*;
 use crate::maps::{
-    icmp_rules, lookup_or, port_rules, proto_rules, rule_at, rule_generation, rule_kinds, rules_v4,
-    rules_v6,
+    class_at, class_rules, flag_classes, icmp_classes, iface_classes, lookup_or, plans,
+    port_classes, proto_classes, rule_generation, v4_classes, v6_classes,
 };
 
-/// Flags of a packet whose transport header could not be read.
-const UNREADABLE: u8 = FLAG_TRUNCATED | FLAG_EXT_LIMIT;
-/// Every kind of rule that needs the transport header.
-const TRANSPORT_KINDS: u32 = KIND_TCP_PORTS | KIND_UDP_PORTS | KIND_ICMP | KIND_ICMPV6;
+/// What decided a packet.
+#[derive(Clone, Copy)]
+pub struct Decision {
+    pub verdict: u8,
+    /// The deciding rule's counter slot, or `RULE_NONE`.
+    pub rule_id: u32,
+    /// The rule asks for a notice of every packet it decides.
+    pub log: bool,
+}
 
-/// The verdict for `notice` and the rule that decided it (or `RULE_NONE`).
+/// A verdict no rule gave.
 #[inline(always)]
-pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
-    let default = (config.default_verdict as u8, RULE_NONE);
+const fn by_policy(verdict: u8) -> Decision {
+    Decision {
+        verdict,
+        rule_id: RULE_NONE,
+        log: false,
+    }
+}
+
+/// The verdict for `notice`, and the rule that gave it.
+#[inline(always)]
+pub fn decide(notice: &Notice, config: &Config) -> Decision {
+    let default = by_policy(config.default_verdict as u8);
     // Both are array slots, which always exist.
     let generation = lookup_or(&rule_generation, &0u32, 0u32);
-    // Kinds without rules cost nothing: no lookup at all.
-    let kinds = lookup_or(&rule_kinds, &generation, u32::MAX);
+    let plan = lookup_or(&plans, &generation, Plan::NONE);
     // What the stack may still deliver as IP, but no rule can judge.
-    let unjudgeable = if kinds != 0 {
-        (XDP_DROP, RULE_NONE)
+    let unjudgeable = if plan.any_rule != 0 {
+        by_policy(XDP_DROP)
     } else {
         default
     };
@@ -43,110 +58,168 @@ pub fn decide(notice: &Notice, config: &Config) -> (u8, u32) {
     if notice.ip_version == 0 {
         return match notice.ether_type {
             ETH_P_IP | ETH_P_IPV6 | ETH_P_8021Q | ETH_P_8021AD => unjudgeable,
-            _ => (XDP_PASS, RULE_NONE),
+            _ => by_policy(XDP_PASS),
         };
     }
     if notice.flags & FLAG_MALFORMED != 0 {
         return unjudgeable;
     }
-
-    match look_up_rules(notice, generation, kinds) {
-        ControlFlow::Break(denied_by) => (XDP_DROP, denied_by),
-        ControlFlow::Continue(matches) if matches.allowed != RULE_NONE => {
-            (XDP_PASS, matches.allowed)
-        }
-        ControlFlow::Continue(_) => default,
+    if plan.shapes == 0 {
+        return default;
+    }
+    let classes = classes_of(notice, generation, plan.lookups);
+    let first = first_match(&classes, generation, plan.shapes);
+    if first.verdict == 0 {
+        return default;
+    }
+    Decision {
+        verdict: first.verdict,
+        rule_id: first.slot,
+        log: first.log != 0,
     }
 }
 
-/// What the lookups found: a deny ends them, the first allow counts if no
-/// deny comes.
-///
-/// Plain values, no `Option`s: LLVM may copy an `Option`'s payload even when
-/// it is `None`, and the verifiers of older kernels (6.1) refuse the read of
-/// a stack slot nothing wrote.
-struct Matches {
-    /// The first allowing rule's id; RULE_NONE is no rule's id.
-    allowed: u32,
-}
-
-impl Matches {
-    /// Takes one kind's match, if any: breaks with the rule's id on a deny,
-    /// remembers the first allow.
-    #[inline(always)]
-    fn consider(&mut self, action: RuleAction) -> ControlFlow<u32> {
-        if action.verdict == XDP_DROP as u32 {
-            return ControlFlow::Break(action.rule_id);
-        }
-        if action.verdict == XDP_PASS as u32 && self.allowed == RULE_NONE {
-            self.allowed = action.rule_id;
-        }
-        ControlFlow::Continue(())
-    }
-}
-
-/// Looks up every kind of rule `kinds` has for the fields of the IP packet
-/// `notice`, and returns what they found; breaks on a deny with its rule's
-/// id, or with `RULE_NONE` on a transport header that rules in force need
-/// and the walk could not read.
+/// The packet's class in every field (0 for fields no rule asks about).
 #[inline(always)]
-fn look_up_rules(notice: &Notice, generation: u32, kinds: u32) -> ControlFlow<u32, Matches> {
-    let mut matches = Matches { allowed: RULE_NONE };
-    let (src_kind, dst_kind) = if notice.ip_version == 4 {
-        (KIND_V4_SRC, KIND_V4_DST)
+fn classes_of(notice: &Notice, generation: u32, lookups: u32) -> ClassKey {
+    let mut classes = ClassKey::default();
+    let v4 = notice.ip_version == 4;
+    let (src_lookup, dst_lookup) = if v4 {
+        (LOOKUP_SRC_V4, LOOKUP_DST_V4)
     } else {
-        (KIND_V6_SRC, KIND_V6_DST)
+        (LOOKUP_SRC_V6, LOOKUP_DST_V6)
     };
-    if kinds & src_kind != 0 {
-        matches.consider(address_rule(notice, generation, DIRECTION_SRC))?;
+    if lookups & src_lookup != 0 {
+        classes.src = address_class(notice, generation, DIRECTION_SRC);
     }
-    if kinds & dst_kind != 0 {
-        matches.consider(address_rule(notice, generation, DIRECTION_DST))?;
+    if lookups & dst_lookup != 0 {
+        classes.dst = address_class(notice, generation, DIRECTION_DST);
     }
-    let inside_chain = is_extension_header(notice.ip_version, notice.l4_proto);
-    if notice.depth < DEPTH_L4 && notice.flags & UNREADABLE != 0 {
-        let needed = match notice.l4_proto {
-            IPPROTO_TCP => KIND_TCP_PORTS,
-            IPPROTO_UDP => KIND_UDP_PORTS,
-            IPPROTO_ICMP if notice.ip_version == 4 => KIND_ICMP,
-            IPPROTO_ICMPV6 if notice.ip_version == 6 => KIND_ICMPV6,
-            // Stopped inside the extension chain: the transport is unknown.
-            _ if inside_chain => TRANSPORT_KINDS | KIND_PROTO,
-            _ => 0,
+    if lookups & LOOKUP_IFACE != 0 {
+        let key = IfaceKey {
+            generation,
+            ifindex: notice.ifindex,
         };
-        if kinds & needed != 0 {
-            return ControlFlow::Break(RULE_NONE);
+        classes.iface = class_at(&iface_classes, &key) as u8;
+    }
+
+    let proto = notice.l4_proto;
+    let read = notice.depth >= DEPTH_L4;
+    // Where the walk stopped inside the extension chain, no transport field
+    // is known; a non-first fragment has none.
+    let (proto_slot, transport) = if !read && is_extension_header(notice.ip_version, proto) {
+        (PROTO_UNKNOWN, Transport::Unknown)
+    } else if !read && notice.flags & FLAG_FRAGMENT != 0 {
+        (proto as u32, Transport::Absent)
+    } else if read {
+        (proto as u32, Transport::Read)
+    } else {
+        (proto as u32, Transport::Unknown)
+    };
+    if lookups & LOOKUP_PROTO != 0 {
+        classes.proto = small_class(&proto_classes, generation, PROTO_DOMAIN, proto_slot);
+    }
+    let (ports, icmp, flags) = match proto {
+        _ if proto_slot == PROTO_UNKNOWN => (true, true, true),
+        IPPROTO_TCP => (true, false, true),
+        IPPROTO_UDP => (true, false, false),
+        IPPROTO_ICMP if v4 => (false, true, false),
+        IPPROTO_ICMPV6 if !v4 => (false, true, false),
+        _ => (false, false, false),
+    };
+    let slot_of = |value: u32, unknown: u32| match transport {
+        Transport::Read => Some(value),
+        Transport::Unknown => Some(unknown),
+        Transport::Absent => None,
+    };
+    if ports {
+        if lookups & LOOKUP_SPORT != 0 {
+            if let Some(slot) = slot_of(notice.src_port as u32, PORT_UNKNOWN) {
+                classes.sport = port_class(generation, DIRECTION_SRC, slot);
+            }
+        }
+        if lookups & LOOKUP_DPORT != 0 {
+            if let Some(slot) = slot_of(notice.dst_port as u32, PORT_UNKNOWN) {
+                classes.dport = port_class(generation, DIRECTION_DST, slot);
+            }
         }
     }
-    if !inside_chain && kinds & KIND_PROTO != 0 {
-        matches.consider(proto_rule(generation, notice.l4_proto))?;
-    }
-    if notice.depth >= DEPTH_L4 {
-        match notice.l4_proto {
-            IPPROTO_TCP if kinds & KIND_TCP_PORTS != 0 => {
-                matches.consider(port_rule(generation, false, DIRECTION_SRC, notice.src_port))?;
-                matches.consider(port_rule(generation, false, DIRECTION_DST, notice.dst_port))?;
-            }
-            IPPROTO_UDP if kinds & KIND_UDP_PORTS != 0 => {
-                matches.consider(port_rule(generation, true, DIRECTION_SRC, notice.src_port))?;
-                matches.consider(port_rule(generation, true, DIRECTION_DST, notice.dst_port))?;
-            }
-            IPPROTO_ICMP if notice.ip_version == 4 && kinds & KIND_ICMP != 0 => {
-                matches.consider(icmp_rule(generation, false, notice.icmp_type))?;
-            }
-            IPPROTO_ICMPV6 if notice.ip_version == 6 && kinds & KIND_ICMPV6 != 0 => {
-                matches.consider(icmp_rule(generation, true, notice.icmp_type))?;
-            }
-            _ => {}
+    if icmp && lookups & LOOKUP_ICMP != 0 {
+        let value = (notice.icmp_type as u32) << 8 | notice.icmp_code as u32;
+        if let Some(slot) = slot_of(value, ICMP_UNKNOWN) {
+            classes.icmp = small_class(&icmp_classes, generation, ICMP_DOMAIN, slot);
         }
     }
-    ControlFlow::Continue(matches)
+    if flags && lookups & LOOKUP_FLAGS != 0 {
+        if let Some(slot) = slot_of(notice.tcp_flags as u32, FLAGS_UNKNOWN) {
+            classes.flags = small_class(&flag_classes, generation, FLAGS_DOMAIN, slot);
+        }
+    }
+    classes
 }
 
-/// The longest prefix's rule for the source or destination address, or
-/// none (verdict 0).
+/// How much of the transport header the walk read.
+#[derive(Clone, Copy)]
+enum Transport {
+    Read,
+    /// Cut short, past the extension limit, or behind an unknown protocol.
+    Unknown,
+    /// A non-first fragment: there is none.
+    Absent,
+}
+
+/// The first rule over all shapes in `shapes` that admits `classes`: the
+/// entry with the lowest order, or one with verdict 0 where none does.
 #[inline(always)]
-fn address_rule(notice: &Notice, generation: u32, direction: u8) -> RuleAction {
+fn first_match(classes: &ClassKey, generation: u32, shapes: u32) -> ClassEntry {
+    let mut first = ClassEntry {
+        order: u32::MAX,
+        ..ClassEntry::default()
+    };
+    for shape in 0..SHAPES {
+        if shapes & (1 << shape) == 0 {
+            continue;
+        }
+        let key = in_shape(classes, shape, generation);
+        let entry = lookup_or(&class_rules, &key, NO_ENTRY);
+        if entry.verdict != 0 && entry.order < first.order {
+            first = entry;
+        }
+    }
+    first
+}
+
+/// What [`first_match`] reads where a shape has no entry.
+const NO_ENTRY: ClassEntry = ClassEntry {
+    order: u32::MAX,
+    slot: RULE_NONE,
+    verdict: 0,
+    log: 0,
+    _pad: [0; 2],
+};
+
+/// `classes` as the key of `shape`'s table: zero outside its groups.
+#[inline(always)]
+fn in_shape(classes: &ClassKey, shape: u32, generation: u32) -> ClassKey {
+    let keep = |group: u32| shape & group != 0;
+    let proto_group = keep(GROUP_PROTO);
+    ClassKey {
+        src: if keep(GROUP_SRC) { classes.src } else { 0 },
+        dst: if keep(GROUP_DST) { classes.dst } else { 0 },
+        sport: if keep(GROUP_SPORT) { classes.sport } else { 0 },
+        dport: if keep(GROUP_DPORT) { classes.dport } else { 0 },
+        proto: if proto_group { classes.proto } else { 0 },
+        icmp: if proto_group { classes.icmp } else { 0 },
+        flags: if proto_group { classes.flags } else { 0 },
+        iface: if proto_group { classes.iface } else { 0 },
+        table: (generation * SHAPES + shape) as u8,
+    }
+}
+
+/// The class of the source or destination address: that of its longest
+/// matching network, 0 where none matches.
+#[inline(always)]
+fn address_class(notice: &Notice, generation: u32, direction: u8) -> u32 {
     let addr = if direction == DIRECTION_SRC {
         &notice.src_addr
     } else {
@@ -154,34 +227,25 @@ fn address_rule(notice: &Notice, generation: u32, direction: u8) -> RuleAction {
     };
     if notice.ip_version == 4 {
         let addr = [addr[0], addr[1], addr[2], addr[3]];
-        rule_at(
-            &rules_v4,
+        class_at(
+            &v4_classes,
             &Ipv4RuleKey::new(generation, direction, addr, 32),
         )
     } else {
-        rule_at(
-            &rules_v6,
+        class_at(
+            &v6_classes,
             &Ipv6RuleKey::new(generation, direction, *addr, 128),
         )
     }
 }
 
 #[inline(always)]
-fn port_rule(generation: u32, udp: bool, direction: u8, port: u16) -> RuleAction {
-    rule_at(&port_rules, &port_slot(generation, udp, direction, port))
+fn port_class(generation: u32, direction: u8, slot: u32) -> u16 {
+    class_at(&port_classes, &port_class_slot(generation, direction, slot)) as u16
 }
 
+/// A class from one of the arrays of `domain` slots a generation.
 #[inline(always)]
-fn proto_rule(generation: u32, proto: u8) -> RuleAction {
-    rule_at(&proto_rules, &proto_slot(generation, proto))
-}
-
-/// The rule for this exact ICMP type, else the one for any type.
-#[inline(always)]
-fn icmp_rule(generation: u32, v6: bool, icmp_type: u8) -> RuleAction {
-    let exact = rule_at(&icmp_rules, &icmp_slot(generation, v6, icmp_type as u32));
-    if exact.verdict != 0 {
-        return exact;
-    }
-    rule_at(&icmp_rules, &icmp_slot(generation, v6, ICMP_ANY_TYPE))
+fn small_class<M>(map: &'static M, generation: u32, domain: u32, slot: u32) -> u16 {
+    class_at(map, &class_slot(generation, domain, slot)) as u16
 }

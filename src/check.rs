@@ -1,0 +1,96 @@
+//! `xdp-hello check`: a rule set parsed and compiled as a run would, without
+//! loading anything; says how many rules there are and which can never match.
+
+use std::cell::RefCell;
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::classify::Compiled;
+use crate::iface;
+use crate::policy::{self, quote, Rule, SourcedRule};
+
+/// Checks the rules of the flags and the file; returns whether the set is
+/// fine to load. Errors (exit 2) name FILE:LINE; rules that can never match
+/// are warnings on stdout.
+pub fn run(flags: &[String], file: Option<&Path>) -> Result<bool> {
+    let rules = policy::load(flags, file)?;
+    let plain: Vec<Rule> = rules.iter().map(|sourced| sourced.rule.clone()).collect();
+    // Interfaces of another machine compile as interfaces of their own.
+    let absent = RefCell::new(Vec::<String>::new());
+    let iface_of = |name: &str| {
+        iface::index_of(name).ok().or_else(|| {
+            let mut absent = absent.borrow_mut();
+            let index = match absent.iter().position(|known| known == name) {
+                Some(index) => index,
+                None => {
+                    absent.push(name.to_string());
+                    absent.len() - 1
+                }
+            };
+            Some(u32::MAX - index as u32)
+        })
+    };
+    let compiled = Compiled::new(&plain, &iface_of)?;
+    for name in absent.borrow().iter() {
+        println!(
+            "note: no interface {} here; checked as if there were",
+            quote(name)
+        );
+    }
+    for line in findings(&rules, &compiled) {
+        println!("{line}");
+    }
+    println!("{}", summary(&rules, &compiled));
+    Ok(true)
+}
+
+/// One line per rule that can never match, in rule order.
+fn findings(rules: &[SourcedRule], compiled: &Compiled) -> Vec<String> {
+    let mut lines: Vec<(usize, String)> = compiled
+        .shadowed
+        .iter()
+        .map(|&(rule, by)| {
+            let (this, earlier) = (&rules[rule], &rules[by]);
+            (
+                rule,
+                format!(
+                    "{}: warning: {} can never match: {} (rule {by}) decides all of it first",
+                    this.origin,
+                    quote(&this.rule.to_string()),
+                    earlier.origin,
+                ),
+            )
+        })
+        .chain(compiled.never_matches.iter().map(|&rule| {
+            let this = &rules[rule];
+            (
+                rule,
+                format!(
+                    "{}: warning: {} can never match: no packet has all it asks for",
+                    this.origin,
+                    quote(&this.rule.to_string()),
+                ),
+            )
+        }))
+        .collect();
+    lines.sort();
+    lines.into_iter().map(|(_, line)| line).collect()
+}
+
+/// "12 rules, 1 can never match; 40 table entries in 3 shapes".
+fn summary(rules: &[SourcedRule], compiled: &Compiled) -> String {
+    let dead = compiled.shadowed.len() + compiled.never_matches.len();
+    format!(
+        "{} rule{}, {dead} can never match; {} table entries in {} shape{}",
+        rules.len(),
+        if rules.len() == 1 { "" } else { "s" },
+        compiled.entries.len(),
+        compiled.plan.shapes.count_ones(),
+        if compiled.plan.shapes.count_ones() == 1 {
+            ""
+        } else {
+            "s"
+        },
+    )
+}

@@ -1,14 +1,25 @@
-//! The differential fuzzer (issue 7): frames from `support/frames.rs` run
-//! through the real XDP program with BPF_PROG_TEST_RUN under several rule
-//! sets and both default policies, and each notice — every field but the
-//! run-dependent timestamp, ifindex and rx queue — and the XDP return value
-//! are compared with what the reference model `support/model.rs` says.
+//! The differential fuzzer (issues 7 and 9): frames from
+//! `support/frames.rs` run through the real XDP program with
+//! BPF_PROG_TEST_RUN under ordered rule sets and both default policies, and
+//! each notice — every field but the run-dependent timestamp and rx queue —
+//! and the XDP return value are compared with what the reference model
+//! `support/model.rs` says (its walk, then `policy::evaluate`).
+//!
+//! Fixed rule sets use every field the language has (combined fields,
+//! lists, ranges, flags, ICMP codes, `on`, `log`); a dry-run lab and a
+//! `--notices none` lab check what reaches the ring and what the program
+//! returns; and two labs (one for each default) get a new random rule set
+//! every `FUZZ_SET_FRAMES` frames (default 250), so the classifier is
+//! exercised on sets nobody wrote.
 //!
 //! `FUZZ_PACKETS` frames (default 20,000; `make fuzz` runs 100,000), each
-//! under every rule set; `FUZZ_SEED` picks the stream (printed, default 1).
-//! Prints `N frames, M mismatches` and fails on any mismatch. Every
-//! mismatch ever found is also a fixed fixture below. Root only:
-//! ignored as anyone else; `make test` runs them.
+//! under every lab; `FUZZ_SEED` picks the stream and the random sets
+//! (printed, default 1). Prints `N frames, M mismatches` and fails on any
+//! mismatch, each shown with its frame, its rules and both answers. Every
+//! mismatch ever found is also a fixed fixture below. Root only: ignored
+//! as anyone else; `make test` runs them. The whole run is in a network
+//! namespace of its own, where `on lo` matches what BPF_PROG_TEST_RUN
+//! delivers and `on` the veth end does not.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -16,11 +27,14 @@ use std::mem::{size_of, MaybeUninit};
 use std::rc::Rc;
 use std::time::Instant;
 
+use fastrand::Rng;
 use libbpf_rs::{OpenObject, ProgramInput, RingBuffer, RingBufferBuilder};
 use xdp_hello::abi::*;
-use xdp_hello::firewall::{Firewall, RuleMaps};
+use xdp_hello::firewall::{Firewall, RuleMaps, RuleSet};
+use xdp_hello::iface;
 use xdp_hello::loader;
-use xdp_hello::rules;
+use xdp_hello::policy::{self, Rule};
+use xdp_hello::selftest::veth::{Side, TestNet};
 use xdp_hello::skel::XdpHelloSkel;
 
 mod common;
@@ -33,85 +47,120 @@ mod frames;
 mod model;
 
 use frames::{Frame, Frames};
-use model::RuleSet;
+use model::{Decision, Policy};
 
-/// Each run leaves one notice in the ring, drained right after.
+/// Each run leaves at most one notice in the ring, drained right after.
 const RING_BYTES: u32 = 64 * 1024;
 const DEFAULT_PACKETS: usize = 20_000;
 const DEFAULT_SEED: u64 = 1;
+const DEFAULT_SET_FRAMES: usize = 250;
 /// Mismatches shown in full; the rest are only counted.
 const SHOWN: usize = 20;
+/// Where `on VETH` in a rule set stands for the veth end of the lab's
+/// namespace: an interface the frames never arrive on.
+const VETH: &str = "VETH";
 
-/// The rule sets every frame runs under, each with `--default allow` and
-/// `--default deny`. Their addresses, ports and types are the ones the
-/// frame generator favours.
+/// The ordered rule sets every frame runs under, each with `--default
+/// allow` and `--default deny`. Their addresses, ports, types and flags
+/// are the ones the frame generator favours.
 const RULE_SETS: &[(&str, &[&str])] = &[
     ("no rules", &[]),
     (
+        // The issue's policy, on the generator's addresses.
+        "host policy",
+        &[
+            "allow tcp dport 22 src 10.1.2.0/24",
+            "deny tcp dport 22",
+            "allow tcp dport 80,443,8000-8080",
+            "allow udp dport 53 src 192.168.0.0/16,2001:db8::/32",
+            "allow icmp type 0,3,8,11",
+            "allow icmpv6 type 1-4,128,129,133-136",
+            "deny src 172.16.0.0/12 log",
+            "allow proto 47",
+            "deny tcp flags S/SA dport 1-1023",
+        ],
+    ),
+    (
         "addresses",
         &[
-            "deny src 10.0.0.0/8",
-            "allow src 10.1.2.3",
-            "allow dst 192.168.0.0/16",
-            "deny dst 192.168.1.0/24",
-            "allow dst 172.16.0.0/12",
-            "deny src 2001:db8::/32",
-            "allow src 2001:db8::1",
-            "deny dst fd00::/8",
-            "allow dst 2001:db8:1::/48",
+            "deny src 10.1.2.3 dst 172.16.0.0/12",
+            "allow src 10.0.0.0/8,2001:db8::/32",
+            "deny dst 192.168.1.0/24,fd00::/8",
+            "allow dst 192.168.0.0/16 src 8.8.8.8,fe80::/10",
+            "allow src 2001:db8::1 dst fe80::/10,172.31.0.0/16",
+            "deny src 0.0.0.0/0 dst 8.8.8.8",
+            "allow dst ::/0",
         ],
     ),
     (
         "ports",
         &[
-            "deny tcp dport 22",
-            "allow tcp dport 8000-8080",
-            "allow tcp sport 443",
-            "deny udp sport 53",
-            "allow udp dport 4789",
-            "deny udp dport 0",
+            "deny tcp sport 1-1023 dport 22",
+            "allow proto tcp,udp dport 53,80,443",
+            "deny udp sport 53 dport 4789",
+            "allow udp dport 4000-5000,8081",
+            "deny tcp dport 8000-8080,65535",
+            "allow tcp sport 0",
+            "deny udp dport 0-10",
+            "allow proto tcp,udp sport 22,8000-8080 dport 1024-65535",
         ],
     ),
     (
         "icmp",
         &[
-            "deny icmp type 8",
-            "allow icmp",
-            "deny icmpv6 type 128",
-            "allow icmpv6 type 135",
-            "allow icmpv6 type 136",
+            "deny icmp type 8 code 1-255",
+            "allow icmp type 0,8",
+            "deny icmp type 3 code 0,1,3",
+            "allow icmp code 0",
+            "deny icmpv6 type 128 code 0",
+            "allow icmpv6 type 128-136",
+            "allow proto icmp,icmpv6 type 11 code 0-1",
+            "deny icmpv6",
+        ],
+    ),
+    (
+        "flags",
+        &[
+            "allow tcp flags A/A dport 22",
+            "deny tcp flags S/SA",
+            "deny tcp flags FPU",
+            "allow tcp flags R/R sport 80,443",
+            "deny tcp flags SF/SF",
+            "allow tcp dport 80,443",
+            "deny tcp flags /A sport 0-1023",
         ],
     ),
     (
         "protocols",
         &[
             "deny proto esp",
-            "allow proto gre",
-            "deny proto sctp",
-            "allow proto udp",
-            "deny proto 59",
-            "deny proto icmp",
-            "allow proto 210",
+            "allow proto gre,sctp,210",
+            "deny proto 59,253",
+            "allow proto udp src 10.0.0.0/8",
+            "deny proto udp,tcp dst 192.168.0.0/16,2001:db8:1::/48",
+            "deny icmp",
+            "allow proto 41,89,icmpv6",
         ],
     ),
     (
-        "mix",
+        "mix, on, log",
         &[
-            "allow src 10.1.2.3",
-            "deny src 10.0.0.0/8",
-            "deny dst 2001:db8::2",
-            "allow dst fd00::/8",
-            "allow tcp dport 80",
-            "deny tcp dport 22",
-            "deny udp dport 4789",
+            "allow on lo tcp dport 22 src 10.1.2.0/24,2001:db8::/32 log",
+            "deny src 10.0.0.0/8 dst 2001:db8::/32",
+            "deny udp dport 4789 dst 172.16.0.0/12,fd00::1 log",
+            "allow icmpv6 type 135,136 src fe80::/10",
+            "deny tcp flags S/SA sport 40000-65535 on lo",
+            "allow on VETH",
+            "allow dst 192.168.0.0/16 log",
             "allow udp sport 53",
-            "allow icmp type 0",
-            "deny icmpv6",
-            "deny proto esp",
-            "allow proto tcp",
+            "deny log",
         ],
     ),
 ];
+
+/// The set of the dry-run lab and of the `--notices none` one.
+const HOST_POLICY: usize = 1;
+const MIX: usize = 7;
 
 fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
@@ -123,54 +172,266 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
     }
 }
 
+/// The ifindex of `name` in this thread's namespace.
+fn iface_of(name: &str) -> Option<u32> {
+    iface::index_of(name).ok()
+}
+
 // ---------------------------------------------------------------------------
-// A loaded program under one rule set
+// Random rule sets
+
+/// Random ordered rule sets in the language's text, from the values the
+/// frame generator favours (and some it never makes), of every shape.
+struct RandomRules {
+    rng: Rng,
+    veth: String,
+}
+
+const V4_NETS: &[&str] = &[
+    "10.0.0.1",
+    "10.1.2.3",
+    "10.1.2.4",
+    "192.168.1.7",
+    "192.168.2.7",
+    "172.16.0.1",
+    "172.31.255.255",
+    "8.8.8.8",
+    "203.0.113.9",
+];
+const V6_NETS: &[&str] = &[
+    "2001:db8::1",
+    "2001:db8::2",
+    "2001:db8:1::5",
+    "fd00::1",
+    "fe80::1",
+    "2001:4860::8888",
+];
+const PORTS: &[u16] = &[0, 22, 53, 80, 443, 4789, 8000, 8080, 8081, 40000, 65535];
+const PROTOCOLS: &[&str] = &["esp", "gre", "sctp", "47", "59", "89", "210", "253", "41"];
+const ICMP_VALUES: &[u8] = &[0, 1, 3, 4, 8, 11, 13, 128, 129, 133, 135, 136];
+const FLAG_LETTERS: &[u8] = b"FSRPAUEW";
+
+impl RandomRules {
+    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+        from[self.rng.usize(..from.len())]
+    }
+
+    fn chance(&mut self, percent: u8) -> bool {
+        self.rng.u8(..100) < percent
+    }
+
+    /// A comma list of 1 to `most` items.
+    fn list(&mut self, most: usize, mut item: impl FnMut(&mut Self) -> String) -> String {
+        let n = self.rng.usize(1..=most);
+        (0..n).map(|_| item(self)).collect::<Vec<_>>().join(",")
+    }
+
+    /// A network around one of the favoured addresses (or anywhere), its
+    /// host bits cleared.
+    fn network(&mut self) -> String {
+        let net: ipnet::IpNet = if self.chance(55) {
+            let addr: std::net::Ipv4Addr = self.pick(V4_NETS).parse().unwrap();
+            let addr = if self.chance(10) {
+                self.rng.u32(..).into()
+            } else {
+                addr
+            };
+            ipnet::Ipv4Net::new(addr, self.pick(&[0, 8, 12, 16, 24, 30, 32, 32]))
+                .unwrap()
+                .into()
+        } else {
+            let addr: std::net::Ipv6Addr = self.pick(V6_NETS).parse().unwrap();
+            ipnet::Ipv6Net::new(addr, self.pick(&[0, 8, 10, 32, 48, 64, 127, 128, 128]))
+                .unwrap()
+                .into()
+        };
+        net.trunc().to_string()
+    }
+
+    fn range(&mut self, values: &[u16], top: u16) -> String {
+        let first = if self.chance(80) {
+            self.pick(values)
+        } else {
+            self.rng.u16(..=top)
+        };
+        if self.chance(30) {
+            let last = first.saturating_add(self.rng.u16(..=64)).min(top);
+            format!("{first}-{last}")
+        } else {
+            first.to_string()
+        }
+    }
+
+    fn flags(&mut self) -> String {
+        let letters = |bits: u8| -> String {
+            (0..8)
+                .filter(|b| bits & (1 << b) != 0)
+                .map(|b| FLAG_LETTERS[b] as char)
+                .collect()
+        };
+        let mask = match self.rng.u8(..4) {
+            0 => 0xff,
+            1 => 0x12, // SA
+            _ => self.rng.u8(1..),
+        };
+        let value = self.rng.u8(..) & mask;
+        if mask == 0xff && value != 0 {
+            letters(value)
+        } else {
+            format!("{}/{}", letters(value), letters(mask))
+        }
+    }
+
+    fn rule(&mut self) -> String {
+        let mut words = vec![if self.chance(50) { "allow" } else { "deny" }.to_string()];
+        // The protocol decides which transport fields may follow.
+        let (protos, ports, icmp, flags) = match self.rng.u8(..12) {
+            0..=2 => (Some("tcp".to_string()), true, false, true),
+            3..=4 => (Some("udp".to_string()), true, false, false),
+            5 => (Some("proto tcp,udp".to_string()), true, false, false),
+            6 => (Some("icmp".to_string()), false, true, false),
+            7 => (Some("icmpv6".to_string()), false, true, false),
+            8 => (Some("proto icmp,icmpv6".to_string()), false, true, false),
+            9 => {
+                let list = self.list(3, |r| r.pick(PROTOCOLS).to_string());
+                (Some(format!("proto {list}")), false, false, false)
+            }
+            _ => (None, false, false, false),
+        };
+        let mut fields: Vec<String> = Vec::new();
+        for direction in ["src", "dst"] {
+            if self.chance(35) {
+                let nets = self.list(3, |r| r.network());
+                fields.push(format!("{direction} {nets}"));
+            }
+        }
+        if ports {
+            for direction in ["sport", "dport"] {
+                if self.chance(40) {
+                    let list = self.list(3, |r| r.range(PORTS, u16::MAX));
+                    fields.push(format!("{direction} {list}"));
+                }
+            }
+        }
+        if icmp {
+            for field in ["type", "code"] {
+                if self.chance(if field == "type" { 60 } else { 30 }) {
+                    let values: Vec<u16> = ICMP_VALUES.iter().map(|&v| v.into()).collect();
+                    let list = self.list(3, |r| r.range(&values, 255));
+                    fields.push(format!("{field} {list}"));
+                }
+            }
+        }
+        if flags && self.chance(40) {
+            fields.push(format!("flags {}", self.flags()));
+        }
+        if self.chance(8) {
+            let iface = if self.chance(60) {
+                "lo".to_string()
+            } else {
+                self.veth.clone()
+            };
+            fields.push(format!("on {iface}"));
+        }
+        // The protocol first (`tcp`, `udp`, … only go there), the rest in
+        // any order.
+        self.rng.shuffle(&mut fields);
+        words.extend(protos);
+        words.extend(fields);
+        if self.chance(10) {
+            words.push("log".to_string());
+        }
+        words.join(" ")
+    }
+
+    /// A set of 1 to 40 rules, now and then up to 150.
+    fn set(&mut self) -> Vec<String> {
+        let n = if self.chance(10) {
+            self.rng.usize(40..=150)
+        } else {
+            self.rng.usize(1..=40)
+        };
+        (0..n).map(|_| self.rule()).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A loaded program and the rule set in it
 
 struct Lab<'obj> {
     name: String,
     skel: XdpHelloSkel<'obj>,
-    set: RuleSet,
+    firewall: Firewall,
+    set: Policy,
     rule_texts: Vec<String>,
+    dry_run: bool,
+    notice_mode: u32,
+    /// The veth end of the namespace, for `on VETH`.
+    veth: String,
 }
 
 impl<'obj> Lab<'obj> {
     fn load(
         object: &'obj mut MaybeUninit<OpenObject>,
         name: &str,
-        texts: &[&str],
         default_verdict: u8,
+        dry_run: bool,
+        notice_mode: u32,
+        veth: &str,
     ) -> Self {
         let config = Config {
             default_verdict: default_verdict as u32,
-            notice_mode: NOTICES_ALL,
+            notice_mode,
+            dry_run: dry_run.into(),
         };
         let skel = loader::load(object, RING_BYTES, config).expect("loading the XDP program");
-        let rule_texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
-        let parsed = rules::parse_flags(&rule_texts).unwrap_or_else(|e| panic!("{e}"));
-        rules::check_clashes(&parsed).unwrap_or_else(|e| panic!("{e}"));
-        let mut firewall = Firewall::new();
-        firewall
-            .install(&RuleMaps::of(&skel.maps), &parsed)
-            .unwrap_or_else(|e| panic!("installing {texts:?}: {e:#}"));
-        let set = RuleSet {
-            rules: firewall
-                .rules()
-                .iter()
-                .map(|a| (a.id, a.rule.rule))
-                .collect(),
-            default_verdict,
-        };
         let default = if default_verdict == XDP_DROP {
             "deny"
         } else {
             "allow"
         };
-        Lab {
-            name: format!("{name}, --default {default}"),
-            skel,
-            set,
-            rule_texts,
+        let mut name = format!("{name}, --default {default}");
+        if dry_run {
+            name.push_str(", --dry-run");
         }
+        if notice_mode == NOTICES_NONE {
+            name.push_str(", --notices none");
+        }
+        Lab {
+            name,
+            skel,
+            firewall: Firewall::new(),
+            set: Policy {
+                rules: Vec::new(),
+                slots: Vec::new(),
+                default_verdict,
+                iface_of,
+                ifindex: iface_of("lo").expect("a loopback interface"),
+            },
+            rule_texts: Vec::new(),
+            dry_run,
+            notice_mode,
+            veth: veth.to_string(),
+        }
+    }
+
+    /// Makes `texts` the rule set in force (`on VETH` names the veth end);
+    /// a set that does not compile is an error, and nothing changes.
+    fn install(&mut self, texts: &[&str]) -> Result<(), String> {
+        let texts: Vec<String> = texts.iter().map(|t| t.replace(VETH, &self.veth)).collect();
+        let rules = policy::parse_flags(&texts).map_err(|e| e.to_string())?;
+        let compiled = RuleSet::of(rules).map_err(|e| e.to_string())?;
+        self.firewall
+            .install(&RuleMaps::of(&self.skel.maps), &compiled)
+            .unwrap_or_else(|e| panic!("installing {texts:?}: {e:#}"));
+        let active = self.firewall.rules();
+        self.set.rules = active.iter().map(|a| a.rule.rule.clone()).collect();
+        self.set.slots = active
+            .iter()
+            .map(|a| self.firewall.slot_of(a.id).expect("a rule in force"))
+            .collect();
+        self.rule_texts = texts;
+        Ok(())
     }
 
     /// A reader of the ring that collects into `into`.
@@ -209,6 +470,37 @@ impl<'obj> Lab<'obj> {
         ring.consume().expect("reading the ring buffer");
         (output.return_value, notices.take())
     }
+
+    /// What the program must do with a frame the model decided so: return
+    /// this, and leave a notice or not.
+    fn wanted(&self, want: &Notice, decision: Decision) -> Expected {
+        let logged = matches!(decision, Decision::Rule(i) if self.set.rules[i].log);
+        Expected {
+            return_value: if self.dry_run { XDP_PASS } else { want.verdict },
+            notice: logged
+                || match self.notice_mode {
+                    NOTICES_ALL => true,
+                    NOTICES_DENIED => want.verdict == XDP_DROP,
+                    _ => false,
+                },
+        }
+    }
+
+    /// The rule that decided, as text, for a mismatch report.
+    fn decided_by(&self, decision: Decision) -> String {
+        match decision {
+            Decision::Rule(i) => format!("rule {i} '{}'", self.rule_texts[i]),
+            Decision::Default => "the default".to_string(),
+            Decision::Verdict(_) => "no rule (not IP, or not judgeable)".to_string(),
+        }
+    }
+}
+
+/// What a run must give besides the notice's fields.
+struct Expected {
+    return_value: u8,
+    /// Whether a notice must reach the ring.
+    notice: bool,
 }
 
 // ---------------------------------------------------------------------------
@@ -231,6 +523,7 @@ fn fields(n: &Notice) -> Vec<(&'static str, String)> {
         }
     };
     vec![
+        ("ifindex", n.ifindex.to_string()),
         ("packet_len", n.packet_len.to_string()),
         (
             "verdict",
@@ -272,18 +565,49 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// What was wrong with one run, or nothing.
-fn check(return_value: u32, notices: &[Notice], want: &Notice) -> Result<(), String> {
+/// One notice as `name=value` words.
+fn notice_line(n: &Notice) -> String {
+    fields(n)
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What was wrong with one run, or nothing: the program returned
+/// `return_value` and left `notices`; the model says `want`, and `expected`
+/// says what the program must return and whether the notice reaches the
+/// ring.
+fn check(
+    return_value: u32,
+    notices: &[Notice],
+    want: &Notice,
+    expected: &Expected,
+) -> Result<(), String> {
     let mut out = String::new();
-    if return_value != want.verdict as u32 {
+    if return_value != u32::from(expected.return_value) {
         let _ = writeln!(
             out,
             "  XDP return value {return_value}, want {}",
-            want.verdict
+            expected.return_value
         );
+    }
+    if !expected.notice {
+        if !notices.is_empty() {
+            let _ = writeln!(out, "  {} notices, want none", notices.len());
+            for got in notices {
+                let _ = writeln!(out, "  program: {}", notice_line(got));
+            }
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        let _ = writeln!(out, "  model:   {}", notice_line(want));
+        return Err(out);
     }
     let [got] = notices else {
         let _ = writeln!(out, "  {} notices, want exactly one", notices.len());
+        let _ = writeln!(out, "  model:   {}", notice_line(want));
         return Err(out);
     };
     let diffs = differences(got, want);
@@ -293,15 +617,8 @@ fn check(return_value: u32, notices: &[Notice], want: &Notice) -> Result<(), Str
     for (name, g, w) in &diffs {
         let _ = writeln!(out, "  {name}: got {g}, want {w}");
     }
-    let line = |n: &Notice| {
-        fields(n)
-            .into_iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let _ = writeln!(out, "  program: {}", line(got));
-    let _ = writeln!(out, "  model:   {}", line(want));
+    let _ = writeln!(out, "  program: {}", notice_line(got));
+    let _ = writeln!(out, "  model:   {}", notice_line(want));
     Err(out)
 }
 
@@ -413,67 +730,159 @@ fn check_coverage(frames: &[Frame]) {
     );
 }
 
+/// The labs every frame runs through: each fixed set under both defaults,
+/// the host policy as a dry run, the mix with `--notices none` (only `log`
+/// rules leave notices), and the random sets under both defaults.
+fn labs<'obj>(
+    objects: &'obj mut [MaybeUninit<OpenObject>],
+    veth: &str,
+) -> Vec<(Lab<'obj>, Option<RandomRules>)> {
+    let mut objects = objects.iter_mut();
+    let mut labs = Vec::new();
+    let mut fixed = |name: &str, texts: &[&str], default, dry_run, mode| {
+        let mut lab = Lab::load(objects.next().unwrap(), name, default, dry_run, mode, veth);
+        lab.install(texts)
+            .unwrap_or_else(|e| panic!("the fuzz set '{name}' is refused: {e}"));
+        labs.push((lab, None));
+    };
+    for &(name, texts) in RULE_SETS {
+        for default in [XDP_PASS, XDP_DROP] {
+            fixed(name, texts, default, false, NOTICES_ALL);
+        }
+    }
+    let (name, texts) = RULE_SETS[HOST_POLICY];
+    fixed(name, texts, XDP_DROP, true, NOTICES_ALL);
+    let (name, texts) = RULE_SETS[MIX];
+    fixed(name, texts, XDP_PASS, false, NOTICES_NONE);
+    labs
+}
+
+/// How many labs `labs` makes, random ones included.
+const LABS: usize = RULE_SETS.len() * 2 + 2 + 2;
+
 #[test]
 #[ignore = "needs root: loading XDP programs"]
 fn fuzz_program_against_model() {
     common::require_root(NEEDS_ROOT);
     let packets = env_number("FUZZ_PACKETS", DEFAULT_PACKETS);
     let seed = env_number("FUZZ_SEED", DEFAULT_SEED);
-    eprintln!("fuzz: seed {seed} (FUZZ_SEED={seed} repeats it), {packets} frames");
+    let set_frames = env_number("FUZZ_SET_FRAMES", DEFAULT_SET_FRAMES).max(1);
+    eprintln!(
+        "fuzz: seed {seed} (FUZZ_SEED={seed} repeats it), {packets} frames, a new random \
+         rule set every {set_frames}"
+    );
     let frames: Vec<Frame> = Frames::new(seed).take(packets).collect();
     if packets >= DEFAULT_PACKETS {
         check_coverage(&frames);
     }
+    // `on lo` and `on VETH` mean something only in a namespace of our own.
+    let net = TestNet::new().expect("a namespace for the fuzzer");
+    let veth = net.veth(Side::A).to_string();
+    net.within(Side::A, || {
+        fuzz(&frames, seed, set_frames, &veth);
+        Ok(())
+    })
+    .unwrap();
+}
 
+fn fuzz(frames: &[Frame], seed: u64, set_frames: usize, veth: &str) {
     let mut objects: Vec<MaybeUninit<OpenObject>> = Vec::new();
-    objects.resize_with(RULE_SETS.len() * 2, MaybeUninit::uninit);
-    let mut objects = objects.iter_mut();
-    let mut labs = Vec::new();
-    for &(name, texts) in RULE_SETS {
-        for default in [XDP_PASS, XDP_DROP] {
-            labs.push(Lab::load(objects.next().unwrap(), name, texts, default));
-        }
+    objects.resize_with(LABS, MaybeUninit::uninit);
+    let (fixed_objects, random_objects) = objects.split_at_mut(LABS - 2);
+    let mut labs = labs(fixed_objects, veth);
+    for (default, object) in [XDP_PASS, XDP_DROP].into_iter().zip(random_objects) {
+        let lab = Lab::load(object, "random sets", default, false, NOTICES_ALL, veth);
+        let rules = RandomRules {
+            rng: Rng::with_seed(seed ^ (u64::from(default) << 32)),
+            veth: veth.to_string(),
+        };
+        labs.push((lab, Some(rules)));
     }
 
     let started = Instant::now();
     let mut mismatches = 0usize;
-    let mut bad_frames = 0usize;
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     let mut bad = vec![false; frames.len()];
     let mut undecided = Vec::new();
-    for lab in &labs {
-        let notices = Rc::new(RefCell::new(Vec::new()));
-        let ring = lab.ring(notices.clone());
+    let (mut random_sets, mut refused_sets) = (0usize, 0usize);
+    for (lab, random) in &mut labs {
         let mut verdicts = Verdicts::default();
-        for (index, frame) in frames.iter().enumerate() {
-            let want = model::expect(&frame.bytes, &lab.set);
-            verdicts.count(&want);
-            let (return_value, got) = lab.run(&ring, &notices, &frame.bytes);
-            if let Err(report) = check(return_value, &got, &want) {
-                mismatches += 1;
-                bad[index] = true;
-                *kinds.entry(signature(&report)).or_default() += 1;
-                if mismatches <= SHOWN {
-                    eprintln!(
-                        "mismatch #{mismatches}: frame {index} ({}) under {}\n  rules: {:?}\n  frame: {}\n{report}",
-                        frame.label,
-                        lab.name,
-                        lab.rule_texts,
-                        hex(&frame.bytes)
-                    );
+        let mut decided = vec![0usize; lab.set.rules.len()];
+        let chunk = if random.is_some() {
+            set_frames
+        } else {
+            frames.len().max(1)
+        };
+        for (number, chunk_frames) in frames.chunks(chunk).enumerate() {
+            if let Some(random) = random {
+                // A set the classifier refuses (too many entries) is
+                // skipped, and counted.
+                loop {
+                    let texts = random.set();
+                    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    match lab.install(&texts) {
+                        Ok(()) => break,
+                        Err(error) => {
+                            refused_sets += 1;
+                            if refused_sets <= 3 {
+                                eprintln!("fuzz: a random set refused: {error}");
+                            }
+                        }
+                    }
+                }
+                random_sets += 1;
+            }
+            let notices = Rc::new(RefCell::new(Vec::new()));
+            let ring = lab.ring(notices.clone());
+            for (offset, frame) in chunk_frames.iter().enumerate() {
+                let index = number * chunk + offset;
+                let (mut want, decision) = model::expect(&frame.bytes, &lab.set);
+                want.ifindex = lab.set.ifindex;
+                verdicts.count(&want);
+                if let (Decision::Rule(i), None) = (decision, &random) {
+                    decided[i] += 1;
+                }
+                let expected = lab.wanted(&want, decision);
+                let (return_value, got) = lab.run(&ring, &notices, &frame.bytes);
+                if let Err(report) = check(return_value, &got, &want, &expected) {
+                    mismatches += 1;
+                    bad[index] = true;
+                    *kinds.entry(signature(&report)).or_default() += 1;
+                    if mismatches <= SHOWN {
+                        eprintln!(
+                            "mismatch #{mismatches}: frame {index} ({}) under {}\n  rules: \
+                             {:?}\n  model: decided by {}\n  frame: {}\n{report}",
+                            frame.label,
+                            lab.name,
+                            lab.rule_texts,
+                            lab.decided_by(decision),
+                            hex(&frame.bytes)
+                        );
+                    }
                 }
             }
         }
         eprintln!("fuzz: {}: {verdicts}", lab.name);
-        if packets >= DEFAULT_PACKETS && !lab.set.rules.is_empty() && !verdicts.all_seen() {
+        let never: Vec<&String> = decided
+            .iter()
+            .zip(&lab.rule_texts)
+            .filter(|(n, _)| **n == 0)
+            .map(|(_, text)| text)
+            .collect();
+        if !never.is_empty() {
+            eprintln!("fuzz:   rules that decided no frame: {never:?}");
+        }
+        let has_rules = random.is_some() || !lab.set.rules.is_empty();
+        if frames.len() >= DEFAULT_PACKETS && has_rules && !verdicts.all_seen() {
             undecided.push(lab.name.clone());
         }
     }
-    bad_frames += bad.iter().filter(|&&b| b).count();
+    let bad_frames = bad.iter().filter(|&&b| b).count();
     let elapsed = started.elapsed();
     let runs = frames.len() * labs.len();
     eprintln!(
-        "fuzz: {runs} runs ({} frames × {} rule sets) in {:.1} s, {:.0} runs/s; {bad_frames} frames mismatched",
+        "fuzz: {runs} runs ({} frames × {} labs) in {:.1} s, {:.0} runs/s; {random_sets} \
+         random rule sets ({refused_sets} refused and replaced); {bad_frames} frames mismatched",
         frames.len(),
         labs.len(),
         elapsed.as_secs_f64(),
@@ -485,11 +894,12 @@ fn fuzz_program_against_model() {
     println!("{} frames, {mismatches} mismatches", frames.len());
     assert!(
         undecided.is_empty(),
-        "under {undecided:?} the frames missed a way of deciding (see the counts above): widen the generator"
+        "under {undecided:?} the frames missed a way of deciding (see the counts above): widen \
+         the generator"
     );
     assert_eq!(
         mismatches, 0,
-        "the program and the model disagree (seed {seed}); see above"
+        "the program and the model disagree (FUZZ_SEED={seed}); see above"
     );
 }
 
@@ -529,19 +939,30 @@ fn v6(text: &str) -> [u8; 16] {
 const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 
-/// The notice `fixture` expects, its rule id as numbered in `set`.
-fn wanted(fixture: &Fixture, set: &RuleSet) -> Notice {
+/// The notice `fixture` expects, its rule id the slot `set` gives it.
+fn wanted(fixture: &Fixture, set: &Policy) -> Notice {
     let rule_id = fixture.decided_by.map_or(RULE_NONE, |text| {
-        let rule: rules::Rule = text.parse().expect("a rule");
-        set.rules
+        let rule: Rule = text.parse().expect("a rule");
+        let index = set
+            .rules
             .iter()
-            .find(|(_, r)| *r == rule)
-            .expect("a rule of the set")
-            .0
+            .position(|r| *r == rule)
+            .expect("a rule of the set");
+        set.slots[index]
     });
     Notice {
         rule_id,
+        ifindex: set.ifindex,
         ..fixture.want
+    }
+}
+
+/// What a fixture's run must give besides the notice: the verdict, and a
+/// notice (the labs of the fixtures show every packet).
+fn every_notice(want: &Notice) -> Expected {
+    Expected {
+        return_value: want.verdict,
+        notice: true,
     }
 }
 
@@ -549,18 +970,23 @@ fn wanted(fixture: &Fixture, set: &RuleSet) -> Notice {
 fn model_half(test: &str, fixture: &Fixture) {
     let frame = unhex(fixture.frame);
     let texts: Vec<String> = fixture.rules.iter().map(|t| t.to_string()).collect();
-    let parsed = rules::parse_flags(&texts).expect("rules");
-    let by_order = RuleSet {
-        rules: parsed
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (i as u32, r.rule))
-            .collect(),
+    let parsed = policy::parse_flags(&texts).expect("rules");
+    let by_order = Policy {
+        rules: parsed.into_iter().map(|r| r.rule).collect(),
+        slots: (0..fixture.rules.len() as u32).collect(),
         default_verdict: fixture.default_verdict,
+        iface_of,
+        ifindex: 1,
     };
     let want = wanted(fixture, &by_order);
-    let modelled = model::expect(&frame, &by_order);
-    if let Err(report) = check(want.verdict as u32, &[modelled], &want) {
+    let (mut modelled, _) = model::expect(&frame, &by_order);
+    modelled.ifindex = by_order.ifindex;
+    if let Err(report) = check(
+        want.verdict.into(),
+        &[modelled],
+        &want,
+        &every_notice(&want),
+    ) {
         panic!("{test}: the model disagrees with the spec\n{report}");
     }
 }
@@ -571,12 +997,21 @@ fn fixture(test: &str, fixture: Fixture) {
     common::require_root(NEEDS_ROOT);
     let frame = unhex(fixture.frame);
     let mut object = MaybeUninit::uninit();
-    let lab = Lab::load(&mut object, test, fixture.rules, fixture.default_verdict);
+    let mut lab = Lab::load(
+        &mut object,
+        test,
+        fixture.default_verdict,
+        false,
+        NOTICES_ALL,
+        "lo",
+    );
+    lab.install(fixture.rules)
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
     let want = wanted(&fixture, &lab.set);
     let notices = Rc::new(RefCell::new(Vec::new()));
     let ring = lab.ring(notices.clone());
     let (return_value, got) = lab.run(&ring, &notices, &frame);
-    if let Err(report) = check(return_value, &got, &want) {
+    if let Err(report) = check(return_value, &got, &want, &every_notice(&want)) {
         panic!(
             "{test}: the program disagrees with the spec\n  rules: {:?}\n  frame: {}\n{report}",
             fixture.rules, fixture.frame
@@ -644,13 +1079,14 @@ mod spec {
 
     /// Issue 7, bypass 3: a tiny first fragment, 8 bytes of TCP (Total Length
     /// 28) padded to 60 bytes. The TCP header does not fit in the datagram:
-    /// TRUNCATED, and dropped while TCP port rules are in force.
+    /// TRUNCATED, its ports unknown, and so a deny that asks for ports
+    /// matches it (fail closed) before the allow behind it can.
     pub fn fixture_tiny_first_fragment_padded() -> Fixture {
         Fixture {
             frame: "02000000000202000000000108004500001c00006000400606080a6300020a6300019c40001601020304000000000000000000000000000000000000",
-            rules: &["deny tcp dport 22"],
+            rules: &["deny tcp dport 22", "allow tcp"],
             default_verdict: XDP_PASS,
-            decided_by: None,
+            decided_by: Some("deny tcp dport 22"),
             want: Notice {
                 packet_len: 60,
                 verdict: XDP_DROP,
@@ -720,6 +1156,33 @@ mod spec {
             },
         }
     }
+
+    /// Issue 9: a non-first IPv4 fragment (offset 100, 800 bytes in) of TCP
+    /// whose bytes look like a SYN to port 22. It has no transport header:
+    /// a rule asking for ports never matches it (as in iptables and
+    /// nftables), one asking for the protocol alone does.
+    pub fn fixture_non_first_fragment_skips_port_rules() -> Fixture {
+        Fixture {
+            frame: "02000000000202000000000108004500002812340064400653700a6300020a6300019c40001601020304000000005002faf000000000",
+            rules: &["deny tcp dport 22", "allow tcp"],
+            default_verdict: XDP_DROP,
+            decided_by: Some("allow tcp"),
+            want: Notice {
+                packet_len: 54,
+                verdict: XDP_PASS,
+                depth: DEPTH_L3,
+                flags: FLAG_FRAGMENT,
+                eth_dst: MAC_B,
+                eth_src: MAC_A,
+                ether_type: ETH_P_IP,
+                ip_version: 4,
+                l4_proto: IPPROTO_TCP,
+                src_addr: v4([10, 99, 0, 2]),
+                dst_addr: v4([10, 99, 0, 1]),
+                ..Notice::ZERO
+            },
+        }
+    }
 }
 
 /// A fixture of `spec`, built on demand.
@@ -746,6 +1209,10 @@ const FIXTURES: &[(&str, Spec)] = &[
     (
         "fixture_ipv6_first_fragment_with_m_is_walked",
         spec::fixture_ipv6_first_fragment_with_m_is_walked,
+    ),
+    (
+        "fixture_non_first_fragment_skips_port_rules",
+        spec::fixture_non_first_fragment_skips_port_rules,
     ),
 ];
 
@@ -777,4 +1244,5 @@ fixture_tests!(
     fixture_tiny_first_fragment_padded,
     fixture_ipv6_fragment_word_0080_is_a_later_fragment,
     fixture_ipv6_first_fragment_with_m_is_walked,
+    fixture_non_first_fragment_skips_port_rules,
 );

@@ -63,6 +63,10 @@ const V6: [&str; 6] = [
 ];
 const PORTS: [u16; 10] = [22, 53, 80, 443, 4789, 8000, 8080, 8081, 0, 65535];
 const ICMP_TYPES: [u8; 8] = [0, 3, 8, 11, 128, 129, 135, 136];
+const ICMP_CODES: [u8; 5] = [0, 1, 3, 4, 13];
+/// TCP flag bytes the rule sets' `flags` tell apart: SYN, SYN-ACK, ACK,
+/// RST, FIN-PSH-URG, SYN-FIN, none.
+const TCP_FLAGS: [u8; 7] = [0x02, 0x12, 0x10, 0x04, 0x29, 0x03, 0x00];
 const TPIDS: [u16; 2] = [0x8100, 0x88a8];
 const MACS: [[u8; 6]; 3] = [
     [0x02, 0, 0, 0, 0, 0x01],
@@ -116,6 +120,7 @@ pub struct Ip {
     pub dport: u16,
     pub tcp_flags: u8,
     pub icmp_type: u8,
+    pub icmp_code: u8,
     /// IPv4 options bytes (a multiple of 4, at most 40).
     pub options: Vec<u8>,
     /// Bytes after the transport header.
@@ -164,7 +169,7 @@ impl Ip {
             .to_bytes()
             .to_vec(),
             Payload::Icmp | Payload::WrongIcmp => {
-                vec![self.icmp_type, 0, 0, 0, 0x12, 0x34, 0, 1]
+                vec![self.icmp_type, self.icmp_code, 0, 0, 0x12, 0x34, 0, 1]
             }
             // SPI, sequence number.
             Payload::Esp => vec![0, 0, 0x10, 0x01, 0, 0, 0, 1],
@@ -537,6 +542,7 @@ pub fn templates() -> Vec<Frame> {
         dport: 4789,
         tcp_flags: 0,
         icmp_type: 0,
+        icmp_code: 0,
         options: Vec::new(),
         data: b"abc".to_vec(),
     };
@@ -690,11 +696,20 @@ impl Frames {
             payload: self.payload(),
             sport: self.port(),
             dport: self.port(),
-            tcp_flags: self.rng.u8(..),
+            tcp_flags: if self.chance(60) {
+                self.pick(&TCP_FLAGS)
+            } else {
+                self.rng.u8(..)
+            },
             icmp_type: if self.chance(70) {
                 self.pick(&ICMP_TYPES)
             } else {
                 self.rng.u8(..)
+            },
+            icmp_code: match self.rng.u8(..10) {
+                0..=5 => 0,
+                6..=8 => self.pick(&ICMP_CODES),
+                _ => self.rng.u8(..),
             },
             options,
             data: (0..data_len).map(|_| self.rng.u8(..)).collect(),

@@ -1,9 +1,11 @@
 //! The reference model of the fuzzer: what the XDP program must report and
-//! decide for a frame under a rule set, written from the spec of the walk
-//! and verdict (HACKING.md, "The walk and the verdict") and the RFCs, in
-//! plain user-space Rust, never from the BPF code. Headers are decoded with
-//! etherparse; where etherparse refuses something the spec still walks, the
-//! comment says so and the model does what the spec says.
+//! decide for a frame under a rule set. The walk is written from its spec
+//! (HACKING.md, "The walk and the verdict") and the RFCs, in plain
+//! user-space Rust, never from the BPF code; headers are decoded with
+//! etherparse, and where etherparse refuses something the spec still walks,
+//! the comment says so and the model does what the spec says. Which rule
+//! decides is `policy::evaluate`, the matching spec as code, so that the
+//! rules have one reference.
 
 use etherparse::err::ipv4::{HeaderError as Ipv4Error, HeaderSliceError as Ipv4SliceError};
 use etherparse::err::ipv6::HeaderSliceError as Ipv6SliceError;
@@ -13,26 +15,39 @@ use etherparse::{
     SingleVlanHeaderSlice, TcpHeaderSlice, UdpHeaderSlice,
 };
 use xdp_hello::abi::*;
-use xdp_hello::rules::{Action, Direction, Match, Rule, Transport};
+use xdp_hello::policy::evaluate::{evaluate, Packet};
+use xdp_hello::policy::{Action, Rule};
 
 /// Ethernet/IPv4 ARP: htype 1, ptype 0x0800, hlen 6, plen 4 (RFC 826).
 const ARP_ETHERNET_IPV4: [u8; 6] = [0, 1, 0x08, 0x00, 6, 4];
 
-/// A rule set as the program has it: each rule with the id it was given,
-/// and the `--default` verdict.
-pub struct RuleSet {
-    pub rules: Vec<(u32, Rule)>,
+/// A rule set as the program has it: the rules in order, each with the
+/// counter slot the kernel reports for it, the `--default` verdict, and
+/// the interfaces its `on` rules name.
+pub struct Policy {
+    pub rules: Vec<Rule>,
+    pub slots: Vec<u32>,
     pub default_verdict: u8,
+    /// The ifindex of an interface name, as the rules were compiled with.
+    pub iface_of: fn(&str) -> Option<u32>,
+    /// The interface the frames arrive on.
+    pub ifindex: u32,
 }
 
-/// The notice the program must produce for `frame` under `set`: every field
-/// but the run-dependent `timestamp_ns`, `ifindex` and `rx_queue` (left 0).
-pub fn expect(frame: &[u8], set: &RuleSet) -> Notice {
+/// The notice the program must produce for `frame` under `set` — every field
+/// but the run-dependent `timestamp_ns`, `ifindex` and `rx_queue` (left 0) —
+/// and who decided it.
+pub fn expect(frame: &[u8], set: &Policy) -> (Notice, Decision) {
     let mut notice = walk(frame);
-    let (verdict, rule_id) = decide(&notice, set);
+    let decision = decide(&notice, set);
+    let (verdict, rule_id) = match decision {
+        Decision::Rule(index) => (verdict_of(set.rules[index].action), set.slots[index]),
+        Decision::Default => (set.default_verdict, RULE_NONE),
+        Decision::Verdict(verdict) => (verdict, RULE_NONE),
+    };
     notice.verdict = verdict;
     notice.rule_id = rule_id;
-    notice
+    (notice, decision)
 }
 
 // ---------------------------------------------------------------------------
@@ -327,175 +342,51 @@ fn walk_transport(walk: &mut Walk, at: usize) -> Result<(), Stop> {
 // ---------------------------------------------------------------------------
 // The verdict
 
-/// The KIND_* bit of a rule.
-pub fn kind_of(rule: &Rule) -> u32 {
-    match rule.matches {
-        Match::Address(Direction::Src, net) if net.addr().is_ipv4() => KIND_V4_SRC,
-        Match::Address(Direction::Dst, net) if net.addr().is_ipv4() => KIND_V4_DST,
-        Match::Address(Direction::Src, _) => KIND_V6_SRC,
-        Match::Address(Direction::Dst, _) => KIND_V6_DST,
-        Match::Port {
-            transport: Transport::Tcp,
-            ..
-        } => KIND_TCP_PORTS,
-        Match::Port {
-            transport: Transport::Udp,
-            ..
-        } => KIND_UDP_PORTS,
-        Match::Icmp { v6: false, .. } => KIND_ICMP,
-        Match::Icmp { v6: true, .. } => KIND_ICMPV6,
-        Match::Proto(_) => KIND_PROTO,
+/// Who decides a walked frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The rule of this index, the first that matches.
+    Rule(usize),
+    /// No rule matches: `--default`.
+    Default,
+    /// No rule is asked: non-IP passes, unjudgeable IP fails closed.
+    Verdict(u8),
+}
+
+pub fn verdict_of(action: Action) -> u8 {
+    match action {
+        Action::Allow => XDP_PASS,
+        Action::Deny => XDP_DROP,
     }
 }
 
-/// The verdict and the deciding rule's id for a walked `notice`.
-pub fn decide(notice: &Notice, set: &RuleSet) -> (u8, u32) {
-    let kinds = set.rules.iter().fold(0, |k, (_, rule)| k | kind_of(rule));
-    let fail_closed = if kinds != 0 {
-        XDP_DROP
+/// Who decides a walked `notice` under `set`. What the rules cannot judge
+/// is settled first, as the spec says: non-IP passes; IP the walk could not
+/// find or trust (no IP header behind the EtherType or VLAN tags, or a
+/// malformed one) is dropped while any rule is in force, else the default
+/// decides. Everything else is `policy::evaluate`'s.
+pub fn decide(notice: &Notice, set: &Policy) -> Decision {
+    let fail_closed = if set.rules.is_empty() {
+        Decision::Verdict(set.default_verdict)
     } else {
-        set.default_verdict
+        Decision::Verdict(XDP_DROP)
     };
-    let version = notice.ip_version;
-
-    if version == 0 {
+    if notice.ip_version == 0 {
         return match notice.ether_type {
-            ETH_P_IP | ETH_P_IPV6 | ETH_P_8021Q | ETH_P_8021AD => (fail_closed, RULE_NONE),
-            _ => (XDP_PASS, RULE_NONE),
+            ETH_P_IP | ETH_P_IPV6 | ETH_P_8021Q | ETH_P_8021AD => fail_closed,
+            _ => Decision::Verdict(XDP_PASS),
         };
     }
     if notice.flags & FLAG_MALFORMED != 0 {
-        return (fail_closed, RULE_NONE);
+        return fail_closed;
     }
-
-    let mut allow = None;
-    // A deny decides at once; the first allow is kept.
-    let mut consider = |found: Option<(u32, Action)>| match found {
-        Some((id, Action::Deny)) => Some((XDP_DROP, id)),
-        Some((id, Action::Allow)) => {
-            allow.get_or_insert(id);
-            None
-        }
-        None => None,
+    let arrived = Notice {
+        ifindex: set.ifindex,
+        ..*notice
     };
-    macro_rules! consider {
-        ($found:expr) => {
-            if let Some(decided) = consider($found) {
-                return decided;
-            }
-        };
+    let packet = Packet::from_notice(&arrived).expect("an IP notice is a packet");
+    match evaluate(&set.rules, &set.iface_of, &packet) {
+        Some(index) => Decision::Rule(index),
+        None => Decision::Default,
     }
-
-    consider!(address_rule(set, Direction::Src, notice));
-    consider!(address_rule(set, Direction::Dst, notice));
-
-    let walk_unfinished = notice.flags & (FLAG_TRUNCATED | FLAG_EXT_LIMIT) != 0;
-    if notice.depth < DEPTH_L4 && walk_unfinished {
-        let needed = match (notice.l4_proto, version) {
-            (IPPROTO_TCP, _) => KIND_TCP_PORTS,
-            (IPPROTO_UDP, _) => KIND_UDP_PORTS,
-            (IPPROTO_ICMP, 4) => KIND_ICMP,
-            (IPPROTO_ICMPV6, 6) => KIND_ICMPV6,
-            (proto, _) if is_extension_header(version, proto) => {
-                KIND_TCP_PORTS | KIND_UDP_PORTS | KIND_ICMP | KIND_ICMPV6 | KIND_PROTO
-            }
-            _ => 0,
-        };
-        if kinds & needed != 0 {
-            return (XDP_DROP, RULE_NONE);
-        }
-    }
-
-    // Behind an extension header the walk could not finish, the protocol
-    // is unknown: no protocol rule can speak for it.
-    if !is_extension_header(version, notice.l4_proto) {
-        consider!(proto_rule(set, notice.l4_proto));
-    }
-
-    if notice.depth == DEPTH_L4 {
-        match (notice.l4_proto, version) {
-            (IPPROTO_TCP, _) | (IPPROTO_UDP, _) => {
-                let transport = if notice.l4_proto == IPPROTO_TCP {
-                    Transport::Tcp
-                } else {
-                    Transport::Udp
-                };
-                consider!(port_rule(set, transport, Direction::Src, notice.src_port));
-                consider!(port_rule(set, transport, Direction::Dst, notice.dst_port));
-            }
-            (IPPROTO_ICMP, 4) => consider!(icmp_rule(set, false, notice.icmp_type)),
-            (IPPROTO_ICMPV6, 6) => consider!(icmp_rule(set, true, notice.icmp_type)),
-            _ => {}
-        }
-    }
-
-    match allow {
-        Some(id) => (XDP_PASS, id),
-        None => (set.default_verdict, RULE_NONE),
-    }
-}
-
-/// The longest prefix of the notice's family containing its address.
-fn address_rule(set: &RuleSet, direction: Direction, notice: &Notice) -> Option<(u32, Action)> {
-    let raw = match direction {
-        Direction::Src => notice.src_addr,
-        Direction::Dst => notice.dst_addr,
-    };
-    let addr: std::net::IpAddr = if notice.ip_version == 4 {
-        std::net::Ipv4Addr::from(<[u8; 4]>::try_from(&raw[..4]).unwrap()).into()
-    } else {
-        std::net::Ipv6Addr::from(raw).into()
-    };
-    set.rules
-        .iter()
-        .filter_map(|(id, rule)| match rule.matches {
-            Match::Address(d, net) if d == direction && net.contains(&addr) => {
-                Some((net.prefix_len(), *id, rule.action))
-            }
-            _ => None,
-        })
-        .max_by_key(|&(prefix, ..)| prefix)
-        .map(|(_, id, action)| (id, action))
-}
-
-/// The rule whose range holds `port` (ranges never overlap).
-fn port_rule(
-    set: &RuleSet,
-    transport: Transport,
-    direction: Direction,
-    port: u16,
-) -> Option<(u32, Action)> {
-    set.rules.iter().find_map(|(id, rule)| match rule.matches {
-        Match::Port {
-            transport: t,
-            direction: d,
-            first,
-            last,
-        } if t == transport && d == direction && (first..=last).contains(&port) => {
-            Some((*id, rule.action))
-        }
-        _ => None,
-    })
-}
-
-/// The rule for exactly `icmp_type`, else the one for any type.
-fn icmp_rule(set: &RuleSet, v6: bool, icmp_type: u8) -> Option<(u32, Action)> {
-    let find = |want: Option<u8>| {
-        set.rules.iter().find_map(|(id, rule)| match rule.matches {
-            Match::Icmp {
-                v6: family,
-                icmp_type,
-            } if family == v6 && icmp_type == want => Some((*id, rule.action)),
-            _ => None,
-        })
-    };
-    find(Some(icmp_type)).or_else(|| find(None))
-}
-
-/// The rule for exactly IP protocol `proto`.
-fn proto_rule(set: &RuleSet, proto: u8) -> Option<(u32, Action)> {
-    set.rules.iter().find_map(|(id, rule)| match rule.matches {
-        Match::Proto(number) if number == proto => Some((*id, rule.action)),
-        _ => None,
-    })
 }

@@ -154,6 +154,10 @@ mod tests {
             ),
             ("allow udp dport 53-53", "allow udp dport 53"),
             (
+                "allow proto tcp src 10.0.0.0/24 dport 22",
+                "allow tcp dport 22 src 10.0.0.0/24",
+            ),
+            (
                 "allow udp dport 53 src 192.0.2.0/24,2001:db8::/32",
                 "allow udp dport 53 src 192.0.2.0/24,2001:db8::/32",
             ),

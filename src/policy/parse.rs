@@ -401,8 +401,11 @@ fn range<T: FromStr + PartialOrd + Copy + std::fmt::Display>(
             .ok_or_else(|| format!("{noun} {} is not a number from 0 to {max}", quote(part)))
     };
     let (first, last) = match text.split_once('-') {
-        None => (number(text)?, number(text)?),
-        Some(("", _)) => (number(text)?, number(text)?),
+        // `-5` is a negative number, not a range.
+        None | Some(("", _)) => {
+            let single = number(text)?;
+            (single, single)
+        }
         Some((_, "")) => {
             return Err(format!(
                 "{noun} range {} has no last {noun}; write FIRST-LAST, e.g. {example}",
@@ -533,7 +536,6 @@ fn flag_bits(letters: &str, text: &str) -> Result<u8, String> {
     letters.chars().try_fold(0u8, |bits, letter| {
         let bit = FLAG_LETTERS
             .find(letter.to_ascii_uppercase())
-            .filter(|_| letter.is_ascii())
             .ok_or_else(|| {
                 format!(
                     "flags {}: {} is not a TCP flag; the letters are F S R P A U E W (FIN SYN \

@@ -3,6 +3,7 @@
 
 pub mod abi;
 pub mod attach;
+pub mod classify;
 pub mod cli;
 pub mod firewall;
 pub mod grace;

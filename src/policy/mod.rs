@@ -20,6 +20,8 @@
 //! the limit), a deny rule counts as matching on that field and an allow rule
 //! as not: such a packet never gets past a deny by reaching a later allow.
 
+pub mod evaluate;
+
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;

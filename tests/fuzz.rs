@@ -145,8 +145,8 @@ const RULE_SETS: &[(&str, &[&str])] = &[
     (
         "mix, on, log",
         &[
-            "allow on lo tcp dport 22 src 10.1.2.0/24,2001:db8::/32 log",
-            "deny src 10.0.0.0/8 dst 2001:db8::/32",
+            "allow tcp dport 22 on lo src 10.1.2.0/24,2001:db8::/32 log",
+            "deny src 10.0.0.0/8,fd00::/8 dst 2001:db8::/32",
             "deny udp dport 4789 dst 172.16.0.0/12,fd00::1 log",
             "allow icmpv6 type 135,136 src fe80::/10",
             "deny tcp flags S/SA sport 40000-65535 on lo",
@@ -351,7 +351,18 @@ impl RandomRules {
         } else {
             self.rng.usize(1..=40)
         };
-        (0..n).map(|_| self.rule()).collect()
+        (0..n).map(|_| self.valid_rule()).collect()
+    }
+
+    /// A rule the parser takes: it refuses some combinations outright (a
+    /// src of one family with a dst of the other), so those are drawn again.
+    fn valid_rule(&mut self) -> String {
+        loop {
+            let text = self.rule();
+            if text.parse::<Rule>().is_ok() {
+                return text;
+            }
+        }
     }
 }
 

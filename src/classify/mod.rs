@@ -51,6 +51,9 @@ pub struct Compiled {
 
 /// Entries one rule set may have: the other generation needs room too.
 pub const MAX_SET_ENTRIES: usize = abi::MAX_CLASS_ENTRIES as usize / 2;
+/// Keys the compiler looks at, kept or covered, before it gives up: a bound
+/// on its time.
+const MAX_EXAMINED: usize = 4 * MAX_SET_ENTRIES;
 
 impl Compiled {
     pub fn new(
@@ -72,6 +75,7 @@ impl Compiled {
         let mut index: FxHashMap<ClassKey, u32> = FxHashMap::default();
         let mut entries = Vec::new();
         let mut shapes = 0u32;
+        let mut examined = 0usize;
         let (mut shadowed, mut never_matches) = (Vec::new(), Vec::new());
         for (i, rule) in rules.iter().enumerate() {
             let m = &rule.matches;
@@ -97,6 +101,11 @@ impl Compiled {
             let mut full = false;
             enumerator.each_key(r, shape, &asks, &mut |key| {
                 yielded = true;
+                examined += 1;
+                if examined > MAX_EXAMINED {
+                    full = true;
+                    return false;
+                }
                 let cover = subsets
                     .iter()
                     .filter_map(|&s| index.get(&project_key(&key, s)).copied())
@@ -110,7 +119,7 @@ impl Compiled {
                         uncovered = true;
                         index.insert(key, r);
                         entries.push((key, r));
-                        if entries.len() > MAX_SET_ENTRIES {
+                        if entries.len() >= MAX_SET_ENTRIES {
                             full = true;
                             return false;
                         }
@@ -120,8 +129,8 @@ impl Compiled {
             });
             if full {
                 return Err(RuleError(format!(
-                    "rule {} takes the classifier past {MAX_SET_ENTRIES} entries: \
-                     its lists cross too many others; split it or merge overlapping lists",
+                    "rule {}: the classifier would need more than {MAX_SET_ENTRIES} entries; its \
+                     lists cut across too many others: use fewer distinct ranges and networks",
                     i + 1
                 )));
             }

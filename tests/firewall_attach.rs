@@ -171,15 +171,21 @@ fn stop(observer: Observer, net: &TestNet) -> Finished {
     done
 }
 
-/// The summary's per-rule lines: (id, hits, rule).
+/// The summary's per-rule lines: (id, hits, rule). Each line also counts
+/// bytes: at least a minimal Ethernet frame a hit, none without one.
 fn rule_hits(done: &Finished) -> Vec<(u32, u64, String)> {
     done.stderr
         .iter()
         .filter_map(|line| {
             let words: Vec<&str> = line.split_whitespace().collect();
             match &words[..] {
-                ["xdp-hello:", "rule", id, hits, "hits", rule @ ..] => {
-                    Some((id.parse().ok()?, hits.parse().ok()?, rule.join(" ")))
+                ["xdp-hello:", "rule", id, hits, "hits", bytes, "bytes", rule @ ..] => {
+                    let (hits, bytes): (u64, u64) = (hits.parse().ok()?, bytes.parse().ok()?);
+                    assert!(
+                        (hits == 0) == (bytes == 0) && bytes >= 42 * hits,
+                        "{hits} hits of {bytes} bytes: {line}"
+                    );
+                    Some((id.parse().ok()?, hits, rule.join(" ")))
                 }
                 _ => None,
             }
@@ -253,8 +259,9 @@ fn skb_deny_src_blocks_ping() {
     deny_src_blocks_ping(Mode::Skb);
 }
 
-/// `deny src 10.211.0.0/24` + `allow src B`: B's pings get through, those
-/// from B's second address in the same /24 do not.
+/// `allow src B` + `deny src 10.211.0.0/24`, the exception first (the
+/// first rule that matches decides): B's pings get through, those from B's
+/// second address in the same /24 do not.
 fn allow_exception_lets_one_host_through(mode: Mode) {
     common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
@@ -267,7 +274,7 @@ fn allow_exception_lets_one_host_through(mode: Mode) {
     let deny = "deny src 10.211.0.0/24".to_string();
     let allow = format!("allow src {B_V4}");
     let observer = net
-        .observe(binary(), mode, &["-j", "--rule", &deny, "--rule", &allow])
+        .observe(binary(), mode, &["-j", "--rule", &allow, "--rule", &deny])
         .unwrap();
     attached(&net, mode);
 
@@ -276,8 +283,8 @@ fn allow_exception_lets_one_host_through(mode: Mode) {
         !ping_answered(&net, Some(B2_V4), A_V4.into(), 2),
         "ping from {B2_V4} got through '{deny}'"
     );
-    let passed = echo_request(B_V4, "PASS", Some(1));
-    let dropped = echo_request(B2_V4, "DROP", Some(0));
+    let passed = echo_request(B_V4, "PASS", Some(0));
+    let dropped = echo_request(B2_V4, "DROP", Some(1));
     assert_eq!(observer.wait_for_lines(3, &passed, NOTICE_WAIT), 3);
     assert_eq!(observer.wait_for_lines(2, &dropped, NOTICE_WAIT), 2);
 
@@ -289,7 +296,7 @@ fn allow_exception_lets_one_host_through(mode: Mode) {
     assert!(summary.passed >= 3, "{}", dump(&done));
     assert_eq!(
         rule_hits(&done),
-        [(0, 2, deny), (1, 3, allow)],
+        [(0, 3, allow), (1, 2, deny)],
         "{}",
         dump(&done)
     );
@@ -553,8 +560,10 @@ fn bad_rule_flag_exits_2_naming_it() {
     for part in ["--rule #2", "'deny src 10.0.0.0/33'", "not an IPv4 or IPv6"] {
         assert!(error.contains(part), "should say '{part}': {error}");
     }
-    let error = refused_with_2(&net, &["--rule", "deny icmp", "--rule", "allow icmp"]);
-    assert!(error.contains("conflicts with"), "{error}");
+    let error = refused_with_2(&net, &["--rule", "deny icmp", "--rule", "deny dport 22"]);
+    for part in ["--rule #2", "'deny dport 22'", "needs tcp or udp"] {
+        assert!(error.contains(part), "should say '{part}': {error}");
+    }
 }
 
 #[test]

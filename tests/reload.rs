@@ -128,8 +128,9 @@ fn reloads_are_counted_and_rule_ids_keep_their_meaning() {
     assert_eq!(
         summary,
         [
-            "xdp-hello:   rule   2          1 hits  deny udp dport 9",
-            "xdp-hello:   rule   1          2 hits  deny udp dport 10",
+            // 46 bytes a datagram: Ethernet, IPv4, UDP and "ping".
+            "xdp-hello:   rule   2          1 hits           46 bytes  deny udp dport 9",
+            "xdp-hello:   rule   1          2 hits           92 bytes  deny udp dport 10",
         ],
         "{:?}",
         done.stderr

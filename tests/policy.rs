@@ -417,6 +417,46 @@ fn dry_run_drops_nothing_and_counts_what_it_would() {
     assert_eq!(would_have_been_dropped(&done).map(|n| n >= 2), Some(true));
 }
 
+/// `log` shows what its rule decides even under `--notices none`, and
+/// nothing else shows.
+#[test]
+#[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
+fn log_rules_notice_under_notices_none() {
+    common::require_root(NEEDS_ROOT);
+    let net = TestNet::new().unwrap();
+    let observer = net
+        .observe(
+            BINARY.as_ref(),
+            Mode::Skb,
+            &[
+                "-j",
+                "--notices",
+                "none",
+                "--rule",
+                "deny udp dport 50002 log",
+                "--rule",
+                "allow udp",
+            ],
+        )
+        .unwrap();
+    let to = |port| SocketAddr::V4(SocketAddrV4::new(A_V4, port));
+    net.send_udp(40001, to(50001), &[b"x".as_slice(); 2])
+        .unwrap();
+    net.send_udp(40002, to(50002), &[b"x".as_slice(); 3])
+        .unwrap();
+    net.ping(A_V4.into(), 1).unwrap();
+    let logged = |line: &str| {
+        Line::parse(line).is_some_and(|l| {
+            l.proto == "UDP" && l.dport == Some(50002) && l.verdict == "DROP" && l.rule == Some(0)
+        })
+    };
+    assert_eq!(observer.wait_for_lines(3, logged, NOTICE_WAIT), 3);
+    let done = stop(observer, &net);
+    assert_eq!(done.stdout.len(), 3, "{}", dump(&done));
+    let hits: Vec<(u64, u64)> = rule_hits(&done).iter().map(|h| (h.0, h.1)).collect();
+    assert_eq!(hits, [(0, 3), (1, 2)], "{}", dump(&done));
+}
+
 // ---------------------------------------------------------------------------
 // (c) A live swap between two 10,000-rule sets
 

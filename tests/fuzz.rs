@@ -497,6 +497,16 @@ impl<'obj> Lab<'obj> {
         }
     }
 
+    /// The rule whose counter slot the program reported, as text, for a
+    /// mismatch report.
+    fn rule_of_slot(&self, slot: u32) -> String {
+        match self.set.slots.iter().position(|&s| s == slot) {
+            Some(i) => format!("rule {i} '{}'", self.rule_texts[i]),
+            None if slot == RULE_NONE => "no rule".to_string(),
+            None => format!("slot {slot}, no rule of the set"),
+        }
+    }
+
     /// The rule that decided, as text, for a mismatch report.
     fn decided_by(&self, decision: Decision) -> String {
         match decision {
@@ -860,13 +870,17 @@ fn fuzz(frames: &[Frame], seed: u64, set_frames: usize, veth: &str) {
                     bad[index] = true;
                     *kinds.entry(signature(&report)).or_default() += 1;
                     if mismatches <= SHOWN {
+                        let program: Vec<String> =
+                            got.iter().map(|n| lab.rule_of_slot(n.rule_id)).collect();
                         eprintln!(
                             "mismatch #{mismatches}: frame {index} ({}) under {}\n  rules: \
-                             {:?}\n  model: decided by {}\n  frame: {}\n{report}",
+                             {:?}\n  model: decided by {}\n  program: decided by {}\n  \
+                             frame: {}\n{report}",
                             frame.label,
                             lab.name,
                             lab.rule_texts,
                             lab.decided_by(decision),
+                            program.join(", "),
                             hex(&frame.bytes)
                         );
                     }
@@ -1194,6 +1208,39 @@ mod spec {
             },
         }
     }
+
+    /// Found by the random sets (shrunk): the same non-first fragment, where
+    /// rules ask for flags of every value. Its flags are absent (class 0),
+    /// and `deny tcp on lo`, which does not ask for flags, must still match
+    /// it; the program let it pass by the default.
+    pub fn fixture_non_first_fragment_meets_a_deny_that_asks_no_flags() -> Fixture {
+        Fixture {
+            frame: "02000000000202000000000108004500002812340064400653700a6300020a6300019c40001601020304000000005002faf000000000",
+            rules: &[
+                "deny tcp on lo",
+                "allow tcp sport 0 dport 22,8000-8038 flags S/SA log",
+                "deny tcp flags /SA dst 0.0.0.0/0",
+                "deny tcp dport 40000-40004 flags SA/SA src fe80::/10,0.0.0.0/0 sport 80-119,80 log",
+                "deny tcp dport 65473,80-119 flags A/SA dst 172.0.0.0/8",
+            ],
+            default_verdict: XDP_PASS,
+            decided_by: Some("deny tcp on lo"),
+            want: Notice {
+                packet_len: 54,
+                verdict: XDP_DROP,
+                depth: DEPTH_L3,
+                flags: FLAG_FRAGMENT,
+                eth_dst: MAC_B,
+                eth_src: MAC_A,
+                ether_type: ETH_P_IP,
+                ip_version: 4,
+                l4_proto: IPPROTO_TCP,
+                src_addr: v4([10, 99, 0, 2]),
+                dst_addr: v4([10, 99, 0, 1]),
+                ..Notice::ZERO
+            },
+        }
+    }
 }
 
 /// A fixture of `spec`, built on demand.
@@ -1224,6 +1271,10 @@ const FIXTURES: &[(&str, Spec)] = &[
     (
         "fixture_non_first_fragment_skips_port_rules",
         spec::fixture_non_first_fragment_skips_port_rules,
+    ),
+    (
+        "fixture_non_first_fragment_meets_a_deny_that_asks_no_flags",
+        spec::fixture_non_first_fragment_meets_a_deny_that_asks_no_flags,
     ),
 ];
 
@@ -1256,4 +1307,5 @@ fixture_tests!(
     fixture_ipv6_fragment_word_0080_is_a_later_fragment,
     fixture_ipv6_first_fragment_with_m_is_walked,
     fixture_non_first_fragment_skips_port_rules,
+    fixture_non_first_fragment_meets_a_deny_that_asks_no_flags,
 );

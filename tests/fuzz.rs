@@ -187,28 +187,7 @@ struct RandomRules {
     veth: String,
 }
 
-const V4_NETS: &[&str] = &[
-    "10.0.0.1",
-    "10.1.2.3",
-    "10.1.2.4",
-    "192.168.1.7",
-    "192.168.2.7",
-    "172.16.0.1",
-    "172.31.255.255",
-    "8.8.8.8",
-    "203.0.113.9",
-];
-const V6_NETS: &[&str] = &[
-    "2001:db8::1",
-    "2001:db8::2",
-    "2001:db8:1::5",
-    "fd00::1",
-    "fe80::1",
-    "2001:4860::8888",
-];
-const PORTS: &[u16] = &[0, 22, 53, 80, 443, 4789, 8000, 8080, 8081, 40000, 65535];
 const PROTOCOLS: &[&str] = &["esp", "gre", "sctp", "47", "59", "89", "210", "253", "41"];
-const ICMP_VALUES: &[u8] = &[0, 1, 3, 4, 8, 11, 13, 128, 129, 133, 135, 136];
 const FLAG_LETTERS: &[u8] = b"FSRPAUEW";
 
 impl RandomRules {
@@ -230,7 +209,7 @@ impl RandomRules {
     /// host bits cleared.
     fn network(&mut self) -> String {
         let net: ipnet::IpNet = if self.chance(55) {
-            let addr: std::net::Ipv4Addr = self.pick(V4_NETS).parse().unwrap();
+            let addr = std::net::Ipv4Addr::from(self.pick(&frames::V4));
             let addr = if self.chance(10) {
                 self.rng.u32(..).into()
             } else {
@@ -240,7 +219,7 @@ impl RandomRules {
                 .unwrap()
                 .into()
         } else {
-            let addr: std::net::Ipv6Addr = self.pick(V6_NETS).parse().unwrap();
+            let addr: std::net::Ipv6Addr = self.pick(&frames::V6).parse().unwrap();
             ipnet::Ipv6Net::new(addr, self.pick(&[0, 8, 10, 32, 48, 64, 127, 128, 128]))
                 .unwrap()
                 .into()
@@ -308,7 +287,7 @@ impl RandomRules {
         if ports {
             for direction in ["sport", "dport"] {
                 if self.chance(40) {
-                    let list = self.list(3, |r| r.range(PORTS, u16::MAX));
+                    let list = self.list(3, |r| r.range(&frames::PORTS, u16::MAX));
                     fields.push(format!("{direction} {list}"));
                 }
             }
@@ -316,7 +295,11 @@ impl RandomRules {
         if icmp {
             for field in ["type", "code"] {
                 if self.chance(if field == "type" { 60 } else { 30 }) {
-                    let values: Vec<u16> = ICMP_VALUES.iter().map(|&v| v.into()).collect();
+                    let values: Vec<u16> = frames::ICMP_TYPES
+                        .iter()
+                        .chain(&frames::ICMP_CODES)
+                        .map(|&v| v.into())
+                        .collect();
                     let list = self.list(3, |r| r.range(&values, 255));
                     fields.push(format!("{field} {list}"));
                 }
@@ -1182,30 +1165,38 @@ mod spec {
         }
     }
 
-    /// Issue 9: a non-first IPv4 fragment (offset 100, 800 bytes in) of TCP
-    /// whose bytes look like a SYN to port 22. It has no transport header:
+    /// A non-first IPv4 fragment (offset 100, 800 bytes in) of TCP whose
+    /// bytes look like a SYN from port 40000 to 22.
+    const NON_FIRST_TCP_FRAGMENT: &str = "02000000000202000000000108004500002812340064400653700a6300020a6300019c40001601020304000000005002faf000000000";
+
+    /// Its notice, with `verdict`.
+    fn non_first_tcp_fragment(verdict: u8) -> Notice {
+        Notice {
+            packet_len: 54,
+            verdict,
+            depth: DEPTH_L3,
+            flags: FLAG_FRAGMENT,
+            eth_dst: MAC_B,
+            eth_src: MAC_A,
+            ether_type: ETH_P_IP,
+            ip_version: 4,
+            l4_proto: IPPROTO_TCP,
+            src_addr: v4([10, 99, 0, 2]),
+            dst_addr: v4([10, 99, 0, 1]),
+            ..Notice::ZERO
+        }
+    }
+
+    /// Issue 9: a non-first fragment has no transport header:
     /// a rule asking for ports never matches it (as in iptables and
     /// nftables), one asking for the protocol alone does.
     pub fn fixture_non_first_fragment_skips_port_rules() -> Fixture {
         Fixture {
-            frame: "02000000000202000000000108004500002812340064400653700a6300020a6300019c40001601020304000000005002faf000000000",
+            frame: NON_FIRST_TCP_FRAGMENT,
             rules: &["deny tcp dport 22", "allow tcp"],
             default_verdict: XDP_DROP,
             decided_by: Some("allow tcp"),
-            want: Notice {
-                packet_len: 54,
-                verdict: XDP_PASS,
-                depth: DEPTH_L3,
-                flags: FLAG_FRAGMENT,
-                eth_dst: MAC_B,
-                eth_src: MAC_A,
-                ether_type: ETH_P_IP,
-                ip_version: 4,
-                l4_proto: IPPROTO_TCP,
-                src_addr: v4([10, 99, 0, 2]),
-                dst_addr: v4([10, 99, 0, 1]),
-                ..Notice::ZERO
-            },
+            want: non_first_tcp_fragment(XDP_PASS),
         }
     }
 
@@ -1215,7 +1206,7 @@ mod spec {
     /// it; the program let it pass by the default.
     pub fn fixture_non_first_fragment_meets_a_deny_that_asks_no_flags() -> Fixture {
         Fixture {
-            frame: "02000000000202000000000108004500002812340064400653700a6300020a6300019c40001601020304000000005002faf000000000",
+            frame: NON_FIRST_TCP_FRAGMENT,
             rules: &[
                 "deny tcp on lo",
                 "allow tcp sport 0 dport 22,8000-8038 flags S/SA log",
@@ -1225,20 +1216,7 @@ mod spec {
             ],
             default_verdict: XDP_PASS,
             decided_by: Some("deny tcp on lo"),
-            want: Notice {
-                packet_len: 54,
-                verdict: XDP_DROP,
-                depth: DEPTH_L3,
-                flags: FLAG_FRAGMENT,
-                eth_dst: MAC_B,
-                eth_src: MAC_A,
-                ether_type: ETH_P_IP,
-                ip_version: 4,
-                l4_proto: IPPROTO_TCP,
-                src_addr: v4([10, 99, 0, 2]),
-                dst_addr: v4([10, 99, 0, 1]),
-                ..Notice::ZERO
-            },
+            want: non_first_tcp_fragment(XDP_DROP),
         }
     }
 }

@@ -111,6 +111,11 @@ fn dump(done: &Finished) -> String {
     )
 }
 
+/// xdp-hello attached in skb mode to A's veth with `extra` arguments.
+fn observe(net: &TestNet, extra: &[&str]) -> Observer {
+    net.observe(BINARY.as_ref(), Mode::Skb, extra).unwrap()
+}
+
 /// Stopped with SIGINT: exit status 0, nothing left attached.
 fn stop(observer: Observer, net: &TestNet) -> Finished {
     let done = observer.stop(libc::SIGINT).expect("stopping xdp-hello");
@@ -360,13 +365,10 @@ fn would_have_been_dropped(done: &Finished) -> Option<u64> {
 fn dry_run_drops_nothing_and_counts_what_it_would() {
     common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
-    let observer = net
-        .observe(
-            BINARY.as_ref(),
-            Mode::Skb,
-            &["-j", "--dry-run", "--default", "deny", "--rule", "deny"],
-        )
-        .unwrap();
+    let observer = observe(
+        &net,
+        &["-j", "--dry-run", "--default", "deny", "--rule", "deny"],
+    );
     net.ping(A_V4.into(), 3).unwrap();
     let to = SocketAddr::V4(SocketAddrV4::new(A_V4, 50001));
     net.send_udp(40001, to, &[b"x".as_slice(); 2]).unwrap();
@@ -403,13 +405,7 @@ fn dry_run_drops_nothing_and_counts_what_it_would() {
     assert_eq!(rule_hits(&done)[0].1, drops, "{}", dump(&done));
 
     // As text.
-    let observer = net
-        .observe(
-            BINARY.as_ref(),
-            Mode::Skb,
-            &["--dry-run", "--rule", "deny icmp"],
-        )
-        .unwrap();
+    let observer = observe(&net, &["--dry-run", "--rule", "deny icmp"]);
     net.ping(A_V4.into(), 2).unwrap();
     let would_drop = |line: &str| line.contains(" ICMP ") && line.contains(" would DROP ");
     assert_eq!(observer.wait_for_lines(2, would_drop, NOTICE_WAIT), 2);
@@ -424,21 +420,18 @@ fn dry_run_drops_nothing_and_counts_what_it_would() {
 fn log_rules_notice_under_notices_none() {
     common::require_root(NEEDS_ROOT);
     let net = TestNet::new().unwrap();
-    let observer = net
-        .observe(
-            BINARY.as_ref(),
-            Mode::Skb,
-            &[
-                "-j",
-                "--notices",
-                "none",
-                "--rule",
-                "deny udp dport 50002 log",
-                "--rule",
-                "allow udp",
-            ],
-        )
-        .unwrap();
+    let observer = observe(
+        &net,
+        &[
+            "-j",
+            "--notices",
+            "none",
+            "--rule",
+            "deny udp dport 50002 log",
+            "--rule",
+            "allow udp",
+        ],
+    );
     let to = |port| SocketAddr::V4(SocketAddrV4::new(A_V4, port));
     net.send_udp(40001, to(50001), &[b"x".as_slice(); 2])
         .unwrap();
@@ -497,9 +490,7 @@ fn live_swap_between_two_10000_rule_sets() {
     let file = RulesFile::new("big-swap");
     let sets = big_sets();
     file.write(&sets[0]);
-    let observer = net
-        .observe(BINARY.as_ref(), Mode::Skb, &["-j", "--rules", file.path()])
-        .unwrap();
+    let observer = observe(&net, &["-j", "--rules", file.path()]);
     let probe = |line: &String| {
         Line::parse(line)
             .filter(|l| l.proto == "UDP" && l.src == B_V4.to_string() && l.dport == Some(9))

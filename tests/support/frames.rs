@@ -43,7 +43,7 @@ impl Frame {
 
 /// Addresses, ports and ICMP types the fuzz rule sets mention, so that
 /// frames hit rules as often as they miss them.
-const V4: [[u8; 4]; 8] = [
+pub const V4: [[u8; 4]; 8] = [
     [10, 0, 0, 1],
     [10, 1, 2, 3],
     [10, 1, 2, 4],
@@ -53,7 +53,7 @@ const V4: [[u8; 4]; 8] = [
     [172, 31, 255, 255],
     [8, 8, 8, 8],
 ];
-const V6: [&str; 6] = [
+pub const V6: [&str; 6] = [
     "2001:db8::1",
     "2001:db8::2",
     "2001:db8:1::5",
@@ -61,9 +61,9 @@ const V6: [&str; 6] = [
     "fe80::1",
     "2001:4860::8888",
 ];
-const PORTS: [u16; 10] = [22, 53, 80, 443, 4789, 8000, 8080, 8081, 0, 65535];
-const ICMP_TYPES: [u8; 8] = [0, 3, 8, 11, 128, 129, 135, 136];
-const ICMP_CODES: [u8; 5] = [0, 1, 3, 4, 13];
+pub const PORTS: [u16; 11] = [22, 53, 80, 443, 4789, 8000, 8080, 8081, 0, 65535, 40000];
+pub const ICMP_TYPES: [u8; 8] = [0, 3, 8, 11, 128, 129, 135, 136];
+pub const ICMP_CODES: [u8; 5] = [0, 1, 3, 4, 13];
 /// TCP flag bytes the rule sets' `flags` tell apart: SYN, SYN-ACK, ACK,
 /// RST, FIN-PSH-URG, SYN-FIN, none.
 const TCP_FLAGS: [u8; 7] = [0x02, 0x12, 0x10, 0x04, 0x29, 0x03, 0x00];

@@ -88,7 +88,11 @@ fn summary(rules: &[SourcedRule], compiled: &Compiled) -> String {
         rules.len(),
         if rules.len() == 1 { "" } else { "s" },
         compiled.entries.len(),
-        if compiled.entries.len() == 1 { "y" } else { "ies" },
+        if compiled.entries.len() == 1 {
+            "y"
+        } else {
+            "ies"
+        },
         compiled.plan.shapes.count_ones(),
         if compiled.plan.shapes.count_ones() == 1 {
             ""

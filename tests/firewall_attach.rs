@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use xdp_hello::loader::Mode;
 use xdp_hello::output::HEADER;
-use xdp_hello::selftest::attach::eventually;
 use xdp_hello::selftest::command;
 use xdp_hello::selftest::veth::{Side, TestNet, XdpProg, A_V4, A_V6, B_V4, B_V6};
 
@@ -430,28 +429,6 @@ fn default_deny_in_a_namespace_without_warning() {
 // ---------------------------------------------------------------------------
 // Live reload
 
-/// Sends SIGHUP and waits for the `n`-th stderr line about a reload.
-fn sighup(observer: &Observer, n: usize) -> String {
-    // SAFETY: a plain kill(2) on our own, running child.
-    assert_eq!(
-        unsafe { libc::kill(observer.pid() as i32, libc::SIGHUP) },
-        0
-    );
-    let reloads = || -> Vec<String> {
-        observer
-            .stderr()
-            .into_iter()
-            .filter(|l| l.starts_with("xdp-hello: reload "))
-            .collect()
-    };
-    assert!(
-        eventually(Duration::from_secs(3), || reloads().len() >= n),
-        "no reload #{n} after SIGHUP: {:?}",
-        observer.stderr()
-    );
-    reloads().swap_remove(n - 1)
-}
-
 /// A deny in the rules file blocks the ping; an invalid file on SIGHUP is
 /// refused, saying why, and the deny holds; the file without the deny on
 /// SIGHUP lets the ping through. The program is never detached: same id
@@ -475,7 +452,7 @@ fn sighup_reloads_in_place(mode: Mode, test: &str) {
 
     // Line 4 is bad: the whole file is refused.
     file.write("deny udp dport 9\nallow icmp\n\ndeny src 10.0.0.0/33\n");
-    let refused = sighup(&observer, 1);
+    let refused = observer.reload(1, Duration::from_secs(3)).unwrap();
     for part in [
         "failed, keeping the 2 rules in force",
         &format!("{}:4", file.path()),
@@ -491,7 +468,7 @@ fn sighup_reloads_in_place(mode: Mode, test: &str) {
     assert_eq!(attached(&net, mode), prog, "reattached");
 
     file.write("deny udp dport 9\n");
-    let reloaded = sighup(&observer, 2);
+    let reloaded = observer.reload(2, Duration::from_secs(3)).unwrap();
     assert!(
         reloaded.contains(&format!("reload 2 of {}: 1 rule in force", file.path())),
         "{reloaded}"

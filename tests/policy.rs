@@ -124,28 +124,6 @@ fn stop(observer: Observer, net: &TestNet) -> Finished {
     done
 }
 
-/// Sends SIGHUP and waits for the stderr line about reload `n`.
-fn sighup(observer: &Observer, n: usize) -> String {
-    // SAFETY: a plain kill(2) on our own, running child.
-    assert_eq!(
-        unsafe { libc::kill(observer.pid() as i32, libc::SIGHUP) },
-        0
-    );
-    let prefix = format!("xdp-hello: reload {n} ");
-    let line = || {
-        observer
-            .stderr()
-            .into_iter()
-            .find(|line| line.starts_with(&prefix))
-    };
-    assert!(
-        eventually(Duration::from_secs(10), || line().is_some()),
-        "no '{prefix}…' after SIGHUP: {:?}",
-        observer.stderr()
-    );
-    line().unwrap()
-}
-
 // ---------------------------------------------------------------------------
 // Real TCP
 
@@ -504,7 +482,7 @@ fn live_swap_between_two_10000_rule_sets() {
             "the probe flow stalled before swap {swap}"
         );
         file.write(&sets[swap % 2]);
-        let reloaded = sighup(&observer, swap);
+        let reloaded = observer.reload(swap, Duration::from_secs(10)).unwrap();
         assert!(reloaded.ends_with(": 10000 rules in force"), "{reloaded}");
     }
     let before = probes_seen();

@@ -20,31 +20,9 @@ mod rules_file;
 #[allow(dead_code)]
 mod support;
 use rules_file::RulesFile;
-use support::observer::{Observe, Observer};
+use support::observer::Observe;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
-
-/// Sends SIGHUP and returns the stderr line about reload `n`.
-fn sighup(observer: &Observer, n: usize) -> String {
-    // SAFETY: a plain kill(2) on our own, running child.
-    assert_eq!(
-        unsafe { libc::kill(observer.pid() as i32, libc::SIGHUP) },
-        0
-    );
-    let prefix = format!("xdp-hello: reload {n} ");
-    let line = || {
-        observer
-            .stderr()
-            .into_iter()
-            .find(|line| line.starts_with(&prefix))
-    };
-    assert!(
-        eventually(Duration::from_secs(5), || line().is_some()),
-        "no '{prefix}…' after SIGHUP: {:?}",
-        observer.stderr()
-    );
-    line().unwrap()
-}
 
 /// Issue 7 item 15: reloads are counted, never named by generation; one
 /// rule is "1 rule"; a rule that goes and comes back is a new rule with a
@@ -80,11 +58,11 @@ fn reloads_are_counted_and_rule_ids_keep_their_meaning() {
     wait_for(9, 1);
     file.write("deny udp dport 10\n");
     assert_eq!(
-        sighup(&observer, 1),
+        observer.reload(1, Duration::from_secs(5)).unwrap(),
         format!("xdp-hello: reload 1 of {path}: 1 rule in force")
     );
     file.write("deny udp dport 10\nbogus\n");
-    let refused = sighup(&observer, 2);
+    let refused = observer.reload(2, Duration::from_secs(5)).unwrap();
     let want = format!(
         "xdp-hello: reload 2 of {path} failed, keeping the 1 rule in force: {path}:2: bad rule \
          'bogus': starts with 'bogus'"
@@ -94,7 +72,7 @@ fn reloads_are_counted_and_rule_ids_keep_their_meaning() {
     wait_for(10, 1);
     file.write("deny udp dport 9\ndeny udp dport 10\n");
     assert_eq!(
-        sighup(&observer, 3),
+        observer.reload(3, Duration::from_secs(5)).unwrap(),
         format!("xdp-hello: reload 3 of {path}: 2 rules in force")
     );
     send(discard);

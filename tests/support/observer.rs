@@ -210,6 +210,18 @@ impl Observer {
         Ok(())
     }
 
+    /// Sends SIGHUP and waits up to `timeout` for the stderr line about
+    /// reload `n` (from 1), which it returns.
+    pub fn reload(&self, n: usize, timeout: Duration) -> Result<String> {
+        self.signal(libc::SIGHUP)?;
+        let prefix = format!("xdp-hello: reload {n} ");
+        let find = |lines: &[String]| lines.iter().find(|l| l.starts_with(&prefix)).cloned();
+        self.stderr
+            .wait_until(|lines| find(lines).is_some(), timeout);
+        find(&self.stderr())
+            .with_context(|| format!("no '{prefix}…' after SIGHUP: {:?}", self.stderr()))
+    }
+
     /// Waits up to `timeout` for it to exit by itself (it is killed if it
     /// does not) and returns the status with everything it wrote.
     pub fn exit_within(mut self, timeout: Duration) -> Result<Finished> {

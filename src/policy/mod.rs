@@ -20,6 +20,12 @@
 //! the limit), a deny rule counts as matching on that field and an allow rule
 //! as not: such a packet never gets past a deny by reaching a later allow.
 
+mod parse;
+mod print;
+mod protocols;
+mod quote;
+mod read;
+
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -27,6 +33,11 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 
 use crate::abi;
+
+pub(crate) use protocols::protocols;
+pub use protocols::Protocols;
+pub use quote::quote;
+pub use read::{load, parse_flags, parse_lines, read_file, MAX_FILE_BYTES, MAX_FILE_SIZE};
 
 /// The most rules one set may hold (flags and file together). Both
 /// generations must be able to hold a full set at once while one replaces
@@ -118,3 +129,9 @@ impl fmt::Display for RuleError {
 }
 
 impl std::error::Error for RuleError {}
+
+/// `text` as a rule, for the tests of every part.
+#[cfg(test)]
+fn rule(text: &str) -> Rule {
+    text.parse().unwrap_or_else(|e| panic!("'{text}': {e}"))
+}

@@ -17,8 +17,6 @@
 
 mod check;
 mod parse;
-mod protocols;
-mod quote;
 mod read;
 
 use std::fmt;
@@ -27,11 +25,10 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 
 use crate::abi;
-use protocols::protocols;
+use crate::policy::protocols;
 
+pub use crate::policy::{quote, Protocols};
 pub use check::check_clashes;
-pub use protocols::Protocols;
-pub use quote::quote;
 pub use read::{parse_flags, parse_lines, read_file, MAX_FILE_BYTES, MAX_FILE_SIZE};
 
 /// The most rules one set may hold (flags and file together). Both

@@ -5,9 +5,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::{IpNet, Ipv4Net};
 
-use super::protocols::protocols;
 use super::{quote, Action, Direction, Match, Rule, Transport};
 use crate::abi;
+use crate::policy::protocols;
 
 impl std::str::FromStr for Rule {
     type Err = String;

@@ -31,7 +31,7 @@ pub fn quote(text: &str) -> String {
 mod tests {
     use std::path::Path;
 
-    use crate::rules::{parse_flags, parse_lines};
+    use crate::policy::{parse_flags, parse_lines};
 
     #[test]
     fn echoed_input_is_cut_short() {

@@ -80,7 +80,7 @@ impl Protocols {
 }
 
 /// The machine's protocol names, read once.
-pub(super) fn protocols() -> &'static Protocols {
+pub(crate) fn protocols() -> &'static Protocols {
     static PROTOCOLS: OnceLock<Protocols> = OnceLock::new();
     PROTOCOLS
         .get_or_init(|| Protocols::new(std::fs::read_to_string("/etc/protocols").ok().as_deref()))
@@ -88,7 +88,7 @@ pub(super) fn protocols() -> &'static Protocols {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{rule, Match};
+    use super::super::rule;
     use super::*;
 
     #[test]
@@ -117,7 +117,7 @@ mod tests {
         if let Ok(text) = std::fs::read_to_string("/etc/protocols") {
             let machine = Protocols::new(Some(&text));
             if let Some(number) = machine.number("rsvp") {
-                assert_eq!(rule("deny proto rsvp").matches, Match::Proto(number));
+                assert_eq!(rule("deny proto rsvp").matches.protos, Some(vec![number]));
             }
         }
     }

@@ -1,0 +1,313 @@
+//! Where rules are written: `--rule` flags and rules files (one rule a
+//! line, `#` comments, UTF-8 with or without a BOM, a size cap).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use super::parse::without_comment;
+use super::{quote, Origin, RuleError, SourcedRule, MAX_RULES_PER_SET};
+
+/// All rules from the flags, then the file, in that order (the order in
+/// which they are tried), and at most [`MAX_RULES_PER_SET`] of them.
+pub fn load(flags: &[String], file: Option<&Path>) -> Result<Vec<SourcedRule>, RuleError> {
+    let mut rules = parse_flags(flags)?;
+    if let Some(path) = file {
+        rules.extend(read_file(path)?);
+    }
+    if rules.len() > MAX_RULES_PER_SET {
+        let from = match file {
+            Some(path) if flags.is_empty() => path.display().to_string(),
+            Some(path) => format!("{} and --rule", path.display()),
+            None => "--rule".to_string(),
+        };
+        return Err(RuleError(format!(
+            "{from}: {} rules, more than the {MAX_RULES_PER_SET} a rule set may hold; \
+             merge rules that differ in one field into a list (src 10.0.0.1,10.0.0.2), \
+             a wider prefix or a range",
+            rules.len()
+        )));
+    }
+    Ok(rules)
+}
+
+/// The most a rules file may hold, in bytes: far more than a full set in
+/// any spelling, and a stop for `--rules /dev/zero`.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+/// `MAX_FILE_BYTES` as messages and the README say it.
+pub const MAX_FILE_SIZE: &str = "16 MiB";
+
+/// One line of a rules file (from 1); `None` for a blank or comment line.
+fn parse_line(line: &str, path: &Path, number: usize) -> Result<Option<SourcedRule>, RuleError> {
+    let content = without_comment(line);
+    if content.is_empty() {
+        return Ok(None);
+    }
+    let origin = Origin::File(path.to_path_buf(), number);
+    let rule = content
+        .parse()
+        .map_err(|why| RuleError(format!("{origin}: bad rule {}: {why}", quote(content))))?;
+    Ok(Some(SourcedRule { rule, origin }))
+}
+
+/// Reads the rules of a file: one a line, `#` comments, blank lines, UTF-8
+/// (a byte-order mark is fine), at most [`MAX_FILE_SIZE`]. Reads line by
+/// line, so `/dev/urandom` fails at its first line and `/dev/zero` at the
+/// cap.
+pub fn read_file(path: &Path) -> Result<Vec<SourcedRule>, RuleError> {
+    let cannot = |err: std::io::Error| {
+        RuleError(format!("cannot read rules file {}: {err}", path.display()))
+    };
+    let file = File::open(path).map_err(cannot)?;
+    let mut reader = BufReader::new(file.take(MAX_FILE_BYTES + 1));
+    let mut rules = Vec::new();
+    let (mut bytes, mut total, mut number) = (Vec::new(), 0u64, 0);
+    loop {
+        bytes.clear();
+        let read = reader.read_until(b'\n', &mut bytes).map_err(cannot)?;
+        if read == 0 {
+            return Ok(rules);
+        }
+        total += read as u64;
+        if total > MAX_FILE_BYTES {
+            return Err(RuleError(format!(
+                "rules file {} is larger than {MAX_FILE_SIZE}, the most a rules file may hold \
+                 ({MAX_RULES_PER_SET} rules fit in far less); is it the right file?",
+                path.display()
+            )));
+        }
+        number += 1;
+        let line = std::str::from_utf8(&bytes).map_err(|err| {
+            RuleError(format!(
+                "{}:{number}: not UTF-8 text (byte {} of the line); a rules file is text, \
+                 one rule a line",
+                path.display(),
+                err.valid_up_to() + 1
+            ))
+        })?;
+        let line = if number == 1 {
+            line.strip_prefix('\u{feff}').unwrap_or(line)
+        } else {
+            line
+        };
+        rules.extend(parse_line(line, path, number)?);
+    }
+}
+
+/// The rules in `text`, as if read from `path`.
+pub fn parse_lines(text: &str, path: &Path) -> Result<Vec<SourcedRule>, RuleError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut rules = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        rules.extend(parse_line(line, path, index + 1)?);
+    }
+    Ok(rules)
+}
+
+/// The rules given with `--rule`.
+pub fn parse_flags(texts: &[String]) -> Result<Vec<SourcedRule>, RuleError> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let origin = Origin::Flag(index + 1);
+            let rule = without_comment(text)
+                .parse()
+                .map_err(|why| RuleError(format!("{origin}: bad rule {}: {why}", quote(text))))?;
+            Ok(SourcedRule { rule, origin })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::super::rule;
+    use super::*;
+
+    /// A file of the test's own with `bytes` in it, removed on drop.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, bytes: &[u8]) -> TempFile {
+            let path = std::env::temp_dir().join(format!(
+                "xdp-hello-policy-{}-{name}.rules",
+                std::process::id()
+            ));
+            std::fs::write(&path, bytes).unwrap();
+            TempFile(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// `job`'s result, or a failure if it takes more than 10 s (the thread
+    /// goes on, but the test has failed).
+    fn within_10s<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> T {
+        let (done, result) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(job());
+        });
+        result
+            .recv_timeout(Duration::from_secs(10))
+            .expect("still at it after 10 s")
+    }
+
+    #[test]
+    fn invisible_characters_are_escaped_and_a_bom_is_accepted() {
+        let rules = parse_lines("\u{feff}deny icmp\n", Path::new("fw.rules")).unwrap();
+        assert_eq!(rules[0].rule, rule("deny icmp"));
+        let file = TempFile::new("bom", b"\xef\xbb\xbfdeny icmp\r\nallow src 10.0.0.1\r\n");
+        let rules = read_file(&file.0).unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[1].rule, rule("allow src 10.0.0.1"));
+
+        for (text, shown) in [
+            ("deny\0src 10.0.0.1", "'deny\\0src 10.0.0.1'"),
+            (
+                "deny src 10.0.0.\u{1b}[31m1",
+                "'deny src 10.0.0.\\u{1b}[31m1'",
+            ),
+            ("deny src 10.0.\u{200b}0.1", "'deny src 10.0.\\u{200b}0.1'"),
+            ("deny src 10.0.0.1\u{202e}", "'deny src 10.0.0.1\\u{202e}'"),
+            ("\u{feff}deny icmp", "'\\u{feff}deny icmp'"),
+            ("deny\u{a0}src\tx", "'deny\\u{a0}src\\tx'"),
+        ] {
+            let err = parse_lines(&format!("# one\n{text}\n"), Path::new("fw.rules"))
+                .unwrap_err()
+                .0;
+            assert!(err.contains(shown), "{err:?} should show {shown}");
+            assert!(
+                !err.chars().any(|c| c.is_control()
+                    || matches!(c, '\u{200b}' | '\u{202e}' | '\u{feff}' | '\u{a0}')),
+                "raw invisible characters in {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rules_files_are_read_up_to_a_cap() {
+        let err = within_10s(|| read_file(Path::new("/dev/zero")).unwrap_err().0);
+        assert!(err.contains("/dev/zero is larger than 16 MiB"), "{err}");
+        let err = within_10s(|| read_file(Path::new("/dev/urandom")).unwrap_err().0);
+        assert!(
+            err.starts_with("/dev/urandom:") && err.contains("not UTF-8"),
+            "{err}"
+        );
+        assert!(err.len() < 200, "{err}");
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_with_its_line_number() {
+        let file = TempFile::new("latin1", b"deny icmp\n# caf\xe9\ndeny udp dport 53\n");
+        let err = read_file(&file.0).unwrap_err().0;
+        assert_eq!(
+            err,
+            format!(
+                "{}:2: not UTF-8 text (byte 6 of the line); a rules file is text, one rule a line",
+                file.0.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_set_larger_than_the_limit_is_refused_naming_the_file_and_the_limit() {
+        let host = |i: u32| format!("deny src 10.{}.{}.{}\n", i >> 16, (i >> 8) & 255, i & 255);
+        let text: String = (0..100_000).map(host).collect();
+        let file = TempFile::new("100k", text.as_bytes());
+        let err = load(&[], Some(&file.0)).unwrap_err().0;
+        assert_eq!(
+            err,
+            format!(
+                "{}: 100000 rules, more than the 65536 a rule set may hold; merge rules \
+                 that differ in one field into a list (src 10.0.0.1,10.0.0.2), a wider \
+                 prefix or a range",
+                file.0.display()
+            )
+        );
+        // Exactly the limit fits, flags counted with the file.
+        let text: String = (0..MAX_RULES_PER_SET as u32 - 1).map(host).collect();
+        let file = TempFile::new("64k", text.as_bytes());
+        assert_eq!(
+            load(&["deny icmp".into()], Some(&file.0)).unwrap().len(),
+            MAX_RULES_PER_SET
+        );
+        let err = load(
+            &["deny icmp".into(), "deny udp port 53".into()],
+            Some(&file.0),
+        );
+        assert!(err.unwrap_err().0.contains("--rule #2: bad rule"));
+        let err = load(
+            &["deny icmp".into(), "deny proto gre".into()],
+            Some(&file.0),
+        );
+        assert!(err.unwrap_err().0.contains("and --rule: 65537 rules"));
+    }
+
+    #[test]
+    fn files_skip_comments_and_blank_lines_and_keep_line_numbers() {
+        let text = "# a rules file\n\ndeny src 10.0.0.0/8   # the lab\n  \nallow src 10.1.2.3\n";
+        let rules = parse_lines(text, Path::new("fw.rules")).unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].origin, Origin::File("fw.rules".into(), 3));
+        assert_eq!(rules[1].origin, Origin::File("fw.rules".into(), 5));
+        assert_eq!(rules[1].rule, rule("allow src 10.1.2.3"));
+        let file = TempFile::new("lines", text.as_bytes());
+        assert_eq!(
+            read_file(&file.0).unwrap(),
+            parse_lines(text, &file.0).unwrap()
+        );
+    }
+
+    #[test]
+    fn flags_come_first_and_overlapping_rules_are_kept_in_order() {
+        let file = TempFile::new("order", b"deny tcp dport 22\ndeny tcp dport 22\n");
+        let flags = ["allow tcp dport 22 src 10.0.0.0/24".into(), "deny".into()];
+        let rules = load(&flags, Some(&file.0)).unwrap();
+        let origins: Vec<String> = rules.iter().map(|r| r.origin.to_string()).collect();
+        let file_line = |n| format!("{}:{n}", file.0.display());
+        assert_eq!(
+            origins,
+            [
+                "--rule #1".into(),
+                "--rule #2".into(),
+                file_line(1),
+                file_line(2)
+            ]
+        );
+        assert_eq!(rules[2].rule, rules[3].rule);
+    }
+
+    #[test]
+    fn comments_work_on_the_command_line_too() {
+        let rules = parse_flags(&["deny tcp dport 22   # ssh".into()]).unwrap();
+        assert_eq!(rules[0].rule, rule("deny tcp dport 22"));
+    }
+
+    #[test]
+    fn a_bad_line_is_named_by_number() {
+        let err =
+            parse_lines("deny icmp\n\ndeny tcp dport x\n", Path::new("fw.rules")).unwrap_err();
+        assert!(
+            err.0.starts_with("fw.rules:3: bad rule 'deny tcp dport x'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_a_rule_error() {
+        let err = read_file(Path::new("/nonexistent/fw.rules")).unwrap_err();
+        assert!(
+            err.0
+                .contains("cannot read rules file /nonexistent/fw.rules"),
+            "{err}"
+        );
+    }
+}

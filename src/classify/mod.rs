@@ -1,31 +1,437 @@
-//! STUB for the lead's branch only: helper B's classify module replaces it.
-use ipnet::{Ipv4Net, Ipv6Net};
+//! The classifier's compiler: ordered rules into class tables and entries,
+//! and an emulation of what the XDP program does with them.
+//!
+//! Each field of a packet is reduced to a class (`classes`); each rule
+//! becomes the combinations of classes it admits in the field groups of its
+//! shape (`entries`); a packet's verdict is the lowest rule order over one
+//! lookup per shape. See the section "The classifier" of `crate::abi`.
 
-use crate::abi;
-use crate::policy::{Rule, RuleError};
+mod classes;
+mod entries;
+#[cfg(test)]
+mod tests;
 
+use std::net::IpAddr;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use rustc_hash::FxHashMap;
+
+use self::classes::{flag_ranges, AddressField, SlotField};
+use self::entries::{project_key, Asks, Enumerator, Fields};
+use crate::abi::{self, ClassKey, Plan};
+use crate::policy::evaluate::{Field, Packet};
+use crate::policy::{Action, Rule, RuleError};
+
+/// A rule set compiled into what the program's maps hold.
+#[derive(Debug)]
 pub struct Compiled {
-    pub plan: abi::Plan,
+    pub plan: Plan,
+    /// LPM entries: network, class.
     pub src_v4: Vec<(Ipv4Net, u32)>,
     pub dst_v4: Vec<(Ipv4Net, u32)>,
     pub src_v6: Vec<(Ipv6Net, u32)>,
     pub dst_v6: Vec<(Ipv6Net, u32)>,
+    /// Class arrays of their full `*_DOMAIN` length; `None`: no lookup.
     pub sport: Option<Vec<u32>>,
     pub dport: Option<Vec<u32>>,
     pub proto: Option<Vec<u32>>,
     pub icmp: Option<Vec<u32>>,
     pub flags: Option<Vec<u32>>,
+    /// (ifindex, class).
     pub ifaces: Vec<(u32, u8)>,
-    pub entries: Vec<(abi::ClassKey, u32)>,
+    /// `class_rules`: key (table = shape, generation 0), rule order.
+    pub entries: Vec<(ClassKey, u32)>,
+    /// (rule, an earlier rule that covers it, or the most of it).
     pub shadowed: Vec<(usize, usize)>,
+    /// Rules no packet can match.
     pub never_matches: Vec<usize>,
+    /// `entries` by key, for `decide`.
+    index: FxHashMap<ClassKey, u32>,
 }
+
+/// Entries one rule set may have: the other generation needs room too.
+pub const MAX_SET_ENTRIES: usize = abi::MAX_CLASS_ENTRIES as usize / 2;
+/// Keys the compiler looks at, kept or covered, before it gives up: a bound
+/// on its time.
+const MAX_EXAMINED: usize = 4 * MAX_SET_ENTRIES;
 
 impl Compiled {
     pub fn new(
-        _rules: &[Rule],
-        _iface_of: &dyn Fn(&str) -> Option<u32>,
+        rules: &[Rule],
+        iface_of: &dyn Fn(&str) -> Option<u32>,
     ) -> Result<Compiled, RuleError> {
-        unimplemented!()
+        let (fields, ifaces, iface_class) = field_classes(rules, iface_of)?;
+        let enumerator = Enumerator::new(&fields);
+        let by_rule = |field: &classes::Numbering| field.by_rule(rules.len());
+        // The classes each rule admits, per field.
+        let src = by_rule(&fields.src.classes);
+        let dst = by_rule(&fields.dst.classes);
+        let sport = by_rule(&fields.sport.classes);
+        let dport = by_rule(&fields.dport.classes);
+        let proto = by_rule(&fields.proto.classes);
+        let icmp = by_rule(&fields.icmp.classes);
+        let flags = by_rule(&fields.flags.classes);
+
+        let mut index: FxHashMap<ClassKey, u32> = FxHashMap::default();
+        let mut entries = Vec::new();
+        let mut shapes = 0u32;
+        let mut examined = 0usize;
+        let (mut shadowed, mut never_matches) = (Vec::new(), Vec::new());
+        for (i, rule) in rules.iter().enumerate() {
+            let m = &rule.matches;
+            let r = i as u32;
+            let asks = Asks {
+                src: m.src.as_ref().map(|_| src[i].clone()),
+                dst: m.dst.as_ref().map(|_| dst[i].clone()),
+                sport: m.sport.as_ref().map(|_| sport[i].clone()),
+                dport: m.dport.as_ref().map(|_| dport[i].clone()),
+                proto: m.protos.as_ref().map(|_| proto[i].clone()),
+                icmp: (m.icmp_types.is_some() || m.icmp_codes.is_some()).then(|| icmp[i].clone()),
+                flags: m.tcp_flags.map(|_| flags[i].clone()),
+                iface: iface_class[i],
+            };
+            let shape = shape_of(rule);
+            // Tables that may already hold a lower rule for part of this one.
+            let subsets: Vec<u32> = (0..abi::SHAPES)
+                .filter(|&s| s == shape || (shapes & (1 << s) != 0 && s & !shape == 0))
+                .collect();
+            let mut yielded = false;
+            let mut covered_by: FxHashMap<u32, usize> = FxHashMap::default();
+            let mut uncovered = false;
+            let mut full = false;
+            enumerator.each_key(r, shape, &asks, &mut |key| {
+                yielded = true;
+                examined += 1;
+                if examined > MAX_EXAMINED {
+                    full = true;
+                    return false;
+                }
+                let cover = subsets
+                    .iter()
+                    .filter_map(|&s| index.get(&project_key(&key, s)).copied())
+                    .min();
+                match cover {
+                    // The same key twice from one rule.
+                    Some(order) if order == r => {}
+                    // A lower rule decides every packet with this key.
+                    Some(order) => *covered_by.entry(order).or_default() += 1,
+                    None => {
+                        uncovered = true;
+                        index.insert(key, r);
+                        entries.push((key, r));
+                        if entries.len() >= MAX_SET_ENTRIES {
+                            full = true;
+                            return false;
+                        }
+                    }
+                }
+                true
+            });
+            if full {
+                return Err(RuleError(format!(
+                    "rule {}: the classifier would need more than {MAX_SET_ENTRIES} entries; its \
+                     lists cut across too many others: use fewer distinct ranges and networks",
+                    i + 1
+                )));
+            }
+            if uncovered {
+                shapes |= 1 << shape;
+            }
+            if !yielded {
+                never_matches.push(i);
+            } else if !uncovered {
+                let (&by, _) = covered_by
+                    .iter()
+                    .max_by_key(|&(&order, &count)| (count, std::cmp::Reverse(order)))
+                    .expect("a covered rule has a cover");
+                shadowed.push((i, by as usize));
+            }
+        }
+
+        Ok(Compiled {
+            plan: Plan {
+                shapes,
+                lookups: lookups(&fields),
+                any_rule: !rules.is_empty() as u32,
+            },
+            src_v4: fields.src.v4,
+            dst_v4: fields.dst.v4,
+            src_v6: fields.src.v6,
+            dst_v6: fields.dst.v6,
+            sport: fields.sport.slots,
+            dport: fields.dport.slots,
+            proto: fields.proto.slots,
+            icmp: fields.icmp.slots,
+            flags: fields.flags.slots,
+            ifaces,
+            entries,
+            shadowed,
+            never_matches,
+            index,
+        })
     }
+
+    /// The rule that decides `packet`, as the XDP program finds it with
+    /// these tables; `None`: the default decides.
+    pub fn decide(&self, packet: &Packet) -> Option<usize> {
+        let lookups = self.plan.lookups;
+        let slot = |bit: u32, array: &Option<Vec<u32>>, slot: u32| match array {
+            Some(array) if lookups & bit != 0 => array[slot as usize],
+            _ => 0,
+        };
+        let port = |field: Field<u16>| match field {
+            Field::Known(port) => port as u32,
+            _ => abi::PORT_UNKNOWN,
+        };
+        let v6 = packet.src.is_ipv6();
+        let (src_bit, dst_bit) = if v6 {
+            (abi::LOOKUP_SRC_V6, abi::LOOKUP_DST_V6)
+        } else {
+            (abi::LOOKUP_SRC_V4, abi::LOOKUP_DST_V4)
+        };
+        let src = if lookups & src_bit != 0 {
+            lpm(&self.src_v4, &self.src_v6, packet.src)
+        } else {
+            0
+        };
+        let dst = if lookups & dst_bit != 0 {
+            lpm(&self.dst_v4, &self.dst_v6, packet.dst)
+        } else {
+            0
+        };
+        let icmp_proto = if v6 {
+            abi::IPPROTO_ICMPV6
+        } else {
+            abi::IPPROTO_ICMP
+        };
+        let (sport_slot, dport_slot, icmp_slot, flags_slot, proto_slot);
+        (sport_slot, dport_slot, icmp_slot, flags_slot) = match packet.proto {
+            None => (
+                Some(abi::PORT_UNKNOWN),
+                Some(abi::PORT_UNKNOWN),
+                Some(abi::ICMP_UNKNOWN),
+                Some(abi::FLAGS_UNKNOWN),
+            ),
+            Some(p @ (abi::IPPROTO_TCP | abi::IPPROTO_UDP)) => {
+                let flags = match packet.flags {
+                    Field::Known(flags) => flags as u32,
+                    _ => abi::FLAGS_UNKNOWN,
+                };
+                (
+                    Some(port(packet.sport)),
+                    Some(port(packet.dport)),
+                    None,
+                    (p == abi::IPPROTO_TCP).then_some(flags),
+                )
+            }
+            Some(p) if p == icmp_proto => {
+                let icmp = match packet.icmp {
+                    Field::Known((t, c)) => (t as u32) << 8 | c as u32,
+                    _ => abi::ICMP_UNKNOWN,
+                };
+                (None, None, Some(icmp), None)
+            }
+            Some(_) => (None, None, None, None),
+        };
+        proto_slot = packet.proto.map_or(abi::PROTO_UNKNOWN, u32::from);
+        let class = |bit, array, value: Option<u32>| value.map_or(0, |v| slot(bit, array, v));
+        let iface = if lookups & abi::LOOKUP_IFACE != 0 {
+            self.ifaces
+                .iter()
+                .find(|&&(ifindex, _)| ifindex == packet.ifindex)
+                .map_or(0, |&(_, class)| class)
+        } else {
+            0
+        };
+        let key = ClassKey {
+            src,
+            dst,
+            sport: class(abi::LOOKUP_SPORT, &self.sport, sport_slot) as u16,
+            dport: class(abi::LOOKUP_DPORT, &self.dport, dport_slot) as u16,
+            proto: slot(abi::LOOKUP_PROTO, &self.proto, proto_slot) as u16,
+            icmp: class(abi::LOOKUP_ICMP, &self.icmp, icmp_slot) as u16,
+            flags: class(abi::LOOKUP_FLAGS, &self.flags, flags_slot) as u16,
+            iface,
+            table: 0,
+        };
+        (0..abi::SHAPES)
+            .filter(|&s| self.plan.shapes & (1 << s) != 0)
+            .filter_map(|s| self.index.get(&project_key(&key, s)).copied())
+            .min()
+            .map(|order| order as usize)
+    }
+}
+
+/// The class of the longest network that holds `addr`, 0 if none.
+fn lpm(v4: &[(Ipv4Net, u32)], v6: &[(Ipv6Net, u32)], addr: IpAddr) -> u32 {
+    let best = match addr {
+        IpAddr::V4(addr) => v4
+            .iter()
+            .filter(|(net, _)| net.contains(&addr))
+            .max_by_key(|(net, _)| net.prefix_len())
+            .map(|&(_, class)| class),
+        IpAddr::V6(addr) => v6
+            .iter()
+            .filter(|(net, _)| net.contains(&addr))
+            .max_by_key(|(net, _)| net.prefix_len())
+            .map(|&(_, class)| class),
+    };
+    best.unwrap_or(0)
+}
+
+/// A rule's shape: the `GROUP_*` bits of the fields it gives.
+fn shape_of(rule: &Rule) -> u32 {
+    let m = &rule.matches;
+    let mut shape = 0;
+    for (given, group) in [
+        (m.src.is_some(), abi::GROUP_SRC),
+        (m.dst.is_some(), abi::GROUP_DST),
+        (m.sport.is_some(), abi::GROUP_SPORT),
+        (m.dport.is_some(), abi::GROUP_DPORT),
+        (
+            m.protos.is_some()
+                || m.icmp_types.is_some()
+                || m.icmp_codes.is_some()
+                || m.tcp_flags.is_some()
+                || m.iface.is_some(),
+            abi::GROUP_PROTO,
+        ),
+    ] {
+        if given {
+            shape |= group;
+        }
+    }
+    shape
+}
+
+/// The `LOOKUP_*` bits: every field some rule asks about.
+fn lookups(f: &Fields) -> u32 {
+    let mut bits = 0;
+    for (needed, bit) in [
+        (!f.src.v4.is_empty(), abi::LOOKUP_SRC_V4),
+        (!f.dst.v4.is_empty(), abi::LOOKUP_DST_V4),
+        (!f.src.v6.is_empty(), abi::LOOKUP_SRC_V6),
+        (!f.dst.v6.is_empty(), abi::LOOKUP_DST_V6),
+        (f.sport.slots.is_some(), abi::LOOKUP_SPORT),
+        (f.dport.slots.is_some(), abi::LOOKUP_DPORT),
+        (f.proto.slots.is_some(), abi::LOOKUP_PROTO),
+        (f.icmp.slots.is_some(), abi::LOOKUP_ICMP),
+        (f.flags.slots.is_some(), abi::LOOKUP_FLAGS),
+        (f.iface_classes > 1, abi::LOOKUP_IFACE),
+    ] {
+        if needed {
+            bits |= bit;
+        }
+    }
+    bits
+}
+
+type FieldClasses = (Fields, Vec<(u32, u8)>, Vec<Option<u32>>);
+
+/// The classes of every field, the interface classes, and each rule's
+/// interface class.
+fn field_classes(
+    rules: &[Rule],
+    iface_of: &dyn Fn(&str) -> Option<u32>,
+) -> Result<FieldClasses, RuleError> {
+    let unknown = |rule: &Rule, r: u32, domain_unknown: u32, out: &mut Vec<(u32, u32, u32)>| {
+        // Fail closed: a deny admits what the walk could not read.
+        if rule.action == Action::Deny {
+            out.push((r, domain_unknown, domain_unknown));
+        }
+    };
+    let (mut src, mut dst) = (Vec::new(), Vec::new());
+    let (mut sport, mut dport, mut proto, mut icmp, mut flags) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut ifaces: Vec<(u32, u8)> = Vec::new();
+    let mut iface_class = Vec::with_capacity(rules.len());
+    for (i, rule) in rules.iter().enumerate() {
+        let r = i as u32;
+        let m = &rule.matches;
+        let nets = |list: &Option<Vec<IpNet>>, out: &mut Vec<(IpNet, u32)>| {
+            out.extend(list.iter().flatten().map(|&net| (net.trunc(), r)));
+        };
+        nets(&m.src, &mut src);
+        nets(&m.dst, &mut dst);
+        for (list, out) in [(&m.sport, &mut sport), (&m.dport, &mut dport)] {
+            if let Some(ports) = list {
+                out.extend(
+                    ports
+                        .iter()
+                        .map(|p| (r, *p.start() as u32, *p.end() as u32)),
+                );
+                unknown(rule, r, abi::PORT_UNKNOWN, out);
+            }
+        }
+        if let Some(protos) = &m.protos {
+            proto.extend(protos.iter().map(|&p| (r, p as u32, p as u32)));
+            unknown(rule, r, abi::PROTO_UNKNOWN, &mut proto);
+        }
+        if m.icmp_types.is_some() || m.icmp_codes.is_some() {
+            let every = [0..=255u8];
+            let types = m.icmp_types.as_deref().unwrap_or(&every);
+            let codes = m.icmp_codes.as_deref().unwrap_or(&every);
+            for t in types.iter().flat_map(|t| t.clone()) {
+                let t = (t as u32) << 8;
+                icmp.extend(
+                    codes
+                        .iter()
+                        .map(|c| (r, t | *c.start() as u32, t | *c.end() as u32)),
+                );
+            }
+            unknown(rule, r, abi::ICMP_UNKNOWN, &mut icmp);
+        }
+        if let Some(f) = m.tcp_flags {
+            flags.extend(
+                flag_ranges(f.value, f.mask)
+                    .into_iter()
+                    .map(|(a, b)| (r, a, b)),
+            );
+            unknown(rule, r, abi::FLAGS_UNKNOWN, &mut flags);
+        }
+        iface_class.push(match &m.iface {
+            None => None,
+            Some(name) => {
+                let ifindex = iface_of(name)
+                    .ok_or_else(|| RuleError(format!("on {name}: no interface {name} here")))?;
+                let class = match ifaces.iter().find(|&&(index, _)| index == ifindex) {
+                    Some(&(_, class)) => class,
+                    None if ifaces.len() < abi::MAX_IFACE_CLASSES as usize => {
+                        ifaces.push((ifindex, ifaces.len() as u8 + 1));
+                        ifaces.len() as u8
+                    }
+                    None => {
+                        return Err(RuleError(format!(
+                            "rule {}: rules may name at most {} interfaces",
+                            i + 1,
+                            abi::MAX_IFACE_CLASSES
+                        )))
+                    }
+                };
+                Some(class as u32)
+            }
+        });
+    }
+    let fields = Fields {
+        src: AddressField::new(src),
+        dst: AddressField::new(dst),
+        sport: small("sport", SlotField::new(abi::PORT_DOMAIN, &sport))?,
+        dport: small("dport", SlotField::new(abi::PORT_DOMAIN, &dport))?,
+        proto: SlotField::new(abi::PROTO_DOMAIN, &proto),
+        icmp: small("type and code", SlotField::new(abi::ICMP_DOMAIN, &icmp))?,
+        flags: SlotField::new(abi::FLAGS_DOMAIN, &flags),
+        iface_classes: ifaces.len() as u32 + 1,
+    };
+    Ok((fields, ifaces, iface_class))
+}
+
+/// A 16-bit key field's classes must fit it.
+fn small(name: &str, field: SlotField) -> Result<SlotField, RuleError> {
+    if field.classes.rules.len() > abi::MAX_SMALL_CLASSES as usize {
+        return Err(RuleError(format!(
+            "the rules split {name} into more than {} classes: use fewer distinct ranges",
+            abi::MAX_SMALL_CLASSES
+        )));
+    }
+    Ok(field)
 }

@@ -20,6 +20,7 @@
 //! the limit), a deny rule counts as matching on that field and an allow rule
 //! as not: such a packet never gets past a deny by reaching a later allow.
 
+pub mod evaluate;
 mod parse;
 mod print;
 mod protocols;

@@ -269,35 +269,59 @@ fn list<T>(
     text.split(',').map(item).collect()
 }
 
+/// The protocols a field needs, for [`check_combination`].
+struct Needs {
+    protos: &'static [u8],
+    in_words: &'static str,
+    /// How to write one of them, and (if there are two) both.
+    one: &'static str,
+    both: Option<&'static str>,
+}
+
+const TRANSPORTS: Needs = Needs {
+    protos: &[abi::IPPROTO_TCP, abi::IPPROTO_UDP],
+    in_words: "tcp or udp",
+    one: "tcp",
+    both: Some("proto tcp,udp"),
+};
+const ICMPS: Needs = Needs {
+    protos: &[abi::IPPROTO_ICMP, abi::IPPROTO_ICMPV6],
+    in_words: "icmp or icmpv6",
+    one: "icmp",
+    both: Some("proto icmp,icmpv6"),
+};
+const TCP_ALONE: Needs = Needs {
+    protos: &[abi::IPPROTO_TCP],
+    in_words: "tcp alone",
+    one: "tcp",
+    both: None,
+};
+
 /// The rules a combination of fields must follow (see [`Matches`]).
 fn check_combination(matches: &Matches) -> Result<(), String> {
     let protos = matches.protos.as_deref();
-    let only = |allowed: &[u8]| protos.is_some_and(|p| p.iter().all(|n| allowed.contains(n)));
-    let ports = [("sport", &matches.sport), ("dport", &matches.dport)];
-    if let Some((word, _)) = ports.iter().find(|(_, list)| list.is_some()) {
-        if !only(&[abi::IPPROTO_TCP, abi::IPPROTO_UDP]) {
+    // (field, whether the rule gives it, what it needs, a value to show)
+    let fields = [
+        ("sport", matches.sport.is_some(), &TRANSPORTS, "53"),
+        ("dport", matches.dport.is_some(), &TRANSPORTS, "22"),
+        ("type", matches.icmp_types.is_some(), &ICMPS, "8"),
+        ("code", matches.icmp_codes.is_some(), &ICMPS, "0"),
+        ("flags", matches.tcp_flags.is_some(), &TCP_ALONE, "S/SA"),
+    ];
+    for (word, given, needs, value) in fields {
+        let allowed = |p: &[u8]| p.iter().all(|n| needs.protos.contains(n));
+        if given && !protos.is_some_and(allowed) {
+            let both = match needs.both {
+                Some(both) => format!(" (or {both} {word} {value} for both)"),
+                None => String::new(),
+            };
             return Err(format!(
-                "{word} needs tcp or udp as the protocol{}: write tcp {word} 22 \
-                 (or proto tcp,udp {word} 53 for both)",
-                other_protocol(protos, &[abi::IPPROTO_TCP, abi::IPPROTO_UDP])
+                "{word} needs {} as the protocol{}: write {} {word} {value}{both}",
+                needs.in_words,
+                other_protocol(protos, needs.protos),
+                needs.one
             ));
         }
-    }
-    let icmp = [("type", &matches.icmp_types), ("code", &matches.icmp_codes)];
-    if let Some((word, _)) = icmp.iter().find(|(_, list)| list.is_some()) {
-        if !only(&[abi::IPPROTO_ICMP, abi::IPPROTO_ICMPV6]) {
-            return Err(format!(
-                "{word} needs icmp or icmpv6 as the protocol{}: write icmp {word} 8 \
-                 (or proto icmp,icmpv6 {word} 0 for both)",
-                other_protocol(protos, &[abi::IPPROTO_ICMP, abi::IPPROTO_ICMPV6])
-            ));
-        }
-    }
-    if matches.tcp_flags.is_some() && !only(&[abi::IPPROTO_TCP]) {
-        return Err(format!(
-            "flags needs tcp alone as the protocol{}: write tcp flags S/SA",
-            other_protocol(protos, &[abi::IPPROTO_TCP])
-        ));
     }
     if let (Some(src), Some(dst)) = (&matches.src, &matches.dst) {
         let only_v4 = |nets: &[IpNet]| nets.iter().all(|net| matches!(net, IpNet::V4(_)));
@@ -377,8 +401,11 @@ fn range<T: FromStr + PartialOrd + Copy + std::fmt::Display>(
             .ok_or_else(|| format!("{noun} {} is not a number from 0 to {max}", quote(part)))
     };
     let (first, last) = match text.split_once('-') {
-        None => (number(text)?, number(text)?),
-        Some(("", _)) => (number(text)?, number(text)?),
+        // `-5` is a negative number, not a range.
+        None | Some(("", _)) => {
+            let single = number(text)?;
+            (single, single)
+        }
         Some((_, "")) => {
             return Err(format!(
                 "{noun} range {} has no last {noun}; write FIRST-LAST, e.g. {example}",
@@ -509,7 +536,6 @@ fn flag_bits(letters: &str, text: &str) -> Result<u8, String> {
     letters.chars().try_fold(0u8, |bits, letter| {
         let bit = FLAG_LETTERS
             .find(letter.to_ascii_uppercase())
-            .filter(|_| letter.is_ascii())
             .ok_or_else(|| {
                 format!(
                     "flags {}: {} is not a TCP flag; the letters are F S R P A U E W (FIN SYN \

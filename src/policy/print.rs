@@ -154,6 +154,10 @@ mod tests {
             ),
             ("allow udp dport 53-53", "allow udp dport 53"),
             (
+                "allow proto tcp src 10.0.0.0/24 dport 22",
+                "allow tcp dport 22 src 10.0.0.0/24",
+            ),
+            (
                 "allow udp dport 53 src 192.0.2.0/24,2001:db8::/32",
                 "allow udp dport 53 src 192.0.2.0/24,2001:db8::/32",
             ),
@@ -190,6 +194,17 @@ mod tests {
             value: impl FnOnce(&mut fastrand::Rng) -> T,
         ) -> Option<T> {
             rng.bool().then(|| value(rng))
+        }
+        fn some_if<T>(
+            given: bool,
+            rng: &mut fastrand::Rng,
+            value: impl FnOnce(&mut fastrand::Rng) -> T,
+        ) -> Option<T> {
+            if given {
+                some(rng, value)
+            } else {
+                None
+            }
         }
         fn many<T>(rng: &mut fastrand::Rng, item: impl Fn(&mut fastrand::Rng) -> T) -> Vec<T> {
             let count = if rng.u8(..4) == 0 {
@@ -273,37 +288,15 @@ mod tests {
             protos: protos.clone(),
             src: src.filter(|nets| !nets.iter().any(|n| mapped_v4(*n).is_some())),
             dst: dst.filter(|nets| !nets.iter().any(|n| mapped_v4(*n).is_some())),
-            sport: if ports {
-                some(rng, |rng| ranges(rng, port))
-            } else {
-                None
-            },
-            dport: if ports {
-                some(rng, |rng| ranges(rng, port))
-            } else {
-                None
-            },
-            icmp_types: if icmp {
-                some(rng, |rng| ranges(rng, byte))
-            } else {
-                None
-            },
-            icmp_codes: if icmp {
-                some(rng, |rng| ranges(rng, byte))
-            } else {
-                None
-            },
-            tcp_flags: if tcp_alone {
-                some(rng, |rng| {
-                    let mask = if rng.bool() { u8::MAX } else { rng.u8(1..) };
-                    TcpFlags {
-                        value: rng.u8(..) & mask,
-                        mask,
-                    }
-                })
-            } else {
-                None
-            },
+            sport: some_if(ports, rng, |rng| ranges(rng, port)),
+            dport: some_if(ports, rng, |rng| ranges(rng, port)),
+            icmp_types: some_if(icmp, rng, |rng| ranges(rng, byte)),
+            icmp_codes: some_if(icmp, rng, |rng| ranges(rng, byte)),
+            tcp_flags: some_if(tcp_alone, rng, |rng| {
+                let mask = if rng.bool() { u8::MAX } else { rng.u8(1..) };
+                let value = rng.u8(..) & mask;
+                TcpFlags { value, mask }
+            }),
             iface,
         };
         let action = if rng.bool() {

@@ -286,6 +286,28 @@ mod tests {
     }
 
     #[test]
+    fn the_policies_in_the_readme_parse() {
+        let readme = include_str!("../../README.md");
+        let section = readme.split("## Rules").nth(1).unwrap();
+        let section = section.split("## Output").next().unwrap();
+        let mut policies = 0;
+        for block in section.split("```").skip(1).step_by(2) {
+            let block = block.strip_prefix('\n').unwrap_or(block);
+            if !block.starts_with("allow") && !block.starts_with("deny") && !block.starts_with('#')
+            {
+                continue;
+            }
+            let rules = parse_lines(block, Path::new("README.md")).unwrap();
+            assert!(!rules.is_empty(), "{block}");
+            policies += 1;
+        }
+        assert_eq!(
+            policies, 3,
+            "the host policy, and one before and after migrating"
+        );
+    }
+
+    #[test]
     fn comments_work_on_the_command_line_too() {
         let rules = parse_flags(&["deny tcp dport 22   # ssh".into()]).unwrap();
         assert_eq!(rules[0].rule, rule("deny tcp dport 22"));

@@ -1,0 +1,294 @@
+//! The entries of a rule: every combination of classes it admits that a
+//! packet can bring to its shape's table.
+//!
+//! Combinations no packet can have are left out: the protocol decides which
+//! transport fields have values (a UDP packet has no flags, an unknown
+//! protocol goes with unknown ports), and an address class only pairs with
+//! classes of its own family.
+
+use std::collections::HashSet;
+
+use super::classes::{AddressField, SlotField, REACH_V4, REACH_V6};
+use crate::abi::{self, ClassKey, GROUP_DPORT, GROUP_DST, GROUP_PROTO, GROUP_SPORT, GROUP_SRC};
+
+/// The classes a transport field takes in one situation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Classes {
+    One(u32),
+    /// The class of any value the walk read.
+    Values,
+}
+
+/// One kind of packet as the classes see it: a family and what its
+/// protocol gives the transport fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Situation {
+    /// `REACH_*`, or 0 when the shape has no address group.
+    family: u8,
+    sport: Classes,
+    dport: Classes,
+    proto: u32,
+    icmp: Classes,
+    flags: Classes,
+}
+
+/// The classes of every field, and what each rule admits of them.
+pub struct Fields {
+    pub src: AddressField,
+    pub dst: AddressField,
+    pub sport: SlotField,
+    pub dport: SlotField,
+    pub proto: SlotField,
+    pub icmp: SlotField,
+    pub flags: SlotField,
+    /// Interface classes there are, 0 included.
+    pub iface_classes: u32,
+}
+
+/// What one rule asks of each field: `None` where it gives no such field.
+pub struct Asks {
+    pub src: Option<Vec<u32>>,
+    pub dst: Option<Vec<u32>>,
+    pub sport: Option<Vec<u32>>,
+    pub dport: Option<Vec<u32>>,
+    pub proto: Option<Vec<u32>>,
+    pub icmp: Option<Vec<u32>>,
+    pub flags: Option<Vec<u32>>,
+    pub iface: Option<u32>,
+}
+
+/// The situations of each shape, and the per-field facts they need.
+pub struct Enumerator<'a> {
+    fields: &'a Fields,
+    /// The situations of each shape, by protocol class.
+    by_shape: Vec<Vec<Vec<Situation>>>,
+    is_value: [Vec<bool>; 4],
+    values: [Vec<u32>; 4],
+}
+
+const SPORT: usize = 0;
+const DPORT: usize = 1;
+const ICMP: usize = 2;
+const FLAGS: usize = 3;
+
+impl<'a> Enumerator<'a> {
+    pub fn new(fields: &'a Fields) -> Enumerator<'a> {
+        let slot_fields = [&fields.sport, &fields.dport, &fields.icmp, &fields.flags];
+        let values = slot_fields.map(SlotField::value_classes);
+        let is_value = std::array::from_fn(|i| {
+            let mut is = vec![false; slot_fields[i].classes.rules.len()];
+            for &class in &values[i] {
+                is[class as usize] = true;
+            }
+            is
+        });
+        let all = situations(fields);
+        let by_shape = (0..abi::SHAPES)
+            .map(|shape| {
+                let mut seen = HashSet::new();
+                let mut by_proto = vec![Vec::new(); fields.proto.classes.rules.len()];
+                for s in all.iter().map(|s| project(s, shape)) {
+                    if seen.insert(s) {
+                        by_proto[s.proto as usize].push(s);
+                    }
+                }
+                by_proto
+            })
+            .collect();
+        Enumerator {
+            fields,
+            by_shape,
+            is_value,
+            values,
+        }
+    }
+
+    /// Calls `each` with every key (table = `shape`) rule `rule` admits;
+    /// stops early when `each` returns false.
+    pub fn each_key(
+        &self,
+        rule: u32,
+        shape: u32,
+        asks: &Asks,
+        each: &mut dyn FnMut(ClassKey) -> bool,
+    ) -> bool {
+        let f = self.fields;
+        let one = [0u32];
+        let by_proto = &self.by_shape[shape as usize];
+        // A rule that asks the protocol meets only the situations of the
+        // protocol classes it admits.
+        let situations: Vec<&Situation> = match &asks.proto {
+            Some(classes) => classes
+                .iter()
+                .flat_map(|&c| &by_proto[c as usize])
+                .collect(),
+            None => by_proto.iter().flatten().collect(),
+        };
+        for s in situations {
+            let in_family = |classes: &Option<Vec<u32>>, reach: &[u8]| -> Vec<u32> {
+                match classes {
+                    Some(classes) => classes
+                        .iter()
+                        .copied()
+                        .filter(|&c| reach[c as usize] & s.family != 0)
+                        .collect(),
+                    None => one.to_vec(),
+                }
+            };
+            let srcs = in_family(&asks.src, &f.src.reach);
+            let dsts = in_family(&asks.dst, &f.dst.reach);
+            let sports = self.pick(SPORT, s.sport, &asks.sport, rule, &f.sport);
+            let dports = self.pick(DPORT, s.dport, &asks.dport, rule, &f.dport);
+            let icmps = self.pick(ICMP, s.icmp, &asks.icmp, rule, &f.icmp);
+            let flags = self.pick(FLAGS, s.flags, &asks.flags, rule, &f.flags);
+            let ifaces: Vec<u32> = match asks.iface {
+                Some(class) => vec![class],
+                None if shape & GROUP_PROTO != 0 => (0..f.iface_classes).collect(),
+                None => one.to_vec(),
+            };
+            for &src in &srcs {
+                for &dst in &dsts {
+                    for &sport in &sports {
+                        for &dport in &dports {
+                            for &icmp in &icmps {
+                                for &flag in &flags {
+                                    for &iface in &ifaces {
+                                        let key = ClassKey {
+                                            src,
+                                            dst,
+                                            sport: sport as u16,
+                                            dport: dport as u16,
+                                            proto: s.proto as u16,
+                                            icmp: icmp as u16,
+                                            flags: flag as u16,
+                                            iface: iface as u8,
+                                            table: shape as u8,
+                                        };
+                                        if !each(key) {
+                                            return false;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// The classes of one transport field in a situation that the rule admits.
+    fn pick(
+        &self,
+        field: usize,
+        classes: Classes,
+        asked: &Option<Vec<u32>>,
+        rule: u32,
+        slots: &SlotField,
+    ) -> Vec<u32> {
+        match (classes, asked) {
+            (Classes::One(class), None) => vec![class],
+            (Classes::One(class), Some(_)) if slots.classes.admits(class, rule) => vec![class],
+            (Classes::One(_), Some(_)) => Vec::new(),
+            (Classes::Values, None) => self.values[field].clone(),
+            (Classes::Values, Some(asked)) => asked
+                .iter()
+                .copied()
+                .filter(|&c| self.is_value[field][c as usize])
+                .collect(),
+        }
+    }
+}
+
+/// Every kind of packet, per family and protocol class, with the classes of
+/// the transport fields that kind can have (as the program looks them up).
+fn situations(f: &Fields) -> Vec<Situation> {
+    use Classes::{One, Values};
+    let unknown = |field: &SlotField, slot: u32| One(field.class_of(slot));
+    let sport_unknown = unknown(&f.sport, abi::PORT_UNKNOWN);
+    let dport_unknown = unknown(&f.dport, abi::PORT_UNKNOWN);
+    let icmp_unknown = unknown(&f.icmp, abi::ICMP_UNKNOWN);
+    let flags_unknown = unknown(&f.flags, abi::FLAGS_UNKNOWN);
+    let none = One(0);
+    let mut all = Vec::new();
+    for (family, icmp_proto) in [
+        (REACH_V4, abi::IPPROTO_ICMP),
+        (REACH_V6, abi::IPPROTO_ICMPV6),
+    ] {
+        let mut push = |proto, sport, dport, icmp, flags| {
+            all.push(Situation {
+                family,
+                sport,
+                dport,
+                proto,
+                icmp,
+                flags,
+            })
+        };
+        let proto_of = |value: u8| f.proto.class_of(value as u32);
+        // Stopped inside the extension chain: everything after is unknown.
+        let proto_unknown = f.proto.class_of(abi::PROTO_UNKNOWN);
+        push(
+            proto_unknown,
+            sport_unknown,
+            dport_unknown,
+            icmp_unknown,
+            flags_unknown,
+        );
+        let tcp = proto_of(abi::IPPROTO_TCP);
+        push(tcp, Values, Values, none, Values);
+        push(tcp, sport_unknown, dport_unknown, none, flags_unknown);
+        let udp = proto_of(abi::IPPROTO_UDP);
+        push(udp, Values, Values, none, none);
+        push(udp, sport_unknown, dport_unknown, none, none);
+        let icmp = proto_of(icmp_proto);
+        push(icmp, none, none, Values, none);
+        push(icmp, none, none, icmp_unknown, none);
+        for value in 0..=255u8 {
+            if ![abi::IPPROTO_TCP, abi::IPPROTO_UDP, icmp_proto].contains(&value) {
+                push(proto_of(value), none, none, none, none);
+            }
+        }
+    }
+    all
+}
+
+/// A situation as a table of `shape` sees it: groups outside the shape are 0.
+fn project(s: &Situation, shape: u32) -> Situation {
+    let keep = |group: u32, classes: Classes| {
+        if shape & group != 0 {
+            classes
+        } else {
+            Classes::One(0)
+        }
+    };
+    Situation {
+        family: if shape & (GROUP_SRC | GROUP_DST) != 0 {
+            s.family
+        } else {
+            REACH_V4 | REACH_V6
+        },
+        sport: keep(GROUP_SPORT, s.sport),
+        dport: keep(GROUP_DPORT, s.dport),
+        proto: if shape & GROUP_PROTO != 0 { s.proto } else { 0 },
+        icmp: keep(GROUP_PROTO, s.icmp),
+        flags: keep(GROUP_PROTO, s.flags),
+    }
+}
+
+/// `key` as the table of `shape` (a subset of its own) sees it.
+pub fn project_key(key: &ClassKey, shape: u32) -> ClassKey {
+    let has = |group: u32| shape & group != 0;
+    ClassKey {
+        src: if has(GROUP_SRC) { key.src } else { 0 },
+        dst: if has(GROUP_DST) { key.dst } else { 0 },
+        sport: if has(GROUP_SPORT) { key.sport } else { 0 },
+        dport: if has(GROUP_DPORT) { key.dport } else { 0 },
+        proto: if has(GROUP_PROTO) { key.proto } else { 0 },
+        icmp: if has(GROUP_PROTO) { key.icmp } else { 0 },
+        flags: if has(GROUP_PROTO) { key.flags } else { 0 },
+        iface: if has(GROUP_PROTO) { key.iface } else { 0 },
+        table: shape as u8,
+    }
+}

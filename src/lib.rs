@@ -17,7 +17,6 @@ pub mod occupants;
 pub mod output;
 pub mod policy;
 pub mod privileges;
-pub mod rules;
 pub mod selftest;
 pub mod session;
 pub mod sink;

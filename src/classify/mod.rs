@@ -8,6 +8,7 @@
 
 mod classes;
 mod entries;
+mod tables;
 #[cfg(test)]
 mod tests;
 
@@ -18,6 +19,8 @@ use rustc_hash::FxHashMap;
 
 use self::classes::{flag_ranges, AddressField, SlotField};
 use self::entries::{project_key, Asks, Enumerator, Fields};
+use self::tables::Tables;
+pub use self::tables::MAX_SET_ENTRIES;
 use crate::abi::{self, ClassKey, Plan};
 use crate::policy::evaluate::{Field, Packet};
 use crate::policy::{Action, Rule, RuleError};
@@ -49,12 +52,6 @@ pub struct Compiled {
     index: FxHashMap<ClassKey, u32>,
 }
 
-/// Entries one rule set may have: the other generation needs room too.
-pub const MAX_SET_ENTRIES: usize = abi::MAX_CLASS_ENTRIES as usize / 2;
-/// Keys the compiler looks at, kept or covered, before it gives up: a bound
-/// on its time.
-const MAX_EXAMINED: usize = 4 * MAX_SET_ENTRIES;
-
 impl Compiled {
     pub fn new(
         rules: &[Rule],
@@ -72,14 +69,9 @@ impl Compiled {
         let icmp = by_rule(&fields.icmp.classes);
         let flags = by_rule(&fields.flags.classes);
 
-        let mut index: FxHashMap<ClassKey, u32> = FxHashMap::default();
-        let mut entries = Vec::new();
-        let mut shapes = 0u32;
-        let mut examined = 0usize;
-        let (mut shadowed, mut never_matches) = (Vec::new(), Vec::new());
+        let mut tables = Tables::default();
         for (i, rule) in rules.iter().enumerate() {
             let m = &rule.matches;
-            let r = i as u32;
             let asks = Asks {
                 src: m.src.as_ref().map(|_| src[i].clone()),
                 dst: m.dst.as_ref().map(|_| dst[i].clone()),
@@ -91,62 +83,18 @@ impl Compiled {
                 iface: iface_class[i],
             };
             let shape = shape_of(rule);
-            // Tables that may already hold a lower rule for part of this one.
-            let subsets: Vec<u32> = (0..abi::SHAPES)
-                .filter(|&s| s == shape || (shapes & (1 << s) != 0 && s & !shape == 0))
-                .collect();
-            let mut yielded = false;
-            let mut covered_by: FxHashMap<u32, usize> = FxHashMap::default();
-            let mut uncovered = false;
-            let mut full = false;
-            enumerator.each_key(r, shape, &asks, &mut |key| {
-                yielded = true;
-                examined += 1;
-                if examined > MAX_EXAMINED {
-                    full = true;
-                    return false;
-                }
-                let cover = subsets
-                    .iter()
-                    .filter_map(|&s| index.get(&project_key(&key, s)).copied())
-                    .min();
-                match cover {
-                    // The same key twice from one rule.
-                    Some(order) if order == r => {}
-                    // A lower rule decides every packet with this key.
-                    Some(order) => *covered_by.entry(order).or_default() += 1,
-                    None => {
-                        uncovered = true;
-                        index.insert(key, r);
-                        entries.push((key, r));
-                        if entries.len() >= MAX_SET_ENTRIES {
-                            full = true;
-                            return false;
-                        }
-                    }
-                }
-                true
-            });
-            if full {
-                return Err(RuleError(format!(
-                    "rule {}: the classifier would need more than {MAX_SET_ENTRIES} entries; its \
-                     lists cut across too many others: use fewer distinct ranges and networks",
-                    i + 1
-                )));
-            }
-            if uncovered {
-                shapes |= 1 << shape;
-            }
-            if !yielded {
-                never_matches.push(i);
-            } else if !uncovered {
-                let (&by, _) = covered_by
-                    .iter()
-                    .max_by_key(|&(&order, &count)| (count, std::cmp::Reverse(order)))
-                    .expect("a covered rule has a cover");
-                shadowed.push((i, by as usize));
-            }
+            tables.add(i, shape, |each| {
+                enumerator.each_key(i as u32, shape, &asks, each);
+            })?;
         }
+        let Tables {
+            index,
+            entries,
+            shapes,
+            shadowed,
+            never_matches,
+            ..
+        } = tables;
 
         Ok(Compiled {
             plan: Plan {

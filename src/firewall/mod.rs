@@ -206,7 +206,7 @@ impl Firewall {
             .iter()
             .map(|rule| (verdict_of(rule.rule.action), rule.rule.log))
             .collect();
-        self.installed[idle as usize] = Installed::write(maps, idle, compiled, &slots, &actions)?;
+        self.installed[idle as usize].write(maps, idle, compiled, &slots, &actions)?;
         maps.generation
             .update(&0u32.to_ne_bytes(), &idle.to_ne_bytes(), MapFlags::ANY)
             .context("switching to the new rule generation")?;

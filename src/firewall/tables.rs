@@ -23,17 +23,19 @@ pub(super) struct Installed {
 }
 
 impl Installed {
-    /// Writes `compiled` into `generation`, its plan last. `slots[i]` is
-    /// the counter slot of rule `i`, `actions[i]` its verdict and `log`.
+    /// Writes `compiled` into `generation` (empty: `self` holds no key),
+    /// its plan last. `slots[i]` is the counter slot of rule `i`,
+    /// `actions[i]` its verdict and `log`. Each map's keys are remembered
+    /// before they are written, so that a failure half-way can be cleared.
     pub(super) fn write(
+        &mut self,
         maps: &RuleMaps<'_>,
         generation: u32,
         compiled: &Compiled,
         slots: &[u32],
         actions: &[(u8, bool)],
-    ) -> Result<Installed> {
-        let mut installed = Installed::default();
-        // Written as they go, so that a failure half-way can still be cleared.
+    ) -> Result<()> {
+        let installed = self;
         installed.v4 = v4_keys(generation, DIRECTION_SRC, &compiled.src_v4)
             .chain(v4_keys(generation, DIRECTION_DST, &compiled.dst_v4))
             .collect();
@@ -109,8 +111,7 @@ impl Installed {
                 bytes_of(&compiled.plan),
                 MapFlags::ANY,
             )
-            .context("writing the rule plan")?;
-        Ok(installed)
+            .context("writing the rule plan")
     }
 
     /// Deletes every key this generation holds.

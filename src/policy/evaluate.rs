@@ -3,7 +3,7 @@
 //! This is the reference the classifier (`crate::classify`) is tested
 //! against; it is meant to be read, not to be fast.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use super::{Action, ByteRange, PortRange, Rule};
 use crate::abi;
@@ -40,19 +40,10 @@ pub struct Packet {
 impl Packet {
     /// The packet a notice describes; `None` for non-IP.
     pub fn from_notice(n: &abi::Notice) -> Option<Packet> {
+        let v4 = |a: [u8; 16]| IpAddr::from([a[0], a[1], a[2], a[3]]);
         let (src, dst) = match n.ip_version {
-            4 => (
-                IpAddr::V4(Ipv4Addr::from(
-                    <[u8; 4]>::try_from(&n.src_addr[..4]).unwrap(),
-                )),
-                IpAddr::V4(Ipv4Addr::from(
-                    <[u8; 4]>::try_from(&n.dst_addr[..4]).unwrap(),
-                )),
-            ),
-            6 => (
-                IpAddr::V6(Ipv6Addr::from(n.src_addr)),
-                IpAddr::V6(Ipv6Addr::from(n.dst_addr)),
-            ),
+            4 => (v4(n.src_addr), v4(n.dst_addr)),
+            6 => (IpAddr::from(n.src_addr), IpAddr::from(n.dst_addr)),
             _ => return None,
         };
         let header_read = n.depth >= abi::DEPTH_L4;

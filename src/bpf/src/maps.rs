@@ -166,6 +166,29 @@ btf_map!(
 );
 
 btf_map!(
+    /// This CPU's notice of the packet in hand (see `xdp_hello`).
+    notice_scratch: NoticeScratchDef {
+        r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
+        max_entries: *const [i32; 1],
+        key: *const u32,
+        value: *const Notice,
+    }
+);
+
+btf_map!(
+    /// This CPU's packet classes while the shapes are looked up. In map
+    /// memory, which the verifier does not track, every path through the
+    /// class lookups reaches the shape loop in the same state, so it checks
+    /// that loop once instead of once per combination of lookups.
+    packet_classes: PacketClassesDef {
+        r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
+        max_entries: *const [i32; 1],
+        key: *const u32,
+        value: *const ClassKey,
+    }
+);
+
+btf_map!(
     /// Per generation and shape: the packet's classes → the first rule of
     /// that shape admitting them.
     class_rules: ClassRulesDef {
@@ -238,7 +261,7 @@ pub fn map_ptr<T>(map: &'static T) -> *mut c_void {
 
 /// A pointer to `key`'s value in `map`, null where there is no entry.
 #[inline(always)]
-fn lookup_ptr<M, K, V>(map: &'static M, key: &K) -> *mut V {
+pub fn lookup_ptr<M, K, V>(map: &'static M, key: &K) -> *mut V {
     unsafe { map_lookup_elem(map_ptr(map), key as *const K as *const c_void) as *mut V }
 }
 

@@ -15,10 +15,12 @@
 //! which every deny rule asking about that field admits and no allow rule
 //! does.
 
+use core::ptr::{read_volatile, write_volatile};
+
 use crate::abi::*;
 use crate::maps::{
-    class_at, class_rules, flag_classes, icmp_classes, iface_classes, lookup_or, plans,
-    port_classes, proto_classes, rule_generation, v4_classes, v6_classes,
+    class_at, class_rules, flag_classes, icmp_classes, iface_classes, lookup_or, lookup_ptr,
+    packet_classes, plans, port_classes, proto_classes, rule_generation, v4_classes, v6_classes,
 };
 
 /// What decided a packet.
@@ -67,7 +69,14 @@ pub fn decide(notice: &Notice, config: &Config) -> Decision {
     if plan.shapes == 0 {
         return default;
     }
-    let classes = classes_of(notice, generation, plan.lookups);
+    let classes = lookup_ptr::<_, u32, ClassKey>(&packet_classes, &0u32);
+    if classes.is_null() {
+        return unjudgeable; // never: slot 0 of a per-CPU array
+    }
+    let classes = unsafe { &mut *classes };
+    classes_of(notice, generation, plan.lookups, classes);
+    // Read back from map memory: values the verifier knows nothing of.
+    let classes = unsafe { read_volatile(classes) };
     let first = first_match(&classes, generation, plan.shapes);
     if first.verdict == 0 {
         return default;
@@ -79,10 +88,12 @@ pub fn decide(notice: &Notice, config: &Config) -> Decision {
     }
 }
 
-/// The packet's class in every field (0 for fields no rule asks about).
+/// Writes the packet's class in every field (0 for fields no rule asks
+/// about) into `classes`, map memory: each written as soon as it is known,
+/// so that no register carries it on through the other lookups.
 #[inline(always)]
-fn classes_of(notice: &Notice, generation: u32, lookups: u32) -> ClassKey {
-    let mut classes = ClassKey::default();
+fn classes_of(notice: &Notice, generation: u32, lookups: u32, classes: &mut ClassKey) {
+    unsafe { write_volatile(classes, ClassKey::default()) };
     let v4 = notice.ip_version == 4;
     let (src_lookup, dst_lookup) = if v4 {
         (LOOKUP_SRC_V4, LOOKUP_DST_V4)
@@ -90,17 +101,23 @@ fn classes_of(notice: &Notice, generation: u32, lookups: u32) -> ClassKey {
         (LOOKUP_SRC_V6, LOOKUP_DST_V6)
     };
     if lookups & src_lookup != 0 {
-        classes.src = address_class(notice, generation, DIRECTION_SRC);
+        store(
+            &mut classes.src,
+            address_class(notice, generation, DIRECTION_SRC),
+        );
     }
     if lookups & dst_lookup != 0 {
-        classes.dst = address_class(notice, generation, DIRECTION_DST);
+        store(
+            &mut classes.dst,
+            address_class(notice, generation, DIRECTION_DST),
+        );
     }
     if lookups & LOOKUP_IFACE != 0 {
         let key = IfaceKey {
             generation,
             ifindex: notice.ifindex,
         };
-        classes.iface = class_at(&iface_classes, &key) as u8;
+        store(&mut classes.iface, class_at(&iface_classes, &key) as u8);
     }
 
     let proto = notice.l4_proto;
@@ -117,7 +134,10 @@ fn classes_of(notice: &Notice, generation: u32, lookups: u32) -> ClassKey {
         (proto as u32, Transport::Unknown)
     };
     if lookups & LOOKUP_PROTO != 0 {
-        classes.proto = small_class(&proto_classes, generation, PROTO_DOMAIN, proto_slot);
+        store(
+            &mut classes.proto,
+            small_class(&proto_classes, generation, PROTO_DOMAIN, proto_slot),
+        );
     }
     let (ports, icmp, flags) = match proto {
         _ if proto_slot == PROTO_UNKNOWN => (true, true, true),
@@ -135,27 +155,45 @@ fn classes_of(notice: &Notice, generation: u32, lookups: u32) -> ClassKey {
     if ports {
         if lookups & LOOKUP_SPORT != 0 {
             if let Some(slot) = slot_of(notice.src_port as u32, PORT_UNKNOWN) {
-                classes.sport = port_class(generation, DIRECTION_SRC, slot);
+                store(
+                    &mut classes.sport,
+                    port_class(generation, DIRECTION_SRC, slot),
+                );
             }
         }
         if lookups & LOOKUP_DPORT != 0 {
             if let Some(slot) = slot_of(notice.dst_port as u32, PORT_UNKNOWN) {
-                classes.dport = port_class(generation, DIRECTION_DST, slot);
+                store(
+                    &mut classes.dport,
+                    port_class(generation, DIRECTION_DST, slot),
+                );
             }
         }
     }
     if icmp && lookups & LOOKUP_ICMP != 0 {
         let value = (notice.icmp_type as u32) << 8 | notice.icmp_code as u32;
         if let Some(slot) = slot_of(value, ICMP_UNKNOWN) {
-            classes.icmp = small_class(&icmp_classes, generation, ICMP_DOMAIN, slot);
+            store(
+                &mut classes.icmp,
+                small_class(&icmp_classes, generation, ICMP_DOMAIN, slot),
+            );
         }
     }
     if flags && lookups & LOOKUP_FLAGS != 0 {
         if let Some(slot) = slot_of(notice.tcp_flags as u32, FLAGS_UNKNOWN) {
-            classes.flags = small_class(&flag_classes, generation, FLAGS_DOMAIN, slot);
+            store(
+                &mut classes.flags,
+                small_class(&flag_classes, generation, FLAGS_DOMAIN, slot),
+            );
         }
     }
-    classes
+}
+
+/// Writes `value` to map memory as it stands, for the verifier's sake (see
+/// [`classes_of`]): LLVM may neither defer the write nor reuse the value.
+#[inline(always)]
+fn store<T>(field: &mut T, value: T) {
+    unsafe { write_volatile(field, value) }
 }
 
 /// How much of the transport header the walk read.

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::classify::Compiled;
+use crate::firewall::with_origin;
 use crate::iface;
 use crate::policy::{self, quote, Rule, SourcedRule};
 
@@ -31,7 +32,7 @@ pub fn run(flags: &[String], file: Option<&Path>) -> Result<bool> {
             Some(u32::MAX - index as u32)
         })
     };
-    let compiled = Compiled::new(&plain, &iface_of)?;
+    let compiled = Compiled::new(&plain, &iface_of).map_err(|err| with_origin(err, &rules))?;
     for name in absent.borrow().iter() {
         println!(
             "note: no interface {} here; checked as if there were",
@@ -55,10 +56,11 @@ fn findings(rules: &[SourcedRule], compiled: &Compiled) -> Vec<String> {
             (
                 rule,
                 format!(
-                    "{}: warning: {} can never match: {} (rule {by}) decides all of it first",
+                    "{}: warning: {} can never match: {} {} decides all of it first",
                     this.origin,
                     quote(&this.rule.to_string()),
                     earlier.origin,
+                    quote(&earlier.rule.to_string()),
                 ),
             )
         })
@@ -82,10 +84,15 @@ fn findings(rules: &[SourcedRule], compiled: &Compiled) -> Vec<String> {
 fn summary(rules: &[SourcedRule], compiled: &Compiled) -> String {
     let dead = compiled.shadowed.len() + compiled.never_matches.len();
     format!(
-        "{} rule{}, {dead} can never match; {} table entries in {} shape{}",
+        "{} rule{}, {dead} can never match; {} table entr{} in {} shape{}",
         rules.len(),
         if rules.len() == 1 { "" } else { "s" },
         compiled.entries.len(),
+        if compiled.entries.len() == 1 {
+            "y"
+        } else {
+            "ies"
+        },
         compiled.plan.shapes.count_ones(),
         if compiled.plan.shapes.count_ones() == 1 {
             ""

@@ -39,6 +39,7 @@ pub fn load(
         .context("the BPF object has no .rodata")?;
     rodata.CONFIG.default_verdict = config.default_verdict;
     rodata.CONFIG.notice_mode = config.notice_mode;
+    rodata.CONFIG.dry_run = config.dry_run;
     open.load().map_err(|err| explain_load_error(&err))
 }
 

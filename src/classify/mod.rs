@@ -58,6 +58,7 @@ impl Compiled {
         iface_of: &dyn Fn(&str) -> Option<u32>,
     ) -> Result<Compiled, RuleError> {
         let (fields, ifaces, iface_class) = field_classes(rules, iface_of)?;
+        networks_fit(&fields)?;
         let enumerator = Enumerator::new(&fields);
         let by_rule = |field: &classes::Numbering| field.by_rule(rules.len());
         // The classes each rule admits, per field.
@@ -371,6 +372,24 @@ fn field_classes(
         iface_classes: ifaces.len() as u32 + 1,
     };
     Ok((fields, ifaces, iface_class))
+}
+
+/// Each address trie holds both generations' networks at once, so one set
+/// may use half of it.
+fn networks_fit(fields: &Fields) -> Result<(), RuleError> {
+    let room = (abi::MAX_ADDRESS_RULES / abi::GENERATIONS) as usize;
+    for (family, count) in [
+        ("IPv4", fields.src.v4.len() + fields.dst.v4.len()),
+        ("IPv6", fields.src.v6.len() + fields.dst.v6.len()),
+    ] {
+        if count > room {
+            return Err(RuleError(format!(
+                "the rules name {count} distinct {family} networks, more than the {room} a set \
+                 may hold: merge hosts into wider prefixes"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A 16-bit key field's classes must fit it.

@@ -86,7 +86,8 @@ impl RuleSet {
 
     pub fn of(rules: Vec<SourcedRule>) -> Result<RuleSet, RuleError> {
         let plain: Vec<Rule> = rules.iter().map(|sourced| sourced.rule.clone()).collect();
-        let compiled = Compiled::new(&plain, &|name| iface::index_of(name).ok())?;
+        let compiled = Compiled::new(&plain, &|name| iface::index_of(name).ok())
+            .map_err(|err| with_origin(err, &rules))?;
         Ok(RuleSet { rules, compiled })
     }
 
@@ -97,6 +98,21 @@ impl RuleSet {
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
+}
+
+/// The compiler names a rule by its number ("rule 3: …"); users know it
+/// by where they wrote it.
+pub fn with_origin(err: RuleError, rules: &[SourcedRule]) -> RuleError {
+    let numbered = err.0.strip_prefix("rule ").and_then(|rest| {
+        let (number, why) = rest.split_once(": ")?;
+        let rule = rules.get(number.parse::<usize>().ok()?.checked_sub(1)?)?;
+        Some(format!(
+            "{}: {}: {why}",
+            rule.origin,
+            policy::quote(&rule.rule.to_string())
+        ))
+    });
+    numbered.map_or(err, RuleError)
 }
 
 /// A rule in force, with its id: the number that names it to the user for

@@ -14,9 +14,10 @@ pub enum Field<T> {
     /// The walk read it.
     Known(T),
     /// The packet should have it but the walk could not read it (a cut
-    /// header, a non-first fragment, a stop in the extension chain).
+    /// header, a stop in the extension chain).
     Unknown,
-    /// The packet has no such field (ports of ICMP, flags of UDP, …).
+    /// The packet has no such field (ports of ICMP, flags of UDP, any
+    /// transport field of a non-first fragment).
     Absent,
 }
 
@@ -47,6 +48,9 @@ impl Packet {
             _ => return None,
         };
         let header_read = n.depth >= abi::DEPTH_L4;
+        // A non-first fragment has no transport header: its fields are
+        // absent, not unknown (as in iptables and nftables).
+        let fragment = n.flags & abi::FLAG_FRAGMENT != 0;
         let proto = if abi::is_extension_header(n.ip_version, n.l4_proto) && !header_read {
             None
         } else {
@@ -65,13 +69,15 @@ impl Packet {
                 (icmp, flags) = (Field::Unknown, Field::Unknown);
             }
             Some(p @ (abi::IPPROTO_TCP | abi::IPPROTO_UDP)) => {
-                sport = read(header_read, n.src_port);
-                dport = read(header_read, n.dst_port);
+                sport = read(header_read, fragment, n.src_port);
+                dport = read(header_read, fragment, n.dst_port);
                 if p == abi::IPPROTO_TCP {
-                    flags = read(header_read, n.tcp_flags);
+                    flags = read(header_read, fragment, n.tcp_flags);
                 }
             }
-            Some(p) if p == icmp_proto => icmp = read(header_read, (n.icmp_type, n.icmp_code)),
+            Some(p) if p == icmp_proto => {
+                icmp = read(header_read, fragment, (n.icmp_type, n.icmp_code))
+            }
             Some(_) => {}
         }
         Some(Packet {
@@ -87,12 +93,13 @@ impl Packet {
     }
 }
 
-/// A transport field of a packet that has it: known if the walk read it.
-fn read<T>(header_read: bool, value: T) -> Field<T> {
-    if header_read {
-        Field::Known(value)
-    } else {
-        Field::Unknown
+/// A transport field of a packet that has it: known if the walk read it,
+/// absent from a non-first fragment, unknown where the header was cut.
+fn read<T>(header_read: bool, fragment: bool, value: T) -> Field<T> {
+    match (header_read, fragment) {
+        (true, _) => Field::Known(value),
+        (false, true) => Field::Absent,
+        (false, false) => Field::Unknown,
     }
 }
 

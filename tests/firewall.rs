@@ -2583,6 +2583,42 @@ fn full_rule_sets_replace_each_other() {
     check_run(&lab.run(&packet), &packet, want).unwrap();
 }
 
+/// Full sets of rules that combine fields — the SSH of one host each, a
+/// host's DNS each — replace each other both ways.
+#[test]
+#[ignore = "needs root: loading XDP programs"]
+fn full_sets_of_combined_rules_replace_each_other() {
+    common::require_root(NEEDS_ROOT);
+    let full = MAX_RULES_PER_SET as u32;
+    let hosts = |octet2: u32, rule: &str| -> Vec<String> {
+        (0..full)
+            .map(|i| {
+                let n = (octet2 << 16) + i;
+                format!("{rule} 10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255)
+            })
+            .collect()
+    };
+    let a = hosts(0, "allow tcp dport 22 src");
+    let b = hosts(100, "deny udp dport 53 dst");
+    let mut object = MaybeUninit::uninit();
+    let mut lab = Lab::load(&mut object, config(XDP_PASS, NOTICES_ALL));
+    let probes = [
+        (
+            tcp("10.0.255.255", CLIENT, N4, 22),
+            vec![Some("allow tcp dport 22 src 10.0.255.255"), None],
+        ),
+        (
+            udp(N4, CLIENT, "10.100.0.0", 53),
+            vec![None, Some("deny udp dport 53 dst 10.100.0.0")],
+        ),
+        // The right host, the wrong port: neither set's rule.
+        (tcp("10.0.255.255", CLIENT, N4, 23), vec![None, None]),
+        (udp(N4, CLIENT, "10.100.0.0", 54), vec![None, None]),
+    ];
+    let took = swap_between(&mut lab, &[&a, &b, &a, &b], &probes);
+    eprintln!("{full}-rule sets of combined rules, install times: {took:?}");
+}
+
 /// Issue 7 item 15: an id names one rule for the whole run. A rule that
 /// stays keeps its id; a new one — also a rule that comes back — gets an id
 /// never used before.
@@ -2750,20 +2786,47 @@ fn run_until_stopped(
 #[test]
 #[ignore = "needs root: loading XDP programs"]
 fn live_reload_while_packets_run() {
-    common::require_root(NEEDS_ROOT);
     // The default would pass the packet: one that saw neither set shows.
-    // The sets have different kinds of rule, so a packet that looked up
-    // the kinds of the one set and the rules of the other shows too.
-    const A: &[&str] = &["deny src 192.0.2.1", "deny tcp dport 22"];
-    const B: &[&str] = &[
-        "allow udp dport 4789",
-        "deny src 198.51.100.0/24",
-        "deny icmp",
-    ];
+    // The sets have rules on different fields, so a packet that looked up
+    // the classes of the one set and the entries of the other shows too.
+    live_reload(
+        (
+            &["deny src 192.0.2.1", "deny tcp dport 22"],
+            "deny src 192.0.2.1",
+        ),
+        (
+            &[
+                "allow udp dport 4789",
+                "deny src 198.51.100.0/24",
+                "deny icmp",
+            ],
+            "allow udp dport 4789",
+        ),
+    );
+}
+
+/// The same two rules, in one order and then the other: both match the
+/// packet, so only the order decides. The rules keep their ids and slots
+/// across the swaps (their texts stay); a packet that saw the entries of one
+/// order with the plan of the other would show.
+#[test]
+#[ignore = "needs root: loading XDP programs"]
+fn live_reload_of_a_new_order_only() {
+    const DENY: &str = "deny src 192.0.2.0/24";
+    const ALLOW: &str = "allow udp dport 4789 src 192.0.2.1";
+    live_reload((&[DENY, ALLOW], DENY), (&[ALLOW, DENY], ALLOW));
+}
+
+/// Swaps between the sets `a` and `b` (each with the rule that decides the
+/// packet) while packets run.
+fn live_reload(a: (&[&str], &str), b: (&[&str], &str)) {
+    common::require_root(NEEDS_ROOT);
+    let (a_set, a_decider) = a;
+    let (b_set, b_decider) = b;
     let packet = udp("192.0.2.1", CLIENT, N4, SERVICE);
     let mut object = MaybeUninit::uninit();
     let mut lab = Lab::load(&mut object, config(XDP_PASS, NOTICES_ALL));
-    lab.install(A);
+    lab.install(a_set);
     // The skeleton's handles stay on this thread; the packet thread gets
     // descriptors of its own for the same program and ring.
     let prog = lab
@@ -2777,7 +2840,7 @@ fn live_reload_while_packets_run() {
 
     // (verdict, rule id) each installed set gives the packet.
     // The packet thread sees the kernel's rule ids: counter slots.
-    let mut allowed = BTreeSet::from([(XDP_DROP, lab.slot("deny src 192.0.2.1"))]);
+    let mut allowed = BTreeSet::from([(verdict_of(a_decider), lab.slot(a_decider))]);
     let runs = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let started = Instant::now();
@@ -2785,9 +2848,9 @@ fn live_reload_while_packets_run() {
         let runner = scope.spawn(|| run_until_stopped(prog, events, &packet.frame, &runs, &stop));
         for swap in 0..SWAPS {
             let (set, decider) = if swap % 2 == 0 {
-                (B, "allow udp dport 4789")
+                (b_set, b_decider)
             } else {
-                (A, "deny src 192.0.2.1")
+                (a_set, a_decider)
             };
             lab.install(set);
             allowed.insert((verdict_of(decider), lab.slot(decider)));

@@ -36,11 +36,11 @@ use xdp_hello::abi::{
     RULE_NONE, XDP_DROP, XDP_PASS,
 };
 use xdp_hello::firewall::{Firewall, RuleMaps, RuleSet};
-use xdp_hello::loader;
 use xdp_hello::policy::{self, evaluate, Action, Rule, MAX_RULES_PER_SET};
 use xdp_hello::selftest::{packets, test_run};
 use xdp_hello::skel::XdpHelloSkel;
 use xdp_hello::stats::Counters;
+use xdp_hello::{iface, loader};
 
 mod common;
 
@@ -869,6 +869,7 @@ table_tests!(
     tcp_flags_with_and_without_a_mask,
     protocol_lists,
     rules_with_no_field_match_every_ip_packet,
+    rules_on_an_interface,
 );
 
 /// The tables, one function per subject.
@@ -1976,6 +1977,21 @@ mod tables {
             .by("deny", tcp("192.0.2.2", CLIENT, N4, 22));
         vec![deny_rest, allow_rest, shadowed]
     }
+
+    /// `on IFACE`: BPF_PROG_TEST_RUN runs a frame as arriving on the
+    /// loopback device, so rules `on lo` see it.
+    pub fn rules_on_an_interface() -> Vec<Table> {
+        const ADMIN_SSH: &str = "allow tcp dport 22 src 10.0.0.0/24 on lo";
+        const SSH: &str = "deny tcp dport 22";
+        const LOOPBACK: &str = "deny on lo";
+        let table = Table::new(&[ADMIN_SSH, SSH, LOOPBACK])
+            .by(ADMIN_SSH, tcp("10.0.0.5", CLIENT, N4, 22))
+            .by(SSH, tcp("10.0.1.5", CLIENT, N4, 22))
+            .by(LOOPBACK, udp("10.0.0.5", CLIENT, N4, 53))
+            .by(LOOPBACK, icmp("2001:db8::1", N6, 128))
+            .non_ip(arp("10.0.0.5", "10.0.0.1"));
+        vec![table]
+    }
 }
 
 /// The selftest's frame `name` (from 192.0.2.1 or 2001:db8::1 to
@@ -2033,7 +2049,7 @@ fn every_table_agrees_with_the_spec() {
                     failures.push(format!("{name}: {}: not IP to the spec", packet.label));
                     continue;
                 };
-                let spec = evaluate::evaluate(&rules, &|_| None, &seen);
+                let spec = evaluate::evaluate(&rules, &|name| iface::index_of(name).ok(), &seen);
                 compared += 1;
                 if spec != want {
                     let show = |index: Option<usize>| {

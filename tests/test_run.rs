@@ -1,12 +1,19 @@
 //! Every crafted frame of `selftest::packets` through the real XDP program
-//! with BPF_PROG_TEST_RUN, one #[test] each. Needs root: ignored otherwise,
-//! run by `make test`.
+//! with BPF_PROG_TEST_RUN, one #[test] each; and all of them through a dry
+//! run of `deny`, the rule that matches every IP packet. Needs root: ignored
+//! otherwise, run by `make test`.
 //!
 //! Each test loads its own copy of the program: tests run in parallel, and a
 //! shared ring buffer would hand one test's notice to another.
 
 use std::mem::MaybeUninit;
 
+use libbpf_rs::ProgramInput;
+use xdp_hello::abi::{
+    Config, Notice, ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, FLAG_MALFORMED,
+    RULE_NONE, XDP_DROP, XDP_PASS,
+};
+use xdp_hello::firewall::{Firewall, RuleMaps, RuleSet};
 use xdp_hello::loader;
 use xdp_hello::selftest::packets::{self, cases, Case};
 use xdp_hello::selftest::test_run::{self, CONFIG, RING_BYTES};
@@ -143,5 +150,91 @@ fn ns_per_packet_counts_the_notices() {
         timing.notices_sent + timing.notices_lost,
         1000,
         "{timing:?}"
+    );
+}
+
+/// What `deny` alone decides for a frame the walk leaves as `seen`: every
+/// IP packet it can judge is its; IP it cannot judge is dropped before any
+/// rule; everything else passes.
+fn under_deny(seen: &Notice, deny_slot: u32) -> (u8, u32) {
+    let ip_ether_type = matches!(
+        seen.ether_type,
+        ETH_P_IP | ETH_P_IPV6 | ETH_P_8021Q | ETH_P_8021AD
+    );
+    if seen.ip_version != 0 && seen.flags & FLAG_MALFORMED == 0 {
+        (XDP_DROP, deny_slot)
+    } else if seen.ip_version != 0 || ip_ether_type {
+        (XDP_DROP, RULE_NONE)
+    } else {
+        (XDP_PASS, RULE_NONE)
+    }
+}
+
+/// `--dry-run` drops nothing: every frame passes, while its notice says
+/// what `deny` would have done, and the counters count that.
+#[test]
+#[ignore = "needs root: loading XDP programs"]
+fn a_dry_run_of_deny_passes_every_frame() {
+    common::require_root(NEEDS_ROOT);
+    let mut object = MaybeUninit::uninit();
+    let config = Config {
+        dry_run: 1,
+        ..CONFIG
+    };
+    let skel = loader::load(&mut object, RING_BYTES, config).expect("loading the XDP program");
+    let mut firewall = Firewall::new();
+    let deny = RuleSet::load(&["deny".to_string()], None).expect("compiling deny");
+    firewall
+        .install(&RuleMaps::of(&skel.maps), &deny)
+        .expect("installing deny");
+    let deny_slot = firewall.slot_of(firewall.rules()[0].id).unwrap();
+    let mut failures = Vec::new();
+    let mut would_drop = 0;
+    // Frames shorter than Ethernet need the selftest's tricks to run at
+    // all; they are not IP, and their own tests above cover them.
+    let all: Vec<Case> = cases()
+        .into_iter()
+        .filter(|case| case.frame.len() >= ETH_HLEN)
+        .collect();
+    for case in &all {
+        let input = ProgramInput {
+            data_in: Some(&case.frame),
+            repeat: 1,
+            ..Default::default()
+        };
+        let output = skel
+            .progs
+            .xdp_hello
+            .test_run(input)
+            .expect("BPF_PROG_TEST_RUN");
+        let mut notices = Vec::new();
+        test_run::drain(&skel.maps.events, |notice| notices.push(notice)).unwrap();
+        let want = under_deny(&case.expect, deny_slot);
+        would_drop += u64::from(want.0 == XDP_DROP);
+        let got = match notices[..] {
+            [notice] => (notice.verdict, notice.rule_id),
+            _ => {
+                failures.push(format!("{}: {} notices", case.name, notices.len()));
+                continue;
+            }
+        };
+        if output.return_value != XDP_PASS as u32 || got != want {
+            failures.push(format!(
+                "{}: returned {}, notice (verdict, rule) {got:?}; want {XDP_PASS}, {want:?}",
+                case.name, output.return_value
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let counters = xdp_hello::stats::Counters::read(&skel.maps.counters).unwrap();
+    assert_eq!(
+        (counters.dropped, counters.passed),
+        (would_drop, all.len() as u64 - would_drop),
+        "{counters:?}"
+    );
+    assert!(
+        would_drop > all.len() as u64 / 2,
+        "{would_drop} of {}",
+        all.len()
     );
 }

@@ -245,6 +245,10 @@ fn situations(f: &Fields) -> Vec<Situation> {
         let icmp = proto_of(icmp_proto);
         push(icmp, none, none, Values, none);
         push(icmp, none, none, icmp_unknown, none);
+        // A non-first fragment: no transport field at all.
+        for fragment in [tcp, udp, icmp] {
+            push(fragment, none, none, none, none);
+        }
         for value in 0..=255u8 {
             if ![abi::IPPROTO_TCP, abi::IPPROTO_UDP, icmp_proto].contains(&value) {
                 push(proto_of(value), none, none, none, none);

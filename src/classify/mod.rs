@@ -128,9 +128,12 @@ impl Compiled {
             Some(array) if lookups & bit != 0 => array[slot as usize],
             _ => 0,
         };
+        // The slot the program looks up; `None` (class 0) where the field
+        // is absent, as from a non-first fragment.
         let port = |field: Field<u16>| match field {
-            Field::Known(port) => port as u32,
-            _ => abi::PORT_UNKNOWN,
+            Field::Known(port) => Some(port as u32),
+            Field::Unknown => Some(abi::PORT_UNKNOWN),
+            Field::Absent => None,
         };
         let v6 = packet.src.is_ipv6();
         let (src_bit, dst_bit) = if v6 {
@@ -163,22 +166,24 @@ impl Compiled {
             ),
             Some(p @ (abi::IPPROTO_TCP | abi::IPPROTO_UDP)) => {
                 let flags = match packet.flags {
-                    Field::Known(flags) => flags as u32,
-                    _ => abi::FLAGS_UNKNOWN,
+                    Field::Known(flags) => Some(flags as u32),
+                    Field::Unknown => Some(abi::FLAGS_UNKNOWN),
+                    Field::Absent => None,
                 };
                 (
-                    Some(port(packet.sport)),
-                    Some(port(packet.dport)),
+                    port(packet.sport),
+                    port(packet.dport),
                     None,
-                    (p == abi::IPPROTO_TCP).then_some(flags),
+                    flags.filter(|_| p == abi::IPPROTO_TCP),
                 )
             }
             Some(p) if p == icmp_proto => {
                 let icmp = match packet.icmp {
-                    Field::Known((t, c)) => (t as u32) << 8 | c as u32,
-                    _ => abi::ICMP_UNKNOWN,
+                    Field::Known((t, c)) => Some((t as u32) << 8 | c as u32),
+                    Field::Unknown => Some(abi::ICMP_UNKNOWN),
+                    Field::Absent => None,
                 };
-                (None, None, Some(icmp), None)
+                (None, None, icmp, None)
             }
             Some(_) => (None, None, None, None),
         };

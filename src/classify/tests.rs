@@ -645,8 +645,14 @@ impl Gen {
         };
         let mut n = notice(&src, &dst, proto);
         n.ifindex = self.rng.u32(1..=4);
-        if [1, 6, 17, 58].contains(&proto) && self.rng.u8(..5) != 0 {
-            n.depth = abi::DEPTH_L4;
+        if [1, 6, 17, 58].contains(&proto) {
+            match self.rng.u8(..6) {
+                // Cut short: the transport header unknown.
+                0 => n.flags |= abi::FLAG_TRUNCATED,
+                // A non-first fragment: no transport header at all.
+                1 => n.flags |= abi::FLAG_FRAGMENT,
+                _ => n.depth = abi::DEPTH_L4,
+            }
         }
         n.src_port = self
             .pick(&PORTS)

@@ -70,7 +70,8 @@ fn main() -> ExitCode {
     veth::remove_stale_namespaces();
     let started = Instant::now();
     println!(
-        "policy bench: rules of {} shape, seed {SEED}",
+        "policy bench: {}, rules of {} shape, seed {SEED}",
+        ours::binary().display(),
         shapes.name()
     );
     let mut report = report::Report::new(shapes.name());

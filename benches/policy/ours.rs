@@ -2,7 +2,7 @@
 //! with a rules file, notices off; the program it attached, found by id;
 //! its start-up and its SIGHUP reload timed from outside.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,7 +17,12 @@ use crate::rules_file::RulesFile;
 use crate::support::observer::{Observe, Observer};
 use crate::support::xdp_on;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
+/// The binary cargo built with the bench; XDP_HELLO_BIN=PATH times another
+/// build (a branch's, an older one's) with the same rules and frames.
+pub fn binary() -> PathBuf {
+    std::env::var_os("XDP_HELLO_BIN")
+        .map_or_else(|| env!("CARGO_BIN_EXE_xdp-hello").into(), PathBuf::from)
+}
 /// How long a reload may take to be logged before the bench gives up.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -44,7 +49,7 @@ impl Ours {
             args.extend(["--rules", file.path()]);
         }
         let started = Instant::now();
-        let observer = net.observe(Path::new(BINARY), mode, &args)?;
+        let observer = net.observe(&binary(), mode, &args)?;
         let took = started.elapsed();
         let ids = xdp_on(net, Side::A)?;
         let [id] = ids[..] else {

@@ -93,7 +93,8 @@ impl Report {
             );
         }
         println!(
-            "\nrules of {} shape; ratios of medians, each run interleaved\n",
+            "\nrules of {} shape; ratios of medians over interleaved rounds, per-packet ones \
+             on the frame that fares worst\n",
             self.shapes
         );
         for (name, value) in &self.ratios {

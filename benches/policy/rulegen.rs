@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use xdp_hello::abi::{XDP_DROP, XDP_PASS};
 
 use crate::frames;
 
@@ -469,12 +470,13 @@ impl Generator {
     }
 }
 
-/// Whether `rules` deny packets from `src`: only the late rules can, as no
-/// other network holds a probe's address.
-pub fn denies(rules: &[Rule], src: IpAddr) -> bool {
-    rules
+/// The XDP verdict `rules` give a probe from `src` (default allow): drop
+/// only by a late rule, as no other network holds a probe's address.
+pub fn verdict(rules: &[Rule], src: IpAddr) -> u32 {
+    let denied = rules
         .iter()
-        .any(|rule| rule.deny && rule.src.iter().any(|net| net.contains(&src)))
+        .any(|rule| rule.deny && rule.src.iter().any(|net| net.contains(&src)));
+    u32::from(if denied { XDP_DROP } else { XDP_PASS })
 }
 
 /// The rules as a file for `--rules`, one a line.

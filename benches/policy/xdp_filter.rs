@@ -9,7 +9,6 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
-use xdp_hello::abi::{XDP_DROP, XDP_PASS};
 use xdp_hello::loader::Mode;
 use xdp_hello::selftest::veth::{Side, TestNet};
 
@@ -72,11 +71,7 @@ pub fn run(report: &mut Report) -> Result<()> {
         for (p, probe) in probes.iter().enumerate() {
             for (side, prog) in [&ours.prog, &theirs].into_iter().enumerate() {
                 let (ns, verdict) = prog.time(&probe.frame, REPEAT)?;
-                let want = u32::from(if rulegen::denies(&rules, probe.src) {
-                    XDP_DROP
-                } else {
-                    XDP_PASS
-                });
+                let want = rulegen::verdict(&rules, probe.src);
                 ensure!(
                     verdict == want,
                     "{} got verdict {verdict}, not {want}",

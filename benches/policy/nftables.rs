@@ -4,7 +4,8 @@
 //! neither, with ours and with the chain, in turn, round after round. The
 //! frames match no rule: every rule is looked at, every frame may pass.
 
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,8 @@ const SEND_TIME: Duration = Duration::from_secs(2);
 /// Native on veth: what `-m auto` picks there.
 const MODE: Mode = Mode::Native;
 const TABLE: &str = "xdp_hello_bench";
+/// What the sender sends (tests/support's Sender): side B to side A.
+const SENT: &str = "udp4-60 B → A";
 
 pub fn run(report: &mut Report, shapes: Shapes) -> Result<()> {
     if Command::new("nft").arg("--version").output().is_err() {
@@ -52,21 +55,15 @@ pub fn run(report: &mut Report, shapes: Shapes) -> Result<()> {
     let setup = format!("veth, {MODE} mode");
     report.row(
         "veth, no program, no chain",
-        "udp4-64 none",
+        SENT,
         &none,
         "packets/s",
         "one sender",
     );
-    report.row(
-        "xdp-hello, 1,000 rules",
-        "udp4-64 none",
-        &ours,
-        "packets/s",
-        &setup,
-    );
+    report.row("xdp-hello, 1,000 rules", SENT, &ours, "packets/s", &setup);
     report.row(
         "nftables netdev ingress, 1,000 rules",
-        "udp4-64 none",
+        SENT,
         &theirs,
         "packets/s",
         "veth",
@@ -92,8 +89,6 @@ fn nft_ruleset(iface: &str, rules: &[Rule]) -> String {
 
 /// `nft ARGS…` in side A's namespace, `input` on its stdin.
 fn nft(net: &TestNet, args: &[&str], input: Option<&str>) -> Result<()> {
-    use std::io::Write;
-    use std::process::Stdio;
     let mut child = Command::new("ip")
         .args(["netns", "exec", net.ns(Side::A), "nft"])
         .args(args)

@@ -32,6 +32,8 @@ struct Row {
     min: f64,
     unit: &'static str,
     note: String,
+    /// Every round's figure, in the order measured (empty for derived rows).
+    samples: Vec<f64>,
 }
 
 pub struct Report {
@@ -51,7 +53,15 @@ impl Report {
 
     /// A row: `what` was measured on `on` (a frame, a mode), `samples` in `unit`.
     pub fn row(&mut self, what: &str, on: &str, samples: &Samples, unit: &'static str, note: &str) {
-        self.row_of(what, on, (samples.median(), samples.min()), unit, note);
+        self.rows.push(Row {
+            what: what.into(),
+            on: on.into(),
+            median: samples.median(),
+            min: samples.min(),
+            unit,
+            note: note.into(),
+            samples: samples.0.clone(),
+        });
     }
 
     /// A row of figures derived from others (a difference of medians, …).
@@ -70,6 +80,7 @@ impl Report {
             min,
             unit,
             note: note.into(),
+            samples: Vec::new(),
         });
     }
 
@@ -110,7 +121,8 @@ impl Report {
             .iter()
             .map(|row| {
                 json!({"measurement": row.what, "on": row.on, "median": row.median,
-                       "min": row.min, "unit": row.unit, "note": row.note})
+                       "min": row.min, "unit": row.unit, "note": row.note,
+                       "samples": row.samples})
             })
             .collect();
         let ratios: serde_json::Map<_, _> = self

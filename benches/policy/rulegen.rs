@@ -385,13 +385,14 @@ impl Generator {
     }
 
     /// A network containing no protected address: mostly long prefixes, as
-    /// real sets hold, one in ten of any length at all. `host`: a /32 or /128.
+    /// real sets hold, one in fifty of any length at all (more, and the short
+    /// ones shadow much of what follows). `host`: a /32 or /128.
     fn network(&mut self, v6: bool, host: bool) -> IpNet {
         loop {
             let bits = if v6 { 128 } else { 32 };
             let len = if host {
                 bits
-            } else if self.rng.u8(..10) == 0 {
+            } else if self.rng.u8(..50) == 0 {
                 self.rng.u8(1..=bits)
             } else {
                 self.rng.u8(bits / 2..=bits)
@@ -420,15 +421,18 @@ impl Generator {
         }
     }
 
-    /// A port or a range of up to 1,000, holding no protected port.
+    /// A port or a range holding no protected port: mostly single ports,
+    /// some short ranges, a few of up to 1,000 — wide ranges that overlap
+    /// each other split the port space into many classes.
     fn port_range(&mut self) -> (u16, u16) {
         loop {
             let low = self.rng.u16(1..);
-            let high = if self.rng.bool() {
-                low
-            } else {
-                low.saturating_add(self.rng.u16(1..1000))
+            let width = match self.rng.u8(..100) {
+                0..=69 => 0,
+                70..=94 => self.rng.u16(1..16),
+                _ => self.rng.u16(16..1000),
             };
+            let high = low.saturating_add(width);
             if !PROTECTED_PORTS.iter().any(|p| (low..=high).contains(p)) {
                 return (low, high);
             }

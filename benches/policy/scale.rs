@@ -35,7 +35,7 @@ pub fn run(report: &mut Report, shapes: Shapes) -> Result<()> {
     let mut running = Vec::new();
     for (net, rules) in nets.iter().zip(&sets) {
         let (ours, _) = Ours::start(net, Mode::Skb, rules)
-            .with_context(|| format!("starting xdp-hello with {} rules", rules.len()))?;
+            .with_context(|| format!("starting xdp-hello with {}", report::rules(rules.len())))?;
         running.push(ours);
     }
 

@@ -55,7 +55,9 @@ SOAK_SECONDS ?= 600
 soak: build ## Ten minutes of steady traffic into xdp-hello (SOAK_SECONDS=N): RSS and fds flat?
 	$(Q)SOAK_SECONDS=$(SOAK_SECONDS) cargo test --release $(AS_ROOT) --test soak -- --ignored --nocapture
 
-bench: build ## Per-packet cost of the program (BPF_PROG_TEST_RUN), next to its anchors
+# The comparisons need xdp-tools and nftables: installed here, not by setup.
+bench: build ## Per-packet cost, rule-set scale, vs xdp-filter and nftables (root)
+	$(Q)$(SUDO) bash scripts/bench-tools.sh
 	$(Q)cargo bench $(AS_ROOT)
 
 vmlinux: ## Regenerate vmlinux/vmlinux.rs from kernel BTF (BTF=path for another kernel)

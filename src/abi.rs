@@ -248,7 +248,7 @@ pub const MAX_IFACE_CLASSES: u32 = 255;
 
 /// What a generation holds, for the program to skip what it does not need.
 #[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Plan {
     /// Bit `s` set: some rule has shape `s` (a set of `GROUP_*`).
     pub shapes: u32,
@@ -256,6 +256,14 @@ pub struct Plan {
     pub lookups: u32,
     /// Non-zero while any rule is in force: IP the walk cannot judge drops.
     pub any_rule: u32,
+    /// How many of `shape_list` are in use.
+    pub shape_count: u32,
+    /// The shapes of `shapes`, by the order of their first rule: once a
+    /// packet has matched a rule before the next shape's first, no later
+    /// shape can decide it.
+    pub shape_list: [u8; SHAPES as usize],
+    /// The order of each listed shape's first rule.
+    pub first_order: [u32; SHAPES as usize],
 }
 
 impl Plan {
@@ -264,7 +272,16 @@ impl Plan {
         shapes: 0,
         lookups: 0,
         any_rule: 0,
+        shape_count: 0,
+        shape_list: [0; SHAPES as usize],
+        first_order: [0; SHAPES as usize],
     };
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan::NONE
+    }
 }
 
 /// The key of one shape's table of the hash map `class_rules`: the packet's

@@ -62,7 +62,16 @@ assert_same_layout!(
 );
 
 assert_same_layout!(Config, types::Config, default_verdict, notice_mode, dry_run);
-assert_same_layout!(Plan, types::Plan, shapes, lookups, any_rule);
+assert_same_layout!(
+    Plan,
+    types::Plan,
+    shapes,
+    lookups,
+    any_rule,
+    shape_count,
+    shape_list,
+    first_order
+);
 assert_same_layout!(
     ClassKey,
     types::ClassKey,

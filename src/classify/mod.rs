@@ -98,11 +98,7 @@ impl Compiled {
         } = tables;
 
         Ok(Compiled {
-            plan: Plan {
-                shapes,
-                lookups: lookups(&fields),
-                any_rule: !rules.is_empty() as u32,
-            },
+            plan: plan(shapes, lookups(&fields), !rules.is_empty(), &entries),
             src_v4: fields.src.v4,
             dst_v4: fields.dst.v4,
             src_v6: fields.src.v6,
@@ -214,6 +210,31 @@ impl Compiled {
             .min()
             .map(|order| order as usize)
     }
+}
+
+/// The plan of a set: its shapes, listed by the order of their first rule.
+fn plan(shapes: u32, lookups: u32, any_rule: bool, entries: &[(ClassKey, u32)]) -> Plan {
+    let mut first = [u32::MAX; abi::SHAPES as usize];
+    for &(key, order) in entries {
+        let slot = &mut first[key.table as usize];
+        *slot = (*slot).min(order);
+    }
+    let mut listed: Vec<u32> = (0..abi::SHAPES)
+        .filter(|&s| shapes & (1 << s) != 0)
+        .collect();
+    listed.sort_by_key(|&s| first[s as usize]);
+    let mut plan = Plan {
+        shapes,
+        lookups,
+        any_rule: any_rule.into(),
+        shape_count: listed.len() as u32,
+        ..Plan::NONE
+    };
+    for (i, &shape) in listed.iter().enumerate() {
+        plan.shape_list[i] = shape as u8;
+        plan.first_order[i] = first[shape as usize];
+    }
+    plan
 }
 
 /// The class of the longest network that holds `addr`, 0 if none.

@@ -49,7 +49,12 @@ pub fn decide(notice: &Notice, config: &Config) -> Decision {
     let default = by_policy(config.default_verdict as u8);
     // Both are array slots, which always exist.
     let generation = lookup_or(&rule_generation, &0u32, 0u32);
-    let plan = lookup_or(&plans, &generation, Plan::NONE);
+    let plan = lookup_ptr::<_, u32, Plan>(&plans, &generation);
+    if plan.is_null() {
+        return default; // never: an array slot
+    }
+    // In map memory: the shape loop indexes its lists.
+    let plan = unsafe { &*plan };
     // What the stack may still deliver as IP, but no rule can judge.
     let unjudgeable = if plan.any_rule != 0 {
         by_policy(XDP_DROP)
@@ -77,7 +82,7 @@ pub fn decide(notice: &Notice, config: &Config) -> Decision {
     classes_of(notice, generation, plan.lookups, classes);
     // Read back from map memory: values the verifier knows nothing of.
     let classes = unsafe { read_volatile(classes) };
-    let first = first_match(&classes, generation, plan.shapes);
+    let first = first_match(&classes, generation, plan);
     if first.verdict == 0 {
         return default;
     }
@@ -206,21 +211,20 @@ enum Transport {
     Absent,
 }
 
-/// The first rule over all shapes in `shapes` that admits `classes`: the
-/// entry with the lowest order, or one with verdict 0 where none does.
+/// The first rule over the plan's shapes that admits `classes`: the entry
+/// with the lowest order, or one with verdict 0 where none does. Shapes come
+/// by the order of their first rule, so the search ends at the first shape
+/// that cannot hold a rule before the one found.
 #[inline(always)]
-fn first_match(classes: &ClassKey, generation: u32, shapes: u32) -> ClassEntry {
-    let mut first = ClassEntry {
-        order: u32::MAX,
-        ..ClassEntry::default()
-    };
-    for shape in 0..SHAPES {
-        if shapes & (1 << shape) == 0 {
-            continue;
+fn first_match(classes: &ClassKey, generation: u32, plan: &Plan) -> ClassEntry {
+    let mut first = NO_ENTRY;
+    for i in 0..SHAPES as usize {
+        if i as u32 >= plan.shape_count || plan.first_order[i] > first.order {
+            break;
         }
-        let key = in_shape(classes, shape, generation);
+        let key = in_shape(classes, plan.shape_list[i] as u32, generation);
         let entry = lookup_or(&class_rules, &key, NO_ENTRY);
-        if entry.verdict != 0 && entry.order < first.order {
+        if entry.order < first.order {
             first = entry;
         }
     }

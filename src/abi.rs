@@ -345,7 +345,9 @@ pub const COUNTER_PASS: u32 = XDP_PASS as u32;
 pub const COUNTER_NOTICES_LOST: u32 = 5;
 /// Notices handed to the ring buffer.
 pub const COUNTER_NOTICES_SENT: u32 = 6;
-pub const COUNTER_SLOTS: u32 = 8;
+/// Bytes (frame lengths) per verdict: `COUNTER_BYTES + verdict`.
+pub const COUNTER_BYTES: u32 = 8;
+pub const COUNTER_SLOTS: u32 = 16;
 
 /// One packet, as the XDP program saw it. Multi-byte numbers are in host
 /// order; addresses are raw network-order bytes (IPv4 in the first four).

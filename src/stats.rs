@@ -9,7 +9,8 @@ use libbpf_rs::{MapCore, MapFlags};
 
 use crate::abi::RuleHits;
 use crate::abi::{
-    COUNTER_ABORTED, COUNTER_DROP, COUNTER_NOTICES_LOST, COUNTER_NOTICES_SENT, COUNTER_PASS,
+    COUNTER_ABORTED, COUNTER_BYTES, COUNTER_DROP, COUNTER_NOTICES_LOST, COUNTER_NOTICES_SENT,
+    COUNTER_PASS,
 };
 use crate::firewall::ActiveRule;
 
@@ -20,6 +21,10 @@ pub struct Counters {
     pub aborted: u64,
     pub notices_sent: u64,
     pub notices_lost: u64,
+    /// Bytes (frame lengths) of the packets passed, dropped and aborted.
+    pub passed_bytes: u64,
+    pub dropped_bytes: u64,
+    pub aborted_bytes: u64,
 }
 
 impl Counters {
@@ -33,6 +38,9 @@ impl Counters {
             aborted: slot(COUNTER_ABORTED)?,
             notices_sent: slot(COUNTER_NOTICES_SENT)?,
             notices_lost: slot(COUNTER_NOTICES_LOST)?,
+            passed_bytes: slot(COUNTER_BYTES + COUNTER_PASS)?,
+            dropped_bytes: slot(COUNTER_BYTES + COUNTER_DROP)?,
+            aborted_bytes: slot(COUNTER_BYTES + COUNTER_ABORTED)?,
         })
     }
 
@@ -183,6 +191,7 @@ mod tests {
             aborted: 0,
             notices_sent: 28,
             notices_lost: 0,
+            ..Counters::default()
         };
         let hits = [
             (rule(0, "deny tcp dport 8080"), hits(5, 320)),

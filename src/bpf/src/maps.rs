@@ -296,6 +296,15 @@ pub fn count<M>(map: &'static M, index: u32) {
     }
 }
 
+/// Adds `bytes` to this CPU's slot `index` of a per-CPU counter array.
+#[inline(always)]
+pub fn count_bytes<M>(map: &'static M, index: u32, bytes: u32) {
+    let slot = lookup_ptr::<M, u32, u64>(map, &index);
+    if !slot.is_null() {
+        unsafe { *slot += bytes as u64 };
+    }
+}
+
 /// Adds a packet of `bytes` to this CPU's hits of rule `slot`.
 #[inline(always)]
 pub fn count_hit(slot: u32, bytes: u32) {

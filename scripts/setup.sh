@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Installs everything xdp-hello's build and tests need; safe to run again.
 #   Debian packages · the nightly pinned in src/bpf/rust-toolchain.toml (+ rust-src)
-#   · bpf-linker built against that nightly's own libLLVM (no system LLVM).
+#   · bpf-linker built against that nightly's own libLLVM (no system LLVM)
+#   · kubernetes-validate in a venv under .cache/ (the manifests' test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BPF_LINKER_VERSION=0.13.0
-APT_PACKAGES=(make gcc pkg-config libelf-dev zlib1g-dev bpftool iproute2 iputils-ping strace)
+# Its schemas ship inside the package: validating needs no network.
+KUBERNETES_VALIDATE_VERSION=1.37.0
+KUBERNETES_VALIDATE_VENV=.cache/kubernetes-validate
+# systemd: systemd-analyze for the unit's test; python3-venv: the venv below.
+APT_PACKAGES=(make gcc pkg-config libelf-dev zlib1g-dev bpftool iproute2 iputils-ping strace
+    systemd python3-venv)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -68,4 +74,14 @@ if ! linker_ok; then
         --no-default-features --features "llvm-$llvm_major" --root "${CARGO_HOME:-$HOME/.cargo}"
     linker_ok || { say "bpf-linker was built but does not load $sysroot/lib/$libllvm"; exit 1; }
 fi
-say "ready: $toolchain (LLVM $llvm_major), bpf-linker $BPF_LINKER_VERSION"
+# --- kubernetes-validate, for tests/contrib.rs -----------------------------
+# Debian's python3 (python3-venv is for it), not whichever is first on PATH.
+validator="$KUBERNETES_VALIDATE_VENV/bin/kubernetes-validate"
+if [[ $("$validator" --version 2>/dev/null) != "$KUBERNETES_VALIDATE_VERSION" ]]; then
+    say "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into $KUBERNETES_VALIDATE_VENV"
+    rm -rf "$KUBERNETES_VALIDATE_VENV"
+    /usr/bin/python3 -m venv "$KUBERNETES_VALIDATE_VENV"
+    "$KUBERNETES_VALIDATE_VENV/bin/pip" install -q --disable-pip-version-check \
+        "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+fi
+say "ready: $toolchain (LLVM $llvm_major), bpf-linker $BPF_LINKER_VERSION, kubernetes-validate $KUBERNETES_VALIDATE_VERSION"

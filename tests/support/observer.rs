@@ -105,9 +105,17 @@ impl Observer {
             .arg(binary)
             .args(["-i", iface, "-m", &mode.to_string()])
             .args(extra)
-            .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
+        Observer::start_command(command)
+    }
+
+    /// Starts `command` (stdout and stderr set by the caller; `Stdio::piped()`
+    /// collects them) that must end in xdp-hello's exec without a fork, so
+    /// its pid is xdp-hello's; returns at once. As for [`Observer::spawn`], it
+    /// gets SIGTERM if the calling thread ends first.
+    pub fn start_command(mut command: Command) -> Result<Observer> {
+        command.stdin(Stdio::null());
         let parent = std::process::id() as libc::pid_t;
         // SAFETY: runs in the forked child before exec, and calls only
         // prctl(2) and getppid(2), both async-signal-safe; no allocation.
@@ -132,7 +140,7 @@ impl Observer {
         }
         let mut child = command
             .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
+            .with_context(|| format!("starting {command:?}"))?;
         let stdout = Arc::new(Lines::default());
         let stderr = Arc::new(Lines::default());
         let readers = vec![

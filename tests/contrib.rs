@@ -93,6 +93,34 @@ fn unit_passes_systemd_analyze_verify() {
     }
 }
 
+/// The exposure `systemd-analyze security` gives the unit is the one the
+/// README states (measured offline: no running systemd needed).
+#[test]
+fn unit_exposure_is_the_readmes() {
+    let out = run(Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(unit_path()));
+    let said = text(&out.stdout);
+    let level = said
+        .lines()
+        .find_map(|line| {
+            line.split_once("Overall exposure level for ")?
+                .1
+                .split_once(": ")
+        })
+        .map(|(_, level)| {
+            level
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| panic!("no overall exposure level: {said}"));
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let claim = format!("rates the unit's exposure **{level}**");
+    assert!(readme.contains(&claim), "README should say {claim:?}");
+}
+
 /// The least privilege the unit promises, read from the file: a dynamic
 /// user, exactly the three capabilities as ambient and bounding sets, no
 /// new privileges, and no ExecStart prefix (`+`, `!`) that would lift any

@@ -335,8 +335,9 @@ impl Firewall {
     }
 }
 
-/// A rule's per-CPU hits, summed.
-fn sum_hits(map: &dyn MapCore, slot: u32) -> libbpf_rs::Result<RuleHits> {
+/// A rule's per-CPU hits (its counter slot), summed: for the session and
+/// for the threads that answer scrapes and `status`.
+pub fn sum_hits(map: &dyn MapCore, slot: u32) -> libbpf_rs::Result<RuleHits> {
     let per_cpu = map
         .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)?
         .unwrap_or_default();

@@ -2,7 +2,6 @@
 # Installs everything xdp-hello's build and tests need; safe to run again.
 #   Debian packages · the nightly pinned in src/bpf/rust-toolchain.toml (+ rust-src)
 #   · bpf-linker built against that nightly's own libLLVM (no system LLVM).
-#   Debian packages include curl and prometheus (for promtool) for the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -143,27 +143,26 @@ pub struct RuleReport {
 }
 
 impl Instance {
-    /// The instance of the loaded `skel`, attached by `attachment` to
-    /// `interface`, with `firewall`'s rules in force.
+    /// The run of `cli`: the loaded `skel`, attached by `attachment` to its
+    /// interface (`ifindex`), with `firewall`'s rules in force.
     pub fn new(
+        cli: &Cli,
+        ifindex: u32,
         skel: &XdpHelloSkel<'_>,
         attachment: &Attachment,
-        interface: &str,
-        ifindex: u32,
-        dry_run: bool,
         firewall: &Firewall,
     ) -> Result<Instance> {
         let link = LinkInfo::from_fd(attachment.link()).context("reading the bpf_link's info")?;
         let about = About {
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            interface: interface.to_string(),
+            interface: cli.iface.clone(),
             ifindex,
             mode: attachment.mode.to_string(),
             program_id: link.prog_id,
             program_tag: program_tag(skel)?,
             link_id: link.id,
-            dry_run,
+            dry_run: cli.dry_run,
             started_at: unix_now(),
         };
         let handle = |map| MapHandle::try_from(map).context("duplicating a map handle");
@@ -177,10 +176,6 @@ impl Instance {
         };
         instance.track(firewall, 0);
         Ok(instance)
-    }
-
-    pub fn about(&self) -> &About {
-        &self.about
     }
 
     /// Called by the session after each batch: takes the rules in force

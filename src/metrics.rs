@@ -9,9 +9,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{
+    prometheus_text, DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder,
+};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
@@ -25,7 +27,6 @@ use crate::logging::say;
 /// address fails the run while nothing is in the kernel yet.
 pub struct MetricsServer {
     server: Server,
-    addr: SocketAddr,
 }
 
 impl MetricsServer {
@@ -35,21 +36,24 @@ impl MetricsServer {
                 "--metrics {addr}: cannot listen there ({err}): choose a free port you may bind"
             )
         })?;
-        Ok(MetricsServer { server, addr })
+        Ok(MetricsServer { server })
     }
 
     /// Answers scrapes of `instance` until the process ends.
     pub fn serve(self, instance: Arc<Instance>) -> Result<()> {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Scrape(instance)));
-        say(format_args!("metrics at http://{}/metrics", self.addr));
+        if let Some(addr) = self.server.server_addr().to_ip() {
+            say(format_args!("metrics at http://{addr}/metrics"));
+        }
         thread::Builder::new()
             .name("metrics".into())
             .spawn(move || {
                 for request in self.server.incoming_requests() {
                     answer(request, &registry);
                 }
-            })?;
+            })
+            .context("starting the metrics thread")?;
         Ok(())
     }
 }
@@ -90,7 +94,7 @@ impl Collector for Scrape {
 }
 
 /// One family: its descriptor, then a sample per label set.
-fn family<'a, L, M>(
+fn family<L, M>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -99,7 +103,7 @@ fn family<'a, L, M>(
     samples: impl IntoIterator<Item = (L, M)>,
 ) -> Result<(), std::fmt::Error>
 where
-    L: prometheus_client::encoding::EncodeLabelSet + 'a,
+    L: EncodeLabelSet,
     M: EncodeMetric,
 {
     let mut metric = encoder.encode_descriptor(name, help, unit, metric_type)?;
@@ -113,7 +117,7 @@ where
 struct Info;
 
 impl EncodeMetric for Info {
-    fn encode(&self, mut encoder: prometheus_client::encoding::MetricEncoder) -> std::fmt::Result {
+    fn encode(&self, mut encoder: MetricEncoder) -> std::fmt::Result {
         encoder.encode_gauge(&1i64)
     }
 

@@ -46,14 +46,7 @@ pub fn run(cli: &Cli) -> Result<bool> {
     let mut firewall = Firewall::new();
     firewall.install(&rule_maps, &rule_set)?;
     let attachment = attach_and_tell(cli, &skel, ifindex, rule_set.len())?;
-    let instance = Instance::new(
-        &skel,
-        &attachment,
-        &cli.iface,
-        ifindex,
-        cli.dry_run,
-        &firewall,
-    )?;
+    let instance = Instance::new(cli, ifindex, &skel, &attachment, &firewall)?;
 
     let mut session = Session {
         cli,

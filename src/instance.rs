@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attach::Attachment;
 use crate::cli::Cli;
-use crate::firewall::{self, Firewall};
+use crate::firewall::{Firewall, HitCounters};
 use crate::metrics::MetricsServer;
 use crate::skel::XdpHelloSkel;
 use crate::stats::Counters;
@@ -84,6 +84,8 @@ struct Live {
     /// The generation `rules` were taken from.
     generation: Option<u32>,
     rules: Vec<RuleInForce>,
+    /// What the rules' counters said when their slots were last freed.
+    counters: HitCounters,
     reloads: Reloads,
 }
 
@@ -190,6 +192,7 @@ impl Instance {
             return;
         }
         live.generation = Some(firewall.generation());
+        live.counters = firewall.hit_counters().clone();
         live.rules = firewall
             .rules()
             .iter()
@@ -225,20 +228,19 @@ impl Instance {
             .live
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let slots: Vec<u32> = live.rules.iter().map(|rule| rule.slot).collect();
+        let hits = live.counters.read(&self.hits, &slots)?;
         let rules = live
             .rules
             .iter()
-            .map(|rule| {
-                let hits =
-                    firewall::sum_hits(&self.hits, rule.slot).context("reading rule counters")?;
-                Ok(RuleReport {
-                    id: rule.id,
-                    rule: rule.text.clone(),
-                    packets: hits.packets,
-                    bytes: hits.bytes,
-                })
+            .zip(hits)
+            .map(|(rule, hits)| RuleReport {
+                id: rule.id,
+                rule: rule.text.clone(),
+                packets: hits.packets,
+                bytes: hits.bytes,
             })
-            .collect::<Result<_>>()?;
+            .collect();
         Ok(Report {
             about: self.about.clone(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),

@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BPF_LINKER_VERSION=0.13.0
-APT_PACKAGES=(make gcc pkg-config libelf-dev zlib1g-dev bpftool iproute2 iputils-ping strace)
+# curl and promtool (in Debian's prometheus package): the tests scrape
+# --metrics and have promtool judge the text format.
+APT_PACKAGES=(make gcc pkg-config libelf-dev zlib1g-dev bpftool iproute2 iputils-ping strace curl prometheus)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 

@@ -13,14 +13,14 @@ use crate::abi::{RuleHits, HITS_PER_PAGE};
 /// What the counters said when each freed slot was freed. The kernel's
 /// counters are never written from here: a page holds the counters of
 /// other rules, which packets keep counting on while we would write.
-#[derive(Default)]
-pub(super) struct HitCounters {
+#[derive(Clone, Debug, Default)]
+pub struct HitCounters {
     baselines: HashMap<u32, RuleHits>,
 }
 
 impl HitCounters {
     /// The hits of each of `slots` since it was last freed, summed over CPUs.
-    pub(super) fn read(&self, map: &dyn MapCore, slots: &[u32]) -> Result<Vec<RuleHits>> {
+    pub fn read(&self, map: &dyn MapCore, slots: &[u32]) -> Result<Vec<RuleHits>> {
         let mut pages: HashMap<u32, Vec<RuleHits>> = HashMap::new();
         slots
             .iter()

@@ -34,7 +34,7 @@ use crate::grace::GracePeriod;
 use crate::iface;
 use crate::policy::{self, Rule, RuleError, SourcedRule, MAX_RULES_PER_SET};
 use crate::skel::XdpHelloMaps;
-use hits::HitCounters;
+pub use hits::HitCounters;
 use tables::{verdict_of, Installed};
 
 /// The maps a rule set lives in.
@@ -323,6 +323,12 @@ impl Firewall {
     pub fn hits(&self, maps: &RuleMaps<'_>) -> Result<Vec<(ActiveRule, RuleHits)>> {
         let hits = self.counters.read(maps.hits, &self.active_slots)?;
         Ok(self.active.iter().cloned().zip(hits).collect())
+    }
+
+    /// How the hits are read, for a thread with a handle of its own on the
+    /// counter map (metrics, status): taken again after each install.
+    pub fn hit_counters(&self) -> &HitCounters {
+        &self.counters
     }
 
     /// The hits on counter slot `slot` since it was last freed, whether a

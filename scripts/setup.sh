@@ -10,8 +10,10 @@ BPF_LINKER_VERSION=0.13.0
 # Its schemas ship inside the package: validating needs no network.
 KUBERNETES_VALIDATE_VERSION=1.37.0
 KUBERNETES_VALIDATE_VENV=.cache/kubernetes-validate
-# systemd: systemd-analyze for the unit's test; python3-venv: the venv below.
-APT_PACKAGES=(make gcc pkg-config libelf-dev zlib1g-dev bpftool iproute2 iputils-ping strace
+# curl and promtool (in Debian's prometheus package): the tests scrape
+# --metrics and have promtool judge the text format. systemd:
+# systemd-analyze for the unit's test; python3-venv: the venv below.
+APT_PACKAGES=(make gcc pkg-config libelf-dev zlib1g-dev bpftool iproute2 iputils-ping strace curl prometheus
     systemd python3-venv)
 
 say() { printf 'setup: %s\n' "$*" >&2; }

@@ -1,5 +1,6 @@
 //! The command line: flags, their help, and the parsers of their values.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -92,6 +93,11 @@ pub struct Cli {
     #[arg(short, long)]
     pub json: bool,
 
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g.
+    /// 127.0.0.1:9435, [::]:9435).
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen_address)]
+    pub metrics: Option<SocketAddr>,
+
     /// Show libbpf's messages (and the verifier's log when loading fails).
     #[arg(short, long)]
     pub verbose: bool,
@@ -125,6 +131,17 @@ pub enum Command {
         #[arg(long = "rules", value_name = "FILE")]
         rules_file: Option<PathBuf>,
     },
+    /// Show each xdp-hello running in this network namespace (as root or
+    /// its user).
+    ///
+    /// Its interface and mode, program and link ids, the rules in force
+    /// with their hits, its counters, uptime and last reload. Exits 1 when
+    /// none is running or one did not answer.
+    Status {
+        /// One JSON document: {"instances": [...]}.
+        #[arg(short, long)]
+        json: bool,
+    },
 }
 
 impl Cli {
@@ -132,7 +149,7 @@ impl Cli {
     pub fn verbose(&self) -> bool {
         match self.command {
             Some(Command::Selftest { verbose }) => verbose,
-            Some(Command::Check { .. }) => false,
+            Some(Command::Check { .. } | Command::Status { .. }) => false,
             None => self.verbose,
         }
     }
@@ -188,6 +205,14 @@ fn parse_ring_size(text: &str) -> Result<u32, String> {
         return Err(format!("'{text}': must be a power of two from 4K to 1G"));
     }
     Ok(bytes as u32)
+}
+
+/// `127.0.0.1:9435`, `[::]:9435`: an IP address and a port, no host name
+/// (a name could stand for several addresses).
+fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "not an IP address and port (e.g. 127.0.0.1:9435, [::]:9435)".to_string())
 }
 
 /// A whole number of seconds, at least 1.

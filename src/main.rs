@@ -7,7 +7,7 @@ use clap::Parser;
 use xdp_hello::cli::{Cli, Command};
 use xdp_hello::logging::{self, say};
 use xdp_hello::policy::RuleError;
-use xdp_hello::{check, selftest, session};
+use xdp_hello::{check, selftest, session, status};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
             ref rules,
             ref rules_file,
         }) => check::run(rules, rules_file.as_deref()),
+        Some(Command::Status { json }) => status::run(json),
         None => session::run(&cli),
     };
     match outcome {

@@ -18,6 +18,7 @@ use crate::cli::{self, Cli, NoticeFilter, MIN_RING_SIZE};
 use crate::firewall::{Firewall, RuleMaps, RuleSet};
 use crate::grace::GracePeriod;
 use crate::iface;
+use crate::instance::{Instance, Listeners};
 use crate::loader;
 use crate::logging::{self, say};
 use crate::notices::NoticeReader;
@@ -37,6 +38,7 @@ pub fn run(cli: &Cli) -> Result<bool> {
     let rule_set = RuleSet::load(&cli.rules, cli.rules_file.as_deref())?;
     let ifindex = check_interface(cli)?;
     let signals = Signals::install()?;
+    let listeners = Listeners::bind(cli)?;
 
     let mut object = MaybeUninit::uninit();
     let skel = loader::load(&mut object, ring_size(cli), config(cli))?;
@@ -44,6 +46,7 @@ pub fn run(cli: &Cli) -> Result<bool> {
     let mut firewall = Firewall::new();
     firewall.install(&rule_maps, &rule_set)?;
     let attachment = attach_and_tell(cli, &skel, ifindex, rule_set.len())?;
+    let instance = Instance::new(cli, ifindex, &skel, &attachment, &firewall)?;
 
     let mut session = Session {
         cli,
@@ -57,6 +60,7 @@ pub fn run(cli: &Cli) -> Result<bool> {
             .stats
             .map(|secs| stats::Interval::new(Duration::from_secs(secs))),
         link_lost: false,
+        instance: listeners.serve(instance)?,
     };
     session.stream()?;
     session.finish()
@@ -152,6 +156,8 @@ struct Session<'a> {
     signals: Signals,
     interval: Option<stats::Interval>,
     link_lost: bool,
+    /// What `status` and `/metrics` read; kept up to date after each batch.
+    instance: Arc<Instance>,
 }
 
 impl Session<'_> {
@@ -181,9 +187,13 @@ impl Session<'_> {
     fn after_batch(&mut self) -> Result<()> {
         self.output.flush(&self.signals.stop);
         if self.signals.reload.swap(false, Ordering::Relaxed) {
-            reload(self.cli, &mut self.firewall, &self.rule_maps);
+            if let Some(ok) = reload(self.cli, &mut self.firewall, &self.rule_maps) {
+                self.instance.reloaded(ok);
+            }
             self.output.enforcing = enforcing(self.cli, &self.firewall);
         }
+        self.instance
+            .track(&self.firewall, self.output.shown().written);
         if let Some(what) = self.watch.lost() {
             say(what);
             self.link_lost = true;
@@ -317,21 +327,22 @@ fn output_failed(err: &io::Error, enforcing: bool, stop: &AtomicBool) {
 
 /// SIGHUP: re-read --rules FILE and swap it in; on any error keep the rules
 /// in force and say why. Reloads are counted from 1, so each line names one.
-fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) {
+/// Returns whether it worked; `None` when there is nothing to reload.
+fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) -> Option<bool> {
     let Some(path) = cli.rules_file.as_deref() else {
         say("SIGHUP ignored: no --rules FILE to reload");
-        return;
+        return None;
     };
     static RELOADS: AtomicU32 = AtomicU32::new(0);
     let number = RELOADS.fetch_add(1, Ordering::Relaxed) + 1;
     let outcome = RuleSet::load(&cli.rules, Some(path))
         .map_err(anyhow::Error::from)
         .and_then(|set| firewall.install(maps, &set).map(|()| set.len()));
-    match outcome {
+    match &outcome {
         Ok(count) => say(format_args!(
             "reload {number} of {}: {}",
             path.display(),
-            in_force(count)
+            in_force(*count)
         )),
         Err(err) => say(format_args!(
             "reload {number} of {} failed, keeping the {}: {err:#}",
@@ -339,6 +350,7 @@ fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) {
             in_force(firewall.rules().len())
         )),
     }
+    Some(outcome.is_ok())
 }
 
 /// "1 rule in force", "2 rules in force".

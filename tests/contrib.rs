@@ -151,6 +151,10 @@ fn unit_grants_exactly_the_three_capabilities() {
         flag("--rules").map(String::as_str),
         Some("/etc/xdp-hello/eth0.rules")
     );
+    // Metrics on, on loopback (IPAddressAllow=localhost lets nothing else in).
+    let metrics = flag("--metrics").expect("--metrics");
+    assert!(metrics.starts_with("127.0.0.1:"), "{metrics}");
+    assert_eq!(unit.value("IPAddressAllow"), Some("localhost"));
 }
 
 /// setpriv's arguments for what the unit grants: the three capabilities
@@ -180,6 +184,32 @@ fn setpriv_arguments(unit: &Unit) -> Vec<String> {
         args.push("--no-new-privs".into());
     }
     args
+}
+
+/// The value of `flag` in the unit's ExecStart for `instance`.
+fn unit_flag(unit: &Unit, instance: &str, flag: &str) -> String {
+    let words = unit.exec_start(instance);
+    let at = words.iter().position(|w| w == flag);
+    at.map(|i| words[i + 1].clone())
+        .unwrap_or_else(|| panic!("no {flag} in ExecStart"))
+}
+
+/// `count` echo requests from B to A, 50 ms apart, each waited for a
+/// second at most.
+fn ping_a(net: &TestNet, count: u32) -> Output {
+    let (count, to) = (count.to_string(), A_V4.to_string());
+    let args = ["-n", "-q", "-c", &count, "-i", "0.05", "-W", "1", &to];
+    net.exec(Side::B, "ping", &args).unwrap()
+}
+
+/// The text at http://ADDRESS/metrics, fetched inside A's namespace.
+fn scrape(net: &TestNet, address: &str) -> String {
+    let url = format!("http://{address}/metrics");
+    let out = net
+        .exec(Side::A, "curl", &["-sS", "--max-time", "5", &url])
+        .unwrap();
+    assert!(out.status.success(), "curl {url}: {}", text(&out.stderr));
+    text(&out.stdout)
 }
 
 /// A rules file for the unit's command: nobody must be able to read it.
@@ -272,28 +302,17 @@ fn unit_command_filters_under_the_units_capabilities() {
         assert_eq!(value, want, "{field} of xdp-hello");
     }
 
-    let ping = net
-        .exec(
-            Side::B,
-            "ping",
-            &[
-                "-n",
-                "-q",
-                "-c",
-                "3",
-                "-i",
-                "0.05",
-                "-W",
-                "1",
-                &A_V4.to_string(),
-            ],
-        )
-        .unwrap();
+    let ping = ping_a(&net, 3);
     assert!(
         !ping.status.success(),
         "pings got through `deny icmp`: {}",
         text(&ping.stdout)
     );
+    // Metrics on, as the unit says, and counting what it dropped.
+    let address = unit_flag(&unit, veth, "--metrics");
+    let metrics = scrape(&net, &address);
+    let dropped = format!("xdp_hello_packets_total{{interface=\"{veth}\",verdict=\"drop\"}} 3");
+    assert!(metrics.contains(&dropped), "{dropped} not in: {metrics}");
 
     let finished = observer.stop(libc::SIGTERM).unwrap();
     let stderr = finished.stderr.join("\n");
@@ -346,21 +365,11 @@ fn unit_sandbox_allows_every_call_its_command_makes() {
     let children =
         std::fs::read_to_string(format!("/proc/{strace}/task/{strace}/children")).unwrap();
     let xdp_hello: libc::pid_t = children.trim().parse().expect("one child of strace");
-    let _ = net.exec(
-        Side::B,
-        "ping",
-        &[
-            "-n",
-            "-q",
-            "-c",
-            "2",
-            "-i",
-            "0.05",
-            "-W",
-            "1",
-            &A_V4.to_string(),
-        ],
-    );
+    // Each path of a service's life: filtering, metrics, status, reload.
+    let _ = ping_a(&net, 2);
+    scrape(&net, &unit_flag(&unit, net.veth(Side::A), "--metrics"));
+    let status = net.exec(Side::A, BINARY, &["status"]).unwrap();
+    assert!(status.status.success(), "status: {}", text(&status.stderr));
     assert_eq!(unsafe { libc::kill(xdp_hello, libc::SIGHUP) }, 0);
     let reloaded = (0..100).any(|_| {
         std::thread::sleep(Duration::from_millis(50));
@@ -475,8 +484,7 @@ fn kubernetes_validation_catches_a_mistake() {
     );
 }
 
-/// The rules the ConfigMap ships pass `xdp-hello check`, which the
-/// DaemonSet's liveness probe runs on them.
+/// The rules the ConfigMap ships pass `xdp-hello check`.
 #[test]
 fn configmap_rules_pass_check() {
     let out = run(Command::new(validator().with_file_name("python")).args([

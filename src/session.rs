@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,9 @@ pub fn run(cli: &Cli) -> Result<bool> {
     let rule_set = RuleSet::load(&cli.rules, cli.rules_file.as_deref())?;
     let ifindex = check_interface(cli)?;
     let signals = Signals::install()?;
+    // A change to --rules FILE reloads it as SIGHUP does; dropped, it stops.
+    let _rules_watch =
+        crate::rules_watch::RulesWatch::start(cli.rules_file.as_deref(), signals.reload.clone());
 
     let mut object = MaybeUninit::uninit();
     let skel = loader::load(&mut object, ring_size(cli), config(cli))?;
@@ -322,22 +325,53 @@ fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) {
         say("SIGHUP ignored: no --rules FILE to reload");
         return;
     };
-    static RELOADS: AtomicU32 = AtomicU32::new(0);
-    let number = RELOADS.fetch_add(1, Ordering::Relaxed) + 1;
+    let number = reloads().done() + 1;
     let outcome = RuleSet::load(&cli.rules, Some(path))
         .map_err(anyhow::Error::from)
         .and_then(|set| firewall.install(maps, &set).map(|()| set.len()));
     match outcome {
-        Ok(count) => say(format_args!(
-            "reload {number} of {}: {}",
-            path.display(),
-            in_force(count)
-        )),
-        Err(err) => say(format_args!(
-            "reload {number} of {} failed, keeping the {}: {err:#}",
-            path.display(),
-            in_force(firewall.rules().len())
-        )),
+        Ok(count) => {
+            RELOADS_OK.fetch_add(1, Ordering::Relaxed);
+            say(format_args!(
+                "reload {number} of {}: {}",
+                path.display(),
+                in_force(count)
+            ))
+        }
+        Err(err) => {
+            RELOADS_FAILED.fetch_add(1, Ordering::Relaxed);
+            say(format_args!(
+                "reload {number} of {} failed, keeping the {}: {err:#}",
+                path.display(),
+                in_force(firewall.rules().len())
+            ))
+        }
+    }
+}
+
+/// Reloads so far (SIGHUP or a change to the file), by what came of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reloads {
+    /// The new set is in force.
+    pub ok: u64,
+    /// Refused: the rules in force stayed.
+    pub failed: u64,
+}
+
+impl Reloads {
+    pub fn done(&self) -> u64 {
+        self.ok + self.failed
+    }
+}
+
+static RELOADS_OK: AtomicU64 = AtomicU64::new(0);
+static RELOADS_FAILED: AtomicU64 = AtomicU64::new(0);
+
+/// The reloads of this process's run so far (for the metrics).
+pub fn reloads() -> Reloads {
+    Reloads {
+        ok: RELOADS_OK.load(Ordering::Relaxed),
+        failed: RELOADS_FAILED.load(Ordering::Relaxed),
     }
 }
 

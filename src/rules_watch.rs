@@ -317,6 +317,17 @@ mod tests {
         }
     }
 
+    /// A watch of `fw.rules`, holding "deny icmp", in a folder of its own:
+    /// the folder, the file, the flag it sets, the watch.
+    fn watched(name: &str) -> (Folder, PathBuf, Arc<AtomicBool>, RulesWatch) {
+        let folder = Folder::new(name);
+        let file = folder.0.join("fw.rules");
+        fs::write(&file, "deny icmp\n").unwrap();
+        let reload = Arc::new(AtomicBool::new(false));
+        let watch = RulesWatch::start(Some(&file), reload.clone()).unwrap();
+        (folder, file, reload, watch)
+    }
+
     /// Waits up to two seconds for a reload to be asked for, and takes it.
     fn asked(reload: &AtomicBool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -337,11 +348,7 @@ mod tests {
 
     #[test]
     fn a_burst_of_writes_asks_for_one_reload() {
-        let folder = Folder::new("burst");
-        let file = folder.0.join("fw.rules");
-        fs::write(&file, "deny icmp\n").unwrap();
-        let reload = Arc::new(AtomicBool::new(false));
-        let _watch = RulesWatch::start(Some(&file), reload.clone()).unwrap();
+        let (_folder, file, reload, _watch) = watched("burst");
         for port in 1..=5 {
             fs::write(&file, format!("deny udp dport {port}\n")).unwrap();
             thread::sleep(Duration::from_millis(20));
@@ -352,11 +359,7 @@ mod tests {
 
     #[test]
     fn other_files_in_the_folder_ask_for_nothing() {
-        let folder = Folder::new("others");
-        let file = folder.0.join("fw.rules");
-        fs::write(&file, "deny icmp\n").unwrap();
-        let reload = Arc::new(AtomicBool::new(false));
-        let _watch = RulesWatch::start(Some(&file), reload.clone()).unwrap();
+        let (folder, _file, reload, _watch) = watched("others");
         fs::write(folder.0.join("other"), "x").unwrap();
         fs::rename(folder.0.join("other"), folder.0.join("other2")).unwrap();
         assert!(!asked_soon(&reload));
@@ -376,11 +379,7 @@ mod tests {
 
     #[test]
     fn a_file_gone_then_back_asks_for_a_reload_each_time() {
-        let folder = Folder::new("gone");
-        let file = folder.0.join("fw.rules");
-        fs::write(&file, "deny icmp\n").unwrap();
-        let reload = Arc::new(AtomicBool::new(false));
-        let _watch = RulesWatch::start(Some(&file), reload.clone()).unwrap();
+        let (_folder, file, reload, _watch) = watched("gone");
         fs::remove_file(&file).unwrap();
         assert!(asked(&reload));
         fs::write(&file, "deny icmp\n").unwrap();
@@ -389,10 +388,7 @@ mod tests {
 
     #[test]
     fn dropping_the_watch_stops_it_at_once() {
-        let folder = Folder::new("drop");
-        let file = folder.0.join("fw.rules");
-        fs::write(&file, "deny icmp\n").unwrap();
-        let watch = RulesWatch::start(Some(&file), Arc::new(AtomicBool::new(false))).unwrap();
+        let (_folder, file, _reload, watch) = watched("drop");
         // A burst being waited out, and then a watch with nothing to do.
         fs::write(&file, "deny udp dport 9\n").unwrap();
         let started = Instant::now();

@@ -8,7 +8,7 @@
 use std::fs;
 use std::net::IpAddr;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -40,34 +40,17 @@ const NO_SECOND_RELOAD: Duration = Duration::from_millis(1500);
 #[test]
 #[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn a_write_in_place_and_cp_over_the_file_each_reload_once() {
-    common::require_root(NEEDS_ROOT);
-    let net = TestNet::new().unwrap();
-    let folder = Folder::new("in-place");
-    let rules = folder.path("fw.rules");
-    fs::write(&rules, "deny icmp\n").unwrap();
-    let observer = watching(&net, &rules);
-    assert!(!ping_answered(&net), "ping got through 'deny icmp'");
+    let run = Watched::start("in-place", |folder| plain_file(folder, "deny icmp\n"));
+    assert!(!run.pinged(), "ping got through 'deny icmp'");
+    fs::write(&run.rules, "deny udp dport 9\n").unwrap();
+    run.reloaded(1, ": 1 rule in force", Ping::Answered);
 
-    fs::write(&rules, "deny udp dport 9\n").unwrap();
-    reloaded(
-        &observer,
-        1,
-        &format!("{}: 1 rule in force", rules.display()),
-    );
-    assert!(ping_answered(&net), "ping denied after the reload");
-
-    let copy = folder.path("next.rules");
+    let copy = run.folder.path("next.rules");
     fs::write(&copy, "deny icmp\ndeny udp dport 9\n").unwrap();
     // What cp(1) does: open the file with O_TRUNC and write it.
-    fs::copy(&copy, &rules).unwrap();
-    reloaded(
-        &observer,
-        2,
-        &format!("{}: 2 rules in force", rules.display()),
-    );
-    assert!(!ping_answered(&net), "ping got through 'deny icmp'");
-    no_reload_after(&observer, 2);
-    stopped(observer);
+    fs::copy(&copy, &run.rules).unwrap();
+    run.reloaded(2, ": 2 rules in force", Ping::Denied);
+    run.stop_after(2);
 }
 
 /// An editor's save: the old file renamed to a backup, the new one
@@ -76,35 +59,18 @@ fn a_write_in_place_and_cp_over_the_file_each_reload_once() {
 #[test]
 #[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn an_editors_save_reloads_once() {
-    common::require_root(NEEDS_ROOT);
-    let net = TestNet::new().unwrap();
-    let folder = Folder::new("editor");
-    let rules = folder.path("fw.rules");
-    fs::write(&rules, "deny icmp\n").unwrap();
-    let observer = watching(&net, &rules);
-
-    let backup = folder.path("fw.rules~");
-    fs::rename(&rules, &backup).unwrap();
-    fs::write(&rules, "deny udp dport 9\n").unwrap();
+    let run = Watched::start("editor", |folder| plain_file(folder, "deny icmp\n"));
+    let backup = run.folder.path("fw.rules~");
+    fs::rename(&run.rules, &backup).unwrap();
+    fs::write(&run.rules, "deny udp dport 9\n").unwrap();
     fs::remove_file(&backup).unwrap();
-    reloaded(
-        &observer,
-        1,
-        &format!("{}: 1 rule in force", rules.display()),
-    );
-    assert!(ping_answered(&net), "ping denied after the reload");
+    run.reloaded(1, ": 1 rule in force", Ping::Answered);
 
-    let swap = folder.path(".fw.rules.swp");
+    let swap = run.folder.path(".fw.rules.swp");
     fs::write(&swap, "deny icmp\ndeny udp dport 9\n").unwrap();
-    fs::rename(&swap, &rules).unwrap();
-    reloaded(
-        &observer,
-        2,
-        &format!("{}: 2 rules in force", rules.display()),
-    );
-    assert!(!ping_answered(&net), "ping got through 'deny icmp'");
-    no_reload_after(&observer, 2);
-    stopped(observer);
+    fs::rename(&swap, &run.rules).unwrap();
+    run.reloaded(2, ": 2 rules in force", Ping::Denied);
+    run.stop_after(2);
 }
 
 /// A ConfigMap mounted as a folder, as the kubelet lays it out and updates
@@ -115,32 +81,24 @@ fn an_editors_save_reloads_once() {
 #[test]
 #[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn a_configmap_symlink_swap_reloads_once() {
-    common::require_root(NEEDS_ROOT);
-    let net = TestNet::new().unwrap();
-    let folder = Folder::new("configmap");
     let first = "..2026_12_01_10_00_00.000000001";
-    fs::create_dir(folder.path(first)).unwrap();
-    fs::write(folder.path(first).join("rules"), "deny icmp\n").unwrap();
-    symlink(first, folder.path("..data")).unwrap();
-    symlink("..data/rules", folder.path("rules")).unwrap();
-    let rules = folder.path("rules");
-    let observer = watching(&net, &rules);
-    assert!(!ping_answered(&net), "ping got through 'deny icmp'");
+    let run = Watched::start("configmap", |folder| {
+        fs::create_dir(folder.path(first)).unwrap();
+        fs::write(folder.path(first).join("rules"), "deny icmp\n").unwrap();
+        symlink(first, folder.path("..data")).unwrap();
+        symlink("..data/rules", folder.path("rules")).unwrap();
+        folder.path("rules")
+    });
+    assert!(!run.pinged(), "ping got through 'deny icmp'");
 
-    let second = "..2026_12_01_10_05_00.000000002";
+    let (folder, second) = (&run.folder, "..2026_12_01_10_05_00.000000002");
     fs::create_dir(folder.path(second)).unwrap();
     fs::write(folder.path(second).join("rules"), "deny udp dport 9\n").unwrap();
     symlink(second, folder.path("..data_tmp")).unwrap();
     fs::rename(folder.path("..data_tmp"), folder.path("..data")).unwrap();
     fs::remove_dir_all(folder.path(first)).unwrap();
-    reloaded(
-        &observer,
-        1,
-        &format!("{}: 1 rule in force", rules.display()),
-    );
-    assert!(ping_answered(&net), "ping denied after the swap");
-    no_reload_after(&observer, 1);
-    stopped(observer);
+    run.reloaded(1, ": 1 rule in force", Ping::Answered);
+    run.stop_after(1);
 }
 
 /// A bad file is refused with the reason, the rules in force stay; a file
@@ -148,41 +106,20 @@ fn a_configmap_symlink_swap_reloads_once() {
 #[test]
 #[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn a_bad_or_missing_file_keeps_the_rules_in_force() {
-    common::require_root(NEEDS_ROOT);
-    let net = TestNet::new().unwrap();
-    let folder = Folder::new("bad");
-    let rules = folder.path("fw.rules");
-    let path = rules.display();
-    fs::write(&rules, "deny icmp\n").unwrap();
-    let observer = watching(&net, &rules);
+    let run = Watched::start("bad", |folder| plain_file(folder, "deny icmp\n"));
+    let path = run.rules.display().to_string();
+    fs::write(&run.rules, "deny icmp\nbogus\n").unwrap();
+    let kept = " failed, keeping the 1 rule in force: ";
+    let why = format!("{path}:2: bad rule 'bogus': starts with 'bogus'");
+    run.reloaded(1, &format!("{kept}{why}"), Ping::Denied);
 
-    fs::write(&rules, "deny icmp\nbogus\n").unwrap();
-    reloaded(
-        &observer,
-        1,
-        &format!(
-            "{path} failed, keeping the 1 rule in force: {path}:2: bad rule 'bogus': starts \
-             with 'bogus'"
-        ),
-    );
-    assert!(!ping_answered(&net), "ping got through the rules kept");
+    fs::remove_file(&run.rules).unwrap();
+    let why = format!("cannot read rules file {path}: No such file or directory");
+    run.reloaded(2, &format!("{kept}{why}"), Ping::Denied);
 
-    fs::remove_file(&rules).unwrap();
-    reloaded(
-        &observer,
-        2,
-        &format!(
-            "{path} failed, keeping the 1 rule in force: cannot read rules file {path}: No such \
-             file or directory"
-        ),
-    );
-    assert!(!ping_answered(&net), "ping got through the rules kept");
-
-    fs::write(&rules, "deny udp dport 9\n").unwrap();
-    reloaded(&observer, 3, &format!("{path}: 1 rule in force"));
-    assert!(ping_answered(&net), "ping denied after the reload");
-    no_reload_after(&observer, 3);
-    stopped(observer);
+    fs::write(&run.rules, "deny udp dport 9\n").unwrap();
+    run.reloaded(3, ": 1 rule in force", Ping::Answered);
+    run.stop_after(3);
 }
 
 /// Ctrl-C while the file keeps changing: the run stops as promptly as
@@ -190,28 +127,21 @@ fn a_bad_or_missing_file_keeps_the_rules_in_force() {
 #[test]
 #[ignore = "needs root: attaching in namespaces of its own (netns, veth, bpf())"]
 fn ctrl_c_stops_at_once_while_the_file_changes() {
-    common::require_root(NEEDS_ROOT);
-    let net = TestNet::new().unwrap();
-    let folder = Folder::new("stop");
-    let rules = folder.path("fw.rules");
-    fs::write(&rules, "deny udp dport 9\n").unwrap();
-    let observer = watching(&net, &rules);
-    let line = observer.reload(1, RELOAD_TIMEOUT).unwrap();
+    let run = Watched::start("stop", |folder| plain_file(folder, "deny udp dport 9\n"));
+    let line = run.observer.reload(1, RELOAD_TIMEOUT).unwrap();
+    let path = run.rules.display();
     assert_eq!(
         line,
-        format!(
-            "xdp-hello: reload 1 of {}: 1 rule in force",
-            rules.display()
-        )
+        format!("xdp-hello: reload 1 of {path}: 1 rule in force")
     );
 
     // A burst the watch is waiting out when the signal comes.
     for n in 0..5 {
-        fs::write(&rules, format!("deny udp dport {}\n", 10 + n)).unwrap();
+        fs::write(&run.rules, format!("deny udp dport {}\n", 10 + n)).unwrap();
         thread::sleep(Duration::from_millis(20));
     }
     let asked = Instant::now();
-    let done = observer.stop(libc::SIGINT).unwrap();
+    let done = run.observer.stop(libc::SIGINT).unwrap();
     let took = asked.elapsed();
     assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
     // A batch (100 ms), the grace period and the summary; the watch adds
@@ -219,64 +149,100 @@ fn ctrl_c_stops_at_once_while_the_file_changes() {
     assert!(took < Duration::from_millis(500), "took {took:?} to stop");
 }
 
-/// xdp-hello watching `rules`, attached to side A.
-fn watching(net: &TestNet, rules: &Path) -> Observer {
-    net.observe(
-        BINARY.as_ref(),
-        Mode::Skb,
-        &["--notices", "none", "--rules", rules.to_str().unwrap()],
-    )
-    .unwrap()
+/// `fw.rules` holding `text` in `folder`.
+fn plain_file(folder: &Folder, text: &str) -> PathBuf {
+    let rules = folder.path("fw.rules");
+    fs::write(&rules, text).unwrap();
+    rules
 }
 
-/// Waits for the line of reload `n`; it must go on with `rest` after
-/// `reload N of `.
-fn reloaded(observer: &Observer, n: usize, rest: &str) {
-    let prefix = format!("xdp-hello: reload {n} ");
-    let find = || {
-        observer
-            .stderr()
-            .into_iter()
-            .find(|line| line.starts_with(&prefix))
-    };
-    assert!(
-        eventually(RELOAD_TIMEOUT, || find().is_some()),
-        "no reload {n}: {:?}",
-        observer.stderr()
-    );
-    let (line, want) = (find().unwrap(), format!("xdp-hello: reload {n} of {rest}"));
-    assert!(line.starts_with(&want), "{line}\nwant {want}…");
+/// What a ping from B to A must come to after a reload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ping {
+    Answered,
+    Denied,
 }
 
-/// No reload past `n` comes in [`NO_SECOND_RELOAD`].
-fn no_reload_after(observer: &Observer, n: usize) {
-    thread::sleep(NO_SECOND_RELOAD);
-    let next = format!("xdp-hello: reload {} ", n + 1);
-    let stderr = observer.stderr();
-    assert!(
-        !stderr.iter().any(|line| line.starts_with(&next)),
-        "a second reload for one change: {stderr:?}"
-    );
+/// xdp-hello attached to side A, watching a rules file in a folder of the
+/// test's own. (Fields drop in order: the process before its namespaces.)
+struct Watched {
+    observer: Observer,
+    net: TestNet,
+    folder: Folder,
+    rules: PathBuf,
 }
 
-/// Stops it with SIGINT; it must end well.
-fn stopped(observer: Observer) {
-    let done = observer.stop(libc::SIGINT).unwrap();
-    assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
-}
+impl Watched {
+    /// Lays out the folder (`lay_out` returns the path for `--rules`), then
+    /// starts xdp-hello on it.
+    fn start(name: &str, lay_out: impl FnOnce(&Folder) -> PathBuf) -> Watched {
+        common::require_root(NEEDS_ROOT);
+        let net = TestNet::new().unwrap();
+        let folder = Folder::new(name);
+        let rules = lay_out(&folder);
+        let observer = net
+            .observe(
+                BINARY.as_ref(),
+                Mode::Skb,
+                &["--notices", "none", "--rules", rules.to_str().unwrap()],
+            )
+            .unwrap();
+        Watched {
+            observer,
+            net,
+            folder,
+            rules,
+        }
+    }
 
-/// Two echo requests from B to A, each waited for at most a second:
-/// whether both were answered.
-fn ping_answered(net: &TestNet) -> bool {
-    let to = IpAddr::from(A_V4).to_string();
-    net.exec(
-        Side::B,
-        "ping",
-        &["-n", "-q", "-c", "2", "-i", "0.05", "-W", "1", &to],
-    )
-    .expect("running ping")
-    .status
-    .success()
+    /// Waits for the line of reload `n`, which must go on with `rest` after
+    /// `reload N of FILE`; then a ping must come to `ping`.
+    fn reloaded(&self, n: usize, rest: &str, ping: Ping) {
+        let prefix = format!("xdp-hello: reload {n} ");
+        let find = || {
+            self.observer
+                .stderr()
+                .into_iter()
+                .find(|line| line.starts_with(&prefix))
+        };
+        assert!(
+            eventually(RELOAD_TIMEOUT, || find().is_some()),
+            "no reload {n}: {:?}",
+            self.observer.stderr()
+        );
+        let want = format!("{prefix}of {}{rest}", self.rules.display());
+        let line = find().unwrap();
+        assert!(line.starts_with(&want), "{line}\nwant {want}…");
+        let got = if self.pinged() {
+            Ping::Answered
+        } else {
+            Ping::Denied
+        };
+        assert_eq!(got, ping, "after reload {n}: {line}");
+    }
+
+    /// Two echo requests from B to A, each waited for at most a second:
+    /// whether both were answered.
+    fn pinged(&self) -> bool {
+        let to = IpAddr::from(A_V4).to_string();
+        let args = ["-n", "-q", "-c", "2", "-i", "0.05", "-W", "1", &to];
+        let out = self.net.exec(Side::B, "ping", &args).expect("running ping");
+        out.status.success()
+    }
+
+    /// Stops it with SIGINT once [`NO_SECOND_RELOAD`] has passed with no
+    /// reload after `n`; it must end well.
+    fn stop_after(self, n: usize) {
+        thread::sleep(NO_SECOND_RELOAD);
+        let next = format!("xdp-hello: reload {} ", n + 1);
+        let stderr = self.observer.stderr();
+        assert!(
+            !stderr.iter().any(|line| line.starts_with(&next)),
+            "a second reload for one change: {stderr:?}"
+        );
+        let done = self.observer.stop(libc::SIGINT).unwrap();
+        assert_eq!(done.status.code(), Some(0), "{:?}", done.stderr);
+    }
 }
 
 /// A folder of the test's own in the temporary folder, removed on drop:

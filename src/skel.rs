@@ -8,7 +8,8 @@ include!(concat!(env!("OUT_DIR"), "/xdp_hello.skel.rs"));
 use std::mem::{offset_of, size_of};
 
 use crate::abi::{
-    ClassEntry, ClassKey, Config, IfaceKey, Ipv4RuleKey, Ipv6RuleKey, Notice, Plan, RuleHits,
+    ClassEntry, ClassKey, Config, HitPage, IfaceKey, Ipv4RuleKey, Ipv6RuleKey, Notice, Plan,
+    RuleHits,
 };
 
 // SAFETY: repr(C) plain old data without implicit padding; any bytes the
@@ -95,6 +96,7 @@ assert_same_layout!(
     _pad
 );
 assert_same_layout!(RuleHits, types::RuleHits, packets, bytes);
+assert_same_layout!(HitPage, types::HitPage, hits);
 assert_same_layout!(IfaceKey, types::IfaceKey, generation, ifindex);
 assert_same_layout!(
     Ipv4RuleKey,

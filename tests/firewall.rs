@@ -30,7 +30,7 @@ use etherparse::{
     ip_number, ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, IpFragOffset,
     IpHeaders, IpNumber, Ipv4Header, PacketBuilder, PacketBuilderStep, VlanId,
 };
-use libbpf_rs::{libbpf_sys, MapCore, MapFlags, MapHandle, OpenObject, ProgramInput};
+use libbpf_rs::{libbpf_sys, MapCore, MapHandle, OpenObject, ProgramInput};
 use xdp_hello::abi::{
     self, Config, Notice, RuleHits, MAX_RULES, NOTICES_ALL, NOTICES_DENIED, NOTICES_NONE,
     RULE_NONE, XDP_DROP, XDP_PASS,
@@ -496,22 +496,12 @@ impl<'obj> Lab<'obj> {
             .expect("a rule in force has a slot")
     }
 
-    /// The hits in counter slot `slot`, whether a rule holds it or not.
+    /// The hits in counter slot `slot` since it was last freed, whether a
+    /// rule holds it or not.
     fn hits_of_slot(&self, slot: u32) -> RuleHits {
-        let per_cpu = self
-            .skel
-            .maps
-            .rule_hits
-            .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
+        self.firewall
+            .slot_hits(&RuleMaps::of(&self.skel.maps), slot)
             .expect("reading a rule counter")
-            .unwrap_or_default();
-        let mut sum = RuleHits::default();
-        for bytes in per_cpu {
-            let word = |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().unwrap());
-            sum.packets += word(0);
-            sum.bytes += word(8);
-        }
-        sum
     }
 
     fn counters(&self) -> Counters {

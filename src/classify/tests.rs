@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
-use super::Compiled;
+use super::{Compiled, MAX_SET_ENTRIES};
 use crate::abi::{self, tcp_flag};
 use crate::policy::evaluate::{evaluate, Packet};
 use crate::policy::{Action, Matches, Rule, TcpFlags};
@@ -479,7 +479,9 @@ fn a_rule_that_would_blow_up_the_tables_is_named() {
     rules.remove(0);
     let err = Compiled::new(&rules, &iface_of).unwrap_err().to_string();
     assert!(
-        err.starts_with("rule 1: the classifier would need more than 1048576 entries"),
+        err.starts_with(&format!(
+            "rule 1: the classifier would need more than {MAX_SET_ENTRIES} entries"
+        )),
         "{err}"
     );
 }

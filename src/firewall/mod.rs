@@ -19,10 +19,10 @@
 //! first, once never-used ones run out. Until then slot and id are the same
 //! number; [`Firewall::rule_of_slot`] translates either way.
 
+mod hits;
 mod tables;
 
 use std::collections::{HashMap, VecDeque};
-use std::mem::size_of;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -34,6 +34,7 @@ use crate::grace::GracePeriod;
 use crate::iface;
 use crate::policy::{self, Rule, RuleError, SourcedRule, MAX_RULES_PER_SET};
 use crate::skel::XdpHelloMaps;
+use hits::HitCounters;
 use tables::{verdict_of, Installed};
 
 /// The maps a rule set lives in.
@@ -166,6 +167,7 @@ pub struct Firewall {
     next_id: u32,
     /// Made at the first swap (creating it needs the same privileges).
     grace: Option<GracePeriod>,
+    counters: HitCounters,
 }
 
 impl Firewall {
@@ -309,44 +311,23 @@ impl Firewall {
             .collect()
     }
 
-    /// Zeroes the counters of the slots of rules gone (no packet can count
-    /// on them any more) and frees the slots.
+    /// Frees the slots of rules gone (no packet can count on them any
+    /// more), their counters from zero again.
     fn release(&mut self, maps: &RuleMaps<'_>, gone: Vec<u32>) -> Result<()> {
-        let zeros = vec![vec![0u8; size_of::<RuleHits>()]; libbpf_rs::num_possible_cpus()?];
-        for slot in gone {
-            maps.hits
-                .update_percpu(&slot.to_ne_bytes(), &zeros, MapFlags::ANY)
-                .context("resetting a rule counter")?;
-            self.free_slots.push_back(slot);
-        }
+        self.counters.reset(maps.hits, &gone)?;
+        self.free_slots.extend(gone);
         Ok(())
     }
 
     /// Each rule in force with its hits so far, summed over CPUs.
     pub fn hits(&self, maps: &RuleMaps<'_>) -> Result<Vec<(ActiveRule, RuleHits)>> {
-        self.active
-            .iter()
-            .zip(&self.active_slots)
-            .map(|(active, &slot)| {
-                let hits = sum_hits(maps.hits, slot).context("reading rule counters")?;
-                Ok((active.clone(), hits))
-            })
-            .collect()
+        let hits = self.counters.read(maps.hits, &self.active_slots)?;
+        Ok(self.active.iter().cloned().zip(hits).collect())
     }
-}
 
-/// A rule's per-CPU hits, summed.
-fn sum_hits(map: &dyn MapCore, slot: u32) -> libbpf_rs::Result<RuleHits> {
-    let per_cpu = map
-        .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)?
-        .unwrap_or_default();
-    let mut sum = RuleHits::default();
-    for bytes in per_cpu {
-        let mut hits = RuleHits::default();
-        if plain::copy_from_bytes(&mut hits, &bytes).is_ok() {
-            sum.packets += hits.packets;
-            sum.bytes += hits.bytes;
-        }
+    /// The hits on counter slot `slot` since it was last freed, whether a
+    /// rule holds it or not.
+    pub fn slot_hits(&self, maps: &RuleMaps<'_>, slot: u32) -> Result<RuleHits> {
+        Ok(self.counters.read(maps.hits, &[slot])?[0])
     }
-    Ok(sum)
 }

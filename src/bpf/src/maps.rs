@@ -63,12 +63,13 @@ btf_map!(
 );
 
 btf_map!(
-    /// Per-CPU packets and bytes of each rule, indexed by its counter slot.
+    /// Per-CPU packets and bytes of each rule, by counter slot, in pages
+    /// (`abi::HitPage`).
     rule_hits: RuleHitsDef {
         r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
-        max_entries: *const [i32; MAX_RULES as usize],
+        max_entries: *const [i32; HIT_PAGES as usize],
         key: *const u32,
-        value: *const RuleHits,
+        value: *const HitPage,
     }
 );
 
@@ -308,11 +309,10 @@ pub fn count_bytes<M>(map: &'static M, index: u32, bytes: u32) {
 /// Adds a packet of `bytes` to this CPU's hits of rule `slot`.
 #[inline(always)]
 pub fn count_hit(slot: u32, bytes: u32) {
-    let hits = lookup_ptr::<RuleHitsDef, u32, RuleHits>(&rule_hits, &slot);
-    if !hits.is_null() {
-        unsafe {
-            (*hits).packets += 1;
-            (*hits).bytes += bytes as u64;
-        }
+    let page = lookup_ptr::<RuleHitsDef, u32, HitPage>(&rule_hits, &(slot / HITS_PER_PAGE));
+    if !page.is_null() {
+        let hits = unsafe { &mut (*page).hits[(slot % HITS_PER_PAGE) as usize] };
+        hits.packets += 1;
+        hits.bytes += bytes as u64;
     }
 }

@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -40,11 +40,44 @@ const CHANGES: WatchMask = WatchMask::MODIFY
     .union(WatchMask::MOVE_SELF)
     .union(WatchMask::ONLYDIR);
 
+/// What each watched file was when its rules were last read: when its
+/// watch started, then just before each reload (SIGHUP's or the watch's)
+/// read it. A change a reload has read needs no reload of its own.
+static LAST_READ: Mutex<Vec<(PathBuf, Option<Fingerprint>)>> = Mutex::new(Vec::new());
+
+/// A reload is about to read `file`: what it holds now is what the rules
+/// will be (or fail to be) made of.
+pub fn reading(file: &Path) {
+    let mut last_read = LAST_READ
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, last)) = last_read.iter_mut().find(|(path, _)| path == file) {
+        *last = Fingerprint::of(file);
+    }
+}
+
+/// Whether `file` is not what it was when last read; if so, it is taken to
+/// be read now (the reload asked for will read it).
+fn changed_since_read(file: &Path) -> bool {
+    let now = Fingerprint::of(file);
+    let mut last_read = LAST_READ
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match last_read.iter_mut().find(|(path, _)| path == file) {
+        Some((_, last)) if *last != now => {
+            *last = now;
+            true
+        }
+        _ => false,
+    }
+}
+
 /// The watch of one rules file; dropping it stops the watch at once.
 pub struct RulesWatch {
     /// An eventfd: written to end the thread's wait.
     stop: OwnedFd,
     thread: Option<JoinHandle<()>>,
+    file: PathBuf,
 }
 
 impl RulesWatch {
@@ -79,6 +112,7 @@ impl RulesWatch {
         Ok(RulesWatch {
             stop,
             thread: Some(thread),
+            file: file.to_path_buf(),
         })
     }
 }
@@ -91,6 +125,10 @@ impl Drop for RulesWatch {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        let mut last_read = LAST_READ
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        last_read.retain(|(path, _)| *path != self.file);
     }
 }
 
@@ -103,7 +141,6 @@ struct Watcher {
     /// The folder of the file the path resolves to, where that is another
     /// (a symlink to elsewhere): writes in place happen there.
     target_folder: Option<(PathBuf, WatchDescriptor)>,
-    last: Option<Fingerprint>,
     reload: Arc<AtomicBool>,
 }
 
@@ -116,11 +153,17 @@ impl Watcher {
             inotify,
             folder,
             target_folder: None,
-            // Taken a moment after the rules were read: a change in between
-            // is seen only with the next one.
-            last: Fingerprint::of(file),
             reload,
         };
+        // Taken a moment after the rules were read: a change in between is
+        // seen only with the next one.
+        let last = Fingerprint::of(file);
+        let mut last_read = LAST_READ
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        last_read.retain(|(path, _)| path != file);
+        last_read.push((file.to_path_buf(), last));
+        drop(last_read);
         watcher.follow_target();
         Ok(watcher)
     }
@@ -183,14 +226,13 @@ impl Watcher {
         }
     }
 
-    /// Asks for a reload if the file is not what it was: another file, or
-    /// the same one written to, or gone (the reload then says why it fails).
+    /// Asks for a reload if the file is not what it was when last read:
+    /// another file, or the same one written to, or gone (the reload then
+    /// says why it fails).
     fn look(&mut self) {
         self.follow_target();
-        let now = Fingerprint::of(&self.file);
-        if now != self.last {
+        if changed_since_read(&self.file) {
             log::debug!("{} changed: reloading", self.file.display());
-            self.last = now;
             self.reload.store(true, Ordering::Relaxed);
         }
     }
@@ -355,6 +397,15 @@ mod tests {
         }
         assert!(asked(&reload));
         assert!(!asked_soon(&reload), "a second reload for one burst");
+    }
+
+    #[test]
+    fn a_change_a_reload_has_read_asks_for_nothing() {
+        let (_folder, file, reload, _watch) = watched("read");
+        fs::write(&file, "deny udp dport 9\n").unwrap();
+        // SIGHUP's reload, before the watch's quiet is over.
+        reading(&file);
+        assert!(!asked_soon(&reload), "a second reload for one change");
     }
 
     #[test]

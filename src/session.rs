@@ -326,6 +326,7 @@ fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) {
         return;
     };
     let number = reloads().done() + 1;
+    crate::rules_watch::reading(path);
     let outcome = RuleSet::load(&cli.rules, Some(path))
         .map_err(anyhow::Error::from)
         .and_then(|set| firewall.install(maps, &set).map(|()| set.len()));

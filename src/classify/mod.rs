@@ -8,6 +8,7 @@
 
 mod classes;
 mod entries;
+mod merge;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -70,22 +71,39 @@ impl Compiled {
         let icmp = by_rule(&fields.icmp.classes);
         let flags = by_rule(&fields.flags.classes);
 
+        let asks: Vec<Asks> = rules
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                let m = &rule.matches;
+                Asks {
+                    src: m.src.as_ref().map(|_| src[i].clone()),
+                    dst: m.dst.as_ref().map(|_| dst[i].clone()),
+                    sport: m.sport.as_ref().map(|_| sport[i].clone()),
+                    dport: m.dport.as_ref().map(|_| dport[i].clone()),
+                    proto: m.protos.as_ref().map(|_| proto[i].clone()),
+                    icmp: (m.icmp_types.is_some() || m.icmp_codes.is_some())
+                        .then(|| icmp[i].clone()),
+                    flags: m.tcp_flags.map(|_| flags[i].clone()),
+                    iface: iface_class[i],
+                }
+            })
+            .collect();
+        let own: Vec<u32> = rules.iter().map(shape_of).collect();
+        let count_keys = |rule: usize, shape: u32, limit: usize| {
+            let mut count = 0;
+            enumerator.each_key(rule as u32, shape, &asks[rule], &mut |_| {
+                count += 1;
+                count <= limit
+            });
+            count
+        };
+        let shapes = merge::merged_shapes(&own, &count_keys);
+
         let mut tables = Tables::default();
-        for (i, rule) in rules.iter().enumerate() {
-            let m = &rule.matches;
-            let asks = Asks {
-                src: m.src.as_ref().map(|_| src[i].clone()),
-                dst: m.dst.as_ref().map(|_| dst[i].clone()),
-                sport: m.sport.as_ref().map(|_| sport[i].clone()),
-                dport: m.dport.as_ref().map(|_| dport[i].clone()),
-                proto: m.protos.as_ref().map(|_| proto[i].clone()),
-                icmp: (m.icmp_types.is_some() || m.icmp_codes.is_some()).then(|| icmp[i].clone()),
-                flags: m.tcp_flags.map(|_| flags[i].clone()),
-                iface: iface_class[i],
-            };
-            let shape = shape_of(rule);
+        for (i, &shape) in shapes.iter().enumerate() {
             tables.add(i, shape, |each| {
-                enumerator.each_key(i as u32, shape, &asks, each);
+                enumerator.each_key(i as u32, shape, &asks[i], each);
             })?;
         }
         let Tables {

@@ -10,10 +10,10 @@ BPF_LINKER_VERSION=0.13.0
 # Its schemas ship inside the package: validating needs no network.
 KUBERNETES_VALIDATE_VERSION=1.37.0
 KUBERNETES_VALIDATE_VENV=.cache/kubernetes-validate
-# curl and promtool (in Debian's prometheus package): the tests scrape
-# --metrics and have promtool judge the text format. systemd:
-# systemd-analyze for the unit's test; python3-venv: the venv below.
-APT_PACKAGES=(make gcc pkg-config libelf-dev zlib1g-dev bpftool iproute2 iputils-ping strace curl prometheus
+# curl: the tests scrape --metrics (promtool, which judges the text format,
+# comes out of Debian's prometheus package below, without the server).
+# systemd: systemd-analyze for the unit's test; python3-venv: the venv below.
+APT_PACKAGES=(make gcc pkg-config libelf-dev zlib1g-dev bpftool iproute2 iputils-ping strace curl
     systemd python3-venv)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
@@ -31,6 +31,21 @@ if ((${#missing[@]})); then
     say "installing Debian packages: ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- promtool, for the metrics tests ---------------------------------------
+# Only the one binary, unpacked from the package into .cache/tools:
+# installing the package would also enable a Prometheus server on :9090.
+PROMTOOL=.cache/tools/promtool
+if [[ ! -x $PROMTOOL ]]; then
+    say "unpacking promtool from Debian's prometheus package into $PROMTOOL"
+    unpack=$(mktemp -d)
+    (cd "$unpack" && apt-get download -qq prometheus >/dev/null 2>&1) ||
+        { apt-get update -qq && (cd "$unpack" && apt-get download -qq prometheus >/dev/null); }
+    dpkg-deb -x "$unpack"/prometheus_*.deb "$unpack/root"
+    mkdir -p "$(dirname "$PROMTOOL")"
+    install -m 0755 "$unpack/root/usr/bin/promtool" "$PROMTOOL"
+    rm -rf "$unpack"
 fi
 
 # --- the pinned nightly ----------------------------------------------------

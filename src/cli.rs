@@ -58,7 +58,7 @@ pub struct Cli {
     #[arg(long = "rule", value_name = "RULE")]
     pub rules: Vec<String>,
 
-    /// A file of rules, one a line; SIGHUP reloads it.
+    /// A file of rules, one a line; reloaded when it changes, or on SIGHUP.
     #[arg(long = "rules", value_name = "FILE")]
     pub rules_file: Option<PathBuf>,
 

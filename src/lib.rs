@@ -19,6 +19,7 @@ pub mod occupants;
 pub mod output;
 pub mod policy;
 pub mod privileges;
+pub mod rules_watch;
 pub mod selftest;
 pub mod session;
 pub mod sink;

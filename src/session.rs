@@ -39,6 +39,9 @@ pub fn run(cli: &Cli) -> Result<bool> {
     let ifindex = check_interface(cli)?;
     let signals = Signals::install()?;
     let listeners = Listeners::bind(cli)?;
+    // A change to --rules FILE reloads it as SIGHUP does; dropped, it stops.
+    let _rules_watch =
+        crate::rules_watch::RulesWatch::start(cli.rules_file.as_deref(), signals.reload.clone());
 
     let mut object = MaybeUninit::uninit();
     let skel = loader::load(&mut object, ring_size(cli), config(cli))?;
@@ -325,7 +328,7 @@ fn output_failed(err: &io::Error, enforcing: bool, stop: &AtomicBool) {
     }
 }
 
-/// SIGHUP: re-read --rules FILE and swap it in; on any error keep the rules
+/// SIGHUP, or a change to --rules FILE: re-read it and swap it in; on any error keep the rules
 /// in force and say why. Reloads are counted from 1, so each line names one.
 /// Returns whether it worked; `None` when there is nothing to reload.
 fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) -> Option<bool> {
@@ -335,6 +338,8 @@ fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) -> Option<boo
     };
     static RELOADS: AtomicU32 = AtomicU32::new(0);
     let number = RELOADS.fetch_add(1, Ordering::Relaxed) + 1;
+    // What the file is now, so that the watch does not reload it again.
+    crate::rules_watch::reading(path);
     let outcome = RuleSet::load(&cli.rules, Some(path))
         .map_err(anyhow::Error::from)
         .and_then(|set| firewall.install(maps, &set).map(|()| set.len()));

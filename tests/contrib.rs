@@ -330,7 +330,8 @@ fn unit_command_filters_under_the_units_capabilities() {
 }
 
 /// The unit's sandbox lets through everything its command does: run under
-/// strace, attached, filtering, reloading on SIGHUP and detaching on
+/// strace, attached, filtering, serving metrics and status, reloading on a
+/// change of its rules file and on SIGHUP, and detaching on
 /// SIGTERM, it makes no system call outside SystemCallFilter= and opens no
 /// socket outside RestrictAddressFamilies= (systemd would refuse them with
 /// EPERM, where this run has no filter to refuse them).
@@ -365,20 +366,17 @@ fn unit_sandbox_allows_every_call_its_command_makes() {
     let children =
         std::fs::read_to_string(format!("/proc/{strace}/task/{strace}/children")).unwrap();
     let xdp_hello: libc::pid_t = children.trim().parse().expect("one child of strace");
-    // Each path of a service's life: filtering, metrics, status, reload.
+    // Each path of a service's life: filtering, metrics, status, a reload
+    // by the file watch, then one by SIGHUP.
     let _ = ping_a(&net, 2);
     scrape(&net, &unit_flag(&unit, net.veth(Side::A), "--metrics"));
     let status = net.exec(Side::A, BINARY, &["status"]).unwrap();
     assert!(status.status.success(), "status: {}", text(&status.stderr));
+    rules.write("deny icmp\ndeny udp dport 9\n");
+    wait_for_reload(&observer, 1);
+    rules.write("deny icmp\n");
     assert_eq!(unsafe { libc::kill(xdp_hello, libc::SIGHUP) }, 0);
-    let reloaded = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        observer
-            .stderr()
-            .iter()
-            .any(|l| l.starts_with("xdp-hello: reload 1 "))
-    });
-    assert!(reloaded, "no reload after SIGHUP: {:?}", observer.stderr());
+    wait_for_reload(&observer, 2);
     assert_eq!(unsafe { libc::kill(xdp_hello, libc::SIGTERM) }, 0);
     let finished = observer.exit_within(Duration::from_secs(10)).unwrap();
     assert_eq!(
@@ -413,6 +411,16 @@ fn unit_sandbox_allows_every_call_its_command_makes() {
         refused.is_empty(),
         "RestrictAddressFamilies= would refuse {refused:?}"
     );
+}
+
+/// Waits up to five seconds for xdp-hello's line about reload `n`.
+fn wait_for_reload(observer: &Observer, n: usize) {
+    let prefix = format!("xdp-hello: reload {n} ");
+    let reloaded = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        observer.stderr().iter().any(|l| l.starts_with(&prefix))
+    });
+    assert!(reloaded, "no '{prefix}…': {:?}", observer.stderr());
 }
 
 /// The system call of a line of `strace -f`: `PID name(…`, or `PID <...

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -69,13 +70,20 @@ fn value(samples: &BTreeMap<String, f64>, series: &str) -> u64 {
 
 /// `promtool check metrics` on `text`: the format and the naming guide.
 fn promtool_accepts(text: &str) {
-    let mut promtool = Command::new("promtool")
+    // make setup unpacks it here; one on PATH does as well.
+    let unpacked = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/tools/promtool");
+    let promtool = if unpacked.exists() {
+        unpacked
+    } else {
+        PathBuf::from("promtool")
+    };
+    let mut promtool = Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool (make setup installs it)");
+        .expect("promtool (make setup unpacks it into .cache/tools)");
     promtool
         .stdin
         .take()

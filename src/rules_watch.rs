@@ -204,26 +204,27 @@ impl Watcher {
         }
     }
 
-    /// Reads every pending event; returns whether there were any. An error
-    /// is why the watch cannot go on (the folder itself went away).
+    /// Reads one bufferful of pending events; returns whether there were
+    /// any. One read a wake-up, so that a folder written to without pause
+    /// cannot keep the loop from seeing the stop. An error is why the watch
+    /// cannot go on (the folder itself went away).
     fn read_events(&mut self, buffer: &mut [u8]) -> Result<bool, String> {
+        let events = match self.inotify.read_events(buffer) {
+            Ok(events) => events,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(err) => return Err(format!("reading inotify events: {err}")),
+        };
         let mut any = false;
-        loop {
-            let events = match self.inotify.read_events(buffer) {
-                Ok(events) => events,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(any),
-                Err(err) => return Err(format!("reading inotify events: {err}")),
-            };
-            for event in events {
-                any = true;
-                if event.wd == self.folder && event.mask.contains(EventMask::IGNORED) {
-                    return Err(format!(
-                        "its folder {} went away",
-                        folder_of(&self.file).display()
-                    ));
-                }
+        for event in events {
+            any = true;
+            if event.wd == self.folder && event.mask.contains(EventMask::IGNORED) {
+                return Err(format!(
+                    "its folder {} went away",
+                    folder_of(&self.file).display()
+                ));
             }
         }
+        Ok(any)
     }
 
     /// Asks for a reload if the file is not what it was when last read:

@@ -29,6 +29,7 @@ mod rules_file;
 #[allow(dead_code)]
 mod support;
 use rules_file::RulesFile;
+use support::notice_line::Line;
 use support::observer::{Finished, Observe, Observer};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
@@ -61,42 +62,7 @@ fn ping_answered(net: &TestNet, source: Option<Ipv4Addr>, to: IpAddr, count: u32
         .success()
 }
 
-/// A notice as `-j` writes it (a JSON object a line): the fields these
-/// tests look at.
-#[derive(Debug)]
-struct Line {
-    proto: String,
-    src: String,
-    dst: String,
-    dport: Option<u16>,
-    verdict: String,
-    /// The deciding rule's id; None for the default.
-    rule: Option<u32>,
-    /// An ICMP or ICMPv6 echo request.
-    echo_request: bool,
-}
-
 impl Line {
-    fn parse(line: &str) -> Option<Line> {
-        let value: serde_json::Value = serde_json::from_str(line).ok()?;
-        let text = |key: &str| value[key].as_str().unwrap_or_default().to_string();
-        let number = |key: &str| value[key].as_u64();
-        let proto = text("proto");
-        let echo_request = matches!(
-            (proto.as_str(), number("icmp_type")),
-            ("ICMP", Some(8)) | ("ICMPv6", Some(128))
-        );
-        Some(Line {
-            src: text("src"),
-            dst: text("dst"),
-            dport: number("dport").and_then(|port| port.try_into().ok()),
-            verdict: text("verdict"),
-            rule: number("rule").and_then(|id| id.try_into().ok()),
-            echo_request,
-            proto,
-        })
-    }
-
     /// The `rule` field, if any.
     fn rule(&self) -> Option<u32> {
         self.rule

@@ -31,6 +31,7 @@ mod rules_file;
 #[allow(dead_code)]
 mod support;
 use rules_file::RulesFile;
+use support::notice_line::Line;
 use support::observer::{Finished, Observe, Observer};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_xdp-hello");
@@ -43,34 +44,7 @@ const REFUSED_WAIT: Duration = Duration::from_millis(1500);
 // ---------------------------------------------------------------------------
 // Notices, summaries
 
-/// A notice as `-j` writes it (a JSON object a line): what these tests
-/// look at.
-#[derive(Debug, Clone, PartialEq)]
-struct Line {
-    proto: String,
-    src: String,
-    dst: String,
-    dport: Option<u16>,
-    verdict: String,
-    rule: Option<u64>,
-    dry_run: bool,
-}
-
 impl Line {
-    fn parse(line: &str) -> Option<Line> {
-        let value: serde_json::Value = serde_json::from_str(line).ok()?;
-        let text = |key: &str| value[key].as_str().unwrap_or_default().to_string();
-        Some(Line {
-            proto: text("proto"),
-            src: text("src"),
-            dst: text("dst"),
-            dport: value["dport"].as_u64().and_then(|p| p.try_into().ok()),
-            verdict: text("verdict"),
-            rule: value["rule"].as_u64(),
-            dry_run: value["dry_run"].as_bool().unwrap_or(false),
-        })
-    }
-
     /// TCP from `src` to A's `port`.
     fn is_tcp(&self, src: Ipv4Addr, port: u16) -> bool {
         self.proto == "TCP"
@@ -290,14 +264,14 @@ fn ssh_from_the_admin_network_only() {
 
     let done = stop(observer, &net);
     let notices = lines(&done.stdout);
-    let of = |src: Ipv4Addr, port: u16| -> Vec<(String, Option<u64>)> {
+    let of = |src: Ipv4Addr, port: u16| -> Vec<(String, Option<u32>)> {
         notices
             .iter()
             .filter(|l| l.is_tcp(src, port))
             .map(|l| (l.verdict.clone(), l.rule))
             .collect()
     };
-    let all = |seen: &[(String, Option<u64>)], verdict: &str, rule: Option<u64>| {
+    let all = |seen: &[(String, Option<u32>)], verdict: &str, rule: Option<u32>| {
         !seen.is_empty() && seen.iter().all(|(v, r)| v == verdict && *r == rule)
     };
     // The handshake and the greeting's ACKs and FINs: all the first rule's.
@@ -312,7 +286,10 @@ fn ssh_from_the_admin_network_only() {
 
     let hits = rule_hits(&done);
     let packets: Vec<(u64, u64)> = hits.iter().map(|h| (h.0, h.1)).collect();
-    let count = |rule| notices.iter().filter(|l| l.rule == Some(rule)).count() as u64;
+    let count = |rule: u64| {
+        let rule = u32::try_from(rule).ok();
+        notices.iter().filter(|l| l.rule == rule).count() as u64
+    };
     assert_eq!(
         packets,
         (0..5).map(|id| (id, count(id))).collect::<Vec<_>>(),
@@ -495,7 +472,7 @@ fn live_swap_between_two_10000_rule_sets() {
     let mut per_set = [0usize; SWAPS + 1];
     let mut wrong = Vec::new();
     for line in done.stdout.iter().filter_map(probe) {
-        let decided = line.rule.and_then(|id| {
+        let decided = line.rule.map(u64::from).and_then(|id| {
             let set = (id / BIG as u64) as usize;
             let verdict = if set % 2 == 0 { "PASS" } else { "DROP" };
             (id % BIG as u64 == BIG as u64 - 1 && set <= SWAPS && line.verdict == verdict)

@@ -5,6 +5,7 @@
 //! steady traffic.
 
 pub mod attach;
+pub mod notice_line;
 pub mod observer;
 
 use std::fs::File;

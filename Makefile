@@ -2,7 +2,8 @@
 
 IFACE ?= eth0
 ARGS  ?=
-BIN   := target/release/xdp-hello
+# Where cargo puts it, CARGO_TARGET_DIR included.
+BIN   := $(or $(CARGO_TARGET_DIR),target)/release/xdp-hello
 # Root runs directly; anyone else goes through sudo.
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 Q     := $(if $(V),,@)

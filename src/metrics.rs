@@ -32,9 +32,14 @@ pub struct MetricsServer {
 impl MetricsServer {
     pub fn bind(addr: SocketAddr) -> Result<MetricsServer> {
         let server = Server::http(addr).map_err(|err| {
-            anyhow!(
-                "--metrics {addr}: cannot listen there ({err}): choose a free port you may bind"
-            )
+            let advice = match err.downcast_ref::<std::io::Error>().map(|err| err.kind()) {
+                Some(std::io::ErrorKind::AddrNotAvailable) => {
+                    "the address is not one of this host's: use one it has, 127.0.0.1 or 0.0.0.0"
+                }
+                Some(std::io::ErrorKind::AddrInUse) => "the port is taken: choose a free one",
+                _ => "choose an address of this host and a port you may bind",
+            };
+            anyhow!("--metrics {addr}: cannot listen there ({err}): {advice}")
         })?;
         Ok(MetricsServer { server })
     }
@@ -217,7 +222,7 @@ fn encode(report: &Report, encoder: &mut DescriptorEncoder) -> Result<(), std::f
     family(
         encoder,
         "xdp_hello_reloads",
-        "Rule reloads (SIGHUP) by result",
+        "Reloads of the rules file (SIGHUP or a change to it) by result",
         None,
         MetricType::Counter,
         [

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use ipnet::{IpNet, Ipv4Net};
 
+use super::print::list_text;
 use super::{protocols, quote, Action, Matches, Rule, TcpFlags};
 use crate::abi;
 
@@ -300,13 +301,44 @@ const TCP_ALONE: Needs = Needs {
 /// The rules a combination of fields must follow (see [`Matches`]).
 fn check_combination(matches: &Matches) -> Result<(), String> {
     let protos = matches.protos.as_deref();
-    // (field, whether the rule gives it, what it needs, a value to show)
+    // (field, whether the rule gives it, what it needs, its value as the
+    // fix should show it: the user's own)
+    let listed = |list: &Option<Vec<RangeInclusive<u16>>>| {
+        list.as_deref().map(list_text).unwrap_or_default()
+    };
+    let listed_bytes =
+        |list: &Option<Vec<RangeInclusive<u8>>>| list.as_deref().map(list_text).unwrap_or_default();
     let fields = [
-        ("sport", matches.sport.is_some(), &TRANSPORTS, "53"),
-        ("dport", matches.dport.is_some(), &TRANSPORTS, "22"),
-        ("type", matches.icmp_types.is_some(), &ICMPS, "8"),
-        ("code", matches.icmp_codes.is_some(), &ICMPS, "0"),
-        ("flags", matches.tcp_flags.is_some(), &TCP_ALONE, "S/SA"),
+        (
+            "sport",
+            matches.sport.is_some(),
+            &TRANSPORTS,
+            listed(&matches.sport),
+        ),
+        (
+            "dport",
+            matches.dport.is_some(),
+            &TRANSPORTS,
+            listed(&matches.dport),
+        ),
+        (
+            "type",
+            matches.icmp_types.is_some(),
+            &ICMPS,
+            listed_bytes(&matches.icmp_types),
+        ),
+        (
+            "code",
+            matches.icmp_codes.is_some(),
+            &ICMPS,
+            listed_bytes(&matches.icmp_codes),
+        ),
+        (
+            "flags",
+            matches.tcp_flags.is_some(),
+            &TCP_ALONE,
+            "S/SA".to_string(),
+        ),
     ];
     for (word, given, needs, value) in fields {
         let allowed = |p: &[u8]| p.iter().all(|n| needs.protos.contains(n));

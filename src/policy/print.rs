@@ -90,6 +90,23 @@ fn protocol(f: &mut Formatter<'_>, number: u8) -> fmt::Result {
     }
 }
 
+/// `22,8000-8080`: a list of ranges as a rule writes it.
+pub(super) fn list_text<T: Display + PartialEq>(list: &[RangeInclusive<T>]) -> String {
+    struct List<'a, T>(&'a [RangeInclusive<T>]);
+    impl<T: Display + PartialEq> Display for List<'_, T> {
+        fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+            for (index, item) in self.0.iter().enumerate() {
+                if index > 0 {
+                    f.write_str(",")?;
+                }
+                range(f, item)?;
+            }
+            Ok(())
+        }
+    }
+    List(list).to_string()
+}
+
 /// `22` or `8000-8080`.
 fn range<T: Display + PartialEq>(f: &mut Formatter<'_>, range: &RangeInclusive<T>) -> fmt::Result {
     if range.start() == range.end() {

@@ -9,13 +9,27 @@ use anyhow::Result;
 use crate::classify::Compiled;
 use crate::firewall::with_origin;
 use crate::iface;
-use crate::policy::{self, quote, Rule, SourcedRule};
+use crate::logging::say;
+use crate::policy::{self, quote, Rule, RuleError, SourcedRule};
 
 /// Checks the rules of the flags and the file; returns whether the set is
 /// fine to load. Errors (exit 2) name FILE:LINE; rules that can never match
 /// are warnings on stdout.
 pub fn run(flags: &[String], file: Option<&Path>) -> Result<bool> {
-    let rules = policy::load(flags, file)?;
+    // Every bad line at once, then the one error that makes the exit 2.
+    let mut bad = 0;
+    let rules = policy::load_reading_on(flags, file, &mut |err| {
+        bad += 1;
+        say(&err);
+        Ok(())
+    })?;
+    if bad > 0 {
+        return Err(RuleError(format!(
+            "{bad} bad rule{}: nothing else was checked",
+            if bad == 1 { "" } else { "s" }
+        ))
+        .into());
+    }
     let plain: Vec<Rule> = rules.iter().map(|sourced| sourced.rule.clone()).collect();
     // Interfaces of another machine compile as interfaces of their own.
     let absent = RefCell::new(Vec::<String>::new());

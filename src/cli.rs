@@ -121,7 +121,8 @@ pub enum Command {
     /// Parses and compiles the rules as a run would, prints how many there
     /// are and each rule that can never match: one that earlier rules
     /// already decide (shadowed), or one no packet can satisfy. Exits 2 on
-    /// any error, naming FILE:LINE; 0 otherwise, warnings included.
+    /// bad rules, naming each with its FILE:LINE; 0 otherwise, warnings
+    /// included.
     Check {
         /// A rule (repeatable), as for a run.
         #[arg(long = "rule", value_name = "RULE")]

@@ -216,11 +216,43 @@ fn check_exits_2_naming_the_file_and_line_of_a_bad_rule() {
     );
     let (code, stdout, stderr) = check(&["--rules", file.path()]);
     assert_eq!(code, Some(2), "{stdout}{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
     assert!(
-        stderr.starts_with(&format!("xdp-hello: {}:4: ", file.path())),
+        lines[0].starts_with(&format!("xdp-hello: {}:4: ", file.path())),
         "{stderr}"
     );
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(lines[1], "xdp-hello: 1 bad rule: nothing else was checked");
+}
+
+/// Unlike a run, which stops at the first, `check` names every bad rule,
+/// flags and file alike, in order.
+#[test]
+fn check_names_every_bad_rule_at_once() {
+    let file = TempFile::new(
+        "bad-lines",
+        "allow tcp dport 22
+deny dport 9
+allow udp dport x
+deny icmp
+",
+    );
+    let (code, stdout, stderr) = check(&["--rule", "deny tcp sport y", "--rules", file.path()]);
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    assert!(lines[0].starts_with("xdp-hello: --rule #1: "), "{stderr}");
+    assert!(
+        lines[1].starts_with(&format!("xdp-hello: {}:2: ", file.path()))
+            && lines[1].contains("write tcp dport 9"),
+        "{stderr}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("xdp-hello: {}:3: ", file.path())),
+        "{stderr}"
+    );
+    assert_eq!(lines[3], "xdp-hello: 3 bad rules: nothing else was checked");
+    assert!(stdout.is_empty(), "{stdout}");
 }
 
 /// A run takes the same duplicates: it gets past the rules to the

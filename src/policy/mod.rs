@@ -38,7 +38,10 @@ use crate::abi;
 pub(crate) use protocols::protocols;
 pub use protocols::Protocols;
 pub use quote::quote;
-pub use read::{load, parse_flags, parse_lines, read_file, MAX_FILE_BYTES, MAX_FILE_SIZE};
+pub use read::{
+    load, load_reading_on, parse_flags, parse_lines, read_file, OnBadRule, MAX_FILE_BYTES,
+    MAX_FILE_SIZE,
+};
 
 /// The most rules one set may hold (flags and file together). Both
 /// generations must be able to hold a full set at once while one replaces

@@ -8,12 +8,33 @@ use std::path::Path;
 use super::parse::without_comment;
 use super::{quote, Origin, RuleError, SourcedRule, MAX_RULES_PER_SET};
 
+/// What to do with a rule that does not parse: fail at once (`Err`), or
+/// note it and read on (`Ok`).
+pub type OnBadRule<'a> = &'a mut dyn FnMut(RuleError) -> Result<(), RuleError>;
+
 /// All rules from the flags, then the file, in that order (the order in
 /// which they are tried), and at most [`MAX_RULES_PER_SET`] of them.
 pub fn load(flags: &[String], file: Option<&Path>) -> Result<Vec<SourcedRule>, RuleError> {
-    let mut rules = parse_flags(flags)?;
+    load_reading_on(flags, file, &mut Err)
+}
+
+/// As [`load`], with `on_bad` deciding whether a bad rule ends the reading
+/// (`xdp-hello check` reads on, to name every bad line at once). Files that
+/// cannot be read, are not text or are too large always end it.
+pub fn load_reading_on(
+    flags: &[String],
+    file: Option<&Path>,
+    on_bad: OnBadRule<'_>,
+) -> Result<Vec<SourcedRule>, RuleError> {
+    let mut rules = Vec::new();
+    for (index, text) in flags.iter().enumerate() {
+        match parse_flag(index, text) {
+            Ok(rule) => rules.push(rule),
+            Err(err) => on_bad(err)?,
+        }
+    }
     if let Some(path) = file {
-        rules.extend(read_file(path)?);
+        rules.extend(read_file_reading_on(path, on_bad)?);
     }
     if rules.len() > MAX_RULES_PER_SET {
         let from = match file {
@@ -55,6 +76,11 @@ fn parse_line(line: &str, path: &Path, number: usize) -> Result<Option<SourcedRu
 /// line, so `/dev/urandom` fails at its first line and `/dev/zero` at the
 /// cap.
 pub fn read_file(path: &Path) -> Result<Vec<SourcedRule>, RuleError> {
+    read_file_reading_on(path, &mut Err)
+}
+
+/// As [`read_file`], with `on_bad` as in [`load_reading_on`].
+fn read_file_reading_on(path: &Path, on_bad: OnBadRule<'_>) -> Result<Vec<SourcedRule>, RuleError> {
     let cannot = |err: std::io::Error| {
         RuleError(format!("cannot read rules file {}: {err}", path.display()))
     };
@@ -90,7 +116,10 @@ pub fn read_file(path: &Path) -> Result<Vec<SourcedRule>, RuleError> {
         } else {
             line
         };
-        rules.extend(parse_line(line, path, number)?);
+        match parse_line(line, path, number) {
+            Ok(rule) => rules.extend(rule),
+            Err(err) => on_bad(err)?,
+        }
     }
 }
 
@@ -109,14 +138,17 @@ pub fn parse_flags(texts: &[String]) -> Result<Vec<SourcedRule>, RuleError> {
     texts
         .iter()
         .enumerate()
-        .map(|(index, text)| {
-            let origin = Origin::Flag(index + 1);
-            let rule = without_comment(text)
-                .parse()
-                .map_err(|why| RuleError(format!("{origin}: bad rule {}: {why}", quote(text))))?;
-            Ok(SourcedRule { rule, origin })
-        })
+        .map(|(index, text)| parse_flag(index, text))
         .collect()
+}
+
+/// The `index`-th `--rule` (from 0).
+fn parse_flag(index: usize, text: &str) -> Result<SourcedRule, RuleError> {
+    let origin = Origin::Flag(index + 1);
+    let rule = without_comment(text)
+        .parse()
+        .map_err(|why| RuleError(format!("{origin}: bad rule {}: {why}", quote(text))))?;
+    Ok(SourcedRule { rule, origin })
 }
 
 #[cfg(test)]

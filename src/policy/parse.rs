@@ -126,6 +126,11 @@ impl FromStr for Rule {
         // `tcp` for `proto tcp`, if the rule used it (for messages).
         let mut shorthand = None;
         let mut rest = &words[1..];
+        // `log` may come first too: `deny log tcp` is `deny tcp log`.
+        if let Some((&"log", after)) = rest.split_first() {
+            log = true;
+            rest = after;
+        }
         if let Some((&word, after)) = rest.split_first() {
             if let Some(&(_, number)) = SHORTHANDS.iter().find(|(name, _)| *name == word) {
                 matches.protos = Some(vec![number]);
@@ -708,8 +713,9 @@ mod tests {
         assert!(!everything.log);
         let logged = rule("allow log");
         assert_eq!((logged.action, logged.log), (Action::Allow, true));
-        // `log` may stand between fields too (`tcp` still comes first).
+        // `log` may stand between fields too, or before the shorthand.
         assert_eq!(rule("deny tcp log dport 22"), rule("deny tcp dport 22 log"));
+        assert_eq!(rule("deny log tcp dport 22"), rule("deny tcp dport 22 log"));
     }
 
     #[test]
@@ -904,6 +910,7 @@ mod tests {
                 "deny dport 22 tcp",
                 "'tcp' is short for proto tcp only right after the action",
             ),
+            ("deny log log tcp", "log given twice"),
             ("deny src 10.0.0.1 10.0.0.2", "found '10.0.0.2'"),
             ("deny tcp dport 22 80", "found '80'"),
             ("allow tcp deny", "one rule a line"),

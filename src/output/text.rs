@@ -128,8 +128,17 @@ pub fn detail(notice: &Notice) -> String {
     }
     if notice.rule_id != RULE_NONE {
         parts.push(format!("rule {}", notice.rule_id));
+    } else if by_default_policy(notice) && notice.verdict == XDP_DROP {
+        // Without it, a drop by --default deny would not say why.
+        parts.push("default".into());
     }
     parts.join(" ")
+}
+
+/// IP the rules judged, and none matched: `--default` decided (not the
+/// walk, which drops what it cannot judge while rules are in force).
+fn by_default_policy(notice: &Notice) -> bool {
+    notice.ip_version != 0 && notice.flags & FLAG_MALFORMED == 0
 }
 
 #[cfg(test)]
@@ -281,7 +290,7 @@ mod tests {
                 "TCP",
                 "[fd00:",
                 "DROP",
-                "[S.]",
+                "[S.] default",
             ),
             (&narrow, "lo", "60", "UDP", "10.0.0.2", "PASS", "rule 1"),
         ] {
@@ -314,5 +323,21 @@ mod tests {
         let line = format_dry_run_line("12:00:00.000001", "veth0", &n);
         assert_eq!(column(&line, "PASS"), column(DRY_RUN_HEADER, "VERDICT"));
         assert_eq!(column(&line, "10.0.0.2"), column(DRY_RUN_HEADER, "SOURCE"));
+    }
+
+    /// A drop by `--default deny` says so; one by the walk does not.
+    #[test]
+    fn default_drops_say_default() {
+        let mut n = notice();
+        n.verdict = XDP_DROP;
+        assert_eq!(detail(&n), "default");
+        n.flags = FLAG_MALFORMED;
+        assert_eq!(detail(&n), "malformed");
+        n.flags = 0;
+        n.rule_id = 3;
+        assert_eq!(detail(&n), "rule 3");
+        n.rule_id = RULE_NONE;
+        n.verdict = XDP_PASS;
+        assert_eq!(detail(&n), "");
     }
 }

@@ -17,7 +17,7 @@ mod vmlinux;
 use core::mem::size_of;
 
 use abi::*;
-use maps::{config, count, count_bytes, count_hit, counters, events, map_ptr};
+use maps::{add, config, count, count_hit, counters, events, map_ptr};
 use vmlinux::xdp_md;
 
 #[no_mangle]
@@ -52,7 +52,7 @@ pub unsafe extern "C" fn xdp_hello(ctx: *mut xdp_md) -> u32 {
     notice.rule_id = decision.rule_id;
 
     count(&counters, verdict as u32);
-    count_bytes(&counters, COUNTER_BYTES + verdict as u32, notice.packet_len);
+    add(&counters, COUNTER_BYTES + verdict as u32, notice.packet_len);
     if decision.rule_id != RULE_NONE {
         count_hit(decision.rule_id, notice.packet_len);
     }

@@ -210,12 +210,6 @@ pub static CONFIG: Config = Config {
     dry_run: 0,
 };
 
-/// Keeps `Notice` in the object's BTF: a ring buffer has no value type, and a
-/// type used only as a local never reaches BTF, so the skeleton would lack it.
-#[no_mangle]
-#[link_section = ".rodata"]
-pub static NOTICE_LAYOUT: Notice = Notice::ZERO;
-
 /// 0xffff, read at run time: see [`length_field`].
 #[no_mangle]
 #[link_section = ".rodata"]
@@ -290,19 +284,16 @@ pub fn class_at<M, K>(map: &'static M, key: &K) -> u32 {
 /// Adds one to this CPU's slot `index` of a per-CPU counter array.
 #[inline(always)]
 pub fn count<M>(map: &'static M, index: u32) {
+    add(map, index, 1);
+}
+
+/// Adds `amount` to this CPU's slot `index` of a per-CPU counter array.
+#[inline(always)]
+pub fn add<M>(map: &'static M, index: u32, amount: u32) {
     let slot = lookup_ptr::<M, u32, u64>(map, &index);
     if !slot.is_null() {
         // Per-CPU: nothing else writes this CPU's slot meanwhile.
-        unsafe { *slot += 1 };
-    }
-}
-
-/// Adds `bytes` to this CPU's slot `index` of a per-CPU counter array.
-#[inline(always)]
-pub fn count_bytes<M>(map: &'static M, index: u32, bytes: u32) {
-    let slot = lookup_ptr::<M, u32, u64>(map, &index);
-    if !slot.is_null() {
-        unsafe { *slot += bytes as u64 };
+        unsafe { *slot += amount as u64 };
     }
 }
 

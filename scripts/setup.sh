@@ -42,9 +42,9 @@ if [[ ! -x $PROMTOOL ]]; then
     unpack=$(mktemp -d)
     (cd "$unpack" && apt-get download -qq prometheus >/dev/null 2>&1) ||
         { apt-get update -qq && (cd "$unpack" && apt-get download -qq prometheus >/dev/null); }
-    dpkg-deb -x "$unpack"/prometheus_*.deb "$unpack/root"
+    dpkg-deb -x "$unpack"/prometheus_*.deb "$unpack/files"
     mkdir -p "$(dirname "$PROMTOOL")"
-    install -m 0755 "$unpack/root/usr/bin/promtool" "$PROMTOOL"
+    install -m 0755 "$unpack/files/usr/bin/promtool" "$PROMTOOL"
     rm -rf "$unpack"
 fi
 

@@ -4,7 +4,7 @@
 //! veth. Drives the built binary; one table, then the `ratio …: X` lines.
 //!
 //! Run: `make bench`, or as root `cargo bench --bench policy [-- --mixed]
-//! [scale] [xdp-filter] [nftables]`; `-- --print-rules N` shows a set.
+//! [per-packet] [scale] [xdp-filter] [nftables]`; `-- --print-rules N` shows a set.
 
 #[allow(dead_code)]
 #[path = "../../tests/support/mod.rs"]
@@ -15,8 +15,12 @@ mod support;
 mod rules_file;
 
 mod frames;
+#[allow(dead_code)]
+#[path = "../../tests/support/frames.rs"]
+mod fuzz_frames;
 mod nftables;
 mod ours;
+mod per_packet;
 mod prog_run;
 mod report;
 mod rulegen;
@@ -35,7 +39,7 @@ const SHAPES: Shapes = Shapes::Mixed;
 /// Every run draws the same rules.
 pub const SEED: u64 = 9;
 /// What one run measures, in this order.
-const PARTS: [&str; 3] = ["scale", "xdp-filter", "nftables"];
+const PARTS: [&str; 4] = ["per-packet", "scale", "xdp-filter", "nftables"];
 
 fn main() -> ExitCode {
     // SAFETY: geteuid has no preconditions.
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
     for name in chosen {
         let part_started = Instant::now();
         let done = match name {
+            "per-packet" => per_packet::run(&mut report),
             "scale" => scale::run(&mut report, shapes),
             "xdp-filter" => xdp_filter::run(&mut report),
             _ => nftables::run(&mut report, shapes),

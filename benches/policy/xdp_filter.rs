@@ -26,7 +26,7 @@ const ROUNDS: usize = 15;
 /// Its default, what `xdp-filter load IFACE` gives (the program the issue's
 /// "today 1.45×" was measured against); `ipv4,ipv6` loads its leanest
 /// address filter instead.
-const FEATURES: &str = "all";
+pub const FEATURES: &str = "all";
 
 /// Run by `ip netns exec NS unshare --mount … sh -c SCRIPT sh IFACE FILE`:
 /// xdp-filter's pins and lock file live and die in that mount namespace;
@@ -114,7 +114,7 @@ pub fn run(report: &mut Report) -> Result<()> {
 }
 
 /// `xdp-filter load` on side A's veth, then one `xdp-filter ip` an address.
-fn load_xdp_filter(net: &TestNet, hosts: &[std::net::IpAddr]) -> Result<()> {
+pub fn load_xdp_filter(net: &TestNet, hosts: &[std::net::IpAddr]) -> Result<()> {
     let list =
         std::env::temp_dir().join(format!("xdp-hello-{}-xdp-filter.list", std::process::id()));
     let text: String = hosts.iter().map(|h| format!("{h}\n")).collect();

@@ -1,0 +1,899 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * xdp_hello_twin: xdp_hello (src/bpf) written again in C, for the policy
+ * bench only (benches/policy/per_packet.rs), so that one run shows what
+ * Rust costs next to clang -O2 on the same work. The same walk as
+ * src/bpf/src/parse.rs, the same decision as src/bpf/src/rules.rs, the same
+ * notice and counters as src/bpf/src/main.rs, and the same maps, types and
+ * .rodata CONFIG as src/bpf/src/maps.rs and src/abi.rs: the bench fills its
+ * rule tables with xdp_hello::firewall, the code xdp-hello itself uses.
+ * The two verifier aids of maps.rs (LENGTH_FIELD_MASK, UNKNOWN_ZERO) are
+ * kept too, so that the two programs differ in language only.
+ *
+ * Built by the bench: clang -O2 -g -target bpf -c xdp_hello_twin.bpf.c
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/icmpv6.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+/* ---- src/abi.rs */
+#define ETH_P_8021AD_ 0x88A8
+#define IPPROTO_HOPOPTS_ 0
+#define IPPROTO_ROUTING_ 43
+#define IPPROTO_FRAGMENT_ 44
+#define IPPROTO_AH_ 51
+#define IPPROTO_ICMPV6_ 58
+#define IPPROTO_DSTOPTS_ 60
+
+#define MAX_VLAN_TAGS 8
+#define MAX_EXT_HEADERS 8
+
+#define DEPTH_L2 1
+#define DEPTH_L3 2
+#define DEPTH_L4 3
+
+#define FLAG_TRUNCATED (1 << 0)
+#define FLAG_MALFORMED (1 << 1)
+#define FLAG_FRAGMENT (1 << 2)
+#define FLAG_EXT_LIMIT (1 << 3)
+#define FLAG_VLAN_LIMIT (1 << 4)
+
+#define RULE_NONE 0xffffffffu
+#define GENERATIONS 2
+#define MAX_RULES (GENERATIONS * 65536)
+#define MAX_ADDRESS_RULES (GENERATIONS * 65536)
+#define DIRECTION_SRC 0
+#define DIRECTION_DST 1
+#define NOTICES_ALL 0
+#define NOTICES_DENIED 1
+
+#define GROUP_SRC (1u << 0)
+#define GROUP_DST (1u << 1)
+#define GROUP_SPORT (1u << 2)
+#define GROUP_DPORT (1u << 3)
+#define GROUP_PROTO (1u << 4)
+#define SHAPES 32
+
+#define LOOKUP_SRC_V4 (1u << 0)
+#define LOOKUP_DST_V4 (1u << 1)
+#define LOOKUP_SRC_V6 (1u << 2)
+#define LOOKUP_DST_V6 (1u << 3)
+#define LOOKUP_SPORT (1u << 4)
+#define LOOKUP_DPORT (1u << 5)
+#define LOOKUP_PROTO (1u << 6)
+#define LOOKUP_ICMP (1u << 7)
+#define LOOKUP_FLAGS (1u << 8)
+#define LOOKUP_IFACE (1u << 9)
+
+#define PORT_DOMAIN (65536 + 1)
+#define PORT_UNKNOWN 65536
+#define PROTO_DOMAIN (256 + 1)
+#define PROTO_UNKNOWN 256
+#define ICMP_DOMAIN (65536 + 1)
+#define ICMP_UNKNOWN 65536
+#define FLAGS_DOMAIN (256 + 1)
+#define FLAGS_UNKNOWN 256
+#define MAX_IFACE_CLASSES 255
+#define RULE_KEY_PREFIX_BITS 16
+
+#define HITS_PER_PAGE 2048
+#define HIT_PAGES (MAX_RULES / HITS_PER_PAGE)
+#define MAX_CLASS_ENTRIES (1 << 19)
+
+#define COUNTER_NOTICES_LOST 5
+#define COUNTER_NOTICES_SENT 6
+#define COUNTER_BYTES 8
+#define COUNTER_SLOTS 16
+
+#define AH_FIXED_LEN 12
+#define L2_OFFSET_MASK 63
+
+struct Config {
+	__u32 default_verdict;
+	__u32 notice_mode;
+	__u32 dry_run;
+};
+
+struct Ipv4RuleKey {
+	__u32 prefixlen;
+	__u8 generation;
+	__u8 direction;
+	__u8 addr[4];
+	__u8 _pad[2];
+};
+
+struct Ipv6RuleKey {
+	__u32 prefixlen;
+	__u8 generation;
+	__u8 direction;
+	__u8 addr[16];
+	__u8 _pad[2];
+};
+
+struct Plan {
+	__u32 shapes;
+	__u32 lookups;
+	__u32 any_rule;
+	__u32 shape_count;
+	__u8 shape_list[SHAPES];
+	__u32 first_order[SHAPES];
+};
+
+struct ClassKey {
+	__u32 src;
+	__u32 dst;
+	__u16 sport;
+	__u16 dport;
+	__u16 proto;
+	__u16 icmp;
+	__u16 flags;
+	__u8 iface;
+	__u8 table;
+};
+
+struct ClassEntry {
+	__u32 order;
+	__u32 slot;
+	__u8 verdict;
+	__u8 log;
+	__u8 _pad[2];
+};
+
+struct RuleHits {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct HitPage {
+	struct RuleHits hits[HITS_PER_PAGE];
+};
+
+struct IfaceKey {
+	__u32 generation;
+	__u32 ifindex;
+};
+
+struct Notice {
+	__u64 timestamp_ns;
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
+	__u32 ifindex;
+	__u32 rx_queue;
+	__u32 packet_len;
+	__u32 rule_id;
+	__u16 ether_type;
+	__u16 vlan_outer;
+	__u16 vlan_inner;
+	__u16 src_port;
+	__u16 dst_port;
+	__u8 ip_version;
+	__u8 l4_proto;
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 tcp_flags;
+	__u8 verdict;
+	__u8 depth;
+	__u8 flags;
+	__u8 vlan_count;
+	__u8 arp_op;
+	__u8 eth_src[6];
+	__u8 eth_dst[6];
+};
+
+_Static_assert(sizeof(struct Notice) == 88, "Notice as in src/abi.rs");
+_Static_assert(sizeof(struct ClassKey) == 20, "ClassKey as in src/abi.rs");
+_Static_assert(sizeof(struct ClassEntry) == 12, "ClassEntry as in src/abi.rs");
+_Static_assert(sizeof(struct Plan) == 176, "Plan as in src/abi.rs");
+
+/* Headers the uapi does not have. */
+struct vlan_hdr {
+	__be16 h_vlan_TCI;
+	__be16 h_vlan_encapsulated_proto;
+};
+
+struct frag_hdr {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off;
+	__be32 identification;
+};
+
+/* linux/if_arp.h and linux/icmp.h have these, but pull in the C library's
+ * headers (through linux/if.h), which a BPF target has none of. */
+#define ARPHRD_ETHER 1
+struct arphdr {
+	__be16 ar_hrd;
+	__be16 ar_pro;
+	__u8 ar_hln;
+	__u8 ar_pln;
+	__be16 ar_op;
+};
+
+struct icmphdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be32 rest;
+};
+
+struct arp_eth_ipv4 {
+	__u8 sender_mac[6];
+	__u8 sender_ip[4];
+	__u8 target_mac[6];
+	__u8 target_ip[4];
+};
+
+/* ---- src/bpf/src/maps.rs */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COUNTER_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HIT_PAGES);
+	__type(key, __u32);
+	__type(value, struct HitPage);
+} rule_hits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} rule_generation SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GENERATIONS);
+	__type(key, __u32);
+	__type(value, struct Plan);
+} plans SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MAX_ADDRESS_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct Ipv4RuleKey);
+	__type(value, __u32);
+} v4_classes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MAX_ADDRESS_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct Ipv6RuleKey);
+	__type(value, __u32);
+} v6_classes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GENERATIONS * 2 * PORT_DOMAIN);
+	__type(key, __u32);
+	__type(value, __u32);
+} port_classes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GENERATIONS * PROTO_DOMAIN);
+	__type(key, __u32);
+	__type(value, __u32);
+} proto_classes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GENERATIONS * ICMP_DOMAIN);
+	__type(key, __u32);
+	__type(value, __u32);
+} icmp_classes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GENERATIONS * FLAGS_DOMAIN);
+	__type(key, __u32);
+	__type(value, __u32);
+} flag_classes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GENERATIONS * MAX_IFACE_CLASSES);
+	__type(key, struct IfaceKey);
+	__type(value, __u32);
+} iface_classes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct Notice);
+} notice_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ClassKey);
+} packet_classes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_CLASS_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ClassKey);
+	__type(value, struct ClassEntry);
+} class_rules SEC(".maps");
+
+/* Alone in .rodata, so that it sits at offset 0 there, as the bench writes it. */
+const volatile struct Config CONFIG = {
+	.default_verdict = XDP_PASS,
+	.notice_mode = NOTICES_ALL,
+	.dry_run = 0,
+};
+
+/* maps.rs's length_field and merged: see there. */
+const volatile __u32 LENGTH_FIELD_MASK SEC(".rodata.mask") = 0xffff;
+volatile __u32 UNKNOWN_ZERO = 0;
+
+char LICENSE[] SEC("license") = "GPL";
+
+static __always_inline __u32 length_field(__be16 network_order)
+{
+	return bpf_ntohs(network_order) & LENGTH_FIELD_MASK;
+}
+
+static __always_inline __u64 merged(__u64 value, __u64 mask)
+{
+	return (value + UNKNOWN_ZERO) & mask;
+}
+
+static __always_inline __u32 class_at(void *map, const void *key)
+{
+	__u32 *class = bpf_map_lookup_elem(map, key);
+	return class ? *class : 0;
+}
+
+static __always_inline void add(__u32 index, __u32 amount)
+{
+	__u64 *slot = bpf_map_lookup_elem(&counters, &index);
+	if (slot)
+		*slot += amount;
+}
+
+static __always_inline void count_hit(__u32 slot, __u32 bytes)
+{
+	__u32 page_index = slot / HITS_PER_PAGE;
+	struct HitPage *page = bpf_map_lookup_elem(&rule_hits, &page_index);
+	if (page) {
+		struct RuleHits *hits = &page->hits[slot % HITS_PER_PAGE];
+		hits->packets += 1;
+		hits->bytes += bytes;
+	}
+}
+
+/* ---- src/bpf/src/parse.rs */
+#define CUT (-1)
+#define STOP 256
+
+struct cursor {
+	void *pos;
+	void *end;
+	void *limit;
+};
+
+static __always_inline void *peek(struct cursor *c, __u64 len)
+{
+	if (c->pos + len > c->end || c->pos + len > c->limit)
+		return NULL;
+	return c->pos;
+}
+
+static __always_inline void *take(struct cursor *c, __u64 len)
+{
+	void *at = peek(c, len);
+	if (at)
+		c->pos += len;
+	return at;
+}
+
+static __always_inline int is_vlan(__u16 ether_type)
+{
+	return ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD_;
+}
+
+static __always_inline int is_extension_header(__u8 ip_version, __u8 proto)
+{
+	switch (proto) {
+	case IPPROTO_AH_:
+		return 1;
+	case IPPROTO_HOPOPTS_:
+	case IPPROTO_ROUTING_:
+	case IPPROTO_FRAGMENT_:
+	case IPPROTO_DSTOPTS_:
+		return ip_version == 6;
+	default:
+		return 0;
+	}
+}
+
+static __always_inline int walk_arp(struct cursor *c, struct Notice *n)
+{
+	struct arphdr *arp = take(c, sizeof(*arp));
+	if (!arp)
+		return CUT;
+	if (bpf_ntohs(arp->ar_hrd) != ARPHRD_ETHER || bpf_ntohs(arp->ar_pro) != ETH_P_IP ||
+	    arp->ar_hln != 6 || arp->ar_pln != 4)
+		return 0;
+	struct arp_eth_ipv4 *body = take(c, sizeof(*body));
+	if (!body)
+		return CUT;
+	__u16 op = bpf_ntohs(arp->ar_op);
+	n->arp_op = op <= 255 ? op : 0;
+	__builtin_memcpy(n->src_addr, body->sender_ip, 4);
+	__builtin_memcpy(n->src_addr + 4, body->sender_mac, 6);
+	__builtin_memcpy(n->dst_addr, body->target_ip, 4);
+	__builtin_memcpy(n->dst_addr + 4, body->target_mac, 6);
+	n->depth = DEPTH_L3;
+	return 0;
+}
+
+/* The protocol after the IPv4 header, STOP, or CUT. */
+static __always_inline int walk_ipv4(struct cursor *c, struct Notice *n)
+{
+	void *start = c->pos;
+	struct iphdr *ip = take(c, sizeof(*ip));
+	if (!ip)
+		return CUT;
+	__u32 header_len = ip->ihl * 4;
+	if (ip->version != 4 || header_len < sizeof(*ip)) {
+		n->flags |= FLAG_MALFORMED;
+		return STOP;
+	}
+	n->ip_version = 4;
+	n->l4_proto = ip->protocol;
+	__builtin_memcpy(n->src_addr, &ip->saddr, 4);
+	__builtin_memcpy(n->dst_addr, &ip->daddr, 4);
+	n->depth = DEPTH_L3;
+
+	__u32 total_len = length_field(ip->tot_len);
+	if (total_len < header_len || total_len > (__u64)(c->end - start)) {
+		n->flags |= FLAG_MALFORMED;
+		return STOP;
+	}
+	c->limit = start + total_len;
+	if (!take(c, header_len - sizeof(*ip)))
+		return CUT;
+
+	__u16 fragment_offset = bpf_ntohs(ip->frag_off) & 0x1fff;
+	if (fragment_offset == 1 && ip->protocol == IPPROTO_TCP) {
+		n->flags |= FLAG_MALFORMED | FLAG_FRAGMENT;
+		return STOP;
+	}
+	if (fragment_offset != 0) {
+		n->flags |= FLAG_FRAGMENT;
+		return STOP;
+	}
+	return ip->protocol;
+}
+
+static __always_inline int walk_ipv6(struct cursor *c, struct Notice *n)
+{
+	void *start = c->pos;
+	struct ipv6hdr *ip = take(c, sizeof(*ip));
+	if (!ip)
+		return CUT;
+	if (ip->version != 6) {
+		n->flags |= FLAG_MALFORMED;
+		return STOP;
+	}
+	n->ip_version = 6;
+	n->l4_proto = ip->nexthdr;
+	__builtin_memcpy(n->src_addr, &ip->saddr, 16);
+	__builtin_memcpy(n->dst_addr, &ip->daddr, 16);
+	n->depth = DEPTH_L3;
+
+	__u32 payload_len = length_field(ip->payload_len);
+	if (sizeof(*ip) + payload_len > (__u64)(c->end - start) ||
+	    (payload_len == 0 && ip->nexthdr == IPPROTO_HOPOPTS_)) {
+		n->flags |= FLAG_MALFORMED;
+		return STOP;
+	}
+	c->limit = start + sizeof(*ip) + payload_len;
+	return ip->nexthdr;
+}
+
+static __always_inline int walk_extensions(struct cursor *c, struct Notice *n, __u8 next)
+{
+	__u8 ip_version = n->ip_version;
+	for (int i = 0; i < MAX_EXT_HEADERS; i++) {
+		n->l4_proto = next;
+		if (!is_extension_header(ip_version, next))
+			return next;
+		if (next == IPPROTO_FRAGMENT_) {
+			struct frag_hdr *frag = take(c, sizeof(*frag));
+			if (!frag)
+				return CUT;
+			next = frag->nexthdr;
+			if (bpf_ntohs(frag->frag_off) & 0xfff8) {
+				n->l4_proto = next;
+				n->flags |= FLAG_FRAGMENT;
+				return STOP;
+			}
+		} else if (next == IPPROTO_AH_) {
+			struct ipv6_opt_hdr *ah = peek(c, sizeof(*ah));
+			if (!ah)
+				return CUT;
+			__u32 len = (ah->hdrlen + 2) * 4;
+			if (len < AH_FIXED_LEN) {
+				n->flags |= FLAG_MALFORMED;
+				return STOP;
+			}
+			next = ah->nexthdr;
+			if (!take(c, len))
+				return CUT;
+		} else {
+			struct ipv6_opt_hdr *ext = peek(c, sizeof(*ext));
+			if (!ext)
+				return CUT;
+			next = ext->nexthdr;
+			if (!take(c, (ext->hdrlen + 1) * 8))
+				return CUT;
+		}
+	}
+	n->l4_proto = next;
+	if (is_extension_header(ip_version, next)) {
+		n->flags |= FLAG_EXT_LIMIT;
+		return STOP;
+	}
+	return next;
+}
+
+static __always_inline int walk_l4(struct cursor *c, struct Notice *n, __u8 proto)
+{
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *tcp = take(c, sizeof(*tcp));
+		if (!tcp)
+			return CUT;
+		n->src_port = bpf_ntohs(tcp->source);
+		n->dst_port = bpf_ntohs(tcp->dest);
+		/* Byte 13: FIN in bit 0 to CWR in bit 7. */
+		n->tcp_flags = ((__u8 *)tcp)[13];
+	} else if (proto == IPPROTO_UDP) {
+		struct udphdr *udp = take(c, sizeof(*udp));
+		if (!udp)
+			return CUT;
+		n->src_port = bpf_ntohs(udp->source);
+		n->dst_port = bpf_ntohs(udp->dest);
+	} else if (proto == IPPROTO_ICMP && n->ip_version == 4) {
+		struct icmphdr *icmp = take(c, sizeof(*icmp));
+		if (!icmp)
+			return CUT;
+		n->icmp_type = icmp->type;
+		n->icmp_code = icmp->code;
+	} else if (proto == IPPROTO_ICMPV6_ && n->ip_version == 6) {
+		struct icmp6hdr *icmp = take(c, sizeof(*icmp));
+		if (!icmp)
+			return CUT;
+		n->icmp_type = icmp->icmp6_type;
+		n->icmp_code = icmp->icmp6_code;
+	} else {
+		return 0;
+	}
+	n->depth = DEPTH_L4;
+	return 0;
+}
+
+static __always_inline int walk(struct cursor *c, struct Notice *n)
+{
+	void *frame = c->pos;
+	struct ethhdr *eth = take(c, sizeof(*eth));
+	if (!eth)
+		return CUT;
+	n->depth = DEPTH_L2;
+	__u16 ether_type = bpf_ntohs(eth->h_proto);
+	n->ether_type = ether_type;
+
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+		if (!is_vlan(ether_type))
+			break;
+		struct vlan_hdr *vlan = take(c, sizeof(*vlan));
+		if (!vlan)
+			return CUT;
+		__u16 id = bpf_ntohs(vlan->h_vlan_TCI) & 0x0fff;
+		if (n->vlan_count == 0)
+			n->vlan_outer = id;
+		else if (n->vlan_count == 1)
+			n->vlan_inner = id;
+		n->vlan_count += 1;
+		ether_type = bpf_ntohs(vlan->h_vlan_encapsulated_proto);
+		n->ether_type = ether_type;
+	}
+	if (is_vlan(ether_type)) {
+		n->flags |= FLAG_VLAN_LIMIT;
+		return 0;
+	}
+	c->pos = frame + merged(c->pos - frame, L2_OFFSET_MASK);
+
+	int next;
+	switch (ether_type) {
+	case ETH_P_ARP:
+		return walk_arp(c, n);
+	case ETH_P_IP:
+		next = walk_ipv4(c, n);
+		break;
+	case ETH_P_IPV6:
+		next = walk_ipv6(c, n);
+		break;
+	default:
+		return 0;
+	}
+	if (next == CUT)
+		return CUT;
+	if (next == STOP)
+		return 0;
+	next = walk_extensions(c, n, next);
+	if (next == CUT)
+		return CUT;
+	if (next == STOP)
+		return 0;
+	return walk_l4(c, n, next);
+}
+
+static __always_inline void parse_packet(struct xdp_md *ctx, struct Notice *n)
+{
+	struct cursor c = {
+		.pos = (void *)(long)ctx->data,
+		.end = (void *)(long)ctx->data_end,
+		.limit = (void *)(long)ctx->data_end,
+	};
+	n->packet_len = c.end - c.pos;
+	if (walk(&c, n) == CUT)
+		n->flags |= FLAG_TRUNCATED;
+}
+
+static __always_inline void copy_ethernet_addresses(struct xdp_md *ctx, struct Notice *n)
+{
+	void *data = (void *)(long)ctx->data;
+	struct ethhdr *eth = data;
+	if (data + sizeof(*eth) <= (void *)(long)ctx->data_end) {
+		__builtin_memcpy(n->eth_dst, eth->h_dest, 6);
+		__builtin_memcpy(n->eth_src, eth->h_source, 6);
+	}
+}
+
+/* ---- src/bpf/src/rules.rs */
+struct Decision {
+	__u32 rule_id;
+	__u8 verdict;
+	__u8 log;
+};
+
+static __always_inline struct Decision by_policy(__u8 verdict)
+{
+	return (struct Decision){ .rule_id = RULE_NONE, .verdict = verdict, .log = 0 };
+}
+
+enum transport { READ, UNKNOWN, ABSENT };
+
+static __always_inline __u32 address_class(struct Notice *n, __u32 generation, __u8 direction)
+{
+	__u8 *addr = direction == DIRECTION_SRC ? n->src_addr : n->dst_addr;
+	if (n->ip_version == 4) {
+		struct Ipv4RuleKey key = {
+			.prefixlen = RULE_KEY_PREFIX_BITS + 32,
+			.generation = generation,
+			.direction = direction,
+		};
+		__builtin_memcpy(key.addr, addr, 4);
+		return class_at(&v4_classes, &key);
+	}
+	struct Ipv6RuleKey key = {
+		.prefixlen = RULE_KEY_PREFIX_BITS + 128,
+		.generation = generation,
+		.direction = direction,
+	};
+	__builtin_memcpy(key.addr, addr, 16);
+	return class_at(&v6_classes, &key);
+}
+
+static __always_inline __u16 small_class(void *map, __u32 generation, __u32 domain, __u32 slot)
+{
+	__u32 key = generation * domain + slot;
+	return class_at(map, &key);
+}
+
+static __always_inline __u16 port_class(__u32 generation, __u8 direction, __u32 slot)
+{
+	__u32 key = (generation * 2 + direction) * PORT_DOMAIN + slot;
+	return class_at(&port_classes, &key);
+}
+
+/* Each class written to map memory as soon as it is known (see rules.rs). */
+#define STORE(field, value) (*(volatile typeof(field) *)&(field) = (value))
+
+static __always_inline void classes_of(struct Notice *n, __u32 generation, __u32 lookups,
+				       struct ClassKey *classes)
+{
+	*(volatile struct ClassKey *)classes = (struct ClassKey){};
+	int v4 = n->ip_version == 4;
+	__u32 src_lookup = v4 ? LOOKUP_SRC_V4 : LOOKUP_SRC_V6;
+	__u32 dst_lookup = v4 ? LOOKUP_DST_V4 : LOOKUP_DST_V6;
+	if (lookups & src_lookup)
+		STORE(classes->src, address_class(n, generation, DIRECTION_SRC));
+	if (lookups & dst_lookup)
+		STORE(classes->dst, address_class(n, generation, DIRECTION_DST));
+	if (lookups & LOOKUP_IFACE) {
+		struct IfaceKey key = { .generation = generation, .ifindex = n->ifindex };
+		STORE(classes->iface, class_at(&iface_classes, &key));
+	}
+
+	__u8 proto = n->l4_proto;
+	int read = n->depth >= DEPTH_L4;
+	__u32 proto_slot;
+	enum transport transport;
+	if (!read && is_extension_header(n->ip_version, proto)) {
+		proto_slot = PROTO_UNKNOWN;
+		transport = UNKNOWN;
+	} else if (!read && (n->flags & FLAG_FRAGMENT)) {
+		proto_slot = proto;
+		transport = ABSENT;
+	} else if (read) {
+		proto_slot = proto;
+		transport = READ;
+	} else {
+		proto_slot = proto;
+		transport = UNKNOWN;
+	}
+	if (lookups & LOOKUP_PROTO)
+		STORE(classes->proto,
+		      small_class(&proto_classes, generation, PROTO_DOMAIN, proto_slot));
+	int ports = 0, icmp = 0, flags = 0;
+	if (proto_slot == PROTO_UNKNOWN) {
+		ports = icmp = flags = 1;
+	} else if (proto == IPPROTO_TCP) {
+		ports = flags = 1;
+	} else if (proto == IPPROTO_UDP) {
+		ports = 1;
+	} else if ((proto == IPPROTO_ICMP && v4) || (proto == IPPROTO_ICMPV6_ && !v4)) {
+		icmp = 1;
+	}
+	if (transport == ABSENT)
+		return;
+	int known = transport == READ;
+	if (ports) {
+		if (lookups & LOOKUP_SPORT)
+			STORE(classes->sport, port_class(generation, DIRECTION_SRC,
+							 known ? n->src_port : PORT_UNKNOWN));
+		if (lookups & LOOKUP_DPORT)
+			STORE(classes->dport, port_class(generation, DIRECTION_DST,
+							 known ? n->dst_port : PORT_UNKNOWN));
+	}
+	if (icmp && (lookups & LOOKUP_ICMP)) {
+		__u32 value = (__u32)n->icmp_type << 8 | n->icmp_code;
+		STORE(classes->icmp, small_class(&icmp_classes, generation, ICMP_DOMAIN,
+						 known ? value : ICMP_UNKNOWN));
+	}
+	if (flags && (lookups & LOOKUP_FLAGS))
+		STORE(classes->flags, small_class(&flag_classes, generation, FLAGS_DOMAIN,
+						  known ? n->tcp_flags : FLAGS_UNKNOWN));
+}
+
+static __always_inline struct ClassEntry first_match(const struct ClassKey *classes,
+						     __u32 generation, const struct Plan *plan)
+{
+	struct ClassEntry first = { .order = 0xffffffffu, .slot = RULE_NONE };
+	for (int i = 0; i < SHAPES; i++) {
+		if (i >= plan->shape_count || plan->first_order[i] > first.order)
+			break;
+		__u32 shape = plan->shape_list[i];
+		int proto_group = shape & GROUP_PROTO;
+		struct ClassKey key = {
+			.src = shape & GROUP_SRC ? classes->src : 0,
+			.dst = shape & GROUP_DST ? classes->dst : 0,
+			.sport = shape & GROUP_SPORT ? classes->sport : 0,
+			.dport = shape & GROUP_DPORT ? classes->dport : 0,
+			.proto = proto_group ? classes->proto : 0,
+			.icmp = proto_group ? classes->icmp : 0,
+			.flags = proto_group ? classes->flags : 0,
+			.iface = proto_group ? classes->iface : 0,
+			.table = generation * SHAPES + shape,
+		};
+		struct ClassEntry *entry = bpf_map_lookup_elem(&class_rules, &key);
+		if (entry && entry->order < first.order)
+			first = *entry;
+	}
+	return first;
+}
+
+static __always_inline struct Decision decide(struct Notice *n, const struct Config *config)
+{
+	struct Decision by_default = by_policy(config->default_verdict);
+	__u32 zero = 0;
+	__u32 *generation_slot = bpf_map_lookup_elem(&rule_generation, &zero);
+	__u32 generation = generation_slot ? *generation_slot : 0;
+	struct Plan *plan = bpf_map_lookup_elem(&plans, &generation);
+	if (!plan)
+		return by_default;
+	struct Decision unjudgeable = plan->any_rule ? by_policy(XDP_DROP) : by_default;
+
+	if (n->ip_version == 0) {
+		switch (n->ether_type) {
+		case ETH_P_IP:
+		case ETH_P_IPV6:
+		case ETH_P_8021Q:
+		case ETH_P_8021AD_:
+			return unjudgeable;
+		default:
+			return by_policy(XDP_PASS);
+		}
+	}
+	if (n->flags & FLAG_MALFORMED)
+		return unjudgeable;
+	if (plan->shapes == 0)
+		return by_default;
+	struct ClassKey *scratch = bpf_map_lookup_elem(&packet_classes, &zero);
+	if (!scratch)
+		return unjudgeable;
+	classes_of(n, generation, plan->lookups, scratch);
+	struct ClassKey classes = *(volatile struct ClassKey *)scratch;
+	struct ClassEntry first = first_match(&classes, generation, plan);
+	if (first.verdict == 0)
+		return by_default;
+	return (struct Decision){ .rule_id = first.slot, .verdict = first.verdict, .log = first.log };
+}
+
+/* ---- src/bpf/src/main.rs */
+static __always_inline void send_notice(struct xdp_md *ctx, struct Notice *n)
+{
+	struct Notice *slot = bpf_ringbuf_reserve(&events, sizeof(*n), 0);
+	if (!slot) {
+		add(COUNTER_NOTICES_LOST, 1);
+		return;
+	}
+	n->timestamp_ns = bpf_ktime_get_ns();
+	copy_ethernet_addresses(ctx, n);
+	*slot = *n;
+	bpf_ringbuf_submit(slot, 0);
+	add(COUNTER_NOTICES_SENT, 1);
+}
+
+SEC("xdp")
+int xdp_hello(struct xdp_md *ctx)
+{
+	struct Config config = CONFIG;
+	__u32 zero = 0;
+	struct Notice *n = bpf_map_lookup_elem(&notice_scratch, &zero);
+	if (!n)
+		return XDP_PASS;
+	*n = (struct Notice){ .rule_id = RULE_NONE, .verdict = XDP_PASS };
+	parse_packet(ctx, n);
+	n->ifindex = ctx->ingress_ifindex;
+	n->rx_queue = ctx->rx_queue_index;
+	struct Decision decision = decide(n, &config);
+	__u8 verdict = decision.verdict;
+	n->verdict = verdict;
+	n->rule_id = decision.rule_id;
+
+	add(verdict, 1);
+	add(COUNTER_BYTES + verdict, n->packet_len);
+	if (decision.rule_id != RULE_NONE)
+		count_hit(decision.rule_id, n->packet_len);
+	int wanted = decision.log || config.notice_mode == NOTICES_ALL ||
+		     (config.notice_mode == NOTICES_DENIED && verdict == XDP_DROP);
+	if (wanted)
+		send_notice(ctx, n);
+	return config.dry_run ? XDP_PASS : verdict;
+}

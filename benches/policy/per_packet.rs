@@ -1,0 +1,719 @@
+//! Per packet, BPF_PROG_TEST_RUN: the same frames through the floor (an
+//! empty program), xdp-hello (notices off, delivered, ring full; no rule and
+//! one), its C twin (benches/c) in the same four, xdp-filter with the same
+//! one rule, and the seed (the Aya book's Hello XDP, benches/seed): program
+//! after program, round after round, instruction counts beside each; then
+//! `ratio rust/c FRAME CONFIG` and `ratio ours/seed notice`.
+//!
+//! Before any timing, the twin must give ours's verdict and ours's notice,
+//! byte for byte, on every frame of the selftest matrix and the fuzzer's
+//! templates: a twin that does less would make the ratios lie.
+
+use std::cell::RefCell;
+use std::mem::{size_of, MaybeUninit};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::rc::Rc;
+
+use anyhow::{bail, ensure, Context, Result};
+use etherparse::{PacketBuilder, TcpOptionElement};
+use libbpf_rs::{libbpf_sys, MapCore, Object, ObjectBuilder, OpenObject, RingBuffer};
+use xdp_hello::abi::{Config, Notice, ETH_HLEN, NOTICES_ALL, NOTICES_NONE, XDP_PASS};
+use xdp_hello::firewall::{Firewall, RuleMaps, RuleSet};
+use xdp_hello::selftest::packets;
+use xdp_hello::selftest::veth::{Side, TestNet};
+use xdp_hello::{loader, stats::Counters};
+
+use crate::fuzz_frames;
+use crate::prog_run::Prog;
+use crate::report::{Report, Samples};
+use crate::rulegen::Rule;
+use crate::support::xdp_on;
+use crate::xdp_filter;
+
+/// Runs per BPF_PROG_TEST_RUN call, and rounds of calls: 12 programs × 7
+/// frames a round, about 2 minutes in all here.
+const REPEAT: u32 = 200_000;
+const ROUNDS: usize = 9;
+/// Room for every notice of a call (88 bytes and the ring's 8-byte header
+/// each), so that none is lost: "delivered" means delivered.
+const ROOMY_RING: u32 = (REPEAT * 96).next_power_of_two();
+/// The smallest ring there is: full after 42 notices, and then every
+/// reserve fails.
+const FULL_RING: u32 = 4096;
+/// The one rule: a source none of the frames has, so every frame is looked
+/// up and passes.
+const RULE_SOURCE: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1));
+
+/// xdp-hello and its twin are timed in these; the names go into the ratio
+/// lines.
+struct Setup {
+    name: &'static str,
+    ring_bytes: u32,
+    notice_mode: u32,
+    rules: usize,
+}
+
+const SETUPS: [Setup; 4] = [
+    Setup {
+        name: "notices-off",
+        ring_bytes: FULL_RING,
+        notice_mode: NOTICES_NONE,
+        rules: 0,
+    },
+    Setup {
+        name: "notices-delivered",
+        ring_bytes: ROOMY_RING,
+        notice_mode: NOTICES_ALL,
+        rules: 0,
+    },
+    Setup {
+        name: "ring-full",
+        ring_bytes: FULL_RING,
+        notice_mode: NOTICES_ALL,
+        rules: 0,
+    },
+    Setup {
+        name: "1-rule",
+        ring_bytes: FULL_RING,
+        notice_mode: NOTICES_NONE,
+        rules: 1,
+    },
+];
+
+/// A frame every program is timed on.
+struct Probe {
+    name: &'static str,
+    frame: Vec<u8>,
+}
+
+/// The issue's three, then four of the fuzzer's odd ones.
+fn probes() -> Result<Vec<Probe>> {
+    let template = |label: &str| {
+        fuzz_frames::templates()
+            .into_iter()
+            .find(|frame| frame.label.starts_with(label))
+            .map(|frame| frame.bytes)
+            .with_context(|| format!("the fuzzer has no template {label:?} any more"))
+    };
+    let syn_v4 = template("IPv4 TCP SYN")?;
+    Ok(vec![
+        Probe {
+            name: "udp64",
+            frame: packets::udp64(),
+        },
+        Probe {
+            name: "tcp74",
+            frame: syn_with_options(false),
+        },
+        Probe {
+            name: "tcp6-94",
+            frame: syn_with_options(true),
+        },
+        Probe {
+            name: "qinq-tcp6",
+            frame: template("QinQ 0/7 IPv6 TCP")?,
+        },
+        Probe {
+            name: "v6-ext-chain",
+            frame: template("template: IPv6")?,
+        },
+        Probe {
+            name: "ah-tcp4",
+            frame: template("IPv4 AH TCP")?,
+        },
+        Probe {
+            name: "tcp4-cut",
+            // Cut inside the TCP header: the walk stops, truncated.
+            frame: syn_v4[..ETH_HLEN + 20 + 10].to_vec(),
+        },
+    ])
+}
+
+/// A SYN as Linux sends it: MSS, SACK permitted, timestamps, window scale
+/// (20 bytes of options); 74 bytes over IPv4, 94 over IPv6.
+fn syn_with_options(v6: bool) -> Vec<u8> {
+    let eth = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let ip = if v6 {
+        eth.ipv6(
+            std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1).octets(),
+            std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2).octets(),
+            64,
+        )
+    } else {
+        eth.ipv4([192, 0, 2, 1], [198, 51, 100, 2], 64)
+    };
+    let builder = ip
+        .tcp(40000, 443, 1, 64240)
+        .syn()
+        .options(&[
+            TcpOptionElement::MaximumSegmentSize(1460),
+            TcpOptionElement::SelectiveAcknowledgementPermitted,
+            TcpOptionElement::Timestamp(1, 0),
+            TcpOptionElement::Noop,
+            TcpOptionElement::WindowScale(7),
+        ])
+        .expect("20 bytes of TCP options");
+    let mut frame = Vec::with_capacity(builder.size(0));
+    builder.write(&mut frame, &[]).expect("a TCP SYN");
+    frame
+}
+
+/// Notices a ring held, and the last one's bytes.
+#[derive(Default)]
+struct Seen {
+    records: u64,
+    last: Vec<u8>,
+}
+
+/// A libbpf ring buffer read after every call.
+struct Ring {
+    buffer: RingBuffer<'static>,
+    seen: Rc<RefCell<Seen>>,
+}
+
+impl Ring {
+    fn of(map: &dyn MapCore) -> Result<Ring> {
+        let seen = Rc::new(RefCell::new(Seen::default()));
+        let sink = Rc::clone(&seen);
+        let mut builder = libbpf_rs::RingBufferBuilder::new();
+        builder.add(map, move |data: &[u8]| {
+            let mut seen = sink.borrow_mut();
+            seen.records += 1;
+            seen.last.clear();
+            seen.last.extend_from_slice(data);
+            0
+        })?;
+        Ok(Ring {
+            buffer: builder.build()?,
+            seen,
+        })
+    }
+
+    /// Takes what is in the ring: how many records, and the last one.
+    fn drain(&self) -> Result<Seen> {
+        self.buffer.consume().context("reading a ring buffer")?;
+        Ok(std::mem::take(&mut *self.seen.borrow_mut()))
+    }
+}
+
+/// What happens to the records a timed program leaves behind.
+enum Records {
+    /// None are made, or they stay where they are (a full ring).
+    Kept,
+    /// Every one is read after the call; there must be one per run.
+    Libbpf(Ring),
+    Aya(aya::maps::RingBuf<aya::maps::MapData>),
+}
+
+/// One program as it is timed: a row of the table per frame.
+struct Subject {
+    what: String,
+    prog: Prog,
+    records: Records,
+}
+
+impl Subject {
+    /// ns per packet and the verdict, with the records of the call read
+    /// and counted.
+    fn time(&mut self, frame: &[u8], repeat: u32) -> Result<(f64, u32)> {
+        let (ns, verdict) = self.prog.time(frame, repeat)?;
+        let records = match &mut self.records {
+            Records::Kept => return Ok((ns, verdict)),
+            Records::Libbpf(ring) => ring.drain()?.records,
+            Records::Aya(ring) => {
+                let mut count = 0;
+                while ring.next().is_some() {
+                    count += 1;
+                }
+                count
+            }
+        };
+        ensure!(
+            records == u64::from(repeat),
+            "{}: {records} records for {repeat} packets: the ring is too small",
+            self.what
+        );
+        Ok((ns, verdict))
+    }
+}
+
+pub fn run(report: &mut Report) -> Result<()> {
+    let objects = build_c()?;
+    let probes = probes()?;
+
+    // Ours, as xdp-hello loads it; its twin, through the same firewall code.
+    let mut our_storage: [MaybeUninit<OpenObject>; SETUPS.len()] =
+        std::array::from_fn(|_| MaybeUninit::uninit());
+    let mut ours = Vec::new();
+    let mut our_firewalls = Vec::new();
+    for (storage, setup) in our_storage.iter_mut().zip(&SETUPS) {
+        let skel = loader::load(storage, setup.ring_bytes, config(setup))
+            .with_context(|| format!("loading xdp_hello, {}", setup.name))?;
+        our_firewalls.push(install(&RuleMaps::of(&skel.maps), setup)?);
+        ours.push(skel);
+    }
+    let mut twins = Vec::new();
+    let mut twin_firewalls = Vec::new();
+    for setup in &SETUPS {
+        let twin = load_twin(&objects.twin, setup)?;
+        let maps = named_maps(&twin);
+        twin_firewalls.push(install(&rule_maps(&maps)?, setup)?);
+        twins.push(twin);
+    }
+    let twin_events: Vec<_> = twins
+        .iter()
+        .map(|twin| find_map(twin, "events"))
+        .collect::<Result<_>>()?;
+
+    let mut subjects = Vec::new();
+    let empty = load_object(&objects.empty)?;
+    subjects.push(Subject {
+        what: "empty XDP program (C)".into(),
+        prog: only_prog(&empty)?,
+        records: Records::Kept,
+    });
+    for (s, setup) in SETUPS.iter().enumerate() {
+        let ring = |map: &dyn MapCore| -> Result<Records> {
+            Ok(if setup.ring_bytes == ROOMY_RING {
+                Records::Libbpf(Ring::of(map)?)
+            } else {
+                Records::Kept
+            })
+        };
+        subjects.push(Subject {
+            what: format!("xdp-hello (Rust), {}", setup.name),
+            prog: prog_of(ours[s].progs.xdp_hello.as_fd())?,
+            records: ring(&ours[s].maps.events)?,
+        });
+        subjects.push(Subject {
+            what: format!("C twin, {}", setup.name),
+            prog: only_prog(&twins[s])?,
+            records: ring(&twin_events[s])?,
+        });
+    }
+    check_twin(&mut subjects, &probes)?;
+
+    let filter_net = TestNet::new()?;
+    xdp_filter::load_xdp_filter(&filter_net, &[RULE_SOURCE])?;
+    let ids = xdp_on(&filter_net, Side::A)?;
+    let [filter_id] = ids[..] else {
+        bail!("expected xdp-filter's program on the bench veth, found {ids:?}");
+    };
+    subjects.push(Subject {
+        what: format!("xdp-filter -f {}, 1 `ip -m src`", xdp_filter::FEATURES),
+        prog: Prog::by_id(filter_id)?,
+        records: Records::Kept,
+    });
+    let seed = match Seed::load() {
+        Ok(seed) => Some(seed),
+        Err(why) => {
+            let why = format!("{why:#}").replace('|', "/");
+            eprintln!("policy bench: per-packet: the seed: {why}");
+            report.row_of(
+                "seed (Aya book's Hello XDP)",
+                "all",
+                (f64::NAN, f64::NAN),
+                "ns/packet",
+                &format!("not measured: {why}"),
+            );
+            None
+        }
+    };
+    let mut seed_keep = None;
+    if let Some(seed) = seed {
+        subjects.push(Subject {
+            what: "seed: Aya book's Hello XDP, `info!` delivered".into(),
+            prog: seed.prog,
+            records: Records::Aya(seed.ring),
+        });
+        seed_keep = Some(seed.ebpf);
+    }
+
+    // A first call each: fills the full rings, warms what there is to warm.
+    for subject in &mut subjects {
+        subject.time(&probes[0].frame, 1_000.min(REPEAT))?;
+    }
+    // costs[subject][probe], interleaved so drift hits all alike.
+    let mut costs = vec![vec![Vec::new(); probes.len()]; subjects.len()];
+    let mut verdicts = vec![vec![None; probes.len()]; subjects.len()];
+    for _ in 0..ROUNDS {
+        for (p, probe) in probes.iter().enumerate() {
+            for (s, subject) in subjects.iter_mut().enumerate() {
+                let (ns, verdict) = subject
+                    .time(&probe.frame, REPEAT)
+                    .with_context(|| format!("timing {} on {}", subject.what, probe.name))?;
+                let first = *verdicts[s][p].get_or_insert(verdict);
+                ensure!(
+                    verdict == first,
+                    "{} on {}: verdict {verdict}, before {first}",
+                    subject.what,
+                    probe.name
+                );
+                costs[s][p].push(ns);
+            }
+        }
+    }
+    let costs: Vec<Vec<Samples>> = costs
+        .into_iter()
+        .map(|per_probe| per_probe.into_iter().map(Samples).collect())
+        .collect();
+    for (s, subject) in subjects.iter().enumerate() {
+        let (xlated, jited) = subject.prog.size()?;
+        for (p, probe) in probes.iter().enumerate() {
+            let note = format!(
+                "{xlated} xlated insns, {jited} B jited; verdict {}",
+                verdicts[s][p].unwrap_or(u32::MAX)
+            );
+            report.row(&subject.what, probe.name, &costs[s][p], "ns/packet", &note);
+        }
+    }
+
+    // Subjects: 0 the floor, then ours and the twin in turn per setup.
+    for (i, setup) in SETUPS.iter().enumerate() {
+        let (rust, c) = (1 + 2 * i, 2 + 2 * i);
+        for (p, probe) in probes.iter().enumerate() {
+            let ratio = costs[rust][p].median() / costs[c][p].median();
+            report.ratio(&format!("rust/c {} {}", probe.name, setup.name), ratio);
+        }
+    }
+    let filter = 1 + 2 * SETUPS.len();
+    let one_rule = 1 + 2 * 3;
+    report.ratio(
+        "ours/xdp-filter 1-rule",
+        worst(&costs[one_rule], &costs[filter]),
+    );
+    if seed_keep.is_some() {
+        let delivered = 1 + 2 * 1;
+        report.ratio(
+            "ours/seed notice",
+            worst(&costs[delivered], &costs[filter + 1]),
+        );
+    }
+    // Lost notices would have made "delivered" a lie.
+    let lost = Counters::read(&ours[1].maps.counters)?.notices_lost;
+    ensure!(lost == 0, "xdp-hello lost {lost} notices with a roomy ring");
+    drop(subjects);
+    drop(seed_keep);
+    drop(filter_net);
+    drop((our_firewalls, twin_firewalls));
+    Ok(())
+}
+
+/// The largest ratio of medians over the frames.
+fn worst(ours: &[Samples], theirs: &[Samples]) -> f64 {
+    ours.iter()
+        .zip(theirs)
+        .map(|(a, b)| a.median() / b.median())
+        .fold(0.0, f64::max)
+}
+
+fn config(setup: &Setup) -> Config {
+    Config {
+        default_verdict: u32::from(XDP_PASS),
+        notice_mode: setup.notice_mode,
+        dry_run: 0,
+    }
+}
+
+/// The setup's rules written the way xdp-hello writes them.
+fn install(maps: &RuleMaps<'_>, setup: &Setup) -> Result<Firewall> {
+    let mut firewall = Firewall::new();
+    if setup.rules > 0 {
+        let text = Rule::deny_src(RULE_SOURCE).ours();
+        let set = RuleSet::load(&[text], None).map_err(|err| anyhow::anyhow!("{}", err.0))?;
+        firewall.install(maps, &set)?;
+    }
+    Ok(firewall)
+}
+
+/// Every rule check the same frames get: the selftest matrix, the fuzzer's
+/// templates and the probes. The twin must match ours in verdict and notice.
+fn check_twin(subjects: &mut [Subject], probes: &[Probe]) -> Result<()> {
+    let mut frames: Vec<(String, Vec<u8>)> = packets::cases()
+        .into_iter()
+        .map(|case| (case.name, case.frame))
+        .chain(
+            fuzz_frames::templates()
+                .into_iter()
+                .map(|f| (f.label, f.bytes)),
+        )
+        .chain(probes.iter().map(|p| (p.name.to_string(), p.frame.clone())))
+        .filter(|(_, frame)| frame.len() >= ETH_HLEN)
+        .collect();
+    frames.dedup_by(|a, b| a.1 == b.1);
+    for (name, frame) in &frames {
+        for (i, setup) in SETUPS.iter().enumerate() {
+            let (rust, c) = (1 + 2 * i, 2 + 2 * i);
+            let ours = once(&mut subjects[rust], frame)?;
+            let twin = once(&mut subjects[c], frame)?;
+            ensure!(
+                ours.0 == twin.0,
+                "the C twin gave {name} verdict {}, xdp_hello {} ({})",
+                twin.0,
+                ours.0,
+                setup.name
+            );
+            ensure!(
+                ours.1 == twin.1,
+                "the C twin's notice of {name} differs from xdp_hello's ({}):\n  \
+                 rust {:02x?}\n  c    {:02x?}",
+                setup.name,
+                ours.1,
+                twin.1
+            );
+        }
+    }
+    eprintln!(
+        "policy bench: per-packet: the C twin matches xdp_hello on {} frames",
+        frames.len()
+    );
+    Ok(())
+}
+
+/// One run of `frame`: the verdict, and the notice's bytes without the time
+/// stamp (empty where the setup reads no ring).
+fn once(subject: &mut Subject, frame: &[u8]) -> Result<(u32, Vec<u8>)> {
+    let (_, verdict) = subject.prog.time(frame, 1)?;
+    let mut notice = match &subject.records {
+        Records::Libbpf(ring) => {
+            let seen = ring.drain()?;
+            ensure!(
+                seen.records == 1,
+                "{}: {} notices",
+                subject.what,
+                seen.records
+            );
+            seen.last
+        }
+        _ => Vec::new(),
+    };
+    if notice.len() == size_of::<Notice>() {
+        notice[..8].fill(0); // timestamp_ns
+    }
+    Ok((verdict, notice))
+}
+
+/// The objects of benches/c, built for this run.
+struct CObjects {
+    twin: PathBuf,
+    empty: PathBuf,
+}
+
+/// clang -O2 -g -target bpf, as the C side of the comparison is built.
+fn build_c() -> Result<CObjects> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = root.join("target/bench-c");
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // The uapi headers' <asm/types.h> lives in the host's multiarch folder.
+    let multiarch = format!("-I/usr/include/{}-linux-gnu", std::env::consts::ARCH);
+    let build = |name: &str| -> Result<PathBuf> {
+        let source = root.join(format!("benches/c/{name}.bpf.c"));
+        let object = out.join(format!("{name}.bpf.o"));
+        let status = Command::new("clang")
+            .args([
+                "-O2", "-g", "-Wall", "-Werror", "-target", "bpf", &multiarch, "-c",
+            ])
+            .arg(&source)
+            .arg("-o")
+            .arg(&object)
+            .status()
+            .context("running clang: run scripts/bench-tools.sh (make bench does)")?;
+        ensure!(
+            status.success(),
+            "clang could not build {}",
+            source.display()
+        );
+        Ok(object)
+    };
+    Ok(CObjects {
+        twin: build("xdp_hello_twin")?,
+        empty: build("empty")?,
+    })
+}
+
+fn load_object(path: &Path) -> Result<Object> {
+    ObjectBuilder::default()
+        .open_file(path)
+        .and_then(|open| open.load())
+        .with_context(|| format!("loading {}", path.display()))
+}
+
+/// The twin, set up as `loader::load` sets up ours: ring size and CONFIG.
+fn load_twin(path: &Path, setup: &Setup) -> Result<Object> {
+    let mut open = ObjectBuilder::default()
+        .open_file(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let wanted = config(setup);
+    for mut map in open.maps_mut() {
+        let name = map.name().to_string_lossy().into_owned();
+        if name == "events" {
+            map.set_max_entries(setup.ring_bytes)?;
+        } else if name.ends_with(".rodata") {
+            let rodata = map.initial_value_mut().context("the twin's .rodata")?;
+            // CONFIG is alone in .rodata (the C file keeps it so).
+            ensure!(
+                rodata.len() == size_of::<Config>(),
+                "the twin's .rodata holds {} bytes, not CONFIG alone",
+                rodata.len()
+            );
+            let words = [wanted.default_verdict, wanted.notice_mode, wanted.dry_run];
+            for (at, word) in rodata.chunks_exact_mut(4).zip(words) {
+                at.copy_from_slice(&word.to_ne_bytes());
+            }
+        }
+    }
+    open.load()
+        .with_context(|| format!("loading {}", path.display()))
+}
+
+fn named_maps(object: &Object) -> Vec<libbpf_rs::Map<'_>> {
+    object.maps().collect()
+}
+
+fn find_map<'a>(object: &'a Object, name: &str) -> Result<libbpf_rs::Map<'a>> {
+    object
+        .maps()
+        .find(|map| map.name() == name)
+        .with_context(|| format!("the twin has no map {name}"))
+}
+
+/// The twin's maps as xdp_hello::firewall takes them: by the same names.
+fn rule_maps<'a>(maps: &'a [libbpf_rs::Map<'a>]) -> Result<RuleMaps<'a>> {
+    let by_name = |name: &str| -> Result<&'a dyn MapCore> {
+        maps.iter()
+            .find(|map| map.name() == name)
+            .map(|map| map as &dyn MapCore)
+            .with_context(|| format!("the twin has no map {name}"))
+    };
+    Ok(RuleMaps {
+        v4: by_name("v4_classes")?,
+        v6: by_name("v6_classes")?,
+        ports: by_name("port_classes")?,
+        proto: by_name("proto_classes")?,
+        icmp: by_name("icmp_classes")?,
+        flags: by_name("flag_classes")?,
+        ifaces: by_name("iface_classes")?,
+        entries: by_name("class_rules")?,
+        plans: by_name("plans")?,
+        generation: by_name("rule_generation")?,
+        hits: by_name("rule_hits")?,
+    })
+}
+
+/// The object's one program, as a [`Prog`].
+fn only_prog(object: &Object) -> Result<Prog> {
+    let prog = object
+        .progs()
+        .next()
+        .context("an object without a program")?;
+    prog_of(prog.as_fd())
+}
+
+/// A program we loaded, opened again by its id as the others are.
+fn prog_of(fd: BorrowedFd<'_>) -> Result<Prog> {
+    // SAFETY: bpf_prog_info is plain data; all zeros is a valid request.
+    let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libbpf_sys::bpf_prog_info>() as u32;
+    // SAFETY: `info` is `len` bytes long and lives across the call.
+    let ret = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) };
+    ensure!(ret == 0, "reading a program's info: errno {}", -ret);
+    Prog::by_id(info.id)
+}
+
+/// The seed, loaded by aya as its book does, with a log ring sized so that
+/// no record of a call is dropped.
+struct Seed {
+    ebpf: aya::Ebpf,
+    prog: Prog,
+    ring: aya::maps::RingBuf<aya::maps::MapData>,
+}
+
+impl Seed {
+    fn load() -> Result<Seed> {
+        let object = build_seed()?;
+        let bytes =
+            std::fs::read(&object).with_context(|| format!("reading {}", object.display()))?;
+        // One record tells its size; then a ring for REPEAT of them.
+        let record = {
+            let mut seed = Seed::with_ring(&bytes, 1 << 17)?;
+            seed.prog.time(&packets::udp64(), 1)?;
+            let item = seed.ring.next().context("the seed logged nothing")?;
+            item.len()
+        };
+        let slot = (record + 8).next_multiple_of(8) as u32;
+        Seed::with_ring(&bytes, (slot * REPEAT).next_power_of_two())
+    }
+
+    fn with_ring(bytes: &[u8], ring_bytes: u32) -> Result<Seed> {
+        let mut ebpf = aya::EbpfLoader::new()
+            .map_max_entries("AYA_LOGS", ring_bytes)
+            .load(bytes)
+            .context("aya loading the seed")?;
+        let program: &mut aya::programs::Xdp = ebpf
+            .program_mut("xdp_hello")
+            .context("the seed has no program xdp_hello")?
+            .try_into()?;
+        program.load().context("loading the seed's program")?;
+        let id = program.info()?.id();
+        let map = ebpf
+            .take_map("AYA_LOGS")
+            .context("the seed has no AYA_LOGS")?;
+        let ring = aya::maps::RingBuf::try_from(map)?;
+        Ok(Seed {
+            prog: Prog::by_id(id)?,
+            ebpf,
+            ring,
+        })
+    }
+}
+
+/// benches/seed built with the nightly pinned for src/bpf, by the
+/// bpf-linker scripts/setup.sh installs; the reason where it cannot be.
+fn build_seed() -> Result<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pinned = std::fs::read_to_string(root.join("src/bpf/rust-toolchain.toml"))?;
+    let toolchain = pinned
+        .lines()
+        .find_map(|line| line.strip_prefix("channel = "))
+        .map(|quoted| quoted.trim_matches('"'))
+        .context("src/bpf/rust-toolchain.toml names no channel")?;
+    let target_dir = root.join("target/seed");
+    let mut cargo = Command::new("rustup");
+    cargo
+        .args([
+            "run",
+            toolchain,
+            "cargo",
+            "build",
+            "--release",
+            "--locked",
+            "-q",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .current_dir(root.join("benches/seed"));
+    // The outer cargo's settings are for the host build (as in build.rs).
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if (key.starts_with("CARGO") && key != "CARGO_HOME")
+            || key.starts_with("RUSTC")
+            || key == "RUSTFLAGS"
+            || key == "RUSTUP_TOOLCHAIN"
+        {
+            cargo.env_remove(key.as_ref());
+        }
+    }
+    let out = cargo.output().context("running rustup for benches/seed")?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let why = stderr
+            .lines()
+            .find(|line| line.starts_with("error"))
+            .unwrap_or("see `cargo build` in benches/seed");
+        bail!("cannot be built with {toolchain}: {why}");
+    }
+    Ok(target_dir.join("bpfel-unknown-none/release/xdp_hello_seed"))
+}

@@ -371,35 +371,52 @@ pub fn run(report: &mut Report) -> Result<()> {
         }
     }
 
-    // Subjects: 0 the floor, then ours and the twin in turn per setup.
     for (i, setup) in SETUPS.iter().enumerate() {
-        let (rust, c) = (1 + 2 * i, 2 + 2 * i);
+        let (rust, c) = (ours_at(i), twin_at(i));
         for (p, probe) in probes.iter().enumerate() {
             let ratio = costs[rust][p].median() / costs[c][p].median();
             report.ratio(&format!("rust/c {} {}", probe.name, setup.name), ratio);
         }
     }
-    let filter = 1 + 2 * SETUPS.len();
-    let one_rule = 1 + 2 * 3;
+    let filter = ours_at(SETUPS.len());
     report.ratio(
         "ours/xdp-filter 1-rule",
-        worst(&costs[one_rule], &costs[filter]),
+        worst(&costs[ours_at(setup_at("1-rule"))], &costs[filter]),
     );
     if seed_keep.is_some() {
-        let delivered = 1 + 2 * 1;
         report.ratio(
             "ours/seed notice",
-            worst(&costs[delivered], &costs[filter + 1]),
+            worst(
+                &costs[ours_at(setup_at("notices-delivered"))],
+                &costs[filter + 1],
+            ),
         );
     }
     // Lost notices would have made "delivered" a lie.
-    let lost = Counters::read(&ours[1].maps.counters)?.notices_lost;
+    let lost = Counters::read(&ours[setup_at("notices-delivered")].maps.counters)?.notices_lost;
     ensure!(lost == 0, "xdp-hello lost {lost} notices with a roomy ring");
     drop(subjects);
     drop(seed_keep);
     drop(filter_net);
     drop((our_firewalls, twin_firewalls));
     Ok(())
+}
+
+// The subjects: the floor first, then ours and the twin of each setup in
+// turn, then xdp-filter and the seed.
+fn ours_at(setup: usize) -> usize {
+    1 + 2 * setup
+}
+
+fn twin_at(setup: usize) -> usize {
+    2 + 2 * setup
+}
+
+fn setup_at(name: &str) -> usize {
+    SETUPS
+        .iter()
+        .position(|setup| setup.name == name)
+        .expect("a setup of SETUPS")
 }
 
 /// The largest ratio of medians over the frames.
@@ -429,8 +446,8 @@ fn install(maps: &RuleMaps<'_>, setup: &Setup) -> Result<Firewall> {
     Ok(firewall)
 }
 
-/// Every rule check the same frames get: the selftest matrix, the fuzzer's
-/// templates and the probes. The twin must match ours in verdict and notice.
+/// The twin must give ours's verdict and notice in every setup on every frame
+/// of the selftest matrix, the fuzzer's templates and the probes.
 fn check_twin(subjects: &mut [Subject], probes: &[Probe]) -> Result<()> {
     let mut frames: Vec<(String, Vec<u8>)> = packets::cases()
         .into_iter()
@@ -446,7 +463,7 @@ fn check_twin(subjects: &mut [Subject], probes: &[Probe]) -> Result<()> {
     frames.dedup_by(|a, b| a.1 == b.1);
     for (name, frame) in &frames {
         for (i, setup) in SETUPS.iter().enumerate() {
-            let (rust, c) = (1 + 2 * i, 2 + 2 * i);
+            let (rust, c) = (ours_at(i), twin_at(i));
             let ours = once(&mut subjects[rust], frame)?;
             let twin = once(&mut subjects[c], frame)?;
             ensure!(

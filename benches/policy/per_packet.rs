@@ -356,10 +356,7 @@ pub fn run(report: &mut Report) -> Result<()> {
             }
         }
     }
-    let costs: Vec<Vec<Samples>> = costs
-        .into_iter()
-        .map(|per_probe| per_probe.into_iter().map(Samples).collect())
-        .collect();
+    let cost = |s: usize, p: usize| Samples(costs[s][p].clone());
     for (s, subject) in subjects.iter().enumerate() {
         let (xlated, jited) = subject.prog.size()?;
         for (p, probe) in probes.iter().enumerate() {
@@ -367,28 +364,30 @@ pub fn run(report: &mut Report) -> Result<()> {
                 "{xlated} xlated insns, {jited} B jited; verdict {}",
                 verdicts[s][p].unwrap_or(u32::MAX)
             );
-            report.row(&subject.what, probe.name, &costs[s][p], "ns/packet", &note);
+            report.row(&subject.what, probe.name, &cost(s, p), "ns/packet", &note);
         }
     }
 
     for (i, setup) in SETUPS.iter().enumerate() {
         let (rust, c) = (ours_at(i), twin_at(i));
         for (p, probe) in probes.iter().enumerate() {
-            let ratio = costs[rust][p].median() / costs[c][p].median();
+            let ratio = cost(rust, p).median() / cost(c, p).median();
             report.ratio(&format!("rust/c {} {}", probe.name, setup.name), ratio);
         }
     }
     let filter = ours_at(SETUPS.len());
     report.ratio(
         "ours/xdp-filter 1-rule",
-        worst(&costs[ours_at(setup_at("1-rule"))], &costs[filter]),
+        worst(&cost, ours_at(setup_at("1-rule")), filter, probes.len()),
     );
     if seed_keep.is_some() {
         report.ratio(
             "ours/seed notice",
             worst(
-                &costs[ours_at(setup_at("notices-delivered"))],
-                &costs[filter + 1],
+                &cost,
+                ours_at(setup_at("notices-delivered")),
+                filter + 1,
+                probes.len(),
             ),
         );
     }
@@ -419,11 +418,10 @@ fn setup_at(name: &str) -> usize {
         .expect("a setup of SETUPS")
 }
 
-/// The largest ratio of medians over the frames.
-fn worst(ours: &[Samples], theirs: &[Samples]) -> f64 {
-    ours.iter()
-        .zip(theirs)
-        .map(|(a, b)| a.median() / b.median())
+/// The largest ratio of medians, subject `ours` over `theirs`, over the frames.
+fn worst(cost: &dyn Fn(usize, usize) -> Samples, ours: usize, theirs: usize, frames: usize) -> f64 {
+    (0..frames)
+        .map(|p| cost(ours, p).median() / cost(theirs, p).median())
         .fold(0.0, f64::max)
 }
 
@@ -699,29 +697,22 @@ fn build_seed() -> Result<PathBuf> {
         .context("src/bpf/rust-toolchain.toml names no channel")?;
     let target_dir = root.join("target/seed");
     let mut cargo = Command::new("rustup");
+    cargo.args(["run", toolchain, "cargo", "build"]);
+    cargo.args(["--release", "--locked", "-q", "--target-dir"]);
     cargo
-        .args([
-            "run",
-            toolchain,
-            "cargo",
-            "build",
-            "--release",
-            "--locked",
-            "-q",
-        ])
-        .arg("--target-dir")
         .arg(&target_dir)
         .current_dir(root.join("benches/seed"));
-    // The outer cargo's settings are for the host build (as in build.rs).
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if (key.starts_with("CARGO") && key != "CARGO_HOME")
-            || key.starts_with("RUSTC")
-            || key == "RUSTFLAGS"
-            || key == "RUSTUP_TOOLCHAIN"
-        {
-            cargo.env_remove(key.as_ref());
-        }
+    // What the outer cargo or the user set for host builds is not for this one.
+    for key in [
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
+        cargo.env_remove(key);
     }
     let out = cargo.output().context("running rustup for benches/seed")?;
     if !out.status.success() {

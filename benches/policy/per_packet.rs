@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use std::mem::{size_of, MaybeUninit};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::rc::Rc;
@@ -527,7 +528,7 @@ fn build_c() -> Result<CObjects> {
     let build = |name: &str| -> Result<PathBuf> {
         let source = root.join(format!("benches/c/{name}.bpf.c"));
         let object = out.join(format!("{name}.bpf.o"));
-        let status = Command::new("clang")
+        let status = as_invoking_user(Command::new("clang"))
             .args([
                 "-O2", "-g", "-Wall", "-Werror", "-target", "bpf", &multiarch, "-c",
             ])
@@ -547,6 +548,16 @@ fn build_c() -> Result<CObjects> {
         twin: build("xdp_hello_twin")?,
         empty: build("empty")?,
     })
+}
+
+/// Under sudo, builds run as the user who called it, so that target/ holds
+/// no files of root's (as the Makefile keeps it).
+fn as_invoking_user(mut command: Command) -> Command {
+    let id = |name: &str| std::env::var(name).ok()?.parse::<u32>().ok();
+    if let (Some(uid), Some(gid)) = (id("SUDO_UID"), id("SUDO_GID")) {
+        command.uid(uid).gid(gid);
+    }
+    command
 }
 
 fn load_object(path: &Path) -> Result<Object> {
@@ -696,7 +707,7 @@ fn build_seed() -> Result<PathBuf> {
         .map(|quoted| quoted.trim_matches('"'))
         .context("src/bpf/rust-toolchain.toml names no channel")?;
     let target_dir = root.join("target/seed");
-    let mut cargo = Command::new("rustup");
+    let mut cargo = as_invoking_user(Command::new("rustup"));
     cargo.args(["run", toolchain, "cargo", "build"]);
     cargo.args(["--release", "--locked", "-q", "--target-dir"]);
     cargo

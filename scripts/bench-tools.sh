@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# Installs what `make bench` compares xdp-hello with, and only it: Debian's
-# xdp-tools (xdp-filter) and nftables (nft). Not part of `make setup`: the
-# product and its tests need neither. Safe to run again.
+# Installs what `make bench` compares xdp-hello with beyond `make setup`
+# (which brings xdp-tools, for xdp-filter, as the tests need xdp-loader):
+# nftables (nft). The product and its tests need none of it. Safe to run again.
 set -euo pipefail
 
 say() { printf 'bench-tools: %s\n' "$*" >&2; }
 
 # The commands the bench runs, and the packages they come in.
 need=()
-command -v xdp-filter >/dev/null || need+=(xdp-tools)
 command -v nft >/dev/null || need+=(nftables)
 ((${#need[@]})) || exit 0
 

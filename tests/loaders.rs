@@ -22,13 +22,14 @@ use anyhow::{bail, ensure, Context, Result};
 use aya::maps::RingBuf;
 use aya::programs::{Xdp, XdpMode};
 use aya::Ebpf;
-use libbpf_rs::libbpf_sys;
+use libbpf_rs::{libbpf_sys, MapCore, MapHandle};
 use xdp_hello::abi::{Notice, IPPROTO_UDP, XDP_PASS};
 use xdp_hello::loader::Mode;
 use xdp_hello::selftest::attach::eventually;
 use xdp_hello::selftest::command::{wait_within, COMMAND_TIMEOUT};
 use xdp_hello::selftest::packets;
 use xdp_hello::selftest::veth::{Side, TestNet, XdpProg};
+use xdp_hello::stats::Counters;
 
 mod common;
 
@@ -44,6 +45,10 @@ const OBJECT: &str = env!("XDP_HELLO_OBJECT");
 
 /// The program's name in the object (its function, section `xdp`).
 const PROGRAM: &str = "xdp_hello";
+
+/// How long a session may take to load and attach: the verifier takes
+/// tens of seconds under software emulation (the smoke test's VMs).
+const SESSION_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What a session prints once the program is attached and the test may look.
 const READY: &str = "loaders-test: attached";
@@ -72,7 +77,7 @@ fn bpftool_loads_attaches_and_runs_the_object() {
         );
         let mut session = Session::start(&net, &script).unwrap();
         let printed = session.until_ready().unwrap();
-        let attached = one_program(&net, mode).unwrap();
+        let attached = one_program(&net, mode, PROGRAM).unwrap();
         let objects = program_and_maps(attached.id).unwrap();
         let run: serde_json::Value = serde_json::from_str(printed.trim())
             .unwrap_or_else(|e| panic!("bpftool prog run printed {printed:?}: {e}"));
@@ -95,24 +100,56 @@ fn xdp_loader_loads_attaches_and_runs_the_object() {
     let veth = net.veth(Side::A);
     for (flag, mode) in [("native", Mode::Native), ("skb", Mode::Skb)] {
         // libxdp keeps its lock and pins under /run and /sys/fs/bpf: both
-        // private. On 6.18 its dispatcher check fails (the kernel refuses
-        // its freplace test program with EPERM) and it attaches ours
-        // directly, which is what is checked: where the dispatcher works,
-        // the program found on the veth is xdp_dispatcher and this fails.
+        // private. It attaches its dispatcher and ours as an extension
+        // (freplace) of it, pinned in the bpffs (6.1, 6.12, 7.3 and 5.10
+        // here), or, where its check of the dispatcher fails (6.18 here:
+        // EPERM), ours alone.
         let script = format!(
             "{FRAME_FILE_SETUP}
              xdp-loader load -m {flag} {veth} {OBJECT}
+             for pin in /sys/fs/bpf/xdp/dispatch-*/prog*-prog; do
+                 if [ -e \"$pin\" ]; then bpftool -j prog show pinned \"$pin\"; echo; fi
+             done
              {WAIT}
              xdp-loader unload --all {veth}",
             FRAME_FILE_SETUP = frame_file_setup(),
             WAIT = wait_for_test(),
         );
         let mut session = Session::start(&net, &script).unwrap();
-        session.until_ready().unwrap();
-        let attached = one_program(&net, mode).unwrap();
-        let objects = program_and_maps(attached.id).unwrap();
-        let run = bpftool_prog_run(&net, attached.id).unwrap();
+        let printed = session.until_ready().unwrap();
+        let components: Vec<serde_json::Value> = printed
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let (attached, ours) = match &components[..] {
+            [] => {
+                let attached = one_program(&net, mode, PROGRAM).unwrap();
+                (attached.id, attached.id)
+            }
+            [component] => {
+                assert_eq!(
+                    (&component["name"], &component["type"]),
+                    (&PROGRAM.into(), &"ext".into()),
+                    "the dispatcher's component: {component}"
+                );
+                let attached = one_program(&net, mode, "xdp_dispatcher").unwrap();
+                let ours = component["id"].as_u64().unwrap() as u32;
+                (attached.id, ours)
+            }
+            _ => panic!("one program loaded, libxdp pinned more: {components:?}"),
+        };
+        let mut objects = program_and_maps(attached).unwrap();
+        if ours != attached {
+            objects.extend(program_and_maps(ours).unwrap());
+        }
+        // Through the dispatcher, a pass could be its own: our program's
+        // counter says it ran (the veth's own traffic may add to it).
+        let passed_before = counters_of(ours).unwrap().passed;
+        let run = bpftool_prog_run(&net, attached).unwrap();
         assert_eq!(run["retval"], XDP_PASS, "bpftool prog run ({flag}): {run}");
+        let passed = counters_of(ours).unwrap().passed - passed_before;
+        assert!(passed >= 1, "the packet did not pass through ours ({flag})");
         session.finish().unwrap();
         all_gone(&net, &objects).unwrap();
     }
@@ -138,7 +175,7 @@ fn aya_loads_attaches_and_runs_the_object() {
         // then holds it wherever the thread goes.
         net.within(Side::A, || Ok(program.attach(net.veth(Side::A), aya_mode)?))
             .unwrap();
-        let attached = one_program(&net, mode).unwrap();
+        let attached = one_program(&net, mode, PROGRAM).unwrap();
         let objects = program_and_maps(attached.id).unwrap();
         let frame = packets::udp64();
         let retval = test_run(program.fd().unwrap().as_fd(), &frame).unwrap();
@@ -246,7 +283,7 @@ impl Session {
 
     /// What the session printed before [`READY`].
     fn until_ready(&mut self) -> Result<String> {
-        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        let deadline = Instant::now() + SESSION_TIMEOUT;
         let mut printed = String::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -329,8 +366,8 @@ fn bpftool_prog_run(net: &TestNet, id: u32) -> Result<serde_json::Value> {
     serde_json::from_slice(&out.stdout).context("bpftool prog run's JSON")
 }
 
-/// The one program on A's veth, in `mode`, which must be ours.
-fn one_program(net: &TestNet, mode: Mode) -> Result<XdpProg> {
+/// The one program on A's veth, in `mode`, which must be named `name`.
+fn one_program(net: &TestNet, mode: Mode, name: &str) -> Result<XdpProg> {
     let on_a = net.xdp(Side::A)?;
     let [prog] = on_a[..] else {
         bail!("want one program on {}, found {on_a:?}", net.veth(Side::A));
@@ -340,10 +377,10 @@ fn one_program(net: &TestNet, mode: Mode) -> Result<XdpProg> {
         "attached in {} mode, not {mode}",
         prog.mode
     );
-    let name = prog_name_and_type(prog.id).map(|(name, _)| name);
+    let found = prog_name_and_type(prog.id).map(|(name, _)| name);
     ensure!(
-        name.as_deref() == Some(PROGRAM),
-        "program {} is {name:?}, not {PROGRAM}",
+        found.as_deref() == Some(name),
+        "program {} is {found:?}, not {name}",
         prog.id
     );
     Ok(prog)
@@ -385,6 +422,19 @@ fn program_and_maps(id: u32) -> Result<Vec<BpfObject>> {
     Ok(std::iter::once(BpfObject::Prog(id))
         .chain(map_ids.into_iter().map(BpfObject::Map))
         .collect())
+}
+
+/// The counters of program `id` (its map `counters`), summed over CPUs.
+fn counters_of(id: u32) -> Result<Counters> {
+    for object in program_and_maps(id)? {
+        if let BpfObject::Map(map_id) = object {
+            let map = MapHandle::from_map_id(map_id)?;
+            if map.name() == "counters" {
+                return Counters::read(&map);
+            }
+        }
+    }
+    bail!("program {id} has no map counters")
 }
 
 /// A ring buffer record as a notice; it must be one.

@@ -56,7 +56,7 @@ SOAK_SECONDS ?= 600
 soak: build ## Ten minutes of steady traffic into xdp-hello (SOAK_SECONDS=N): RSS and fds flat?
 	$(Q)SOAK_SECONDS=$(SOAK_SECONDS) cargo test --release $(AS_ROOT) --test soak -- --ignored --nocapture
 
-# The comparisons need xdp-tools and nftables: installed here, not by setup.
+# The comparisons need nftables: installed here, not by setup (which brings xdp-tools).
 bench: build ## Per-packet cost, rule-set scale, vs xdp-filter and nftables (root)
 	$(Q)$(SUDO) bash scripts/bench-tools.sh
 	$(Q)cargo bench $(AS_ROOT)

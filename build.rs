@@ -36,6 +36,8 @@ fn main() {
 
     let object_copy = out_dir.join(OBJECT_NAME);
     fs::copy(&object, &object_copy).unwrap_or_else(|e| fail(&format!("copy {object:?}: {e}")));
+    // Where the object is, for tests that hand it to other loaders.
+    println!("cargo:rustc-env=XDP_HELLO_OBJECT={}", object_copy.display());
     SkeletonBuilder::new()
         .obj(&object_copy)
         .generate(out_dir.join("xdp_hello.skel.rs"))

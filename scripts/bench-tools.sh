@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make bench` compares xdp-hello with, and only it: Debian's
-# xdp-tools (xdp-filter) and nftables (nft). Not part of `make setup`: the
-# product and its tests need neither. Safe to run again.
+# xdp-tools (xdp-filter), nftables (nft), and clang with libbpf's headers for
+# the C twin and the empty program (benches/c/). Not part of `make setup`:
+# the product and its tests need none of them. Safe to run again.
 set -euo pipefail
 
 say() { printf 'bench-tools: %s\n' "$*" >&2; }
@@ -10,6 +11,8 @@ say() { printf 'bench-tools: %s\n' "$*" >&2; }
 need=()
 command -v xdp-filter >/dev/null || need+=(xdp-tools)
 command -v nft >/dev/null || need+=(nftables)
+command -v clang >/dev/null || need+=(clang)
+[[ -e /usr/include/bpf/bpf_helpers.h ]] || need+=(libbpf-dev)
 ((${#need[@]})) || exit 0
 
 if [[ $EUID -ne 0 ]]; then

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use xdp_hello::loader::Mode;
 use xdp_hello::selftest::veth::{in_netns, Side, TestNet};
 
@@ -128,6 +128,16 @@ pub fn run(report: &mut Report) -> Result<()> {
         for place in &mut placed {
             place.rates.push(packets_per_second(&place.net)?);
         }
+    }
+    for place in &placed {
+        // Every setup must pass the sender's frames: none is a broken setup.
+        ensure!(
+            place.rates.iter().all(|&rate| rate > 0.0),
+            "no frame reached side A's stack through {} ({}): {:?} packets/s",
+            place.setup.what(),
+            place.setup.on(),
+            place.rates
+        );
     }
 
     let rate = |wanted: fn(Setup) -> bool| {

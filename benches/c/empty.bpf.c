@@ -1,13 +1,12 @@
-// SPDX-License-Identifier: GPL-2.0
-// The floor of every comparison: an XDP program that passes every frame
-// and does nothing else. Built by the bench with clang (make bench only).
+// SPDX-License-Identifier: GPL-2.0-only
+/* The floor of the per-packet bench: an XDP program that does nothing. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "GPL";
 
 SEC("xdp")
 int xdp_empty(struct xdp_md *ctx)
 {
 	return XDP_PASS;
 }
-
-char LICENSE[] SEC("license") = "GPL";

@@ -118,6 +118,11 @@ impl Ours {
         bail!("xdp-hello logged no reload within {RELOAD_TIMEOUT:?}")
     }
 
+    /// Its process id (`ip netns exec` execs it: the child's is its own).
+    pub fn pid(&self) -> u32 {
+        self.observer.pid()
+    }
+
     pub fn stop(self) -> Result<()> {
         self.stop_with_peak_rss().map(drop)
     }

@@ -219,6 +219,8 @@ impl Report {
             "date": date,
             "cpu": cpu_model(),
             "cpus": std::thread::available_parallelism().map_or(0, usize::from),
+            // How busy the shared machine was: absolute figures depend on it.
+            "loadavg": fs::read_to_string("/proc/loadavg")?.trim(),
             "kernel": fs::read_to_string("/proc/sys/kernel/osrelease")?.trim(),
             "rule_shapes": self.shapes,
             "rows": rows,

@@ -19,7 +19,7 @@ use crate::rulegen::{self, Rule, Shapes};
 use crate::support::Sender;
 use crate::{xdp_filter, SEED};
 
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 5;
 const MANY: usize = 10_000;
 /// Traffic each xdp-hello gets before it is stopped, so its peak RSS is that
 /// of a run that has handled (and with notices on, shown) packets.

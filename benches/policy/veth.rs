@@ -6,6 +6,7 @@
 //! mode. Each setup has a veth of its own, set up once; the rounds send to
 //! each in turn.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,8 +22,9 @@ use crate::support::Sender;
 use crate::{nftables, xdp_filter, SEED};
 
 const RULES: usize = 1_000;
-const ROUNDS: usize = 5;
-const SEND_TIME: Duration = Duration::from_millis(1500);
+const ROUNDS: usize = 8;
+/// Short sends, many rounds: the load of a shared machine changes by the second.
+const SEND_TIME: Duration = Duration::from_secs(1);
 const MODES: [Mode; 2] = [Mode::Native, Mode::Skb];
 /// What the sender sends: 60 bytes on the wire, 64 with the FCS.
 const SENT: &str = "udp4-64 B → A";
@@ -79,6 +81,8 @@ struct Placed {
     net: TestNet,
     ours: Option<Ours>,
     rates: Vec<f64>,
+    /// CPU ns per delivered frame, round by round.
+    cpu: Vec<f64>,
 }
 
 pub fn run(report: &mut Report) -> Result<()> {
@@ -86,7 +90,7 @@ pub fn run(report: &mut Report) -> Result<()> {
     nftables::require()?;
     let hosts = rulegen::host_list(RULES, SEED);
     let rules: Vec<Rule> = hosts.iter().map(|&host| Rule::deny_src(host)).collect();
-    let empty = empty_program()?;
+    let empty = build_c_object("empty")?;
     let sampling = has_flag("--sample")?;
 
     // The table's order; sampled ones are left out until the binary can.
@@ -121,12 +125,16 @@ pub fn run(report: &mut Report) -> Result<()> {
             net,
             ours,
             rates: Vec::new(),
+            cpu: Vec::new(),
         });
     }
 
     for _ in 0..ROUNDS {
         for place in &mut placed {
-            place.rates.push(packets_per_second(&place.net)?);
+            let consumer = place.ours.as_ref().map(Ours::pid);
+            let (rate, cpu) = packets_per_second(&place.net, consumer)?;
+            place.rates.push(rate);
+            place.cpu.push(cpu);
         }
     }
     for place in &placed {
@@ -162,7 +170,11 @@ pub fn run(report: &mut Report) -> Result<()> {
             .next()
             .expect("a placed setup for each that can be");
         let rates = Samples(place.rates.clone());
-        let note = format!("{:.2} × no program", rates.median() / bare);
+        let note = format!(
+            "{:.2} × no program; CPU {:.0} ns/packet",
+            rates.median() / bare,
+            Samples(place.cpu.clone()).median()
+        );
         report.row(&setup.what(), &setup.on(), &rates, "packets/s", &note);
     }
     let native_ours = |notices: &'static [&'static str]| {
@@ -185,17 +197,53 @@ pub fn run(report: &mut Report) -> Result<()> {
     Ok(())
 }
 
-/// Frames per second that reach side A's UDP stack (its port 9 has no
-/// listener: each one counts as a NoPorts) while one sender on side B sends
-/// for SEND_TIME as fast as it can.
-fn packets_per_second(net: &TestNet) -> Result<f64> {
+/// While one sender on side B sends for SEND_TIME as fast as it can:
+/// frames per second that reach side A's UDP stack (its port 9 has no
+/// listener: each one counts as a NoPorts), and the CPU time each cost —
+/// this process's (the sender, and the receive path it runs inline) and
+/// `also`'s (xdp-hello's consumer) — which other load on a shared machine
+/// changes less than the rate.
+fn packets_per_second(net: &TestNet, also: Option<u32>) -> Result<(f64, f64)> {
     let before = udp_no_ports(net)?;
+    let cpu_before = cpu_ns(also)?;
     let started = Instant::now();
     let sender = Sender::start(net, None);
     thread::sleep(SEND_TIME);
     sender.stop()?;
     let seconds = started.elapsed().as_secs_f64();
-    Ok((udp_no_ports(net)? - before) as f64 / seconds)
+    let cpu = cpu_ns(also)? - cpu_before;
+    let delivered = (udp_no_ports(net)? - before) as f64;
+    Ok((delivered / seconds, cpu / delivered.max(1.0)))
+}
+
+/// CPU time (user + system) of this process and of process `also`, in ns.
+fn cpu_ns(also: Option<u32>) -> Result<f64> {
+    // SAFETY: plain data, filled by the kernel.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a live local of the right type.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("getrusage");
+    }
+    let timeval = |t: libc::timeval| t.tv_sec as f64 * 1e9 + t.tv_usec as f64 * 1e3;
+    let mut ns = timeval(usage.ru_utime) + timeval(usage.ru_stime);
+    if let Some(pid) = also {
+        // /proc/PID/stat: utime and stime are fields 14 and 15, in clock
+        // ticks; the name (field 2) may hold spaces, so count from its ')'.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("reading /proc/{pid}/stat"))?;
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: f64 = fields
+            .get(11..13)
+            .context("a short /proc/PID/stat")?
+            .iter()
+            .map(|f| f.parse::<f64>().unwrap_or(0.0))
+            .sum();
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        ns += ticks / per_second * 1e9;
+    }
+    Ok(ns)
 }
 
 /// Udp NoPorts of side A's namespace, from its /proc/net/snmp.
@@ -213,39 +261,39 @@ fn udp_no_ports(net: &TestNet) -> Result<u64> {
     value.context("no Udp NoPorts in /proc/net/snmp")
 }
 
-/// benches/c/empty.bpf.c, built with clang (scripts/bench-tools.sh installs
-/// it) into the bench's scratch folder under target/.
-fn empty_program() -> Result<String> {
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/c/empty.bpf.c");
-    let object = concat!(env!("CARGO_TARGET_TMPDIR"), "/empty.bpf.o");
-    // Debian keeps asm/types.h, which linux/bpf.h includes, under the multiarch folder.
-    let multiarch = Command::new("clang")
-        .arg("-print-multiarch")
-        .output()
-        .context("clang is not installed: run scripts/bench-tools.sh (make bench does)")?;
-    let include = format!(
-        "-I/usr/include/{}",
-        String::from_utf8_lossy(&multiarch.stdout).trim()
-    );
-    let out = Command::new("clang")
+/// benches/c/NAME.bpf.c built into target/bench-c/ with clang -O2 -g
+/// -target bpf, as per_packet.rs builds the C side (scripts/bench-tools.sh
+/// installs clang).
+fn build_c_object(name: &str) -> Result<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = root.join("target/bench-c");
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // The uapi headers' <asm/types.h> lives in the host's multiarch folder.
+    let multiarch = format!("-I/usr/include/{}-linux-gnu", std::env::consts::ARCH);
+    let source = root.join(format!("benches/c/{name}.bpf.c"));
+    let object = out.join(format!("{name}.bpf.o"));
+    let status = Command::new("clang")
         .args([
-            "-O2", "-g", "-target", "bpf", &include, "-c", source, "-o", object,
+            "-O2", "-g", "-Wall", "-Werror", "-target", "bpf", &multiarch, "-c",
         ])
-        .output()
-        .context("running clang")?;
-    if !out.status.success() {
-        bail!(
-            "clang could not build {source}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(object.into())
+        .arg(&source)
+        .arg("-o")
+        .arg(&object)
+        .status()
+        .context("running clang: run scripts/bench-tools.sh (make bench does)")?;
+    ensure!(
+        status.success(),
+        "clang could not build {}",
+        source.display()
+    );
+    Ok(object)
 }
 
 /// Attaches the `xdp` section of `object` to side A's veth with iproute2's
 /// loader; it stays until the namespace goes.
-fn attach_object(net: &TestNet, mode: Mode, object: &str) -> Result<()> {
+fn attach_object(net: &TestNet, mode: Mode, object: &Path) -> Result<()> {
     let veth = net.veth(Side::A);
+    let object = object.to_str().context("a UTF-8 path")?;
     net.ip(
         Side::A,
         &[

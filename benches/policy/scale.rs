@@ -19,7 +19,7 @@ use crate::SEED;
 const SIZES: [usize; 5] = [0, 1, 100, 1_000, 10_000];
 /// Runs per BPF_PROG_TEST_RUN call, and calls per set and frame.
 const REPEAT: u32 = 500_000;
-const ROUNDS: usize = 15;
+const ROUNDS: usize = 9;
 /// Reloads timed per set.
 const START_ROUNDS: usize = 7;
 

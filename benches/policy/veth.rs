@@ -22,7 +22,7 @@ use crate::support::Sender;
 use crate::{nftables, xdp_filter, SEED};
 
 const RULES: usize = 1_000;
-const ROUNDS: usize = 8;
+const ROUNDS: usize = 6;
 /// Short sends, many rounds: the load of a shared machine changes by the second.
 const SEND_TIME: Duration = Duration::from_secs(1);
 const MODES: [Mode; 2] = [Mode::Native, Mode::Skb];

@@ -50,7 +50,7 @@ pub fn run(report: &mut Report) -> Result<()> {
 
     let their_net = TestNet::new()?;
     let took = Instant::now();
-    load(&their_net, Mode::Skb, &hosts)?;
+    load_xdp_filter(&their_net, &hosts)?;
     let load_s = took.elapsed().as_secs_f64();
     let ids = xdp_on(&their_net, Side::A)?;
     let [id] = ids[..] else {
@@ -135,8 +135,12 @@ pub fn with_own_bpffs(net: &TestNet) -> Command {
     command
 }
 
-/// `xdp-filter load` on side A's veth in `mode`, its default features, then
-/// one `xdp-filter ip` an address.
+/// `xdp-filter load` on side A's veth, then one `xdp-filter ip` an address.
+pub fn load_xdp_filter(net: &TestNet, hosts: &[std::net::IpAddr]) -> Result<()> {
+    load(net, Mode::Skb, hosts)
+}
+
+/// As [`load_xdp_filter`], in `mode`.
 pub fn load(net: &TestNet, mode: Mode, hosts: &[std::net::IpAddr]) -> Result<()> {
     let list =
         std::env::temp_dir().join(format!("xdp-hello-{}-xdp-filter.list", std::process::id()));

@@ -56,10 +56,11 @@ SOAK_SECONDS ?= 600
 soak: build ## Ten minutes of steady traffic into xdp-hello (SOAK_SECONDS=N): RSS and fds flat?
 	$(Q)SOAK_SECONDS=$(SOAK_SECONDS) cargo test --release $(AS_ROOT) --test soak -- --ignored --nocapture
 
-# The comparisons need nftables: installed here, not by setup (which brings xdp-tools).
-bench: build ## Per-packet cost, rule-set scale, vs xdp-filter and nftables (root)
+# The comparisons need nftables and clang: installed here, not by setup
+# (which brings xdp-tools). One bench binary, one table (benches/policy/main.rs lists its parts).
+bench: build ## One table: per packet, rule-set scale, a real veth, start-up, vs C, xdp-filter, nftables (root)
 	$(Q)$(SUDO) bash scripts/bench-tools.sh
-	$(Q)cargo bench $(AS_ROOT)
+	$(Q)cargo bench --bench policy $(AS_ROOT)
 
 vmlinux: ## Regenerate vmlinux/vmlinux.rs from kernel BTF (BTF=path for another kernel)
 	$(Q)bash scripts/gen-vmlinux.sh

@@ -1,9 +1,11 @@
 //! xdp-hello as users run it: the built binary started on a bench veth
-//! with a rules file, notices off; the program it attached, found by id;
-//! its start-up and its SIGHUP reload timed from outside.
+//! with a rules file, notices off or as asked (stdout to /dev/null); the
+//! program it attached, found by id; its start-up, SIGHUP reload and peak
+//! RSS measured from outside.
 
+use std::io;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,7 @@ use xdp_hello::selftest::veth::{Side, TestNet};
 use crate::prog_run::Prog;
 use crate::rulegen::{self, Rule};
 use crate::rules_file::RulesFile;
-use crate::support::observer::{Observe, Observer};
+use crate::support::observer::Observer;
 use crate::support::xdp_on;
 
 /// The binary cargo built with the bench; XDP_HELLO_BIN=PATH times another
@@ -25,6 +27,10 @@ pub fn binary() -> PathBuf {
 }
 /// How long a reload may take to be logged before the bench gives up.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long it may take to exit after SIGINT.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Notices off: what the per-packet and scale figures run with.
+pub const NOTICES_NONE: &[&str] = &["--notices", "none"];
 
 /// xdp-hello running on side A of a `TestNet`.
 pub struct Ours {
@@ -36,20 +42,42 @@ pub struct Ours {
 }
 
 impl Ours {
-    /// Starts it with `rules` (none: no --rules at all) and returns once it
-    /// says it is attached, with the time that took from the spawn.
+    /// Starts it with `rules` (none: no --rules at all), notices off, and
+    /// returns once it says it is attached, with the time that took from
+    /// the spawn.
     pub fn start(net: &TestNet, mode: Mode, rules: &[Rule]) -> Result<(Ours, Duration)> {
+        Ours::start_with(net, mode, rules, NOTICES_NONE)
+    }
+
+    /// As [`Ours::start`], with `notices` (`--notices all`, …) instead of
+    /// notices off; its stdout, the notices, goes to /dev/null.
+    pub fn start_with(
+        net: &TestNet,
+        mode: Mode,
+        rules: &[Rule],
+        notices: &[&str],
+    ) -> Result<(Ours, Duration)> {
         let file = (!rules.is_empty()).then(|| {
             let file = RulesFile::new("bench");
             file.write(&rulegen::ours_file(rules));
             file
         });
-        let mut args = vec!["--notices", "none"];
+        let mut args = notices.to_vec();
         if let Some(file) = &file {
             args.extend(["--rules", file.path()]);
         }
+        let (ns, iface) = (net.ns(Side::A), net.veth(Side::A));
         let started = Instant::now();
-        let observer = net.observe(&binary(), mode, &args)?;
+        let mut observer = Observer::start(
+            &binary(),
+            ns,
+            iface,
+            mode,
+            &args,
+            Stdio::null(),
+            Stdio::piped(),
+        )?;
+        observer.wait_attached(ns, iface)?;
         let took = started.elapsed();
         let ids = xdp_on(net, Side::A)?;
         let [id] = ids[..] else {
@@ -90,8 +118,21 @@ impl Ours {
         bail!("xdp-hello logged no reload within {RELOAD_TIMEOUT:?}")
     }
 
+    /// Its process id (`ip netns exec` execs it: the child's is its own).
+    pub fn pid(&self) -> u32 {
+        self.observer.pid()
+    }
+
     pub fn stop(self) -> Result<()> {
-        let finished = self.observer.stop(libc::SIGINT)?;
+        self.stop_with_peak_rss().map(drop)
+    }
+
+    /// Stops it (SIGINT) and returns its peak RSS in KiB, as the kernel
+    /// reports it at exit (wait4's ru_maxrss).
+    pub fn stop_with_peak_rss(self) -> Result<u64> {
+        self.observer.signal(libc::SIGINT)?;
+        let peak = peak_rss_at_exit(self.observer.pid(), EXIT_TIMEOUT);
+        let finished = self.observer.exit_within(EXIT_TIMEOUT)?;
         if !finished.status.success() {
             bail!(
                 "xdp-hello ended with {}: {}",
@@ -99,7 +140,43 @@ impl Ours {
                 finished.stderr.join(" | ")
             );
         }
-        Ok(())
+        peak
+    }
+}
+
+/// Peak RSS in KiB of child `pid` (its whole life, and of the children it
+/// waited for), once it exits within `timeout`. WNOWAIT leaves it a zombie,
+/// for whoever holds its `Child` to reap as usual (the Observer; `Command`).
+pub fn peak_rss_at_exit(pid: u32, timeout: Duration) -> Result<u64> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        // SAFETY: plain data, all zeros valid; the kernel fills both.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // The raw syscall: libc's waitid has no rusage argument (wait4 has,
+        // but reaps, and the Child's own wait would then find nothing).
+        // SAFETY: both pointers are to live locals of the right types.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_waitid,
+                libc::P_PID,
+                pid,
+                &mut info as *mut libc::siginfo_t,
+                libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+                &mut usage as *mut libc::rusage,
+            )
+        };
+        if ret != 0 {
+            return Err(io::Error::last_os_error()).with_context(|| format!("waitid on {pid}"));
+        }
+        // SAFETY: waitid filled `info` (si_pid 0: not exited yet).
+        if unsafe { info.si_pid() } != 0 {
+            return Ok(usage.ru_maxrss as u64);
+        }
+        if Instant::now() >= deadline {
+            bail!("process {pid} did not exit within {timeout:?}");
+        }
+        thread::sleep(Duration::from_micros(200));
     }
 }
 

@@ -13,7 +13,6 @@ use std::cell::RefCell;
 use std::mem::{size_of, MaybeUninit};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::rc::Rc;
@@ -27,6 +26,7 @@ use xdp_hello::selftest::packets;
 use xdp_hello::selftest::veth::{Side, TestNet};
 use xdp_hello::{loader, stats::Counters};
 
+use crate::c_objects::{as_invoking_user, build_c_object};
 use crate::fuzz_frames;
 use crate::prog_run::Prog;
 use crate::report::{Report, Samples};
@@ -519,46 +519,12 @@ struct CObjects {
     empty: PathBuf,
 }
 
-/// clang -O2 -g -target bpf, as the C side of the comparison is built.
+/// The C side of the comparison: the twin and the floor.
 fn build_c() -> Result<CObjects> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = root.join("target/bench-c");
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    // The uapi headers' <asm/types.h> lives in the host's multiarch folder.
-    let multiarch = format!("-I/usr/include/{}-linux-gnu", std::env::consts::ARCH);
-    let build = |name: &str| -> Result<PathBuf> {
-        let source = root.join(format!("benches/c/{name}.bpf.c"));
-        let object = out.join(format!("{name}.bpf.o"));
-        let status = as_invoking_user(Command::new("clang"))
-            .args([
-                "-O2", "-g", "-Wall", "-Werror", "-target", "bpf", &multiarch, "-c",
-            ])
-            .arg(&source)
-            .arg("-o")
-            .arg(&object)
-            .status()
-            .context("running clang: run scripts/bench-tools.sh (make bench does)")?;
-        ensure!(
-            status.success(),
-            "clang could not build {}",
-            source.display()
-        );
-        Ok(object)
-    };
     Ok(CObjects {
-        twin: build("xdp_hello_twin")?,
-        empty: build("empty")?,
+        twin: build_c_object("xdp_hello_twin")?,
+        empty: build_c_object("empty")?,
     })
-}
-
-/// Under sudo, builds run as the user who called it, so that target/ holds
-/// no files of root's (as the Makefile keeps it).
-fn as_invoking_user(mut command: Command) -> Command {
-    let id = |name: &str| std::env::var(name).ok()?.parse::<u32>().ok();
-    if let (Some(uid), Some(gid)) = (id("SUDO_UID"), id("SUDO_GID")) {
-        command.uid(uid).gid(gid);
-    }
-    command
 }
 
 fn load_object(path: &Path) -> Result<Object> {

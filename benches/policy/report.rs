@@ -1,6 +1,7 @@
-//! What one run found: a markdown table, then one `ratio …: X` line per
-//! ratio, and the same as JSON under bench-results/ with the date and the
-//! machine (absolute figures drift between runs; the ratios are what count).
+//! What one run found: a markdown table (the published anchors in rows of
+//! their own), then one `ratio …: X` line per ratio, and the same as JSON
+//! under bench-results/ with the date, the machine and each part's time
+//! (absolute figures drift between runs; the ratios are what count).
 
 use std::fs;
 use std::path::PathBuf;
@@ -28,26 +29,73 @@ impl Samples {
 struct Row {
     what: String,
     on: String,
-    median: f64,
-    min: f64,
+    figures: Figures,
     unit: &'static str,
     note: String,
-    /// Every round's figure, in the order measured (empty for derived rows).
-    samples: Vec<f64>,
 }
+
+enum Figures {
+    /// Measured in this run; `samples` is every round's figure, in the order
+    /// measured (empty for derived rows).
+    Measured {
+        median: f64,
+        min: f64,
+        samples: Vec<f64>,
+    },
+    /// Not measured: why, in the note.
+    Pending,
+    /// Published elsewhere, as published (an anchor).
+    Quoted(&'static str),
+}
+
+/// Figures published with the work they come from, to set ours beside:
+/// what, figure, unit, source.
+const ANCHORS: [(&str, &str, &str, &str); 3] = [
+    (
+        "anchor: XDP_DROP, one core (24 Mpps/core)",
+        "41.6",
+        "ns/packet",
+        "CoNEXT'18 XDP paper (Høiland-Jørgensen et al.), ConnectX-5",
+    ),
+    (
+        "anchor: BPF ring buffer, back-to-back, libbpf's consumer",
+        "12–21 M",
+        "records/s",
+        "ring buffer benchmark posted with the kernel patches (Andrii Nakryiko, \"bpf: implement BPF ring buffer\", 2020)",
+    ),
+    (
+        "anchor: BPF perf buffer, the same benchmark",
+        "1–1.6 M",
+        "records/s",
+        "the same benchmark and posting",
+    ),
+];
 
 pub struct Report {
     shapes: &'static str,
     rows: Vec<Row>,
     ratios: Vec<(String, f64)>,
+    /// Seconds each part took, in the order run.
+    parts: Vec<(String, f64)>,
 }
 
 impl Report {
     pub fn new(shapes: &'static str) -> Report {
+        let rows = ANCHORS
+            .iter()
+            .map(|&(what, figure, unit, source)| Row {
+                what: what.into(),
+                on: "published".into(),
+                figures: Figures::Quoted(figure),
+                unit,
+                note: source.into(),
+            })
+            .collect();
         Report {
             shapes,
-            rows: Vec::new(),
+            rows,
             ratios: Vec::new(),
+            parts: Vec::new(),
         }
     }
 
@@ -56,11 +104,13 @@ impl Report {
         self.rows.push(Row {
             what: what.into(),
             on: on.into(),
-            median: samples.median(),
-            min: samples.min(),
+            figures: Figures::Measured {
+                median: samples.median(),
+                min: samples.min(),
+                samples: samples.0.clone(),
+            },
             unit,
             note: note.into(),
-            samples: samples.0.clone(),
         });
     }
 
@@ -76,12 +126,30 @@ impl Report {
         self.rows.push(Row {
             what: what.into(),
             on: on.into(),
-            median,
-            min,
+            figures: Figures::Measured {
+                median,
+                min,
+                samples: Vec::new(),
+            },
             unit,
             note: note.into(),
-            samples: Vec::new(),
         });
+    }
+
+    /// A row that cannot be measured yet, and `why` (no figure is made up).
+    pub fn pending(&mut self, what: &str, on: &str, unit: &'static str, why: &str) {
+        self.rows.push(Row {
+            what: what.into(),
+            on: on.into(),
+            figures: Figures::Pending,
+            unit,
+            note: why.into(),
+        });
+    }
+
+    /// How long part `name` took.
+    pub fn part_time(&mut self, name: &str, seconds: f64) {
+        self.parts.push((name.into(), seconds));
     }
 
     /// `ratio NAME: VALUE`, NAME as the issue spells it.
@@ -92,15 +160,18 @@ impl Report {
     pub fn print(&self) {
         println!("\n| measurement | frame / setup | median | min | unit | note |");
         println!("|---|---|---:|---:|---|---|");
-        for row in &self.rows {
+        // Measured rows first, the anchors after them.
+        let quoted = |row: &&Row| matches!(row.figures, Figures::Quoted(_));
+        let (anchors, measured): (Vec<&Row>, Vec<&Row>) = self.rows.iter().partition(quoted);
+        for row in measured.into_iter().chain(anchors) {
+            let (median, min) = match &row.figures {
+                Figures::Measured { median, min, .. } => (figure(*median), figure(*min)),
+                Figures::Pending => ("—".into(), "—".into()),
+                Figures::Quoted(text) => (text.to_string(), String::new()),
+            };
             println!(
-                "| {} | {} | {} | {} | {} | {} |",
-                row.what,
-                row.on,
-                figure(row.median),
-                figure(row.min),
-                row.unit,
-                row.note
+                "| {} | {} | {median} | {min} | {} | {} |",
+                row.what, row.on, row.unit, row.note
             );
         }
         println!(
@@ -120,9 +191,22 @@ impl Report {
             .rows
             .iter()
             .map(|row| {
-                json!({"measurement": row.what, "on": row.on, "median": row.median,
-                       "min": row.min, "unit": row.unit, "note": row.note,
-                       "samples": row.samples})
+                let mut entry = json!({"measurement": row.what, "on": row.on,
+                                       "unit": row.unit, "note": row.note});
+                let figures = match &row.figures {
+                    Figures::Measured {
+                        median,
+                        min,
+                        samples,
+                    } => json!({"median": median, "min": min, "samples": samples}),
+                    Figures::Pending => json!({"median": null, "min": null}),
+                    Figures::Quoted(text) => json!({"quoted": text}),
+                };
+                entry
+                    .as_object_mut()
+                    .expect("an object")
+                    .extend(figures.as_object().expect("an object").clone());
+                entry
             })
             .collect();
         let ratios: serde_json::Map<_, _> = self
@@ -134,10 +218,14 @@ impl Report {
             "bench": "policy",
             "date": date,
             "cpu": cpu_model(),
+            "cpus": std::thread::available_parallelism().map_or(0, usize::from),
+            // How busy the shared machine was: absolute figures depend on it.
+            "loadavg": fs::read_to_string("/proc/loadavg")?.trim(),
             "kernel": fs::read_to_string("/proc/sys/kernel/osrelease")?.trim(),
             "rule_shapes": self.shapes,
             "rows": rows,
             "ratios": ratios,
+            "part_seconds": self.parts.iter().map(|(name, s)| json!({"part": name, "seconds": s})).collect::<Vec<_>>(),
         });
         let dir = PathBuf::from("bench-results");
         fs::create_dir_all(&dir).context("creating bench-results/")?;

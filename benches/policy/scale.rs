@@ -1,7 +1,7 @@
 //! Rule-set scale: ns/packet of xdp-hello with 0, 1, 100, 1,000 and 10,000
 //! rules (each set on a veth of its own, the attached programs timed in
-//! turn, round after round), the start-up with no rules, and what loading
-//! 10,000 rules adds, at start and on SIGHUP.
+//! turn, round after round), and SIGHUP reloads of 1 and 10,000 rules
+//! (start-up is the startup part's).
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use xdp_hello::loader::Mode;
 use xdp_hello::selftest::veth::TestNet;
 
 use crate::frames;
-use crate::ours::{self, Ours};
+use crate::ours::Ours;
 use crate::report::{self, Report, Samples};
 use crate::rulegen::{self, Shapes};
 use crate::SEED;
@@ -19,8 +19,8 @@ use crate::SEED;
 const SIZES: [usize; 5] = [0, 1, 100, 1_000, 10_000];
 /// Runs per BPF_PROG_TEST_RUN call, and calls per set and frame.
 const REPEAT: u32 = 500_000;
-const ROUNDS: usize = 15;
-/// Starts (and reloads) timed per set.
+const ROUNDS: usize = 9;
+/// Reloads timed per set.
 const START_ROUNDS: usize = 7;
 
 pub fn run(report: &mut Report, shapes: Shapes) -> Result<()> {
@@ -106,7 +106,7 @@ pub fn run(report: &mut Report, shapes: Shapes) -> Result<()> {
         ours.stop()?;
     }
     drop(nets);
-    start_up(report, &sets[4])
+    Ok(())
 }
 
 /// SIGHUPs to both, in turn; ms each.
@@ -117,39 +117,6 @@ fn reload_times(one: &mut Ours, many: &mut Ours) -> Result<(Samples, Samples)> {
         lots.push(ms(many.reload()?));
     }
     Ok((Samples(few), Samples(lots)))
-}
-
-/// exec → "attached" with no rules and with 10,000, less what `ip netns
-/// exec` costs by itself; all three in turn.
-fn start_up(report: &mut Report, many: &[rulegen::Rule]) -> Result<()> {
-    let net = TestNet::new()?;
-    let (mut bare, mut loaded, mut overhead) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..START_ROUNDS {
-        overhead.push(ms(ours::netns_exec_overhead(&net)?));
-        let (ours, took) = Ours::start(&net, Mode::Skb, &[])?;
-        bare.push(ms(took));
-        ours.stop()?;
-        let (ours, took) = Ours::start(&net, Mode::Skb, many)?;
-        loaded.push(ms(took));
-        ours.stop()?;
-    }
-    let (exec, bare, loaded) = (Samples(overhead), Samples(bare), Samples(loaded));
-    let less = |a: &Samples, b: &Samples| (a.median() - b.median(), a.min() - b.min());
-    report.row_of(
-        "start-up, no rules (exec → attached)",
-        "skb",
-        less(&bare, &exec),
-        "ms",
-        "less `ip netns exec true`",
-    );
-    report.row_of(
-        "load 10,000 rules at start",
-        "skb",
-        less(&loaded, &bare),
-        "ms",
-        "start-up with them − without",
-    );
-    Ok(())
 }
 
 fn ms(time: Duration) -> f64 {

@@ -28,24 +28,23 @@ const ROUNDS: usize = 15;
 /// address filter instead.
 pub const FEATURES: &str = "all";
 
-/// Run by `ip netns exec NS unshare --mount … sh -c SCRIPT sh IFACE FILE`:
-/// xdp-filter's pins and lock file live and die in that mount namespace;
-/// the program stays attached to IFACE (it holds its maps) after it ends.
-const LOAD_SCRIPT: &str = r#"set -e
+/// `sh -c MOUNTS sh PROGRAM ARGS…` in a private mount namespace: xdp-filter's
+/// pins and lock file live and die there; a program it attached stays on
+/// the interface (it holds its maps) after it ends.
+const MOUNTS: &str = r#"set -e
 mount -t bpf bpf /sys/fs/bpf
 mount -t tmpfs tmpfs /run
-xdp-filter load -m skb -p allow -f "$FEATURES" "$1"
+exec "$@"
+"#;
+
+/// Run with `sh -c SCRIPT sh IFACE FILE` (MODE, FEATURES from the environment).
+const LOAD_SCRIPT: &str = r#"set -e
+xdp-filter load -m "$MODE" -p allow -f "$FEATURES" "$1"
 while read -r address; do xdp-filter ip -m src "$address"; done < "$2"
 "#;
 
 pub fn run(report: &mut Report) -> Result<()> {
-    if Command::new("xdp-filter")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        bail!("xdp-filter is not installed: run scripts/bench-tools.sh (make bench does)");
-    }
+    require()?;
     let hosts = rulegen::host_list(ADDRESSES, SEED);
     let rules: Vec<Rule> = hosts.iter().map(|&host| Rule::deny_src(host)).collect();
 
@@ -113,17 +112,44 @@ pub fn run(report: &mut Report) -> Result<()> {
     ours.stop()
 }
 
+/// Fails with what to do when xdp-filter is not installed.
+pub fn require() -> Result<()> {
+    if Command::new("xdp-filter")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        bail!("xdp-filter is not installed: run `make setup`");
+    }
+    Ok(())
+}
+
+/// `ip netns exec NS unshare --mount … sh -c MOUNTS sh`, side A's namespace
+/// with a bpffs and a /run of its own: the caller adds the program to run.
+pub fn with_own_bpffs(net: &TestNet) -> Command {
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", net.ns(Side::A)])
+        .args(["unshare", "--mount", "--propagation", "private"])
+        .args(["sh", "-c", MOUNTS, "sh"]);
+    command
+}
+
 /// `xdp-filter load` on side A's veth, then one `xdp-filter ip` an address.
 pub fn load_xdp_filter(net: &TestNet, hosts: &[std::net::IpAddr]) -> Result<()> {
+    load(net, Mode::Skb, hosts)
+}
+
+/// As [`load_xdp_filter`], in `mode`.
+pub fn load(net: &TestNet, mode: Mode, hosts: &[std::net::IpAddr]) -> Result<()> {
     let list =
         std::env::temp_dir().join(format!("xdp-hello-{}-xdp-filter.list", std::process::id()));
     let text: String = hosts.iter().map(|h| format!("{h}\n")).collect();
     fs::write(&list, text).with_context(|| format!("writing {}", list.display()))?;
-    let out = Command::new("ip")
-        .args(["netns", "exec", net.ns(Side::A)])
-        .args(["unshare", "--mount", "--propagation", "private"])
+    let out = with_own_bpffs(net)
         .args(["sh", "-c", LOAD_SCRIPT, "sh", net.veth(Side::A)])
         .arg(&list)
+        .env("MODE", mode.to_string())
         .env("FEATURES", FEATURES)
         .output()
         .context("running xdp-filter through ip netns exec and unshare")?;

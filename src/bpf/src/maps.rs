@@ -53,12 +53,23 @@ btf_map!(
 );
 
 btf_map!(
-    /// Per-CPU packet and notice counters, indexed by `abi::COUNTER_*`.
+    /// Per-CPU packet and notice counters, a block of `abi::COUNTER_*` per
+    /// interface (`abi::counter_key`).
     counters: CounterArrayDef {
         r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
-        max_entries: *const [i32; COUNTER_SLOTS as usize],
+        max_entries: *const [i32; (COUNTER_BLOCKS * COUNTER_SLOTS) as usize],
         key: *const u32,
         value: *const u64,
+    }
+);
+
+btf_map!(
+    /// This CPU's `--sample` countdown and `--max-rate` bucket (rate.rs).
+    rate_state: RateStateDef {
+        r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
+        max_entries: *const [i32; 1],
+        key: *const u32,
+        value: *const RateState,
     }
 );
 
@@ -204,11 +215,7 @@ btf_map!(
 /// Load-time settings, written by user space between open and load.
 #[no_mangle]
 #[link_section = ".rodata"]
-pub static CONFIG: Config = Config {
-    default_verdict: XDP_PASS as u32,
-    notice_mode: NOTICES_ALL,
-    dry_run: 0,
-};
+pub static CONFIG: Config = Config::DEFAULT;
 
 /// 0xffff, read at run time: see [`length_field`].
 #[no_mangle]
@@ -243,10 +250,36 @@ pub fn merged(value: usize, mask: usize) -> usize {
     (value + zero) & mask
 }
 
-/// `CONFIG` as user space set it; a plain read would be folded at compile time.
+/// `CONFIG` as user space set it. A plain read would be folded at compile
+/// time, and a volatile copy would load every field, the interface table
+/// included, for every packet: the pointer is read volatile instead, so
+/// LLVM cannot see where it points and loads only the fields used.
 #[inline(always)]
-pub fn config() -> Config {
-    unsafe { read_volatile(&CONFIG) }
+pub fn config() -> &'static Config {
+    let at: *const Config = &CONFIG;
+    unsafe { &*read_volatile(&at) }
+}
+
+/// The counter block of the interface `ifindex`: its place in the `-i`
+/// list, or `MAX_IFACES` for any other.
+#[inline(always)]
+pub fn counter_block(config: &Config, ifindex: u32) -> u32 {
+    let mut block = MAX_IFACES;
+    let mut i = 0;
+    // The verifier reads iface_count and the table as constants (frozen
+    // .rodata): it walks only the entries set.
+    while i < MAX_IFACES {
+        if i >= config.iface_count {
+            break;
+        }
+        if config.ifindexes[i as usize] == ifindex {
+            block = i;
+            break;
+        }
+        i += 1;
+    }
+    // One state for the verifier, whichever entry matched.
+    merged(block as usize, 31) as u32
 }
 
 #[inline(always)]

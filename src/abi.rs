@@ -133,7 +133,7 @@ pub struct Config {
     /// The interfaces (`-i`) whose packets are counted apart, in order:
     /// counter block `i` is `ifindexes[i]`'s; any other interface's packets
     /// (BPF_PROG_TEST_RUN's loopback) go to block `MAX_IFACES`
-    /// (see [`counter_key`]).
+    /// (`counters` key).
     pub iface_count: u32,
     pub ifindexes: [u32; MAX_IFACES as usize],
 }
@@ -414,9 +414,12 @@ pub const COUNTER_SLOTS: u32 = 16;
 /// Counter blocks: one per `-i` interface, and one for any other.
 pub const COUNTER_BLOCKS: u32 = MAX_IFACES + 1;
 
-/// The `counters` key of `counter` in interface block `block`.
-pub const fn counter_key(block: u32, counter: u32) -> u32 {
-    block * COUNTER_SLOTS + counter
+/// One interface's counters, a value of `counters`: slot `COUNTER_*`. A
+/// block, so that a packet costs one lookup whatever it counts.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CounterBlock {
+    pub slots: [u64; COUNTER_SLOTS as usize],
 }
 
 /// One packet, as the XDP program saw it. Multi-byte numbers are in host

@@ -8,8 +8,8 @@ include!(concat!(env!("OUT_DIR"), "/xdp_hello.skel.rs"));
 use std::mem::{offset_of, size_of};
 
 use crate::abi::{
-    ClassEntry, ClassKey, Config, HitPage, IfaceKey, Ipv4RuleKey, Ipv6RuleKey, Notice, Plan,
-    RateState, RuleHits,
+    ClassEntry, ClassKey, Config, CounterBlock, HitPage, IfaceKey, Ipv4RuleKey, Ipv6RuleKey,
+    Notice, Plan, RateState, RuleHits,
 };
 
 // SAFETY: repr(C) plain old data without implicit padding; any bytes the
@@ -75,6 +75,7 @@ assert_same_layout!(
     ifindexes
 );
 assert_same_layout!(RateState, types::RateState, skip, budget_ns, last_ns);
+assert_same_layout!(CounterBlock, types::CounterBlock, slots);
 assert_same_layout!(
     Plan,
     types::Plan,

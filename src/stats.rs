@@ -9,9 +9,9 @@ use libbpf_rs::{MapCore, MapFlags};
 
 use crate::abi::RuleHits;
 use crate::abi::{
-    counter_key, COUNTER_ABORTED, COUNTER_BLOCKS, COUNTER_BYTES, COUNTER_DROP,
-    COUNTER_NOTICES_LOST, COUNTER_NOTICES_SENT, COUNTER_NOT_ASKED, COUNTER_OVER_RATE, COUNTER_PASS,
-    COUNTER_SAMPLED_OUT,
+    COUNTER_ABORTED, COUNTER_BLOCKS, COUNTER_BYTES, COUNTER_DROP, COUNTER_NOTICES_LOST,
+    COUNTER_NOTICES_SENT, COUNTER_NOT_ASKED, COUNTER_OVER_RATE, COUNTER_PASS, COUNTER_SAMPLED_OUT,
+    COUNTER_SLOTS,
 };
 use crate::firewall::ActiveRule;
 
@@ -43,22 +43,21 @@ impl Counters {
 
     /// The counters of interface block `block` (`abi::Config::ifindexes`).
     pub fn read_block(counters: &dyn MapCore, block: u32) -> Result<Counters> {
-        let slot = |counter: u32| {
-            let key = counter_key(block, counter);
-            sum_per_cpu(counters, key).with_context(|| format!("reading counter {key}"))
-        };
+        let slots = sum_block(counters, block)
+            .with_context(|| format!("reading the counters of block {block}"))?;
+        let slot = |counter: u32| slots[counter as usize];
         Ok(Counters {
-            passed: slot(COUNTER_PASS)?,
-            dropped: slot(COUNTER_DROP)?,
-            aborted: slot(COUNTER_ABORTED)?,
-            notices_sent: slot(COUNTER_NOTICES_SENT)?,
-            notices_lost: slot(COUNTER_NOTICES_LOST)?,
-            passed_bytes: slot(COUNTER_BYTES + COUNTER_PASS)?,
-            dropped_bytes: slot(COUNTER_BYTES + COUNTER_DROP)?,
-            aborted_bytes: slot(COUNTER_BYTES + COUNTER_ABORTED)?,
-            sampled_out: slot(COUNTER_SAMPLED_OUT)?,
-            over_rate: slot(COUNTER_OVER_RATE)?,
-            not_asked: slot(COUNTER_NOT_ASKED)?,
+            passed: slot(COUNTER_PASS),
+            dropped: slot(COUNTER_DROP),
+            aborted: slot(COUNTER_ABORTED),
+            notices_sent: slot(COUNTER_NOTICES_SENT),
+            notices_lost: slot(COUNTER_NOTICES_LOST),
+            passed_bytes: slot(COUNTER_BYTES + COUNTER_PASS),
+            dropped_bytes: slot(COUNTER_BYTES + COUNTER_DROP),
+            aborted_bytes: slot(COUNTER_BYTES + COUNTER_ABORTED),
+            sampled_out: slot(COUNTER_SAMPLED_OUT),
+            over_rate: slot(COUNTER_OVER_RATE),
+            not_asked: slot(COUNTER_NOT_ASKED),
         })
     }
 
@@ -115,17 +114,19 @@ pub fn accounting_line(iface: &str, counters: &Counters) -> String {
     line
 }
 
-/// The u64 in slot `key` of a per-CPU array map, added up over every CPU:
-/// the one place a per-CPU counter is summed.
-pub fn sum_per_cpu(map: &dyn MapCore, key: u32) -> libbpf_rs::Result<u64> {
+/// Block `key` of the per-CPU `counters` (`abi::CounterBlock`), each slot
+/// added up over every CPU: the one place a per-CPU counter is summed.
+pub fn sum_block(map: &dyn MapCore, key: u32) -> libbpf_rs::Result<[u64; COUNTER_SLOTS as usize]> {
     let per_cpu = map
         .lookup_percpu(&key.to_ne_bytes(), MapFlags::ANY)?
         .unwrap_or_default();
-    Ok(per_cpu
-        .iter()
-        .filter_map(|bytes| bytes.get(..8))
-        .map(|bytes| u64::from_ne_bytes(bytes.try_into().unwrap()))
-        .sum())
+    let mut sums = [0u64; COUNTER_SLOTS as usize];
+    for cpu in &per_cpu {
+        for (sum, bytes) in sums.iter_mut().zip(cpu.chunks_exact(8)) {
+            *sum += u64::from_ne_bytes(bytes.try_into().unwrap());
+        }
+    }
+    Ok(sums)
 }
 
 /// What became of the notices that reached user space.

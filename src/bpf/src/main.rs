@@ -18,7 +18,7 @@ mod vmlinux;
 use core::mem::size_of;
 
 use abi::*;
-use maps::{add, config, count, count_hit, counter_block, counters, events, map_ptr};
+use maps::{add, config, count, count_hit, counter_block, events, map_ptr};
 use vmlinux::xdp_md;
 
 #[no_mangle]
@@ -53,11 +53,11 @@ pub unsafe extern "C" fn xdp_hello(ctx: *mut xdp_md) -> u32 {
     notice.rule_id = decision.rule_id;
 
     let block = counter_block(config, notice.ifindex);
-    count(&counters, counter_key(block, verdict as u32));
+    count(block, verdict as u32);
     add(
-        &counters,
-        counter_key(block, COUNTER_BYTES + verdict as u32),
-        notice.packet_len,
+        block,
+        COUNTER_BYTES + verdict as u32,
+        notice.packet_len as u64,
     );
     if decision.rule_id != RULE_NONE {
         count_hit(decision.rule_id, notice.packet_len);
@@ -81,11 +81,11 @@ pub unsafe extern "C" fn xdp_hello(ctx: *mut xdp_md) -> u32 {
 
 /// Hands the notice to user space, or counts it as lost when the ring is full.
 #[inline(always)]
-fn send_notice(ctx: &xdp_md, notice: &mut Notice, block: u32) {
+fn send_notice(ctx: &xdp_md, notice: &mut Notice, block: *mut CounterBlock) {
     unsafe {
         let slot = helpers::ringbuf_reserve(map_ptr(&events), size_of::<Notice>() as u64, 0);
         if slot.is_null() {
-            count(&counters, counter_key(block, COUNTER_NOTICES_LOST));
+            count(block, COUNTER_NOTICES_LOST);
             return;
         }
         // Only notices that are sent pay for the clock and the MACs.
@@ -97,7 +97,7 @@ fn send_notice(ctx: &xdp_md, notice: &mut Notice, block: u32) {
         (slot as *mut Notice).write(*notice);
         helpers::ringbuf_submit(slot, 0);
     }
-    count(&counters, counter_key(block, COUNTER_NOTICES_SENT));
+    count(block, COUNTER_NOTICES_SENT);
 }
 
 #[panic_handler]

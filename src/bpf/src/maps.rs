@@ -54,12 +54,12 @@ btf_map!(
 
 btf_map!(
     /// Per-CPU packet and notice counters, a block of `abi::COUNTER_*` per
-    /// interface (`abi::counter_key`).
+    /// interface (`counter_block`).
     counters: CounterArrayDef {
         r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
-        max_entries: *const [i32; (COUNTER_BLOCKS * COUNTER_SLOTS) as usize],
+        max_entries: *const [i32; COUNTER_BLOCKS as usize],
         key: *const u32,
-        value: *const u64,
+        value: *const CounterBlock,
     }
 );
 
@@ -260,10 +260,11 @@ pub fn config() -> &'static Config {
     unsafe { &*read_volatile(&at) }
 }
 
-/// The counter block of the interface `ifindex`: its place in the `-i`
-/// list, or `MAX_IFACES` for any other.
+/// This CPU's counter block of the interface `ifindex`: that of its place
+/// in the `-i` list, or block `MAX_IFACES` for any other. Null never (a
+/// per-CPU array has every slot), but checked where it is used.
 #[inline(always)]
-pub fn counter_block(config: &Config, ifindex: u32) -> u32 {
+pub fn counter_block(config: &Config, ifindex: u32) -> *mut CounterBlock {
     let mut block = MAX_IFACES;
     let mut i = 0;
     // The verifier reads iface_count and the table as constants (frozen
@@ -279,7 +280,8 @@ pub fn counter_block(config: &Config, ifindex: u32) -> u32 {
         i += 1;
     }
     // One state for the verifier, whichever entry matched.
-    merged(block as usize, 31) as u32
+    let block = merged(block as usize, 31) as u32;
+    lookup_ptr::<_, u32, CounterBlock>(&counters, &block)
 }
 
 #[inline(always)]
@@ -314,20 +316,19 @@ pub fn class_at<M, K>(map: &'static M, key: &K) -> u32 {
     lookup_or(map, key, 0u32)
 }
 
-/// Adds one to this CPU's slot `index` of a per-CPU counter array.
+/// Adds `amount` to slot `slot` (`abi::COUNTER_*`) of this CPU's `block`.
 #[inline(always)]
-pub fn count<M>(map: &'static M, index: u32) {
-    add(map, index, 1);
+pub fn add(block: *mut CounterBlock, slot: u32, amount: u64) {
+    if !block.is_null() {
+        // Per-CPU: nothing else writes this CPU's block meanwhile.
+        unsafe { (*block).slots[(slot % COUNTER_SLOTS) as usize] += amount };
+    }
 }
 
-/// Adds `amount` to this CPU's slot `index` of a per-CPU counter array.
+/// Adds one to slot `slot` of this CPU's `block`.
 #[inline(always)]
-pub fn add<M>(map: &'static M, index: u32, amount: u32) {
-    let slot = lookup_ptr::<M, u32, u64>(map, &index);
-    if !slot.is_null() {
-        // Per-CPU: nothing else writes this CPU's slot meanwhile.
-        unsafe { *slot += amount as u64 };
-    }
+pub fn count(block: *mut CounterBlock, slot: u32) {
+    add(block, slot, 1);
 }
 
 /// Adds a packet of `bytes` to this CPU's hits of rule `slot`.

@@ -12,17 +12,23 @@
 
 use crate::abi::*;
 use crate::helpers::ktime_get_ns;
-use crate::maps::{count, counters, lookup_ptr, rate_state};
+use crate::maps::{count, lookup_ptr, rate_state};
 
 /// Whether the packet in `notice` gets a notice: `logged` (a `log` rule
 /// decided it) or `asked` (the notice mode wants it), and not held back by
-/// `--sample` or `--max-rate`. Counts the reason in interface block `block`
+/// `--sample` or `--max-rate`. Counts the reason in the interface's counter `block`
 /// when it does not. With a rate set, the clock read here is the notice's
 /// timestamp.
 #[inline(always)]
-pub fn admit(config: &Config, block: u32, notice: &mut Notice, logged: bool, asked: bool) -> bool {
+pub fn admit(
+    config: &Config,
+    block: *mut CounterBlock,
+    notice: &mut Notice,
+    logged: bool,
+    asked: bool,
+) -> bool {
     if !logged && !asked {
-        count(&counters, counter_key(block, COUNTER_NOT_ASKED));
+        count(block, COUNTER_NOT_ASKED);
         return false;
     }
     let sample_every = config.sample_every as u64;
@@ -38,7 +44,7 @@ pub fn admit(config: &Config, block: u32, notice: &mut Notice, logged: bool, ask
     if sample_every > 1 && !logged {
         if state.skip != 0 {
             state.skip -= 1;
-            count(&counters, counter_key(block, COUNTER_SAMPLED_OUT));
+            count(block, COUNTER_SAMPLED_OUT);
             return false;
         }
         state.skip = sample_every - 1;
@@ -56,7 +62,7 @@ pub fn admit(config: &Config, block: u32, notice: &mut Notice, logged: bool, ask
         state.last_ns = now;
         if budget < cost_ns {
             state.budget_ns = budget;
-            count(&counters, counter_key(block, COUNTER_OVER_RATE));
+            count(block, COUNTER_OVER_RATE);
             return false;
         }
         state.budget_ns = budget - cost_ns;

@@ -153,6 +153,20 @@ impl Config {
     };
 }
 
+impl Config {
+    /// These settings under `--max-rate per_second` (at least 1): a notice
+    /// costs 1e9 / R ns of the budget, and the bucket holds one second's
+    /// worth.
+    pub const fn with_max_rate(self, per_second: u32) -> Config {
+        let cost_ns = 1_000_000_000 / per_second as u64;
+        Config {
+            notice_cost_ns: cost_ns,
+            bucket_ns: cost_ns * per_second as u64,
+            ..self
+        }
+    }
+}
+
 /// Interfaces one run attaches to (`-i`), each with its own counters.
 pub const MAX_IFACES: u32 = 16;
 

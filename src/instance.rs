@@ -149,23 +149,14 @@ pub struct Counts {
     pub notices_lost: u64,
 }
 
-/// One interface's packets: each got a notice (`notices`), or is counted by
-/// why it got none; the five add up to `packets`.
+/// One interface's packets (`packets`, for readers of the JSON): each got
+/// a notice (`notices_sent`), or is counted by why it got none.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accounting {
     pub interface: String,
     pub packets: u64,
-    pub passed: u64,
-    pub dropped: u64,
-    pub aborted: u64,
-    pub passed_bytes: u64,
-    pub dropped_bytes: u64,
-    pub aborted_bytes: u64,
-    pub notices: u64,
-    pub sampled_out: u64,
-    pub over_rate: u64,
-    pub lost: u64,
-    pub not_asked: u64,
+    #[serde(flatten)]
+    pub counters: Counters,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,21 +259,11 @@ impl Instance {
         let accounting = (0..self.blocks)
             .zip(&self.about.interfaces)
             .map(|(block, iface)| {
-                let c = Counters::read_block(&self.counters, block)?;
+                let counters = Counters::read_block(&self.counters, block)?;
                 Ok(Accounting {
                     interface: iface.name.clone(),
-                    packets: c.packets(),
-                    passed: c.passed,
-                    dropped: c.dropped,
-                    aborted: c.aborted,
-                    passed_bytes: c.passed_bytes,
-                    dropped_bytes: c.dropped_bytes,
-                    aborted_bytes: c.aborted_bytes,
-                    notices: c.notices_sent,
-                    sampled_out: c.sampled_out,
-                    over_rate: c.over_rate,
-                    lost: c.notices_lost,
-                    not_asked: c.not_asked,
+                    packets: counters.packets(),
+                    counters,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -155,7 +155,10 @@ fn encode(report: &Report, encoder: &mut DescriptorEncoder) -> Result<(), std::f
         report
             .accounting
             .iter()
-            .flat_map(|a| by_verdict(&a.interface, a.passed, a.dropped, a.aborted)),
+            .flat_map(|a| {
+                let c = &a.counters;
+                by_verdict(&a.interface, c.passed, c.dropped, c.aborted)
+            }),
     )?;
     family(
         encoder,
@@ -164,11 +167,12 @@ fn encode(report: &Report, encoder: &mut DescriptorEncoder) -> Result<(), std::f
         None,
         MetricType::Counter,
         report.accounting.iter().flat_map(|a| {
+            let c = &a.counters;
             by_verdict(
                 &a.interface,
-                a.passed_bytes,
-                a.dropped_bytes,
-                a.aborted_bytes,
+                c.passed_bytes,
+                c.dropped_bytes,
+                c.aborted_bytes,
             )
         }),
     )?;
@@ -180,9 +184,9 @@ fn encode(report: &Report, encoder: &mut DescriptorEncoder) -> Result<(), std::f
         MetricType::Counter,
         report.accounting.iter().flat_map(|a| {
             [
-                ("sampled_out", a.sampled_out),
-                ("over_rate", a.over_rate),
-                ("not_asked", a.not_asked),
+                ("sampled_out", a.counters.sampled_out),
+                ("over_rate", a.counters.over_rate),
+                ("not_asked", a.counters.not_asked),
             ]
             .map(|(reason, value)| {
                 (

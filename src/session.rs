@@ -101,14 +101,8 @@ fn config(cli: &Cli, ifaces: &[Interface]) -> Config {
     for (slot, iface) in ifindexes.iter_mut().zip(ifaces) {
         *slot = iface.index;
     }
-    // The bucket holds one second's worth of notices.
-    let cost_ns = cli
-        .max_rate
-        .map_or(0, |rate| 1_000_000_000 / u64::from(rate));
-    Config {
+    let config = Config {
         sample_every: cli.sample.unwrap_or(1),
-        notice_cost_ns: cost_ns,
-        bucket_ns: cost_ns * u64::from(cli.max_rate.unwrap_or(0)),
         iface_count: ifaces.len() as u32,
         ifindexes,
         default_verdict: match cli.default {
@@ -121,6 +115,11 @@ fn config(cli: &Cli, ifaces: &[Interface]) -> Config {
             NoticeFilter::None => abi::NOTICES_NONE,
         },
         dry_run: cli.dry_run.into(),
+        ..Config::DEFAULT
+    };
+    match cli.max_rate {
+        Some(rate) => config.with_max_rate(rate),
+        None => config,
     }
 }
 

@@ -1,4 +1,5 @@
-//! The per-CPU counters of the XDP program, summed over CPUs.
+//! The per-CPU counters of the XDP program, a block per interface, summed
+//! over CPUs; the summary and its accounting of every packet.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -15,7 +16,7 @@ use crate::abi::{
 };
 use crate::firewall::ActiveRule;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     pub passed: u64,
     pub dropped: u64,

@@ -266,40 +266,55 @@ fn frame(name: &str) -> Vec<u8> {
         .frame
 }
 
-/// The rate settings of `--max-rate rate` (the session's arithmetic).
-fn max_rate(rate: u64) -> Config {
-    let cost = 1_000_000_000 / rate;
-    Config {
-        notice_cost_ns: cost,
-        bucket_ns: cost * rate,
-        ..CONFIG
-    }
+/// The settings of `--max-rate rate`.
+fn max_rate(rate: u32) -> Config {
+    CONFIG.with_max_rate(rate)
+}
+
+/// The program under `config` and `rules`, each of `runs` (a frame, how
+/// many times) through it in turn: the notices of each run, and the
+/// counters after the last.
+fn counted(config: Config, rules: &[&str], runs: &[(&[u8], u32)]) -> (Vec<usize>, Counters) {
+    let mut object = MaybeUninit::uninit();
+    let skel = loader::load(&mut object, RING_BYTES, config).expect("loading the XDP program");
+    let texts: Vec<String> = rules.iter().map(|rule| rule.to_string()).collect();
+    let rules = RuleSet::load(&texts, None).expect("compiling the rules");
+    Firewall::new()
+        .install(&RuleMaps::of(&skel.maps), &rules)
+        .expect("installing the rules");
+    let notices = runs
+        .iter()
+        .map(|(frame, repeat)| run_repeated(&skel, frame, *repeat))
+        .collect();
+    let counters = Counters::read(&skel.maps.counters).unwrap();
+    assert_eq!(counters.accounted(), counters.packets(), "{counters:?}");
+    (notices, counters)
 }
 
 /// `--sample 10` over 1000 packets: exactly 100 notices, 900 sampled out,
-/// every packet counted.
+/// every packet counted. Later runs count on where it stopped (a run of
+/// its own would start with a notice again): packets 1001, then none of
+/// 1006-1010, then 1011.
 #[test]
 #[ignore = "needs root: loading XDP programs"]
 fn sampling_keeps_exactly_one_packet_in_n() {
     common::require_root(NEEDS_ROOT);
-    let mut object = MaybeUninit::uninit();
+    let udp = packets::udp64();
     let config = Config {
         sample_every: 10,
         ..CONFIG
     };
-    let skel = loader::load(&mut object, RING_BYTES, config).expect("loading the XDP program");
-    assert_eq!(run_repeated(&skel, &packets::udp64(), 1000), 100);
-    let counters = Counters::read(&skel.maps.counters).unwrap();
+    let (notices, counters) = counted(
+        config,
+        &[],
+        &[(&udp, 1000), (&udp, 5), (&udp, 5), (&udp, 1)],
+    );
+    assert_eq!(notices, [100, 1, 0, 1]);
     assert_eq!(
         (counters.passed, counters.notices_sent, counters.sampled_out),
-        (1000, 100, 900),
+        (1011, 102, 909),
         "{counters:?}"
     );
-    assert_eq!(counters.accounted(), counters.packets(), "{counters:?}");
-    // Later runs count on where it stopped (a run of its own would start
-    // with a notice again): packets 1001, then none of 1006-1010, then 1011.
-    let runs = [5, 5, 1].map(|repeat| run_repeated(&skel, &packets::udp64(), repeat));
-    assert_eq!(runs, [1, 0, 1]);
 }
 
 /// A `log` rule asked for each of its packets: sampling leaves them all,
@@ -308,19 +323,13 @@ fn sampling_keeps_exactly_one_packet_in_n() {
 #[ignore = "needs root: loading XDP programs"]
 fn a_log_rule_is_never_sampled() {
     common::require_root(NEEDS_ROOT);
-    let mut object = MaybeUninit::uninit();
     let config = Config {
         sample_every: 10,
         ..CONFIG
     };
-    let skel = loader::load(&mut object, RING_BYTES, config).expect("loading the XDP program");
-    let rules = RuleSet::load(&["allow udp log".to_string()], None).expect("compiling");
-    Firewall::new()
-        .install(&RuleMaps::of(&skel.maps), &rules)
-        .expect("installing the rule");
-    assert_eq!(run_repeated(&skel, &packets::udp64(), 100), 100);
-    assert_eq!(run_repeated(&skel, &frame("ipv4-tcp-syn"), 100), 10);
-    let counters = Counters::read(&skel.maps.counters).unwrap();
+    let (udp, tcp) = (packets::udp64(), frame("ipv4-tcp-syn"));
+    let (notices, counters) = counted(config, &["allow udp log"], &[(&udp, 100), (&tcp, 100)]);
+    assert_eq!(notices, [100, 10]);
     assert_eq!(
         (counters.notices_sent, counters.sampled_out),
         (110, 90),
@@ -362,23 +371,14 @@ fn the_rate_limit_lets_exactly_the_bucket_through() {
 #[ignore = "needs root: loading XDP programs"]
 fn sampling_comes_before_the_rate_limit() {
     common::require_root(NEEDS_ROOT);
-    let mut object = MaybeUninit::uninit();
     let config = Config {
         sample_every: 10,
         ..max_rate(5)
     };
-    let skel = loader::load(&mut object, RING_BYTES, config).expect("loading");
-    assert_eq!(run_repeated(&skel, &packets::udp64(), 1000), 5);
-    let counters = Counters::read(&skel.maps.counters).unwrap();
-    assert_eq!(
-        (
-            counters.notices_sent,
-            counters.sampled_out,
-            counters.over_rate
-        ),
-        (5, 900, 95),
-        "{counters:?}"
-    );
+    let (notices, counters) = counted(config, &[], &[(&packets::udp64(), 1000)]);
+    assert_eq!(notices, [5]);
+    let held = (counters.sampled_out, counters.over_rate);
+    assert_eq!(held, (900, 95), "{counters:?}");
 }
 
 /// `--notices denied`: what passes is counted as not asked for, so the
@@ -387,16 +387,13 @@ fn sampling_comes_before_the_rate_limit() {
 #[ignore = "needs root: loading XDP programs"]
 fn packets_not_asked_for_are_counted() {
     common::require_root(NEEDS_ROOT);
-    let mut object = MaybeUninit::uninit();
     let config = Config {
         notice_mode: xdp_hello::abi::NOTICES_DENIED,
         ..CONFIG
     };
-    let skel = loader::load(&mut object, RING_BYTES, config).expect("loading");
-    assert_eq!(run_repeated(&skel, &packets::udp64(), 50), 0);
-    let counters = Counters::read(&skel.maps.counters).unwrap();
+    let (notices, counters) = counted(config, &[], &[(&packets::udp64(), 50)]);
+    assert_eq!(notices, [0]);
     assert_eq!((counters.passed, counters.not_asked), (50, 50));
-    assert_eq!(counters.accounted(), counters.packets(), "{counters:?}");
 }
 
 /// Counters go to the block of the packet's interface: BPF_PROG_TEST_RUN

@@ -162,7 +162,13 @@ fn describe(report: &Report, now: f64) -> String {
             text,
             "  {}: {} packets = {} notices + {} sampled out + {} over the rate + {} lost \
              (ring full) + {} not asked for",
-            a.interface, a.packets, a.notices, a.sampled_out, a.over_rate, a.lost, a.not_asked
+            a.interface,
+            a.packets,
+            a.counters.notices_sent,
+            a.counters.sampled_out,
+            a.counters.over_rate,
+            a.counters.notices_lost,
+            a.counters.not_asked
         );
     }
     let reloads = &report.reloads;

@@ -123,6 +123,62 @@ pub struct Config {
     /// Non-zero: every verdict is computed, counted and reported, and every
     /// packet passes (`--dry-run`).
     pub dry_run: u32,
+    /// `--sample N`: a notice for one packet in N the notice mode asks for
+    /// (0 and 1: every one). `log` rules are never sampled.
+    pub sample_every: u32,
+    /// `--max-rate R`: a notice costs 1e9 / R nanoseconds of a per-CPU
+    /// budget (0: no limit), which refills with time up to `bucket_ns`.
+    pub notice_cost_ns: u64,
+    pub bucket_ns: u64,
+    /// The interfaces (`-i`) whose packets are counted apart, in order:
+    /// counter block `i` is `ifindexes[i]`'s; any other interface's packets
+    /// (BPF_PROG_TEST_RUN's loopback) go to block `MAX_IFACES`
+    /// (`counters` key).
+    pub iface_count: u32,
+    pub ifindexes: [u32; MAX_IFACES as usize],
+}
+
+impl Config {
+    /// Allow by default, every notice, no dry run, no sampling or rate
+    /// limit, no interface counted apart.
+    pub const DEFAULT: Config = Config {
+        default_verdict: XDP_PASS as u32,
+        notice_mode: NOTICES_ALL,
+        dry_run: 0,
+        sample_every: 0,
+        notice_cost_ns: 0,
+        bucket_ns: 0,
+        iface_count: 0,
+        ifindexes: [0; MAX_IFACES as usize],
+    };
+}
+
+impl Config {
+    /// These settings under `--max-rate per_second` (at least 1): a notice
+    /// costs 1e9 / R ns of the budget, and the bucket holds one second's
+    /// worth.
+    pub const fn with_max_rate(self, per_second: u32) -> Config {
+        let cost_ns = 1_000_000_000 / per_second as u64;
+        Config {
+            notice_cost_ns: cost_ns,
+            bucket_ns: cost_ns * per_second as u64,
+            ..self
+        }
+    }
+}
+
+/// Interfaces one run attaches to (`-i`), each with its own counters.
+pub const MAX_IFACES: u32 = 16;
+
+/// Per-CPU state of `--sample` and `--max-rate` (`rate_state`, one entry).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RateState {
+    /// Packets still to skip before the next sampled one.
+    pub skip: u64,
+    /// Nanoseconds of notices the bucket holds now, and when it was filled.
+    pub budget_ns: u64,
+    pub last_ns: u64,
 }
 
 /// Key of the IPv4 address class trie. The generation and direction lead
@@ -360,9 +416,25 @@ pub const COUNTER_PASS: u32 = XDP_PASS as u32;
 pub const COUNTER_NOTICES_LOST: u32 = 5;
 /// Notices handed to the ring buffer.
 pub const COUNTER_NOTICES_SENT: u32 = 6;
+/// Packets the notice mode asked for, left without one by `--sample`.
+pub const COUNTER_SAMPLED_OUT: u32 = 7;
 /// Bytes (frame lengths) per verdict: `COUNTER_BYTES + verdict`.
 pub const COUNTER_BYTES: u32 = 8;
+/// Packets left without a notice by `--max-rate`.
+pub const COUNTER_OVER_RATE: u32 = 13;
+/// Packets neither `--notices` nor a `log` rule asked a notice for.
+pub const COUNTER_NOT_ASKED: u32 = 14;
 pub const COUNTER_SLOTS: u32 = 16;
+/// Counter blocks: one per `-i` interface, and one for any other.
+pub const COUNTER_BLOCKS: u32 = MAX_IFACES + 1;
+
+/// One interface's counters, a value of `counters`: slot `COUNTER_*`. A
+/// block, so that a packet costs one lookup whatever it counts.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CounterBlock {
+    pub slots: [u64; COUNTER_SLOTS as usize],
+}
 
 /// One packet, as the XDP program saw it. Multi-byte numbers are in host
 /// order; addresses are raw network-order bytes (IPv4 in the first four).

@@ -45,9 +45,16 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Interface to attach to.
-    #[arg(short, long, default_value = "eth0")]
-    pub iface: String,
+    /// Interface to attach to; repeat it (-i a -i b) or list several
+    /// (-i a,b) to watch them all with one program, its rules and its maps.
+    #[arg(
+        short,
+        long = "iface",
+        value_name = "IFACE",
+        default_value = "eth0",
+        value_delimiter = ','
+    )]
+    pub ifaces: Vec<String>,
 
     /// XDP mode: `auto` uses native mode where the driver supports it and
     /// falls back to skb (generic) mode where it does not.
@@ -84,6 +91,16 @@ pub struct Cli {
         value_parser = parse_seconds
     )]
     pub stats: Option<u64>,
+
+    /// A notice for one packet in N of those --notices asks for (per CPU;
+    /// `log` rules' packets are never sampled). All are counted.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_sample)]
+    pub sample: Option<u32>,
+
+    /// At most R notices a second from each CPU, decided in the kernel (a
+    /// token bucket holding one second's worth). All packets are counted.
+    #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = parse_max_rate)]
+    pub max_rate: Option<u32>,
 
     /// Size of the notice ring buffer: a power of two from 4K to 1G (e.g. 256K, 4M).
     #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = parse_ring_size)]
@@ -216,6 +233,27 @@ fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
         .map_err(|_| "not an IP address and port (e.g. 127.0.0.1:9435, [::]:9435)".to_string())
 }
 
+/// `--sample N`: a whole number from 1 (every packet) to 2^32 - 1.
+fn parse_sample(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(every) if every >= 1 => Ok(every),
+        _ => Err("must be a whole number of packets, at least 1 (1 in N)".to_string()),
+    }
+}
+
+/// The highest `--max-rate`: a notice a nanosecond.
+pub const MAX_NOTICE_RATE: u32 = 1_000_000_000;
+
+/// `--max-rate R`: notices a second, from 1 to [`MAX_NOTICE_RATE`].
+fn parse_max_rate(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(rate) if (1..=MAX_NOTICE_RATE).contains(&rate) => Ok(rate),
+        _ => Err(format!(
+            "must be a whole number of notices a second, from 1 to {MAX_NOTICE_RATE}"
+        )),
+    }
+}
+
 /// A whole number of seconds, at least 1.
 fn parse_seconds(text: &str) -> Result<u64, String> {
     match text.trim().parse::<i128>() {
@@ -238,7 +276,7 @@ mod tests {
     #[test]
     fn defaults_match_the_readme() {
         let cli = Cli::try_parse_from(["xdp-hello"]).unwrap();
-        assert_eq!(cli.iface, "eth0");
+        assert_eq!(cli.ifaces, ["eth0"]);
         assert_eq!(cli.mode, Mode::Auto);
         assert_eq!(cli.ring_size, 4 << 20);
         assert_eq!(cli.default, Action::Allow);
@@ -271,7 +309,7 @@ mod tests {
             "-v",
         ])
         .unwrap();
-        assert_eq!(cli.iface, "veth0");
+        assert_eq!(cli.ifaces, ["veth0"]);
         assert_eq!(cli.mode, Mode::Skb);
         assert_eq!(cli.rules, ["deny icmp", "allow src 10.1.2.3"]);
         assert_eq!(cli.rules_file, Some(PathBuf::from("r.txt")));
@@ -341,6 +379,38 @@ mod tests {
             assert!(err.ends_with("from 4K to 1G"), "{text}: {err}");
         }
         assert!(parse_ring_size("G").is_err());
+    }
+
+    /// `-i` repeated and comma lists (as xdpdump takes them) give one list,
+    /// in order.
+    #[test]
+    fn interfaces_repeat_and_list() {
+        let cli =
+            Cli::try_parse_from(["xdp-hello", "-i", "a", "--iface", "b,c", "-i", "d"]).unwrap();
+        assert_eq!(cli.ifaces, ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn sample_and_max_rate_parse_and_refuse_nonsense() {
+        let cli =
+            Cli::try_parse_from(["xdp-hello", "--sample", "10", "--max-rate", "1000"]).unwrap();
+        assert_eq!((cli.sample, cli.max_rate), (Some(10), Some(1000)));
+        let cli = Cli::try_parse_from(["xdp-hello"]).unwrap();
+        assert_eq!((cli.sample, cli.max_rate), (None, None));
+        for args in [
+            &["xdp-hello", "--sample", "0"][..],
+            &["xdp-hello", "--sample", "-3"],
+            &["xdp-hello", "--sample", "often"],
+            &["xdp-hello", "--max-rate", "0"],
+            &["xdp-hello", "--max-rate", "1000000001"],
+            &["xdp-hello", "--max-rate", "1.5"],
+        ] {
+            let err = Cli::try_parse_from(args).expect_err(&format!("{args:?} was accepted"));
+            assert!(
+                err.to_string().contains("must be a whole number"),
+                "{args:?}: {err}"
+            );
+        }
     }
 
     /// Issue 7 item 21: `--stats -1` said "unexpected argument".

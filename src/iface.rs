@@ -22,6 +22,39 @@ pub fn index_of(name: &str) -> Result<u32> {
     Ok(index)
 }
 
+/// An interface as the user named it (`-i`), with its index here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interface {
+    pub name: String,
+    pub index: u32,
+}
+
+/// The interfaces `names` (`-i`, in order), each one there and named once,
+/// at most `max`; else an error that names the one at fault.
+pub fn resolve_all(names: &[String], max: usize) -> Result<Vec<Interface>> {
+    if names.len() > max {
+        bail!(
+            "{} interfaces given with -i; one run attaches to at most {max}",
+            names.len()
+        );
+    }
+    let mut interfaces: Vec<Interface> = Vec::with_capacity(names.len());
+    for name in names {
+        let index = index_of(name)?;
+        if let Some(earlier) = interfaces.iter().find(|i| i.index == index) {
+            bail!(
+                "interface '{name}' is given twice with -i (as '{}'): name each once",
+                earlier.name
+            );
+        }
+        interfaces.push(Interface {
+            name: name.clone(),
+            index,
+        });
+    }
+    Ok(interfaces)
+}
+
 /// The name of interface `index`, or the number itself if it has none (gone).
 pub fn name_of(index: u32) -> String {
     let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
@@ -245,5 +278,33 @@ mod tests {
         assert_eq!(name_of(index_of("lo").unwrap()), "lo");
         assert!(interface_flags("no-such-iface").is_err());
         assert!(hardware_type("sixteen-chars-xx").is_err());
+    }
+
+    /// Several -i: each named once, all there, not too many; the error
+    /// names the one at fault.
+    #[test]
+    fn interfaces_are_resolved_in_order_each_once() {
+        let lo = index_of("lo").unwrap();
+        let list = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            resolve_all(&list(&["lo"]), 16).unwrap(),
+            [Interface {
+                name: "lo".into(),
+                index: lo
+            }]
+        );
+        let twice = resolve_all(&list(&["lo", "lo"]), 16)
+            .unwrap_err()
+            .to_string();
+        assert!(twice.contains("'lo' is given twice"), "{twice}");
+        let missing = resolve_all(&list(&["lo", "no-such-iface"]), 16)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.starts_with("no interface named 'no-such-iface'"),
+            "{missing}"
+        );
+        let many = resolve_all(&list(&["lo"; 17]), 16).unwrap_err().to_string();
+        assert!(many.contains("at most 16"), "{many}");
     }
 }

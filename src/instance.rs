@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::attach::Attachment;
 use crate::cli::Cli;
 use crate::firewall::{Firewall, HitCounters};
+use crate::iface::Interface;
 use crate::metrics::MetricsServer;
 use crate::skel::XdpHelloSkel;
 use crate::stats::Counters;
@@ -32,7 +33,8 @@ impl Listeners {
     pub fn bind(cli: &Cli) -> Result<Listeners> {
         Ok(Listeners {
             metrics: cli.metrics.map(MetricsServer::bind).transpose()?,
-            status: StatusSocket::bind(&cli.iface)?,
+            // One socket per instance, named by its first interface.
+            status: StatusSocket::bind(&cli.ifaces[0])?,
         })
     }
 
@@ -56,6 +58,8 @@ pub struct Instance {
     started: Instant,
     counters: MapHandle,
     hits: MapHandle,
+    /// How many interfaces have a counter block (`about.interfaces`).
+    blocks: u32,
     /// Notices written whole to stdout (the summary's "shown").
     shown: AtomicU64,
     live: Mutex<Live>,
@@ -66,16 +70,23 @@ pub struct Instance {
 pub struct About {
     pub pid: u32,
     pub version: String,
-    pub interface: String,
-    pub ifindex: u32,
-    pub mode: String,
+    /// Where the program is attached, in the order of `-i`.
+    pub interfaces: Vec<AttachedTo>,
     pub program_id: u32,
     /// The program's tag (bpftool's `tag`), in hex.
     pub program_tag: String,
-    pub link_id: u32,
     pub dry_run: bool,
     /// When it started, in seconds since the Unix epoch.
     pub started_at: f64,
+}
+
+/// One interface the program is attached to, by its own bpf_link.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AttachedTo {
+    pub name: String,
+    pub ifindex: u32,
+    pub mode: String,
+    pub link_id: u32,
 }
 
 /// What the session changes: the rules in force and the reloads.
@@ -119,6 +130,8 @@ pub struct Report {
     pub about: About,
     pub uptime_seconds: f64,
     pub counts: Counts,
+    /// Each interface's packets, by what became of their notices.
+    pub accounting: Vec<Accounting>,
     pub rules: Vec<RuleReport>,
     pub reloads: Reloads,
 }
@@ -136,6 +149,16 @@ pub struct Counts {
     pub notices_lost: u64,
 }
 
+/// One interface's packets (`packets`, for readers of the JSON): each got
+/// a notice (`notices_sent`), or is counted by why it got none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accounting {
+    pub interface: String,
+    pub packets: u64,
+    #[serde(flatten)]
+    pub counters: Counters,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleReport {
     pub id: u32,
@@ -145,25 +168,33 @@ pub struct RuleReport {
 }
 
 impl Instance {
-    /// The run of `cli`: the loaded `skel`, attached by `attachment` to its
-    /// interface (`ifindex`), with `firewall`'s rules in force.
+    /// The run of `cli`: the loaded `skel`, attached by `attachments` to
+    /// `ifaces` (one each, in order), with `firewall`'s rules in force.
     pub fn new(
         cli: &Cli,
-        ifindex: u32,
+        ifaces: &[Interface],
         skel: &XdpHelloSkel<'_>,
-        attachment: &Attachment,
+        attachments: &[Attachment],
         firewall: &Firewall,
     ) -> Result<Instance> {
-        let link = LinkInfo::from_fd(attachment.link()).context("reading the bpf_link's info")?;
+        let mut interfaces = Vec::with_capacity(ifaces.len());
+        for (iface, attachment) in ifaces.iter().zip(attachments) {
+            let link =
+                LinkInfo::from_fd(attachment.link()).context("reading the bpf_link's info")?;
+            interfaces.push(AttachedTo {
+                name: iface.name.clone(),
+                ifindex: iface.index,
+                mode: attachment.mode.to_string(),
+                link_id: link.id,
+            });
+        }
         let about = About {
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            interface: cli.iface.clone(),
-            ifindex,
-            mode: attachment.mode.to_string(),
-            program_id: link.prog_id,
+            interfaces,
+            program_id: libbpf_rs::Program::id_from_fd(skel.progs.xdp_hello.as_fd())
+                .context("reading the program's id")?,
             program_tag: program_tag(skel)?,
-            link_id: link.id,
             dry_run: cli.dry_run,
             started_at: unix_now(),
         };
@@ -173,6 +204,7 @@ impl Instance {
             started: Instant::now(),
             counters: handle(&skel.maps.counters)?,
             hits: handle(&skel.maps.rule_hits)?,
+            blocks: ifaces.len() as u32,
             shown: AtomicU64::new(0),
             live: Mutex::new(Live::default()),
         };
@@ -224,6 +256,17 @@ impl Instance {
     /// Everything now, the counters read from the maps (summed over CPUs).
     pub fn report(&self) -> Result<Report> {
         let counters = Counters::read(&self.counters)?;
+        let accounting = (0..self.blocks)
+            .zip(&self.about.interfaces)
+            .map(|(block, iface)| {
+                let counters = Counters::read_block(&self.counters, block)?;
+                Ok(Accounting {
+                    interface: iface.name.clone(),
+                    packets: counters.packets(),
+                    counters,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let live = self
             .live
             .lock()
@@ -254,6 +297,7 @@ impl Instance {
                 notices_shown: self.shown.load(Ordering::Relaxed),
                 notices_lost: counters.notices_lost,
             },
+            accounting,
             rules,
             reloads: live.reloads.clone(),
         })

@@ -40,6 +40,11 @@ pub fn load(
     rodata.CONFIG.default_verdict = config.default_verdict;
     rodata.CONFIG.notice_mode = config.notice_mode;
     rodata.CONFIG.dry_run = config.dry_run;
+    rodata.CONFIG.sample_every = config.sample_every;
+    rodata.CONFIG.notice_cost_ns = config.notice_cost_ns;
+    rodata.CONFIG.bucket_ns = config.bucket_ns;
+    rodata.CONFIG.iface_count = config.iface_count;
+    rodata.CONFIG.ifindexes = config.ifindexes;
     open.load().map_err(|err| explain_load_error(&err))
 }
 

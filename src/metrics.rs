@@ -134,11 +134,14 @@ impl EncodeMetric for Info {
 fn encode(report: &Report, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let about = &report.about;
     let counts = &report.counts;
-    let iface = about.interface.as_str();
-    let by_verdict = |passed, dropped, aborted| {
+    // Per interface, from its counter block.
+    let by_verdict = |iface: &str, passed, dropped, aborted| {
         [("pass", passed), ("drop", dropped), ("aborted", aborted)].map(|(verdict, value)| {
             (
-                [("interface", iface), ("verdict", verdict)],
+                [
+                    ("interface", iface.to_string()),
+                    ("verdict", verdict.to_string()),
+                ],
                 ConstCounter::new(value),
             )
         })
@@ -146,22 +149,52 @@ fn encode(report: &Report, encoder: &mut DescriptorEncoder) -> Result<(), std::f
     family(
         encoder,
         "xdp_hello_packets",
-        "Packets the XDP program saw, by verdict (in a dry run, drop is what would have been dropped)",
+        "Packets the XDP program saw, by interface and verdict (in a dry run, drop is what would have been dropped)",
         None,
         MetricType::Counter,
-        by_verdict(counts.passed, counts.dropped, counts.aborted),
+        report
+            .accounting
+            .iter()
+            .flat_map(|a| {
+                let c = &a.counters;
+                by_verdict(&a.interface, c.passed, c.dropped, c.aborted)
+            }),
     )?;
     family(
         encoder,
         "xdp_hello_bytes",
-        "Bytes (frame lengths) of the packets the XDP program saw, by verdict",
+        "Bytes (frame lengths) of the packets the XDP program saw, by interface and verdict",
         None,
         MetricType::Counter,
-        by_verdict(
-            counts.passed_bytes,
-            counts.dropped_bytes,
-            counts.aborted_bytes,
-        ),
+        report.accounting.iter().flat_map(|a| {
+            let c = &a.counters;
+            by_verdict(
+                &a.interface,
+                c.passed_bytes,
+                c.dropped_bytes,
+                c.aborted_bytes,
+            )
+        }),
+    )?;
+    family(
+        encoder,
+        "xdp_hello_packets_without_notice",
+        "Packets the XDP program sent no notice for, by interface and why: sampled out (--sample), over the rate (--max-rate), not asked for (--notices)",
+        None,
+        MetricType::Counter,
+        report.accounting.iter().flat_map(|a| {
+            [
+                ("sampled_out", a.counters.sampled_out),
+                ("over_rate", a.counters.over_rate),
+                ("not_asked", a.counters.not_asked),
+            ]
+            .map(|(reason, value)| {
+                (
+                    [("interface", a.interface.clone()), ("reason", reason.to_string())],
+                    ConstCounter::new(value),
+                )
+            })
+        }),
     )?;
     family(
         encoder,
@@ -236,21 +269,23 @@ fn encode(report: &Report, encoder: &mut DescriptorEncoder) -> Result<(), std::f
     family(
         encoder,
         "xdp_hello_program_info",
-        "The program xdp-hello attached: its version, interface, mode, program id and tag",
+        "The program xdp-hello attached, one series per interface: its version, interface, mode, program id and tag",
         None,
         MetricType::Gauge,
-        [(
-            [
-                ("version", about.version.clone()),
-                ("interface", about.interface.clone()),
-                ("mode", about.mode.clone()),
-                ("program_id", about.program_id.to_string()),
-                ("tag", about.program_tag.clone()),
-                ("link_id", about.link_id.to_string()),
-                ("dry_run", about.dry_run.to_string()),
-            ],
-            Info,
-        )],
+        about.interfaces.iter().map(|iface| {
+            (
+                [
+                    ("version", about.version.clone()),
+                    ("interface", iface.name.clone()),
+                    ("mode", iface.mode.clone()),
+                    ("program_id", about.program_id.to_string()),
+                    ("tag", about.program_tag.clone()),
+                    ("link_id", iface.link_id.to_string()),
+                    ("dry_run", about.dry_run.to_string()),
+                ],
+                Info,
+            )
+        }),
     )?;
     let started: ConstGauge<f64> = ConstGauge::new(about.started_at);
     let metric = encoder.encode_descriptor(

@@ -17,7 +17,7 @@ use crate::attach::{self, Attachment};
 use crate::cli::{self, Cli, NoticeFilter, MIN_RING_SIZE};
 use crate::firewall::{Firewall, RuleMaps, RuleSet};
 use crate::grace::GracePeriod;
-use crate::iface;
+use crate::iface::{self, Interface};
 use crate::instance::{Instance, Listeners};
 use crate::loader;
 use crate::logging::{self, say};
@@ -36,7 +36,7 @@ pub fn run(cli: &Cli) -> Result<bool> {
     // Everything that can be wrong with the input fails before the kernel
     // sees anything.
     let rule_set = RuleSet::load(&cli.rules, cli.rules_file.as_deref())?;
-    let ifindex = check_interface(cli)?;
+    let ifaces = check_interfaces(cli)?;
     let signals = Signals::install()?;
     let listeners = Listeners::bind(cli)?;
     // A change to --rules FILE reloads it as SIGHUP does; dropped, it stops.
@@ -44,18 +44,24 @@ pub fn run(cli: &Cli) -> Result<bool> {
         crate::rules_watch::RulesWatch::start(cli.rules_file.as_deref(), signals.reload.clone());
 
     let mut object = MaybeUninit::uninit();
-    let skel = loader::load(&mut object, ring_size(cli), config(cli))?;
+    let skel = loader::load(&mut object, ring_size(cli), config(cli, &ifaces))?;
     let rule_maps = RuleMaps::of(&skel.maps);
     let mut firewall = Firewall::new();
     firewall.install(&rule_maps, &rule_set)?;
-    let attachment = attach_and_tell(cli, &skel, ifindex, rule_set.len())?;
-    let instance = Instance::new(cli, ifindex, &skel, &attachment, &firewall)?;
+    let attachments = attach_and_tell(cli, &skel, &ifaces, rule_set.len())?;
+    let instance = Instance::new(cli, &ifaces, &skel, &attachments, &firewall)?;
+    let watches = attachments
+        .into_iter()
+        .zip(&ifaces)
+        .map(|(attachment, iface)| LinkWatch::new(attachment, &iface.name, iface.index))
+        .collect::<Result<_>>()?;
 
     let mut session = Session {
         cli,
         skel: &skel,
-        watch: LinkWatch::new(attachment, &cli.iface, ifindex)?,
-        output: NoticeOutput::to_stdout(cli, enforcing(cli, &firewall))?,
+        watches,
+        output: NoticeOutput::to_stdout(cli, &ifaces, enforcing(cli, &firewall))?,
+        ifaces,
         rule_maps,
         firewall,
         signals,
@@ -69,28 +75,36 @@ pub fn run(cli: &Cli) -> Result<bool> {
     session.finish()
 }
 
-/// The interface exists here and carries Ethernet; warns where it is down,
-/// or where `--default deny` could cut the user's own login. Returns its
-/// index.
-fn check_interface(cli: &Cli) -> Result<u32> {
-    let ifindex = iface::index_of(&cli.iface)?;
-    iface::require_ethernet(&cli.iface)?;
-    if let Some(warning) = iface::down_warning(&cli.iface) {
-        say(format_args!("warning: {warning}"));
+/// The interfaces exist here, each named once, and carry Ethernet; warns
+/// where one is down, or where `--default deny` could cut the user's own
+/// login.
+fn check_interfaces(cli: &Cli) -> Result<Vec<Interface>> {
+    let ifaces = iface::resolve_all(&cli.ifaces, abi::MAX_IFACES as usize)?;
+    for Interface { name, .. } in &ifaces {
+        iface::require_ethernet(name)?;
+        if let Some(warning) = iface::down_warning(name) {
+            say(format_args!("warning: {warning}"));
+        }
+        if cli.default == Action::Deny && iface::in_initial_namespace() {
+            say(format_args!(
+                "warning: --default deny on {name} drops all IP traffic no rule allows, \
+                 remote logins included"
+            ));
+        }
     }
-    if cli.default == Action::Deny && iface::in_initial_namespace() {
-        say(format_args!(
-            "warning: --default deny on {} drops all IP traffic no rule allows, \
-             remote logins included",
-            cli.iface
-        ));
-    }
-    Ok(ifindex)
+    Ok(ifaces)
 }
 
-/// The program's load-time settings.
-fn config(cli: &Cli) -> Config {
-    Config {
+/// The program's load-time settings, `ifaces` counted apart.
+fn config(cli: &Cli, ifaces: &[Interface]) -> Config {
+    let mut ifindexes = [0; abi::MAX_IFACES as usize];
+    for (slot, iface) in ifindexes.iter_mut().zip(ifaces) {
+        *slot = iface.index;
+    }
+    let config = Config {
+        sample_every: cli.sample.unwrap_or(1),
+        iface_count: ifaces.len() as u32,
+        ifindexes,
         default_verdict: match cli.default {
             Action::Allow => abi::XDP_PASS as u32,
             Action::Deny => abi::XDP_DROP as u32,
@@ -101,6 +115,11 @@ fn config(cli: &Cli) -> Config {
             NoticeFilter::None => abi::NOTICES_NONE,
         },
         dry_run: cli.dry_run.into(),
+        ..Config::DEFAULT
+    };
+    match cli.max_rate {
+        Some(rate) => config.with_max_rate(rate),
+        None => config,
     }
 }
 
@@ -112,24 +131,63 @@ fn ring_size(cli: &Cli) -> u32 {
     }
 }
 
-/// Attaches in the mode asked for and says where and how.
+/// Attaches to every interface in the mode asked for and says where and
+/// how. A refusal on any detaches those before it (their links close) and
+/// is named by the one that failed.
 fn attach_and_tell(
     cli: &Cli,
     skel: &XdpHelloSkel<'_>,
-    ifindex: u32,
+    ifaces: &[Interface],
     rules: usize,
-) -> Result<Attachment> {
-    let attachment = attach::attach(skel, ifindex, &cli.iface, cli.mode)?;
-    if attachment.fell_back {
-        say(format_args!(
-            "{}'s driver has no native XDP; using skb mode",
-            cli.iface
-        ));
+) -> Result<Vec<Attachment>> {
+    let mut attachments: Vec<Attachment> = Vec::with_capacity(ifaces.len());
+    for iface in ifaces {
+        match attach::attach(skel, iface.index, &iface.name, cli.mode) {
+            Ok(attachment) => attachments.push(attachment),
+            Err(err) if attachments.is_empty() => return Err(err),
+            Err(err) => {
+                let done: Vec<&str> = ifaces[..attachments.len()]
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect();
+                // Closing their links detaches the program from them.
+                drop(attachments);
+                anyhow::bail!(
+                    "{err:#} (nothing is left attached: detached again from {})",
+                    done.join(", ")
+                );
+            }
+        }
+    }
+    for (iface, attachment) in ifaces.iter().zip(&attachments) {
+        if attachment.fell_back {
+            say(format_args!(
+                "{}'s driver has no native XDP; using skb mode",
+                iface.name
+            ));
+        }
+    }
+    let names: Vec<&str> = ifaces.iter().map(|i| i.name.as_str()).collect();
+    let modes = if attachments.iter().all(|a| a.mode == attachments[0].mode) {
+        format!("{} mode", attachments[0].mode)
+    } else {
+        let each: Vec<String> = names
+            .iter()
+            .zip(&attachments)
+            .map(|(name, attachment)| format!("{} mode on {name}", attachment.mode))
+            .collect();
+        each.join(", ")
+    };
+    let mut limits = String::new();
+    if let Some(every) = cli.sample.filter(|&every| every > 1) {
+        limits.push_str(&format!(", a notice for 1 packet in {every}"));
+    }
+    if let Some(rate) = cli.max_rate {
+        limits.push_str(&format!(", at most {rate} notices/s per CPU"));
     }
     say(format_args!(
-        "xdp_hello attached to {} ({} mode, {rules} rule{}, default {}{}); Ctrl-C to stop",
-        cli.iface,
-        attachment.mode,
+        "xdp_hello attached to {} ({modes}, {rules} rule{}, default {}{limits}{}); Ctrl-C to stop",
+        names.join(", "),
         plural(rules),
         cli::action_name(cli.default),
         if cli.dry_run {
@@ -138,7 +196,7 @@ fn attach_and_tell(
             ""
         }
     ));
-    Ok(attachment)
+    Ok(attachments)
 }
 
 /// Rules in force: then a failed write must not end the filtering. A dry
@@ -154,7 +212,10 @@ struct Session<'a> {
     rule_maps: RuleMaps<'a>,
     /// Reloads change it between batches; notices read it to name rules.
     firewall: Firewall,
-    watch: LinkWatch,
+    /// The interfaces, in the order of their counter blocks, and the
+    /// watch of each one's link.
+    ifaces: Vec<Interface>,
+    watches: Vec<LinkWatch>,
     output: NoticeOutput,
     signals: Signals,
     interval: Option<stats::Interval>,
@@ -179,7 +240,7 @@ impl Session<'_> {
             )?;
             self.after_batch()?;
         }
-        self.watch.detach();
+        self.watches.iter_mut().for_each(LinkWatch::detach);
         grace.wait()?;
         let (output, firewall, stop) = (&mut self.output, &self.firewall, &self.signals.stop);
         reader.drain_after_detach(|notice| output.write(notice, firewall, stop))?;
@@ -197,10 +258,12 @@ impl Session<'_> {
         }
         self.instance
             .track(&self.firewall, self.output.shown().written);
-        if let Some(what) = self.watch.lost() {
-            say(what);
-            self.link_lost = true;
-            self.signals.stop.store(true, Ordering::Relaxed);
+        for watch in &mut self.watches {
+            if let Some(what) = watch.lost() {
+                say(what);
+                self.link_lost = true;
+                self.signals.stop.store(true, Ordering::Relaxed);
+            }
         }
         self.show_rates()
     }
@@ -222,8 +285,15 @@ impl Session<'_> {
     fn finish(self) -> Result<bool> {
         let counters = Counters::read(&self.skel.maps.counters)?;
         let hits = self.firewall.hits(&self.rule_maps)?;
+        let per_iface = (0u32..)
+            .zip(&self.ifaces)
+            .map(|(block, iface)| {
+                Counters::read_block(&self.skel.maps.counters, block)
+                    .map(|counters| (iface.name.clone(), counters))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let summary = stats::summary(
-            &self.cli.iface,
+            &per_iface,
             &counters,
             self.output.shown(),
             &hits,
@@ -245,7 +315,7 @@ struct NoticeOutput {
 }
 
 impl NoticeOutput {
-    fn to_stdout(cli: &Cli, enforcing: bool) -> Result<NoticeOutput> {
+    fn to_stdout(cli: &Cli, ifaces: &[Interface], enforcing: bool) -> Result<NoticeOutput> {
         // Straight to the descriptor: std's stdout would split and re-buffer
         // lines, and the sink must know which lines went out whole.
         let stdout = io::stdout()
@@ -254,7 +324,11 @@ impl NoticeOutput {
             .context("opening stdout")?;
         let mut sink = LineSink::new(File::from(stdout));
         let style = if cli.json { Style::Json } else { Style::Text };
-        let format = Formatter::with(style, cli.dry_run);
+        let mut format = Formatter::with(style, cli.dry_run);
+        // Each notice by its own interface's name, as the user gave it.
+        for iface in ifaces {
+            format.name_interface(iface.index, &iface.name);
+        }
         let header_lines = match (format.header(), cli.notices) {
             (_, NoticeFilter::None) | (None, _) => 0,
             (Some(header), _) => {

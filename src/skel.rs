@@ -8,8 +8,8 @@ include!(concat!(env!("OUT_DIR"), "/xdp_hello.skel.rs"));
 use std::mem::{offset_of, size_of};
 
 use crate::abi::{
-    ClassEntry, ClassKey, Config, HitPage, IfaceKey, Ipv4RuleKey, Ipv6RuleKey, Notice, Plan,
-    RuleHits,
+    ClassEntry, ClassKey, Config, CounterBlock, HitPage, IfaceKey, Ipv4RuleKey, Ipv6RuleKey,
+    Notice, Plan, RateState, RuleHits,
 };
 
 // SAFETY: repr(C) plain old data without implicit padding; any bytes the
@@ -62,7 +62,20 @@ assert_same_layout!(
     eth_dst,
 );
 
-assert_same_layout!(Config, types::Config, default_verdict, notice_mode, dry_run);
+assert_same_layout!(
+    Config,
+    types::Config,
+    default_verdict,
+    notice_mode,
+    dry_run,
+    sample_every,
+    notice_cost_ns,
+    bucket_ns,
+    iface_count,
+    ifindexes
+);
+assert_same_layout!(RateState, types::RateState, skip, budget_ns, last_ns);
+assert_same_layout!(CounterBlock, types::CounterBlock, slots);
 assert_same_layout!(
     Plan,
     types::Plan,

@@ -1,4 +1,5 @@
-//! The per-CPU counters of the XDP program, summed over CPUs.
+//! The per-CPU counters of the XDP program, a block per interface, summed
+//! over CPUs; the summary and its accounting of every packet.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -9,12 +10,13 @@ use libbpf_rs::{MapCore, MapFlags};
 
 use crate::abi::RuleHits;
 use crate::abi::{
-    COUNTER_ABORTED, COUNTER_BYTES, COUNTER_DROP, COUNTER_NOTICES_LOST, COUNTER_NOTICES_SENT,
-    COUNTER_PASS,
+    COUNTER_ABORTED, COUNTER_BLOCKS, COUNTER_BYTES, COUNTER_DROP, COUNTER_NOTICES_LOST,
+    COUNTER_NOTICES_SENT, COUNTER_NOT_ASKED, COUNTER_OVER_RATE, COUNTER_PASS, COUNTER_SAMPLED_OUT,
+    COUNTER_SLOTS,
 };
 use crate::firewall::ActiveRule;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     pub passed: u64,
     pub dropped: u64,
@@ -25,41 +27,107 @@ pub struct Counters {
     pub passed_bytes: u64,
     pub dropped_bytes: u64,
     pub aborted_bytes: u64,
+    /// Packets left without a notice: by `--sample`, by `--max-rate`, and
+    /// because neither `--notices` nor a `log` rule asked for one.
+    pub sampled_out: u64,
+    pub over_rate: u64,
+    pub not_asked: u64,
 }
 
 impl Counters {
+    /// The counters of every interface together.
     pub fn read(counters: &dyn MapCore) -> Result<Counters> {
-        let slot = |index: u32| {
-            sum_per_cpu(counters, index).with_context(|| format!("reading counter {index}"))
-        };
-        Ok(Counters {
-            passed: slot(COUNTER_PASS)?,
-            dropped: slot(COUNTER_DROP)?,
-            aborted: slot(COUNTER_ABORTED)?,
-            notices_sent: slot(COUNTER_NOTICES_SENT)?,
-            notices_lost: slot(COUNTER_NOTICES_LOST)?,
-            passed_bytes: slot(COUNTER_BYTES + COUNTER_PASS)?,
-            dropped_bytes: slot(COUNTER_BYTES + COUNTER_DROP)?,
-            aborted_bytes: slot(COUNTER_BYTES + COUNTER_ABORTED)?,
+        (0..COUNTER_BLOCKS).try_fold(Counters::default(), |total, block| {
+            Ok(total.plus(&Counters::read_block(counters, block)?))
         })
+    }
+
+    /// The counters of interface block `block` (`abi::Config::ifindexes`).
+    pub fn read_block(counters: &dyn MapCore, block: u32) -> Result<Counters> {
+        let slots = sum_block(counters, block)
+            .with_context(|| format!("reading the counters of block {block}"))?;
+        let slot = |counter: u32| slots[counter as usize];
+        Ok(Counters {
+            passed: slot(COUNTER_PASS),
+            dropped: slot(COUNTER_DROP),
+            aborted: slot(COUNTER_ABORTED),
+            notices_sent: slot(COUNTER_NOTICES_SENT),
+            notices_lost: slot(COUNTER_NOTICES_LOST),
+            passed_bytes: slot(COUNTER_BYTES + COUNTER_PASS),
+            dropped_bytes: slot(COUNTER_BYTES + COUNTER_DROP),
+            aborted_bytes: slot(COUNTER_BYTES + COUNTER_ABORTED),
+            sampled_out: slot(COUNTER_SAMPLED_OUT),
+            over_rate: slot(COUNTER_OVER_RATE),
+            not_asked: slot(COUNTER_NOT_ASKED),
+        })
+    }
+
+    fn plus(&self, other: &Counters) -> Counters {
+        Counters {
+            passed: self.passed + other.passed,
+            dropped: self.dropped + other.dropped,
+            aborted: self.aborted + other.aborted,
+            notices_sent: self.notices_sent + other.notices_sent,
+            notices_lost: self.notices_lost + other.notices_lost,
+            passed_bytes: self.passed_bytes + other.passed_bytes,
+            dropped_bytes: self.dropped_bytes + other.dropped_bytes,
+            aborted_bytes: self.aborted_bytes + other.aborted_bytes,
+            sampled_out: self.sampled_out + other.sampled_out,
+            over_rate: self.over_rate + other.over_rate,
+            not_asked: self.not_asked + other.not_asked,
+        }
     }
 
     pub fn packets(&self) -> u64 {
         self.passed + self.dropped + self.aborted
     }
+
+    /// What became of the packets: each got a notice, or is counted by why
+    /// it got none. Equal to [`Counters::packets`] when the kernel's
+    /// accounting is whole.
+    pub fn accounted(&self) -> u64 {
+        self.notices_sent + self.sampled_out + self.over_rate + self.notices_lost + self.not_asked
+    }
 }
 
-/// The u64 in slot `key` of a per-CPU array map, added up over every CPU:
-/// the one place a per-CPU counter is summed.
-pub fn sum_per_cpu(map: &dyn MapCore, key: u32) -> libbpf_rs::Result<u64> {
+/// The accounting of one interface, one line: every packet it saw, by what
+/// became of its notice.
+pub fn accounting_line(iface: &str, counters: &Counters) -> String {
+    let mut line = format!(
+        "xdp-hello:   {iface}: {} packets = {} notices + {} sampled out + {} over the rate \
+         + {} lost (ring full) + {} not asked for",
+        counters.packets(),
+        counters.notices_sent,
+        counters.sampled_out,
+        counters.over_rate,
+        counters.notices_lost,
+        counters.not_asked
+    );
+    if counters.accounted() != counters.packets() {
+        // Never expected: say so rather than print a sum that does not add up.
+        let _ = write!(
+            line,
+            " (does not add up: {} accounted)",
+            counters.accounted()
+        );
+    }
+    line.push('\n');
+    line
+}
+
+/// Block `key` of the per-CPU `counters` (`abi::CounterBlock`), each slot
+/// added up over every CPU: the one place a per-CPU counter is summed.
+pub fn sum_block(map: &dyn MapCore, key: u32) -> libbpf_rs::Result<[u64; COUNTER_SLOTS as usize]> {
     let per_cpu = map
         .lookup_percpu(&key.to_ne_bytes(), MapFlags::ANY)?
         .unwrap_or_default();
-    Ok(per_cpu
-        .iter()
-        .filter_map(|bytes| bytes.get(..8))
-        .map(|bytes| u64::from_ne_bytes(bytes.try_into().unwrap()))
-        .sum())
+    let mut sums = [0u64; COUNTER_SLOTS as usize];
+    for cpu in &per_cpu {
+        for (sum, bytes) in sums.iter_mut().zip(cpu.chunks_exact(8)) {
+            *sum += u64::from_ne_bytes(bytes.try_into().unwrap());
+        }
+    }
+    Ok(sums)
 }
 
 /// What became of the notices that reached user space.
@@ -76,12 +144,14 @@ pub struct Shown {
 /// failure, not written; then every rule with its packets and bytes. One
 /// line each, every line prefixed.
 pub fn summary(
-    iface: &str,
+    ifaces: &[(String, Counters)],
     counters: &Counters,
     shown: Shown,
     hits: &[(ActiveRule, RuleHits)],
     dry_run: bool,
 ) -> String {
+    let names: Vec<&str> = ifaces.iter().map(|(name, _)| name.as_str()).collect();
+    let iface = names.join(", ");
     let dropped = if dry_run {
         format!("{} would have been dropped (dry run)", counters.dropped)
     } else {
@@ -96,6 +166,9 @@ pub fn summary(
         let _ = write!(text, ", {} not written (output failed)", shown.unwritten);
     }
     text.push('\n');
+    for (name, counters) in ifaces {
+        text.push_str(&accounting_line(name, counters));
+    }
     for (active, hits) in hits {
         let _ = writeln!(
             text,
@@ -202,14 +275,24 @@ mod tests {
             unwritten: 0,
         };
         assert_eq!(
-            summary("veth0", &counters, shown, &hits, false),
+            summary(
+                &[("veth0".into(), counters)],
+                &counters,
+                shown,
+                &hits,
+                false
+            ),
             "xdp-hello: detached from veth0. packets: 23 passed, 5 dropped, 0 aborted; \
              notices: 28 shown, 0 lost (ring full)\n\
+             xdp-hello:   veth0: 28 packets = 28 notices + 0 sampled out + 0 over the rate \
+             + 0 lost (ring full) + 0 not asked for\n\
              xdp-hello:   rule   0          5 hits          320 bytes  deny tcp dport 8080\n\
              xdp-hello:   rule   1          0 hits            0 bytes  allow src 10.1.2.3\n"
         );
-        assert!(summary("veth0", &counters, shown, &hits, true)
-            .contains("23 passed, 5 would have been dropped (dry run), 0 aborted"));
+        assert!(
+            summary(&[("veth0".into(), counters)], &counters, shown, &hits, true)
+                .contains("23 passed, 5 would have been dropped (dry run), 0 aborted")
+        );
     }
 
     #[test]
@@ -224,10 +307,64 @@ mod tests {
             unwritten: 6,
         };
         assert_eq!(
-            summary("veth0", &counters, shown, &[], false),
+            summary(&[("veth0".into(), counters)], &counters, shown, &[], false),
             "xdp-hello: detached from veth0. packets: 10 passed, 0 dropped, 0 aborted; \
-             notices: 4 shown, 0 lost (ring full), 6 not written (output failed)\n"
+             notices: 4 shown, 0 lost (ring full), 6 not written (output failed)\n\
+             xdp-hello:   veth0: 10 packets = 10 notices + 0 sampled out + 0 over the rate \
+             + 0 lost (ring full) + 0 not asked for\n"
         );
+    }
+
+    #[test]
+    fn summary_names_every_interface_with_its_accounting() {
+        let a = Counters {
+            passed: 1000,
+            notices_sent: 90,
+            sampled_out: 900,
+            over_rate: 6,
+            notices_lost: 4,
+            ..Counters::default()
+        };
+        let b = Counters {
+            dropped: 7,
+            not_asked: 7,
+            ..Counters::default()
+        };
+        let total = a.plus(&b);
+        let text = summary(
+            &[("va".into(), a), ("vb".into(), b)],
+            &total,
+            Shown::default(),
+            &[],
+            false,
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0]
+                .starts_with("xdp-hello: detached from va, vb. packets: 1000 passed, 7 dropped"),
+            "{text}"
+        );
+        assert_eq!(
+            lines[1],
+            "xdp-hello:   va: 1000 packets = 90 notices + 900 sampled out + 6 over the rate \
+             + 4 lost (ring full) + 0 not asked for"
+        );
+        assert_eq!(
+            lines[2],
+            "xdp-hello:   vb: 7 packets = 0 notices + 0 sampled out + 0 over the rate \
+             + 0 lost (ring full) + 7 not asked for"
+        );
+    }
+
+    #[test]
+    fn accounting_that_does_not_add_up_says_so() {
+        let counters = Counters {
+            passed: 5,
+            notices_sent: 3,
+            ..Counters::default()
+        };
+        let line = accounting_line("va", &counters);
+        assert!(line.ends_with("(does not add up: 3 accounted)\n"), "{line}");
     }
 
     #[test]

@@ -90,13 +90,17 @@ fn status_shows_the_running_instance_and_nothing_after_sigkill() {
         panic!("want one instance: {list:?}");
     };
     assert_eq!(instance["pid"], observer.pid());
-    assert_eq!(instance["interface"], net.veth(Side::A));
-    assert_eq!(instance["mode"], "skb");
+    let attached = &instance["interfaces"][0];
+    assert_eq!(attached["name"], net.veth(Side::A));
+    assert_eq!(attached["mode"], "skb");
+    assert_eq!(instance["interfaces"].as_array().unwrap().len(), 1);
     assert_eq!(instance["program_id"], prog.id);
     assert_eq!(
         links_of(prog.id),
-        [instance["link_id"].as_u64().unwrap() as u32]
+        [attached["link_id"].as_u64().unwrap() as u32]
     );
+    assert_eq!(instance["accounting"][0]["interface"], net.veth(Side::A));
+    assert_eq!(instance["accounting"][0]["dropped"], sent);
     assert_eq!(instance["counts"]["dropped"], sent);
     let rules: Vec<(u64, &str)> = instance["rules"]
         .as_array()

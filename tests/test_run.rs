@@ -17,6 +17,7 @@ use xdp_hello::firewall::{Firewall, RuleMaps, RuleSet};
 use xdp_hello::loader;
 use xdp_hello::selftest::packets::{self, cases, Case};
 use xdp_hello::selftest::test_run::{self, CONFIG, RING_BYTES};
+use xdp_hello::stats::Counters;
 
 mod common;
 
@@ -237,4 +238,183 @@ fn a_dry_run_of_deny_passes_every_frame() {
         "{would_drop} of {}",
         all.len()
     );
+}
+
+/// `frame` through the program `repeat` times in one BPF_PROG_TEST_RUN
+/// (one CPU throughout); returns the notices that came out of the ring.
+fn run_repeated(skel: &xdp_hello::skel::XdpHelloSkel<'_>, frame: &[u8], repeat: u32) -> usize {
+    let input = ProgramInput {
+        data_in: Some(frame),
+        repeat,
+        ..Default::default()
+    };
+    skel.progs
+        .xdp_hello
+        .test_run(input)
+        .expect("BPF_PROG_TEST_RUN");
+    let mut notices = 0;
+    test_run::drain(&skel.maps.events, |_| notices += 1).unwrap();
+    notices
+}
+
+/// A frame of the cases by name.
+fn frame(name: &str) -> Vec<u8> {
+    cases()
+        .into_iter()
+        .find(|case| case.name == name)
+        .unwrap_or_else(|| panic!("no case {name}"))
+        .frame
+}
+
+/// The settings of `--max-rate rate`.
+fn max_rate(rate: u32) -> Config {
+    CONFIG.with_max_rate(rate)
+}
+
+/// The program under `config` and `rules`, each of `runs` (a frame, how
+/// many times) through it in turn: the notices of each run, and the
+/// counters after the last.
+fn counted(config: Config, rules: &[&str], runs: &[(&[u8], u32)]) -> (Vec<usize>, Counters) {
+    let mut object = MaybeUninit::uninit();
+    let skel = loader::load(&mut object, RING_BYTES, config).expect("loading the XDP program");
+    let texts: Vec<String> = rules.iter().map(|rule| rule.to_string()).collect();
+    let rules = RuleSet::load(&texts, None).expect("compiling the rules");
+    Firewall::new()
+        .install(&RuleMaps::of(&skel.maps), &rules)
+        .expect("installing the rules");
+    let notices = runs
+        .iter()
+        .map(|(frame, repeat)| run_repeated(&skel, frame, *repeat))
+        .collect();
+    let counters = Counters::read(&skel.maps.counters).unwrap();
+    assert_eq!(counters.accounted(), counters.packets(), "{counters:?}");
+    (notices, counters)
+}
+
+/// `--sample 10` over 1000 packets: exactly 100 notices, 900 sampled out,
+/// every packet counted. Later runs count on where it stopped (a run of
+/// its own would start with a notice again): packets 1001, then none of
+/// 1006-1010, then 1011.
+#[test]
+#[ignore = "needs root: loading XDP programs"]
+fn sampling_keeps_exactly_one_packet_in_n() {
+    common::require_root(NEEDS_ROOT);
+    let udp = packets::udp64();
+    let config = Config {
+        sample_every: 10,
+        ..CONFIG
+    };
+    let (notices, counters) = counted(
+        config,
+        &[],
+        &[(&udp, 1000), (&udp, 5), (&udp, 5), (&udp, 1)],
+    );
+    assert_eq!(notices, [100, 1, 0, 1]);
+    assert_eq!(
+        (counters.passed, counters.notices_sent, counters.sampled_out),
+        (1011, 102, 909),
+        "{counters:?}"
+    );
+}
+
+/// A `log` rule asked for each of its packets: sampling leaves them all,
+/// and samples only what the notice mode asks for.
+#[test]
+#[ignore = "needs root: loading XDP programs"]
+fn a_log_rule_is_never_sampled() {
+    common::require_root(NEEDS_ROOT);
+    let config = Config {
+        sample_every: 10,
+        ..CONFIG
+    };
+    let (udp, tcp) = (packets::udp64(), frame("ipv4-tcp-syn"));
+    let (notices, counters) = counted(config, &["allow udp log"], &[(&udp, 100), (&tcp, 100)]);
+    assert_eq!(notices, [100, 10]);
+    assert_eq!(
+        (counters.notices_sent, counters.sampled_out),
+        (110, 90),
+        "{counters:?}"
+    );
+}
+
+/// `--max-rate 10`: a burst far faster than the refill gets exactly the
+/// bucket (one second's worth, 10) and the rest is over the rate; a second
+/// later the bucket is full again, never fuller.
+#[test]
+#[ignore = "needs root: loading XDP programs"]
+fn the_rate_limit_lets_exactly_the_bucket_through() {
+    common::require_root(NEEDS_ROOT);
+    let mut object = MaybeUninit::uninit();
+    let skel = loader::load(&mut object, RING_BYTES, max_rate(10)).expect("loading");
+    // 1000 runs take well under the 100 ms one token takes to refill.
+    assert_eq!(run_repeated(&skel, &packets::udp64(), 1000), 10);
+    let counters = Counters::read(&skel.maps.counters).unwrap();
+    assert_eq!(
+        (counters.notices_sent, counters.over_rate),
+        (10, 990),
+        "{counters:?}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(run_repeated(&skel, &packets::udp64(), 1000), 10);
+    let counters = Counters::read(&skel.maps.counters).unwrap();
+    assert_eq!(
+        (counters.passed, counters.notices_sent, counters.over_rate),
+        (2000, 20, 1980),
+        "{counters:?}"
+    );
+    assert_eq!(counters.accounted(), counters.packets(), "{counters:?}");
+}
+
+/// Sampling first, then the rate: of 1000 packets 1 in 10 is sampled in,
+/// and of those 100 the bucket of 5 lets 5 through.
+#[test]
+#[ignore = "needs root: loading XDP programs"]
+fn sampling_comes_before_the_rate_limit() {
+    common::require_root(NEEDS_ROOT);
+    let config = Config {
+        sample_every: 10,
+        ..max_rate(5)
+    };
+    let (notices, counters) = counted(config, &[], &[(&packets::udp64(), 1000)]);
+    assert_eq!(notices, [5]);
+    let held = (counters.sampled_out, counters.over_rate);
+    assert_eq!(held, (900, 95), "{counters:?}");
+}
+
+/// `--notices denied`: what passes is counted as not asked for, so the
+/// accounting adds up in every mode.
+#[test]
+#[ignore = "needs root: loading XDP programs"]
+fn packets_not_asked_for_are_counted() {
+    common::require_root(NEEDS_ROOT);
+    let config = Config {
+        notice_mode: xdp_hello::abi::NOTICES_DENIED,
+        ..CONFIG
+    };
+    let (notices, counters) = counted(config, &[], &[(&packets::udp64(), 50)]);
+    assert_eq!(notices, [0]);
+    assert_eq!((counters.passed, counters.not_asked), (50, 50));
+}
+
+/// Counters go to the block of the packet's interface: BPF_PROG_TEST_RUN
+/// runs on loopback, second in this table; the other blocks stay at zero.
+#[test]
+#[ignore = "needs root: loading XDP programs"]
+fn counters_go_to_the_block_of_their_interface() {
+    common::require_root(NEEDS_ROOT);
+    let lo = xdp_hello::iface::index_of("lo").unwrap();
+    let mut ifindexes = [0; xdp_hello::abi::MAX_IFACES as usize];
+    ifindexes[..2].copy_from_slice(&[lo + 1000, lo]);
+    let config = Config {
+        iface_count: 2,
+        ifindexes,
+        ..CONFIG
+    };
+    let mut object = MaybeUninit::uninit();
+    let skel = loader::load(&mut object, RING_BYTES, config).expect("loading");
+    assert_eq!(run_repeated(&skel, &packets::udp64(), 7), 7);
+    let block = |block| Counters::read_block(&skel.maps.counters, block).unwrap();
+    assert_eq!((block(1).passed, block(1).notices_sent), (7, 7));
+    assert_eq!(block(0), Counters::default());
+    assert_eq!(block(xdp_hello::abi::MAX_IFACES), Counters::default());
 }

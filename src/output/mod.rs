@@ -48,6 +48,11 @@ impl Formatter {
         }
     }
 
+    /// Names interface `ifindex` `name` in every line, from the start.
+    pub fn name_interface(&mut self, ifindex: u32, name: &str) {
+        self.iface_names.insert(ifindex, name.to_string());
+    }
+
     /// The column header, where the style has one.
     pub fn header(&self) -> Option<&'static str> {
         let header = if self.dry_run { DRY_RUN_HEADER } else { HEADER };

@@ -134,13 +134,22 @@ pub fn eventually(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
 pub fn check(mode: Mode) -> Result<()> {
     ensure!(mode != Mode::Auto, "check a definite mode, not auto");
     let net = TestNet::new()?;
-    let mut object = MaybeUninit::uninit();
-    let skel = loader::load(&mut object, RING_BYTES, CONFIG)?;
     let iface = net.veth(Side::A);
-    let (attachment, ifindex) = net.within(Side::A, || {
-        let ifindex = crate::iface::index_of(iface)?;
-        Ok((attach::attach(&skel, ifindex, iface, mode)?, ifindex))
-    })?;
+    let ifindex = net.within(Side::A, || crate::iface::index_of(iface))?;
+    // Loaded as a run on this interface with a rate set is (one rate no
+    // test traffic reaches): the verifier sees the interface table and the
+    // clock of the bucket on this kernel too.
+    let mut ifindexes = [0; crate::abi::MAX_IFACES as usize];
+    ifindexes[0] = ifindex;
+    let config = crate::abi::Config {
+        iface_count: 1,
+        ifindexes,
+        ..CONFIG
+    }
+    .with_max_rate(1_000_000);
+    let mut object = MaybeUninit::uninit();
+    let skel = loader::load(&mut object, RING_BYTES, config)?;
+    let attachment = net.within(Side::A, || attach::attach(&skel, ifindex, iface, mode))?;
     let on_a = net.xdp(Side::A)?;
     let [XdpProg { mode: seen, .. }] = on_a[..] else {
         anyhow::bail!("want one XDP program on {iface}, the kernel shows {on_a:?}");
@@ -170,6 +179,15 @@ pub fn check(mode: Mode) -> Result<()> {
             notices.len()
         );
     }
+    // Every packet counted in the interface's own block, none held back.
+    let counted = crate::stats::Counters::read_block(&skel.maps.counters, 0)?;
+    ensure!(
+        counted.notices_sent == notices.len() as u64
+            && counted.packets() == counted.accounted()
+            && counted.over_rate == 0,
+        "{iface}'s counters do not account for its {} notices: {counted:?}",
+        notices.len()
+    );
     let left = net.xdp(Side::A)?;
     ensure!(
         left.is_empty(),

@@ -26,6 +26,7 @@ pub const CONFIG: Config = Config {
     default_verdict: XDP_PASS as u32,
     notice_mode: NOTICES_ALL,
     dry_run: 0,
+    ..Config::DEFAULT
 };
 
 // Since Linux commit 6b3d638ca897 (6.14; stable 6.1.130, 6.6.80, 6.12.17)

@@ -1,7 +1,8 @@
 //! `xdp-hello status [-j]`: every instance running in this network
 //! namespace, asked over its abstract unix socket, in text or JSON.
 //!
-//! Each instance listens on `@xdp-hello/IFACE/PID` (see [`server`]);
+//! Each instance listens on `@xdp-hello/IFACE/PID`, IFACE its first `-i`
+//! (see [`server`]);
 //! instances are found by that name in `/proc/net/unix`, which lists the
 //! sockets of the reader's network namespace.
 
@@ -108,17 +109,34 @@ fn ask(name: &str) -> Result<Report> {
 fn describe(report: &Report, now: f64) -> String {
     let about = &report.about;
     let counts = &report.counts;
-    let mut text = format!(
-        "xdp-hello {} (pid {}) on {}: {} mode, program {} tag {}, link {}, up {}\n",
-        about.version,
-        about.pid,
-        about.interface,
-        about.mode,
-        about.program_id,
-        about.program_tag,
-        about.link_id,
-        duration(report.uptime_seconds),
-    );
+    let mut text = match &about.interfaces[..] {
+        [one] => format!(
+            "xdp-hello {} (pid {}) on {}: {} mode, program {} tag {}, link {}, up {}\n",
+            about.version,
+            about.pid,
+            one.name,
+            one.mode,
+            about.program_id,
+            about.program_tag,
+            one.link_id,
+            duration(report.uptime_seconds),
+        ),
+        several => {
+            let each: Vec<String> = several
+                .iter()
+                .map(|i| format!("{} ({} mode, link {})", i.name, i.mode, i.link_id))
+                .collect();
+            format!(
+                "xdp-hello {} (pid {}) on {}: program {} tag {}, up {}\n",
+                about.version,
+                about.pid,
+                each.join(", "),
+                about.program_id,
+                about.program_tag,
+                duration(report.uptime_seconds),
+            )
+        }
+    };
     let dropped = if about.dry_run {
         "would have been dropped (dry run)"
     } else {
@@ -139,6 +157,20 @@ fn describe(report: &Report, now: f64) -> String {
         "  notices: {} shown, {} lost (ring full)",
         counts.notices_shown, counts.notices_lost
     );
+    for a in &report.accounting {
+        let _ = writeln!(
+            text,
+            "  {}: {} packets = {} notices + {} sampled out + {} over the rate + {} lost \
+             (ring full) + {} not asked for",
+            a.interface,
+            a.packets,
+            a.counters.notices_sent,
+            a.counters.sampled_out,
+            a.counters.over_rate,
+            a.counters.notices_lost,
+            a.counters.not_asked
+        );
+    }
     let reloads = &report.reloads;
     let _ = write!(
         text,

@@ -10,6 +10,7 @@ mod abi;
 mod helpers;
 mod maps;
 mod parse;
+mod rate;
 mod rules;
 #[path = "../../../vmlinux/vmlinux.rs"]
 mod vmlinux;
@@ -17,7 +18,7 @@ mod vmlinux;
 use core::mem::size_of;
 
 use abi::*;
-use maps::{add, config, count, count_hit, counters, events, map_ptr};
+use maps::{add, config, count, count_hit, counter_block, events, map_ptr};
 use vmlinux::xdp_md;
 
 #[no_mangle]
@@ -46,24 +47,29 @@ pub unsafe extern "C" fn xdp_hello(ctx: *mut xdp_md) -> u32 {
     parse::parse_packet(ctx, notice);
     notice.ifindex = ctx.ingress_ifindex;
     notice.rx_queue = ctx.rx_queue_index;
-    let decision = rules::decide(notice, &config);
+    let decision = rules::decide(notice, config);
     let verdict = decision.verdict;
     notice.verdict = verdict;
     notice.rule_id = decision.rule_id;
 
-    count(&counters, verdict as u32);
-    add(&counters, COUNTER_BYTES + verdict as u32, notice.packet_len);
+    let block = counter_block(config, notice.ifindex);
+    count(block, verdict as u32);
+    add(
+        block,
+        COUNTER_BYTES + verdict as u32,
+        notice.packet_len as u64,
+    );
     if decision.rule_id != RULE_NONE {
         count_hit(decision.rule_id, notice.packet_len);
     }
-    let wanted = decision.log
-        || match config.notice_mode {
-            NOTICES_ALL => true,
-            NOTICES_DENIED => verdict == XDP_DROP,
-            _ => false,
-        };
+    let asked = match config.notice_mode {
+        NOTICES_ALL => true,
+        NOTICES_DENIED => verdict == XDP_DROP,
+        _ => false,
+    };
+    let wanted = rate::admit(config, block, notice, decision.log, asked);
     if wanted {
-        send_notice(ctx, notice);
+        send_notice(ctx, notice, block);
     }
     // A dry run reports every verdict and enforces none.
     if config.dry_run != 0 {
@@ -75,20 +81,23 @@ pub unsafe extern "C" fn xdp_hello(ctx: *mut xdp_md) -> u32 {
 
 /// Hands the notice to user space, or counts it as lost when the ring is full.
 #[inline(always)]
-fn send_notice(ctx: &xdp_md, notice: &mut Notice) {
+fn send_notice(ctx: &xdp_md, notice: &mut Notice, block: *mut CounterBlock) {
     unsafe {
         let slot = helpers::ringbuf_reserve(map_ptr(&events), size_of::<Notice>() as u64, 0);
         if slot.is_null() {
-            count(&counters, COUNTER_NOTICES_LOST);
+            count(block, COUNTER_NOTICES_LOST);
             return;
         }
         // Only notices that are sent pay for the clock and the MACs.
-        notice.timestamp_ns = helpers::ktime_get_ns();
+        if notice.timestamp_ns == 0 {
+            // Not read yet (rate.rs reads it under --max-rate).
+            notice.timestamp_ns = helpers::ktime_get_ns();
+        }
         parse::copy_ethernet_addresses(ctx, notice);
         (slot as *mut Notice).write(*notice);
         helpers::ringbuf_submit(slot, 0);
     }
-    count(&counters, COUNTER_NOTICES_SENT);
+    count(block, COUNTER_NOTICES_SENT);
 }
 
 #[panic_handler]

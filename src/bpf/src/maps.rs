@@ -53,12 +53,23 @@ btf_map!(
 );
 
 btf_map!(
-    /// Per-CPU packet and notice counters, indexed by `abi::COUNTER_*`.
+    /// Per-CPU packet and notice counters, a block of `abi::COUNTER_*` per
+    /// interface (`counter_block`).
     counters: CounterArrayDef {
         r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
-        max_entries: *const [i32; COUNTER_SLOTS as usize],
+        max_entries: *const [i32; COUNTER_BLOCKS as usize],
         key: *const u32,
-        value: *const u64,
+        value: *const CounterBlock,
+    }
+);
+
+btf_map!(
+    /// This CPU's `--sample` countdown and `--max-rate` bucket (rate.rs).
+    rate_state: RateStateDef {
+        r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
+        max_entries: *const [i32; 1],
+        key: *const u32,
+        value: *const RateState,
     }
 );
 
@@ -204,11 +215,7 @@ btf_map!(
 /// Load-time settings, written by user space between open and load.
 #[no_mangle]
 #[link_section = ".rodata"]
-pub static CONFIG: Config = Config {
-    default_verdict: XDP_PASS as u32,
-    notice_mode: NOTICES_ALL,
-    dry_run: 0,
-};
+pub static CONFIG: Config = Config::DEFAULT;
 
 /// 0xffff, read at run time: see [`length_field`].
 #[no_mangle]
@@ -243,10 +250,38 @@ pub fn merged(value: usize, mask: usize) -> usize {
     (value + zero) & mask
 }
 
-/// `CONFIG` as user space set it; a plain read would be folded at compile time.
+/// `CONFIG` as user space set it. A plain read would be folded at compile
+/// time, and a volatile copy would load every field, the interface table
+/// included, for every packet: the pointer is read volatile instead, so
+/// LLVM cannot see where it points and loads only the fields used.
 #[inline(always)]
-pub fn config() -> Config {
-    unsafe { read_volatile(&CONFIG) }
+pub fn config() -> &'static Config {
+    let at: *const Config = &CONFIG;
+    unsafe { &*read_volatile(&at) }
+}
+
+/// This CPU's counter block of the interface `ifindex`: that of its place
+/// in the `-i` list, or block `MAX_IFACES` for any other. Null never (a
+/// per-CPU array has every slot), but checked where it is used.
+#[inline(always)]
+pub fn counter_block(config: &Config, ifindex: u32) -> *mut CounterBlock {
+    let mut block = MAX_IFACES;
+    let mut i = 0;
+    // The verifier reads iface_count and the table as constants (frozen
+    // .rodata): it walks only the entries set.
+    while i < MAX_IFACES {
+        if i >= config.iface_count {
+            break;
+        }
+        if config.ifindexes[i as usize] == ifindex {
+            block = i;
+            break;
+        }
+        i += 1;
+    }
+    // One state for the verifier, whichever entry matched.
+    let block = merged(block as usize, 31) as u32;
+    lookup_ptr::<_, u32, CounterBlock>(&counters, &block)
 }
 
 #[inline(always)]
@@ -281,20 +316,19 @@ pub fn class_at<M, K>(map: &'static M, key: &K) -> u32 {
     lookup_or(map, key, 0u32)
 }
 
-/// Adds one to this CPU's slot `index` of a per-CPU counter array.
+/// Adds `amount` to slot `slot` (`abi::COUNTER_*`) of this CPU's `block`.
 #[inline(always)]
-pub fn count<M>(map: &'static M, index: u32) {
-    add(map, index, 1);
+pub fn add(block: *mut CounterBlock, slot: u32, amount: u64) {
+    if !block.is_null() {
+        // Per-CPU: nothing else writes this CPU's block meanwhile.
+        unsafe { (*block).slots[(slot % COUNTER_SLOTS) as usize] += amount };
+    }
 }
 
-/// Adds `amount` to this CPU's slot `index` of a per-CPU counter array.
+/// Adds one to slot `slot` of this CPU's `block`.
 #[inline(always)]
-pub fn add<M>(map: &'static M, index: u32, amount: u32) {
-    let slot = lookup_ptr::<M, u32, u64>(map, &index);
-    if !slot.is_null() {
-        // Per-CPU: nothing else writes this CPU's slot meanwhile.
-        unsafe { *slot += amount as u64 };
-    }
+pub fn count(block: *mut CounterBlock, slot: u32) {
+    add(block, slot, 1);
 }
 
 /// Adds a packet of `bytes` to this CPU's hits of rule `slot`.

@@ -431,7 +431,7 @@ fn config(setup: &Setup) -> Config {
     Config {
         default_verdict: u32::from(XDP_PASS),
         notice_mode: setup.notice_mode,
-        dry_run: 0,
+        ..Config::DEFAULT
     }
 }
 

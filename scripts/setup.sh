@@ -13,8 +13,10 @@ KUBERNETES_VALIDATE_VENV=.cache/kubernetes-validate
 # curl: the tests scrape --metrics (promtool, which judges the text format,
 # comes out of Debian's prometheus package below, without the server).
 # systemd: systemd-analyze for the unit's test; python3-venv: the venv below.
+# tcpdump, tshark: the capture tests read -w's pcapng back with both
+# (noninteractive: wireshark-common's dumpcap question keeps its default, no setuid).
 APT_PACKAGES=(make gcc pkg-config libelf-dev zlib1g-dev bpftool iproute2 iputils-ping strace curl
-    systemd python3-venv)
+    systemd python3-venv tcpdump tshark)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 

@@ -123,7 +123,26 @@ pub struct Config {
     /// Non-zero: every verdict is computed, counted and reported, and every
     /// packet passes (`--dry-run`).
     pub dry_run: u32,
+    /// Capture (`-w`): each notice carries the frame's first `snaplen`
+    /// bytes (at most [`MAX_SNAPLEN`]); 0: plain notices, no copy.
+    pub snaplen: u32,
 }
+
+/// With [`Config::snaplen`] > 0 a ring record is a [`Notice`], this header,
+/// then the first `captured_len` bytes of the frame (its length, the
+/// snaplen, or less); with 0 it is the notice alone.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CaptureHeader {
+    pub captured_len: u32,
+    pub _pad: u32,
+}
+
+/// The most bytes of a frame one record carries: the program assembles the
+/// record in a per-CPU map value, which the kernel caps at 32 KiB
+/// (PCPU_MIN_UNIT_SIZE), the notice and its capture header included.
+pub const MAX_SNAPLEN: u32 =
+    (32768 - core::mem::size_of::<Notice>() - core::mem::size_of::<CaptureHeader>()) as u32;
 
 /// Key of the IPv4 address class trie. The generation and direction lead
 /// the data, so `prefixlen` is 16 plus the network's prefix length.

@@ -40,6 +40,7 @@ pub fn load(
     rodata.CONFIG.default_verdict = config.default_verdict;
     rodata.CONFIG.notice_mode = config.notice_mode;
     rodata.CONFIG.dry_run = config.dry_run;
+    rodata.CONFIG.snaplen = config.snaplen;
     open.load().map_err(|err| explain_load_error(&err))
 }
 

@@ -382,6 +382,7 @@ fn config(default_verdict: u8, notice_mode: u32) -> Config {
         default_verdict: default_verdict as u32,
         notice_mode,
         dry_run: 0,
+        snaplen: 0,
     }
 }
 

@@ -377,6 +377,7 @@ impl<'obj> Lab<'obj> {
             default_verdict: default_verdict as u32,
             notice_mode,
             dry_run: dry_run.into(),
+            snaplen: 0,
         };
         let skel = loader::load(object, RING_BYTES, config).expect("loading the XDP program");
         let default = if default_verdict == XDP_DROP {

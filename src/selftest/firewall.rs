@@ -128,6 +128,7 @@ fn check_rule_set(
         default_verdict: default_verdict as u32,
         notice_mode: NOTICES_ALL,
         dry_run: 0,
+        snaplen: 0,
     };
     let mut object = MaybeUninit::uninit();
     let skel = loader::load(&mut object, RING_BYTES, config)?;
@@ -163,6 +164,7 @@ fn live_swap(udp: &Case, source: Ipv4Addr) -> Result<()> {
         default_verdict: XDP_PASS as u32,
         notice_mode: NOTICES_ALL,
         dry_run: 0,
+        snaplen: 0,
     };
     let mut object = MaybeUninit::uninit();
     let skel = loader::load(&mut object, RING_BYTES, config)?;

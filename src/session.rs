@@ -262,6 +262,8 @@ struct NoticeOutput {
     /// -c: notices still to write before the run stops.
     left: Option<u64>,
     dry_run: bool,
+    /// What a failure message calls where the notices go.
+    destination: String,
 }
 
 impl NoticeOutput {
@@ -303,6 +305,10 @@ impl NoticeOutput {
             enforcing,
             left: cli.count,
             dry_run: cli.dry_run,
+            destination: match cli.write.as_deref() {
+                Some(path) if path != std::path::Path::new("-") => path.display().to_string(),
+                _ => "stdout".to_string(),
+            },
         })
     }
 
@@ -332,7 +338,7 @@ impl NoticeOutput {
             None => self.sink.push(&self.format.line(&notice)),
         };
         if let Some(err) = failed {
-            output_failed(err, self.enforcing, stop);
+            output_failed(err, &self.destination, self.enforcing, stop);
         }
         if let Some(left) = self.left.as_mut() {
             *left -= 1;
@@ -344,7 +350,7 @@ impl NoticeOutput {
 
     fn flush(&mut self, stop: &AtomicBool) {
         if let Some(err) = self.sink.flush() {
-            output_failed(err, self.enforcing, stop);
+            output_failed(err, &self.destination, self.enforcing, stop);
         }
     }
 
@@ -367,11 +373,11 @@ impl NoticeOutput {
 /// Says once why no more notices are written and what happens now: with
 /// rules in force the run goes on until a signal; a pure observer ends, as
 /// tcpdump does.
-fn output_failed(err: &io::Error, enforcing: bool, stop: &AtomicBool) {
+fn output_failed(err: &io::Error, destination: &str, enforcing: bool, stop: &AtomicBool) {
     let why = if err.kind() == io::ErrorKind::BrokenPipe {
-        "stdout was closed (its reader went away)".to_string()
+        format!("{destination} was closed (its reader went away)")
     } else {
-        format!("writing notices to stdout failed ({err})")
+        format!("writing notices to {destination} failed ({err})")
     };
     if enforcing {
         say(format_args!(

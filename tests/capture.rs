@@ -127,7 +127,7 @@ fn pcapng_file_reads_back_with_tcpdump_tshark_and_the_bytes_sent() {
     let short = payload(1, 10);
     let long = payload(2, 1000);
     send_to_a(&net, DENIED_PORT, &[short.clone(), long.clone()]);
-    send_to_a(&net, PASSED_PORT, &[short.clone()]);
+    send_to_a(&net, PASSED_PORT, std::slice::from_ref(&short));
     thread::sleep(Duration::from_millis(300));
     let finished = observer.stop(libc::SIGINT).unwrap();
     let ended = now_ns();

@@ -14,9 +14,11 @@ KUBERNETES_VALIDATE_VENV=.cache/kubernetes-validate
 # comes out of Debian's prometheus package below, without the server).
 # systemd: systemd-analyze for the unit's test; python3-venv: the venv below.
 # xdp-tools: xdp-loader (libxdp) loads the object in tests/loaders.rs; make
-# bench's xdp-filter comes with it.
+# bench's xdp-filter comes with it. tcpdump, tshark: the capture tests read
+# -w's pcapng back with both (noninteractive: wireshark-common's dumpcap
+# question keeps its default, no setuid).
 APT_PACKAGES=(make gcc pkg-config libelf-dev zlib1g-dev bpftool iproute2 iputils-ping strace curl
-    systemd python3-venv xdp-tools)
+    systemd python3-venv xdp-tools tcpdump tshark)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 

@@ -136,6 +136,9 @@ pub struct Config {
     /// (`counters` key).
     pub iface_count: u32,
     pub ifindexes: [u32; MAX_IFACES as usize],
+    /// Capture (`-w`): each notice carries the frame's first `snaplen`
+    /// bytes (at most [`MAX_SNAPLEN`]); 0: plain notices, no copy.
+    pub snaplen: u32,
 }
 
 impl Config {
@@ -150,6 +153,7 @@ impl Config {
         bucket_ns: 0,
         iface_count: 0,
         ifindexes: [0; MAX_IFACES as usize],
+        snaplen: 0,
     };
 }
 
@@ -180,6 +184,22 @@ pub struct RateState {
     pub budget_ns: u64,
     pub last_ns: u64,
 }
+
+/// With [`Config::snaplen`] > 0 a ring record is a [`Notice`], this header,
+/// then the first `captured_len` bytes of the frame (its length, the
+/// snaplen, or less); with 0 it is the notice alone.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CaptureHeader {
+    pub captured_len: u32,
+    pub _pad: u32,
+}
+
+/// The most bytes of a frame one record carries: the program assembles the
+/// record in a per-CPU map value, which the kernel caps at 32 KiB
+/// (PCPU_MIN_UNIT_SIZE), the notice and its capture header included.
+pub const MAX_SNAPLEN: u32 =
+    (32768 - core::mem::size_of::<Notice>() - core::mem::size_of::<CaptureHeader>()) as u32;
 
 /// Key of the IPv4 address class trie. The generation and direction lead
 /// the data, so `prefixlen` is 16 plus the network's prefix length.

@@ -110,6 +110,25 @@ pub struct Cli {
     #[arg(short, long)]
     pub json: bool,
 
+    /// Capture: write the packets as pcapng (for tcpdump, tshark, Wireshark)
+    /// to FILE, or to stdout with `-`, instead of lines.
+    #[arg(
+        short = 'w',
+        long = "write",
+        value_name = "FILE",
+        conflicts_with = "json"
+    )]
+    pub write: Option<PathBuf>,
+
+    /// With -w: bytes captured of each packet, 1 to 32672 (the most a ring
+    /// record holds; 0 means that too) [default: 32672].
+    #[arg(long, value_name = "BYTES", requires = "write", value_parser = parse_snaplen)]
+    pub snaplen: Option<u32>,
+
+    /// Stop after COUNT notices (lines or captured packets), as tcpdump -c does.
+    #[arg(short = 'c', long = "count", value_name = "COUNT", value_parser = parse_count)]
+    pub count: Option<u64>,
+
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g.
     /// 127.0.0.1:9435, [::]:9435).
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen_address)]
@@ -169,6 +188,14 @@ impl Cli {
             Some(Command::Selftest { verbose }) => verbose,
             Some(Command::Check { .. } | Command::Status { .. }) => false,
             None => self.verbose,
+        }
+    }
+
+    /// The bytes the program copies of each frame: 0 unless capturing.
+    pub fn capture_snaplen(&self) -> u32 {
+        match self.write {
+            Some(_) => self.snaplen.unwrap_or(crate::abi::MAX_SNAPLEN),
+            None => 0,
         }
     }
 }
@@ -251,6 +278,28 @@ fn parse_max_rate(text: &str) -> Result<u32, String> {
         _ => Err(format!(
             "must be a whole number of notices a second, from 1 to {MAX_NOTICE_RATE}"
         )),
+    }
+}
+
+/// `--snaplen`: 1 to `MAX_SNAPLEN`; 0 is the largest, as for tcpdump -s 0.
+fn parse_snaplen(text: &str) -> Result<u32, String> {
+    let max = crate::abi::MAX_SNAPLEN;
+    match text.trim().parse::<u64>() {
+        Ok(0) => Ok(max),
+        Ok(bytes) if bytes <= max as u64 => Ok(bytes as u32),
+        Ok(_) => Err(format!(
+            "more than a ring record holds of a packet: at most {max} bytes"
+        )),
+        Err(_) => Err("not a whole number of bytes".to_string()),
+    }
+}
+
+/// `-c`: a whole number of notices, at least 1.
+fn parse_count(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(count) if count >= 1 => Ok(count),
+        Ok(_) => Err("must be at least 1 (notices)".to_string()),
+        Err(_) => Err("not a whole number of notices".to_string()),
     }
 }
 
@@ -414,6 +463,37 @@ mod tests {
     }
 
     /// Issue 7 item 21: `--stats -1` said "unexpected argument".
+    #[test]
+    fn capture_flags_parse_and_bound_the_snaplen() {
+        let max = crate::abi::MAX_SNAPLEN;
+        let cli = Cli::try_parse_from(["xdp-hello", "-w", "x.pcapng", "-c", "10"]).unwrap();
+        assert_eq!((cli.capture_snaplen(), cli.count), (max, Some(10)));
+        let cli = Cli::try_parse_from(["xdp-hello", "-w", "-", "--snaplen", "96"]).unwrap();
+        assert_eq!(cli.capture_snaplen(), 96);
+        let cli = Cli::try_parse_from(["xdp-hello", "-w", "-", "--snaplen", "0"]).unwrap();
+        assert_eq!(cli.capture_snaplen(), max);
+        assert_eq!(
+            Cli::try_parse_from(["xdp-hello"])
+                .unwrap()
+                .capture_snaplen(),
+            0
+        );
+
+        let too_big = (max + 1).to_string();
+        let err = Cli::try_parse_from(["xdp-hello", "-w", "-", "--snaplen", &too_big])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 32672 bytes"), "{err}");
+        for bad in [
+            &["xdp-hello", "--snaplen", "100"][..],
+            &["xdp-hello", "-w", "-", "-j"],
+            &["xdp-hello", "-c", "0"],
+            &["xdp-hello", "-c", "ten"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn stats_below_one_is_a_range_error() {
         for value in ["-1", "0", "-99999999999999999999999"] {

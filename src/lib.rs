@@ -3,6 +3,7 @@
 
 pub mod abi;
 pub mod attach;
+pub mod capture;
 pub mod check;
 pub mod classify;
 pub mod cli;

@@ -45,6 +45,7 @@ pub fn load(
     rodata.CONFIG.bucket_ns = config.bucket_ns;
     rodata.CONFIG.iface_count = config.iface_count;
     rodata.CONFIG.ifindexes = config.ifindexes;
+    rodata.CONFIG.snaplen = config.snaplen;
     open.load().map_err(|err| explain_load_error(&err))
 }
 

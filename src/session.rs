@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 
 use crate::abi::{self, Config, Notice};
 use crate::attach::{self, Attachment};
+use crate::capture::PcapngWriter;
 use crate::cli::{self, Cli, NoticeFilter, MIN_RING_SIZE};
 use crate::firewall::{Firewall, RuleMaps, RuleSet};
 use crate::grace::GracePeriod;
@@ -37,6 +38,7 @@ pub fn run(cli: &Cli) -> Result<bool> {
     // sees anything.
     let rule_set = RuleSet::load(&cli.rules, cli.rules_file.as_deref())?;
     let ifaces = check_interfaces(cli)?;
+    let capture_file = capture_output(cli)?;
     let signals = Signals::install()?;
     let listeners = Listeners::bind(cli)?;
     // A change to --rules FILE reloads it as SIGHUP does; dropped, it stops.
@@ -60,7 +62,7 @@ pub fn run(cli: &Cli) -> Result<bool> {
         cli,
         skel: &skel,
         watches,
-        output: NoticeOutput::to_stdout(cli, &ifaces, enforcing(cli, &firewall))?,
+        output: NoticeOutput::to_stdout(cli, &ifaces, enforcing(cli, &firewall), capture_file)?,
         ifaces,
         rule_maps,
         firewall,
@@ -115,12 +117,23 @@ fn config(cli: &Cli, ifaces: &[Interface]) -> Config {
             NoticeFilter::None => abi::NOTICES_NONE,
         },
         dry_run: cli.dry_run.into(),
+        snaplen: cli.capture_snaplen(),
         ..Config::DEFAULT
     };
     match cli.max_rate {
         Some(rate) => config.with_max_rate(rate),
         None => config,
     }
+}
+
+/// `-w`: checks that the snap length fits the ring and opens FILE, before
+/// the kernel is touched; `None` for stdout (`-w -`, or no capture).
+fn capture_output(cli: &Cli) -> Result<Option<File>> {
+    let Some(path) = cli.write.as_deref() else {
+        return Ok(None);
+    };
+    crate::capture::check_ring_room(cli.capture_snaplen(), ring_size(cli))?;
+    crate::capture::open_output(path)
 }
 
 /// With no notices to stream, the ring only needs to exist.
@@ -235,7 +248,7 @@ impl Session<'_> {
         while !self.signals.stop.load(Ordering::Relaxed) {
             let (output, firewall, signals) = (&mut self.output, &self.firewall, &self.signals);
             reader.poll_batch(
-                |notice| output.write(notice, firewall, &signals.stop),
+                |notice, frame| output.write(notice, frame, firewall, &signals.stop),
                 || signals.pending(),
             )?;
             self.after_batch()?;
@@ -243,7 +256,7 @@ impl Session<'_> {
         self.watches.iter_mut().for_each(LinkWatch::detach);
         grace.wait()?;
         let (output, firewall, stop) = (&mut self.output, &self.firewall, &self.signals.stop);
-        reader.drain_after_detach(|notice| output.write(notice, firewall, stop))?;
+        reader.drain_after_detach(|notice, frame| output.write(notice, frame, firewall, stop))?;
         self.after_batch()
     }
 
@@ -304,34 +317,61 @@ impl Session<'_> {
     }
 }
 
-/// Where the notices go: stdout, one line each, in the format asked for.
+/// Where the notices go: stdout, one line each, in the format asked for;
+/// or with -w, pcapng to FILE (`capture_file`) or stdout, and no lines.
 struct NoticeOutput {
     sink: LineSink<File>,
     format: Formatter,
-    /// Lines written before the first notice (the column header).
+    /// -w: pcapng blocks instead of lines.
+    capture: Option<PcapngWriter>,
+    /// Lines written before the first notice (the column header, or the
+    /// pcapng section header).
     header_lines: u64,
     /// Whether rules are in force (see [`enforcing`]).
     enforcing: bool,
+    /// -c: notices still to write before the run stops.
+    left: Option<u64>,
+    dry_run: bool,
+    /// What a failure message calls where the notices go.
+    destination: String,
 }
 
 impl NoticeOutput {
-    fn to_stdout(cli: &Cli, ifaces: &[Interface], enforcing: bool) -> Result<NoticeOutput> {
+    fn to_stdout(
+        cli: &Cli,
+        ifaces: &[Interface],
+        enforcing: bool,
+        capture_file: Option<File>,
+    ) -> Result<NoticeOutput> {
         // Straight to the descriptor: std's stdout would split and re-buffer
         // lines, and the sink must know which lines went out whole.
-        let stdout = io::stdout()
-            .as_fd()
-            .try_clone_to_owned()
-            .context("opening stdout")?;
-        let mut sink = LineSink::new(File::from(stdout));
+        let out = match capture_file {
+            Some(file) => file,
+            None => File::from(
+                io::stdout()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .context("opening stdout")?,
+            ),
+        };
+        let mut sink = LineSink::new(out);
         let style = if cli.json { Style::Json } else { Style::Text };
         let mut format = Formatter::with(style, cli.dry_run);
         // Each notice by its own interface's name, as the user gave it.
         for iface in ifaces {
             format.name_interface(iface.index, &iface.name);
         }
-        let header_lines = match (format.header(), cli.notices) {
-            (_, NoticeFilter::None) | (None, _) => 0,
-            (Some(header), _) => {
+        let mut capture = cli
+            .write
+            .as_ref()
+            .map(|_| PcapngWriter::new(cli.capture_snaplen()));
+        let header_lines = match (format.header(), cli.notices, &mut capture) {
+            (_, _, Some(capture)) => {
+                sink.push_record(capture.start());
+                1
+            }
+            (_, NoticeFilter::None, _) | (None, _, _) => 0,
+            (Some(header), _, _) => {
                 sink.push(header);
                 1
             }
@@ -339,12 +379,23 @@ impl NoticeOutput {
         Ok(NoticeOutput {
             sink,
             format,
+            capture,
             header_lines,
             enforcing,
+            left: cli.count,
+            dry_run: cli.dry_run,
+            destination: match cli.write.as_deref() {
+                Some(path) if path != std::path::Path::new("-") => path.display().to_string(),
+                _ => "stdout".to_string(),
+            },
         })
     }
 
-    fn write(&mut self, notice: &Notice, firewall: &Firewall, stop: &AtomicBool) {
+    fn write(&mut self, notice: &Notice, frame: &[u8], firewall: &Firewall, stop: &AtomicBool) {
+        // -c: the run stops; what the ring still holds is not shown.
+        if self.left == Some(0) {
+            return;
+        }
         // Once writing has failed, nothing is formatted: reading the ring
         // stays cheap.
         if self.sink.failure().is_some() {
@@ -352,18 +403,33 @@ impl NoticeOutput {
             return;
         }
         // The kernel names a rule by its counter slot; users by its id.
+        let rule = firewall.rule_of_slot(notice.rule_id);
         let notice = Notice {
             rule_id: firewall.shown_rule_id(notice.rule_id),
             ..*notice
         };
-        if let Some(err) = self.sink.push(&self.format.line(&notice)) {
-            output_failed(err, self.enforcing, stop);
+        let failed = match &mut self.capture {
+            Some(capture) => {
+                let comment = crate::capture::comment(&notice, rule, self.dry_run);
+                self.sink
+                    .push_record(capture.packet(&notice, frame, &comment))
+            }
+            None => self.sink.push(&self.format.line(&notice)),
+        };
+        if let Some(err) = failed {
+            output_failed(err, &self.destination, self.enforcing, stop);
+        }
+        if let Some(left) = self.left.as_mut() {
+            *left -= 1;
+            if *left == 0 {
+                stop.store(true, Ordering::Relaxed);
+            }
         }
     }
 
     fn flush(&mut self, stop: &AtomicBool) {
         if let Some(err) = self.sink.flush() {
-            output_failed(err, self.enforcing, stop);
+            output_failed(err, &self.destination, self.enforcing, stop);
         }
     }
 
@@ -386,11 +452,11 @@ impl NoticeOutput {
 /// Says once why no more notices are written and what happens now: with
 /// rules in force the run goes on until a signal; a pure observer ends, as
 /// tcpdump does.
-fn output_failed(err: &io::Error, enforcing: bool, stop: &AtomicBool) {
+fn output_failed(err: &io::Error, destination: &str, enforcing: bool, stop: &AtomicBool) {
     let why = if err.kind() == io::ErrorKind::BrokenPipe {
-        "stdout was closed (its reader went away)".to_string()
+        format!("{destination} was closed (its reader went away)")
     } else {
-        format!("writing notices to stdout failed ({err})")
+        format!("writing notices to {destination} failed ({err})")
     };
     if enforcing {
         say(format_args!(

@@ -34,12 +34,24 @@ impl<W: Write> LineSink<W> {
     /// returns the error if that write is the one that failed. After a
     /// failure the line is only counted as unwritten.
     pub fn push(&mut self, line: &str) -> Option<&io::Error> {
+        self.push_with(|buffer| {
+            buffer.extend_from_slice(line.as_bytes());
+            buffer.push(b'\n');
+        })
+    }
+
+    /// As [`LineSink::push`] for a record of bytes that is not a line (a
+    /// pcapng block): counted as one, no newline added.
+    pub fn push_record(&mut self, record: &[u8]) -> Option<&io::Error> {
+        self.push_with(|buffer| buffer.extend_from_slice(record))
+    }
+
+    fn push_with(&mut self, append: impl FnOnce(&mut Vec<u8>)) -> Option<&io::Error> {
         if self.failure.is_some() {
             self.unwritten += 1;
             return None;
         }
-        self.buffer.extend_from_slice(line.as_bytes());
-        self.buffer.push(b'\n');
+        append(&mut self.buffer);
         self.line_ends.push(self.buffer.len());
         if self.buffer.len() >= FLUSH_AT {
             return self.flush();

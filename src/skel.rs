@@ -8,8 +8,8 @@ include!(concat!(env!("OUT_DIR"), "/xdp_hello.skel.rs"));
 use std::mem::{offset_of, size_of};
 
 use crate::abi::{
-    ClassEntry, ClassKey, Config, CounterBlock, HitPage, IfaceKey, Ipv4RuleKey, Ipv6RuleKey,
-    Notice, Plan, RateState, RuleHits,
+    CaptureHeader, ClassEntry, ClassKey, Config, CounterBlock, HitPage, IfaceKey, Ipv4RuleKey,
+    Ipv6RuleKey, Notice, Plan, RateState, RuleHits,
 };
 
 // SAFETY: repr(C) plain old data without implicit padding; any bytes the
@@ -23,6 +23,7 @@ unsafe impl plain::Plain for RuleHits {}
 unsafe impl plain::Plain for Ipv4RuleKey {}
 unsafe impl plain::Plain for Ipv6RuleKey {}
 unsafe impl plain::Plain for Config {}
+unsafe impl plain::Plain for CaptureHeader {}
 
 /// Fails the build when the two definitions differ in size or in the offset
 /// of any field: the BPF side writes the one, user space reads the other.
@@ -72,10 +73,12 @@ assert_same_layout!(
     notice_cost_ns,
     bucket_ns,
     iface_count,
-    ifindexes
+    ifindexes,
+    snaplen
 );
 assert_same_layout!(RateState, types::RateState, skip, budget_ns, last_ns);
 assert_same_layout!(CounterBlock, types::CounterBlock, slots);
+assert_same_layout!(CaptureHeader, types::CaptureHeader, captured_len, _pad);
 assert_same_layout!(
     Plan,
     types::Plan,

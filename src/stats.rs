@@ -15,6 +15,7 @@ use crate::abi::{
     COUNTER_SLOTS,
 };
 use crate::firewall::ActiveRule;
+use crate::output::{local_date_time, realtime_now_ns};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
@@ -202,14 +203,16 @@ impl Interval {
         now.duration_since(self.last_at) >= self.every
     }
 
-    /// Packets per second per verdict and the three busiest rules since the
-    /// last line; remembers this point for the next one.
+    /// The local date and time, then packets per second per verdict and the
+    /// three busiest rules since the last line; remembers this point for the
+    /// next one.
     pub fn line(&mut self, counters: &Counters, hits: &[(ActiveRule, RuleHits)]) -> String {
         let now = Instant::now();
         let secs = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
         let rate = |now: u64, then: u64| now.saturating_sub(then) as f64 / secs;
         let mut line = format!(
-            "{:.0} pkt/s passed, {:.0} pkt/s dropped",
+            "{} {:.0} pkt/s passed, {:.0} pkt/s dropped",
+            local_date_time(realtime_now_ns()),
             rate(counters.passed, self.last.passed),
             rate(counters.dropped, self.last.dropped),
         );
@@ -381,9 +384,12 @@ mod tests {
             (rule(1, "allow src 10.1.2.3"), hits(0, 0)),
         ];
         let line = interval.line(&counters, &hits);
+        // It starts with the date and time, e.g. 2026-12-01T20:11:42+00:00.
+        let (date, rates) = line.split_once(' ').unwrap();
+        assert!(is_local_date_time(date), "{line}");
         // Two seconds went by: about 100 and 50 a second.
         assert!(
-            line.starts_with("100 pkt/s passed, 50 pkt/s dropped; rule 0 'deny icmp' 50/s"),
+            rates.starts_with("100 pkt/s passed, 50 pkt/s dropped; rule 0 'deny icmp' 50/s"),
             "{line}"
         );
         assert!(
@@ -391,5 +397,23 @@ mod tests {
             "idle rules are not listed: {line}"
         );
         assert!(!interval.due(Instant::now()));
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS+HH:MM` (or `-HH:MM`), as ISO 8601 writes it.
+    fn is_local_date_time(text: &str) -> bool {
+        let shape = text
+            .chars()
+            .map(|c| if c.is_ascii_digit() { 'd' } else { c })
+            .collect::<String>()
+            .replace('-', "+");
+        shape == "dddd+dd+ddTdd:dd:dd+dd:dd"
+    }
+
+    #[test]
+    fn dates_are_iso_8601_local_time() {
+        // 2026-12-01 20:11:42 UTC; the zone is the machine's, the shape fixed.
+        let date = local_date_time(1_796_155_902_000_000_000);
+        assert!(is_local_date_time(&date), "{date}");
+        assert!(!is_local_date_time("20:11:42"));
     }
 }

@@ -39,11 +39,10 @@ impl Formatter {
 
     /// A formatter for a run that is a dry run or not.
     pub fn with(style: Style, dry_run: bool) -> Self {
-        let offset = clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC);
         Formatter {
             style,
             dry_run,
-            monotonic_to_realtime_ns: offset,
+            monotonic_to_realtime_ns: monotonic_to_realtime_ns(),
             iface_names: HashMap::new(),
         }
     }
@@ -76,6 +75,12 @@ impl Formatter {
     }
 }
 
+/// What turns the kernel's timestamps (`bpf_ktime_get_ns`, CLOCK_MONOTONIC)
+/// into wall-clock nanoseconds since 1970, added to them.
+pub fn monotonic_to_realtime_ns() -> i128 {
+    clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)
+}
+
 fn clock_ns(clock: libc::clockid_t) -> i128 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -87,14 +92,43 @@ fn clock_ns(clock: libc::clockid_t) -> i128 {
 
 /// `HH:MM:SS.micros` in local time.
 fn local_time(realtime_ns: i128) -> String {
-    let secs = (realtime_ns / 1_000_000_000) as libc::time_t;
     let micros = (realtime_ns % 1_000_000_000) / 1000;
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    unsafe { libc::localtime_r(&secs, &mut tm) };
+    let tm = local_tm(realtime_ns);
     format!(
         "{:02}:{:02}:{:02}.{:06}",
         tm.tm_hour, tm.tm_min, tm.tm_sec, micros
     )
+}
+
+/// The local date and time to the second, ISO 8601 with the offset from
+/// UTC: `2026-12-01T20:11:42+01:00`.
+pub fn local_date_time(realtime_ns: i128) -> String {
+    let tm = local_tm(realtime_ns);
+    let offset_minutes = tm.tm_gmtoff / 60;
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        if offset_minutes < 0 { '-' } else { '+' },
+        offset_minutes.abs() / 60,
+        offset_minutes.abs() % 60
+    )
+}
+
+/// The current wall-clock time, as [`local_date_time`] takes it.
+pub fn realtime_now_ns() -> i128 {
+    clock_ns(libc::CLOCK_REALTIME)
+}
+
+fn local_tm(realtime_ns: i128) -> libc::tm {
+    let secs = (realtime_ns / 1_000_000_000) as libc::time_t;
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::localtime_r(&secs, &mut tm) };
+    tm
 }
 
 /// Notices and readings for the tests of every writer.

@@ -11,6 +11,7 @@ use anyhow::{bail, ensure, Context, Result};
 use libbpf_rs::{libbpf_sys, MapCore, ProgramInput, ProgramMut, RingBufferBuilder};
 
 use crate::abi::{Config, Notice, ETH_HLEN, NOTICES_ALL, XDP_PASS};
+use crate::notices::split_record;
 use crate::selftest::packets::{self, Case};
 use crate::selftest::Report;
 use crate::skel::XdpHelloSkel;
@@ -43,6 +44,10 @@ pub fn run_all(report: &mut Report) {
         Ok(skel) => skel,
         Err(err) => return report.check("test_run: load the program", Err(err)),
     };
+    report.check(
+        "test_run capture: a frame's first bytes come with its notice",
+        check_capture(),
+    );
     for case in packets::cases() {
         let name = format!("test_run {}", case.name);
         match run_case(&skel, &case) {
@@ -212,23 +217,15 @@ fn xdp_md_bytes(md: &libbpf_sys::xdp_md) -> Vec<u8> {
 /// first. The one reader for tests and the selftest alike.
 pub fn drain(events: &dyn MapCore, mut each: impl FnMut(Notice)) -> Result<()> {
     let mut odd_size = None;
-    let mut builder = RingBufferBuilder::new();
-    builder
-        .add(events, |bytes: &[u8]| {
-            let mut notice = Notice::ZERO;
-            if bytes.len() == size_of::<Notice>()
-                && plain::copy_from_bytes(&mut notice, bytes).is_ok()
-            {
-                each(notice);
-            } else {
-                odd_size = Some(bytes.len());
-            }
-            0
-        })
-        .context("setting up the ring buffer")?;
-    let ring = builder.build().context("setting up the ring buffer")?;
-    ring.consume().context("reading the ring buffer")?;
-    drop(ring);
+    drain_records(events, |bytes| {
+        let mut notice = Notice::ZERO;
+        if bytes.len() == size_of::<Notice>() && plain::copy_from_bytes(&mut notice, bytes).is_ok()
+        {
+            each(notice);
+        } else {
+            odd_size = Some(bytes.len());
+        }
+    })?;
     match odd_size {
         Some(len) => bail!(
             "a {len}-byte record in the ring buffer; a notice is {} bytes",
@@ -312,4 +309,54 @@ fn monotonic_ns() -> u64 {
     // SAFETY: a valid clock id and a valid pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
     now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+/// Empties the ring buffer `events`, handing each record as it is to `each`.
+pub fn drain_records(events: &dyn MapCore, mut each: impl FnMut(&[u8])) -> Result<()> {
+    let mut builder = RingBufferBuilder::new();
+    builder
+        .add(events, |bytes: &[u8]| {
+            each(bytes);
+            0
+        })
+        .context("setting up the ring buffer")?;
+    let ring = builder.build().context("setting up the ring buffer")?;
+    ring.consume().context("reading the ring buffer")
+}
+
+/// Capture on this kernel: with a snap length, a frame's notice comes with
+/// its first bytes, all of a shorter frame and a longer one cut there.
+pub fn check_capture() -> Result<()> {
+    const SNAPLEN: u32 = 100;
+    let mut object = MaybeUninit::uninit();
+    let config = Config {
+        snaplen: SNAPLEN,
+        ..CONFIG
+    };
+    let skel = loader::load(&mut object, RING_BYTES, config)?;
+    let short = packets::udp64();
+    let long: Vec<u8> = (0..300)
+        .map(|i| short.get(i).copied().unwrap_or(i as u8))
+        .collect();
+    for frame in [short, long] {
+        drain(&skel.maps.events, drop)?;
+        test_run(&skel, &frame, 1)?;
+        let mut records = Vec::new();
+        drain_records(&skel.maps.events, |record| records.push(record.to_vec()))?;
+        let [record] = records.as_slice() else {
+            bail!("want exactly one record, got {}", records.len());
+        };
+        let (notice, bytes) = split_record(record).context("a record shorter than a notice")?;
+        let want = &frame[..frame.len().min(SNAPLEN as usize)];
+        ensure!(
+            notice.packet_len as usize == frame.len() && bytes == want,
+            "a {}-byte frame: notice of {} bytes with {} captured (a {}-byte record), want {} bytes of it",
+            frame.len(),
+            notice.packet_len,
+            bytes.len(),
+            record.len(),
+            want.len()
+        );
+    }
+    Ok(())
 }

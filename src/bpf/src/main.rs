@@ -7,6 +7,7 @@
 #[path = "../../abi.rs"]
 #[allow(dead_code)] // user space uses the rest
 mod abi;
+mod capture;
 mod helpers;
 mod maps;
 mod parse;
@@ -82,6 +83,21 @@ pub unsafe extern "C" fn xdp_hello(ctx: *mut xdp_md) -> u32 {
 /// Hands the notice to user space, or counts it as lost when the ring is full.
 #[inline(always)]
 fn send_notice(ctx: &xdp_md, notice: &mut Notice, block: *mut CounterBlock) {
+    // Capture (-w): the frame's first bytes ride behind the notice. With
+    // snaplen 0 (frozen .rodata) the verifier drops this branch unseen.
+    let snaplen = config().snaplen;
+    if snaplen != 0 {
+        let sent = capture::send_captured(ctx, notice, snaplen, 0);
+        count(
+            block,
+            if sent {
+                COUNTER_NOTICES_SENT
+            } else {
+                COUNTER_NOTICES_LOST
+            },
+        );
+        return;
+    }
     unsafe {
         let slot = helpers::ringbuf_reserve(map_ptr(&events), size_of::<Notice>() as u64, 0);
         if slot.is_null() {

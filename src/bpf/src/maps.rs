@@ -178,12 +178,13 @@ btf_map!(
 );
 
 btf_map!(
-    /// This CPU's notice of the packet in hand (see `xdp_hello`).
+    /// This CPU's notice of the packet in hand (see `xdp_hello`), with room
+    /// behind it for the frame's bytes when capturing (`capture.rs`).
     notice_scratch: NoticeScratchDef {
         r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
         max_entries: *const [i32; 1],
         key: *const u32,
-        value: *const Notice,
+        value: *const crate::capture::NoticeScratch,
     }
 );
 

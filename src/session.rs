@@ -282,7 +282,8 @@ impl NoticeOutput {
             rule_id: firewall.shown_rule_id(notice.rule_id),
             ..*notice
         };
-        if let Some(err) = self.sink.push(&self.format.line(&notice)) {
+        let format = &mut self.format;
+        if let Some(err) = self.sink.push_with(|out| format.write_line(&notice, out)) {
             output_failed(err, self.enforcing, stop);
         }
     }

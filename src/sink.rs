@@ -34,11 +34,18 @@ impl<W: Write> LineSink<W> {
     /// returns the error if that write is the one that failed. After a
     /// failure the line is only counted as unwritten.
     pub fn push(&mut self, line: &str) -> Option<&io::Error> {
+        self.push_with(|buffer| buffer.extend_from_slice(line.as_bytes()))
+    }
+
+    /// As [`push`](Self::push), the line being what `write` appends to the
+    /// buffer: formatted in place, no String in between. After a failure
+    /// `write` is not called.
+    pub fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Option<&io::Error> {
         if self.failure.is_some() {
             self.unwritten += 1;
             return None;
         }
-        self.buffer.extend_from_slice(line.as_bytes());
+        write(&mut self.buffer);
         self.buffer.push(b'\n');
         self.line_ends.push(self.buffer.len());
         if self.buffer.len() >= FLUSH_AT {

@@ -4,9 +4,11 @@
 mod fields;
 mod json;
 mod names;
+#[cfg(test)]
+mod reference;
 mod text;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::abi::Notice;
 use crate::iface;
@@ -29,7 +31,14 @@ pub struct Formatter {
     /// Verdicts were computed, not enforced (`--dry-run`).
     dry_run: bool,
     monotonic_to_realtime_ns: i128,
-    iface_names: HashMap<u32, String>,
+    ifaces: FxHashMap<u32, Iface>,
+    clock: LocalClock,
+}
+
+/// An interface's name, as text and as a JSON string.
+struct Iface {
+    name: String,
+    json: Vec<u8>,
 }
 
 impl Formatter {
@@ -44,7 +53,8 @@ impl Formatter {
             style,
             dry_run,
             monotonic_to_realtime_ns: offset,
-            iface_names: HashMap::new(),
+            ifaces: FxHashMap::default(),
+            clock: LocalClock::default(),
         }
     }
 
@@ -54,21 +64,33 @@ impl Formatter {
         (self.style == Style::Text).then_some(header)
     }
 
-    /// One line (without the newline) for `notice`.
-    pub fn line(&mut self, notice: &Notice) -> String {
+    /// Appends the line for `notice` (without the newline) to `out`: no
+    /// allocation once the interface is known.
+    pub fn write_line(&mut self, notice: &Notice, out: &mut Vec<u8>) {
         let realtime_ns = notice.timestamp_ns as i128 + self.monotonic_to_realtime_ns;
-        let iface = self
-            .iface_names
-            .entry(notice.ifindex)
-            .or_insert_with(|| iface::name_of(notice.ifindex));
-        match self.style {
-            Style::Text if self.dry_run => {
-                format_dry_run_line(&local_time(realtime_ns), iface, notice)
+        let iface = self.ifaces.entry(notice.ifindex).or_insert_with(|| {
+            let name = iface::name_of(notice.ifindex);
+            Iface {
+                json: json::escaped_name(&name),
+                name,
             }
-            Style::Text => format_line(&local_time(realtime_ns), iface, notice),
-            Style::Json => json_line(realtime_ns, iface, notice, self.dry_run),
+        });
+        match self.style {
+            Style::Text => {
+                let time = self.clock.time_of(realtime_ns);
+                text::write_line(out, time.as_str(), &iface.name, notice, self.dry_run);
+            }
+            Style::Json => json::write_json(out, realtime_ns, &iface.json, notice, self.dry_run),
         }
     }
+}
+
+/// What the writers wrote into a buffer, as a String: for the functions
+/// that return one (tests, and callers off the hot path).
+pub(crate) fn text_of(write: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut out = Vec::new();
+    write(&mut out);
+    String::from_utf8(out).expect("the writers write UTF-8")
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i128 {
@@ -80,16 +102,50 @@ fn clock_ns(clock: libc::clockid_t) -> i128 {
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
 }
 
-/// `HH:MM:SS.micros` in local time.
-fn local_time(realtime_ns: i128) -> String {
-    let secs = (realtime_ns / 1_000_000_000) as libc::time_t;
-    let micros = (realtime_ns % 1_000_000_000) / 1000;
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    unsafe { libc::localtime_r(&secs, &mut tm) };
-    format!(
-        "{:02}:{:02}:{:02}.{:06}",
-        tm.tm_hour, tm.tm_min, tm.tm_sec, micros
-    )
+/// `HH:MM:SS.micros` in local time, with localtime_r called once a second
+/// rather than once a notice.
+#[derive(Default)]
+struct LocalClock {
+    /// The second `hms` is for, if any yet.
+    second: Option<libc::time_t>,
+    /// `HH:MM:SS.` of that second.
+    hms: [u8; 9],
+}
+
+/// `HH:MM:SS.micros`.
+struct TimeOfDay([u8; 15]);
+
+impl TimeOfDay {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("digits and punctuation")
+    }
+}
+
+impl LocalClock {
+    /// The local time of `realtime_ns` (nanoseconds since the epoch, not
+    /// before it).
+    fn time_of(&mut self, realtime_ns: i128) -> TimeOfDay {
+        let secs = (realtime_ns / 1_000_000_000) as libc::time_t;
+        let micros = ((realtime_ns % 1_000_000_000) / 1000) as u32;
+        if self.second != Some(secs) {
+            let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+            unsafe { libc::localtime_r(&secs, &mut tm) };
+            for (at, value) in [(0, tm.tm_hour), (3, tm.tm_min), (6, tm.tm_sec)] {
+                self.hms[at] = b'0' + (value / 10) as u8;
+                self.hms[at + 1] = b'0' + (value % 10) as u8;
+                self.hms[at + 2] = if at == 6 { b'.' } else { b':' };
+            }
+            self.second = Some(secs);
+        }
+        let mut time = [0u8; 15];
+        time[..9].copy_from_slice(&self.hms);
+        let mut rest = micros;
+        for digit in time[9..].iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        TimeOfDay(time)
+    }
 }
 
 /// Notices and readings for the tests of every writer.
@@ -240,5 +296,137 @@ mod tests {
         assert_eq!(detail(&other), "");
         assert_eq!(json_of(&other)["src"], serde_json::Value::Null);
         assert_eq!(json_of(&other)["arp_op"], serde_json::Value::Null);
+    }
+}
+
+/// The writers against the core::fmt ones they replaced, on many random
+/// notices: the same bytes, text, dry-run text and JSON.
+#[cfg(test)]
+mod same_bytes {
+    use super::*;
+    use crate::abi::*;
+
+    /// A notice with every field drawn from values the writers tell apart.
+    fn random_notice(rng: &mut fastrand::Rng) -> Notice {
+        let mut n = Notice::ZERO;
+        let pick = |rng: &mut fastrand::Rng, choices: &[u8]| choices[rng.usize(..choices.len())];
+        n.timestamp_ns = rng.u64(..1 << 62);
+        rng.fill(&mut n.src_addr);
+        rng.fill(&mut n.dst_addr);
+        for addr in [&mut n.src_addr, &mut n.dst_addr] {
+            // Runs of zero groups, and IPv4-mapped addresses, now and then.
+            for byte in addr.iter_mut() {
+                if rng.u8(..3) == 0 {
+                    *byte = 0;
+                }
+            }
+            if rng.u8(..8) == 0 {
+                addr[..10].fill(0);
+                addr[10..12].fill(0xff);
+            }
+        }
+        n.ifindex = rng.u32(..4);
+        n.rx_queue = rng.u32(..);
+        n.packet_len = rng.u32(..70_000);
+        n.rule_id = if rng.bool() { RULE_NONE } else { rng.u32(..) };
+        n.ether_type =
+            [ETH_P_IP, ETH_P_IPV6, ETH_P_ARP, ETH_P_8021Q, 0x88cc, 0x0042][rng.usize(..6)];
+        n.vlan_outer = rng.u16(..4096);
+        n.vlan_inner = rng.u16(..4096);
+        n.src_port = rng.u16(..);
+        n.dst_port = rng.u16(..);
+        n.ip_version = pick(rng, &[0, 4, 6, 5]);
+        n.l4_proto = if rng.bool() {
+            pick(
+                rng,
+                &[0, 1, 2, 6, 17, 41, 43, 44, 47, 50, 51, 58, 59, 60, 132],
+            )
+        } else {
+            rng.u8(..)
+        };
+        n.icmp_type = pick(
+            rng,
+            &[0, 1, 3, 8, 11, 128, 129, 133, 134, 135, 136, 143, 200],
+        );
+        n.icmp_code = rng.u8(..16);
+        n.tcp_flags = rng.u8(..);
+        n.verdict = rng.u8(..4);
+        n.depth = rng.u8(..5);
+        n.flags = rng.u8(..32) & if rng.bool() { 0 } else { 0xff };
+        n.vlan_count = rng.u8(..10);
+        n.arp_op = rng.u8(..4);
+        rng.fill(&mut n.eth_src);
+        rng.fill(&mut n.eth_dst);
+        n
+    }
+
+    #[test]
+    fn the_writers_write_what_core_fmt_wrote() {
+        let mut rng = fastrand::Rng::with_seed(10);
+        let mut text = Formatter::with(Style::Text, false);
+        let mut dry = Formatter::with(Style::Text, true);
+        let mut json = Formatter::with(Style::Json, false);
+        let mut dry_json = Formatter::with(Style::Json, true);
+        // Interface names of every kind, JSON escapes among them.
+        for formatter in [&mut text, &mut dry, &mut json, &mut dry_json] {
+            for (index, name) in [
+                (0, "veth0"),
+                (1, "abcdefghijklmno"),
+                (2, "é\"\\\u{1}x"),
+                (3, ""),
+            ] {
+                formatter.ifaces.insert(
+                    index,
+                    Iface {
+                        json: json::escaped_name(name),
+                        name: name.into(),
+                    },
+                );
+            }
+        }
+        let offset = text.monotonic_to_realtime_ns;
+        for formatter in [&mut dry, &mut json, &mut dry_json] {
+            formatter.monotonic_to_realtime_ns = offset;
+        }
+        let mut out = Vec::new();
+        for _ in 0..200_000 {
+            let n = random_notice(&mut rng);
+            let iface = &text.ifaces[&n.ifindex].name.clone();
+            let realtime = n.timestamp_ns as i128 + offset;
+            let time = reference::local_time(realtime);
+            for (formatter, expected) in [
+                (&mut text, reference::format_line(&time, iface, &n)),
+                (&mut dry, reference::format_dry_run_line(&time, iface, &n)),
+                (&mut json, reference::json_line(realtime, iface, &n, false)),
+                (
+                    &mut dry_json,
+                    reference::json_line(realtime, iface, &n, true),
+                ),
+            ] {
+                out.clear();
+                formatter.write_line(&n, &mut out);
+                let fields = (
+                    n.ip_version,
+                    n.l4_proto,
+                    n.depth,
+                    n.flags,
+                    n.ether_type,
+                    n.arp_op,
+                );
+                assert_eq!(String::from_utf8_lossy(&out), expected, "{fields:?}");
+            }
+        }
+    }
+
+    /// The clock's cached second: times within one second and across many.
+    #[test]
+    fn the_cached_clock_tells_the_time_localtime_tells() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut clock = LocalClock::default();
+        let mut ns: i128 = 1_780_000_000_000_000_000;
+        for _ in 0..100_000 {
+            ns += i128::from(rng.u64(..2_000_000_000));
+            assert_eq!(clock.time_of(ns).as_str(), reference::local_time(ns));
+        }
     }
 }

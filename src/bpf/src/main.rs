@@ -13,6 +13,7 @@ mod parse;
 mod rules;
 #[path = "../../../vmlinux/vmlinux.rs"]
 mod vmlinux;
+mod wakeup;
 
 use core::mem::size_of;
 
@@ -86,7 +87,8 @@ fn send_notice(ctx: &xdp_md, notice: &mut Notice) {
         notice.timestamp_ns = helpers::ktime_get_ns();
         parse::copy_ethernet_addresses(ctx, notice);
         (slot as *mut Notice).write(*notice);
-        helpers::ringbuf_submit(slot, 0);
+        let flags = wakeup::submit_flags(map_ptr(&events), size_of::<Notice>() as u64);
+        helpers::ringbuf_submit(slot, flags);
     }
     count(&counters, COUNTER_NOTICES_SENT);
 }

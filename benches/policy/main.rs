@@ -4,7 +4,7 @@
 //! veth. Drives the built binary; one table, then the `ratio …: X` lines.
 //!
 //! Run: `make bench`, or as root `cargo bench --bench policy [-- --mixed]
-//! [scale] [xdp-filter] [nftables]`; `-- --print-rules N` shows a set.
+//! [scale] [xdp-filter] [nftables] [consumer]`; `-- --print-rules N` shows a set.
 
 #[allow(dead_code)]
 #[path = "../../tests/support/mod.rs"]
@@ -14,6 +14,7 @@ mod support;
 #[path = "../../tests/support/rules_file.rs"]
 mod rules_file;
 
+mod consumer;
 mod frames;
 mod nftables;
 mod ours;
@@ -35,7 +36,7 @@ const SHAPES: Shapes = Shapes::Mixed;
 /// Every run draws the same rules.
 pub const SEED: u64 = 9;
 /// What one run measures, in this order.
-const PARTS: [&str; 3] = ["scale", "xdp-filter", "nftables"];
+const PARTS: [&str; 4] = ["scale", "xdp-filter", "nftables", "consumer"];
 
 fn main() -> ExitCode {
     // SAFETY: geteuid has no preconditions.
@@ -91,6 +92,7 @@ fn main() -> ExitCode {
         let done = match name {
             "scale" => scale::run(&mut report, shapes),
             "xdp-filter" => xdp_filter::run(&mut report),
+            "consumer" => consumer::run(&mut report),
             _ => nftables::run(&mut report, shapes),
         };
         match done {

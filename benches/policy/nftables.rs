@@ -118,7 +118,7 @@ fn nft(net: &TestNet, args: &[&str], input: Option<&str>) -> Result<()> {
 /// Frames per second that reach side A's UDP stack (its port 9 has no
 /// listener: each one counts as a NoPorts) while one sender on side B sends
 /// for SEND_TIME as fast as it can.
-fn packets_per_second(net: &TestNet) -> Result<f64> {
+pub fn packets_per_second(net: &TestNet) -> Result<f64> {
     let before = udp_no_ports(net)?;
     let started = Instant::now();
     let sender = Sender::start(net, None);

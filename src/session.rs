@@ -278,10 +278,11 @@ impl NoticeOutput {
             return;
         }
         // The kernel names a rule by its counter slot; users by its id.
-        let notice = Notice {
-            rule_id: firewall.shown_rule_id(notice.rule_id),
-            ..*notice
+        let rule_id = match notice.rule_id {
+            abi::RULE_NONE => abi::RULE_NONE, // no lookup for most notices
+            slot => firewall.shown_rule_id(slot),
         };
+        let notice = Notice { rule_id, ..*notice };
         let format = &mut self.format;
         if let Some(err) = self.sink.push_with(|out| format.write_line(&notice, out)) {
             output_failed(err, self.enforcing, stop);

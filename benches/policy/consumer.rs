@@ -63,6 +63,17 @@ impl Output {
         }
     }
 
+    /// Notices the consumer took out of the ring: lines written whole, or
+    /// with nothing written, every packet's notice not lost.
+    fn delivered(self, summary: &Summary) -> u64 {
+        match self {
+            Output::CountOnly => {
+                (summary.passed + summary.dropped + summary.aborted).saturating_sub(summary.lost)
+            }
+            _ => summary.shown,
+        }
+    }
+
     fn stdout(self) -> Result<Stdio> {
         Ok(match self {
             Output::CountOnly => Stdio::from(pipe()?.1), // the reading end is gone
@@ -87,8 +98,8 @@ pub fn run(report: &mut Report) -> Result<()> {
     for _ in 0..ROUNDS {
         for (b, (_, binary)) in builds.iter().enumerate() {
             for (o, &output) in outputs.iter().enumerate() {
-                let summary = consume(&net, binary, output, |prog| flood(prog, &frame))?;
-                delivered[b][o].push(summary.0.shown as f64 / summary.1.as_secs_f64());
+                let (summary, took) = consume(&net, binary, output, |prog| flood(prog, &frame))?;
+                delivered[b][o].push(output.delivered(&summary) as f64 / took.as_secs_f64());
             }
             for (o, output) in [Output::Text, Output::Json].into_iter().enumerate() {
                 let (summary, _) = consume(&net, binary, output, |prog| paced(prog, &frame))?;

@@ -41,14 +41,29 @@ pub(super) fn ipv4(addr: &[u8; 16]) -> Ipv4Addr {
     Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3])
 }
 
-/// `10.0.0.1`, as std's Display writes it.
+/// `10.0.0.1`, as std's Display writes it: built on the stack, then
+/// copied once (a third of the text writer's time went to IPv4 addresses
+/// byte by byte).
 pub(super) fn write_ipv4(out: &mut Vec<u8>, ip: Ipv4Addr) {
+    let mut text = [0u8; 15];
+    let mut len = 0;
     for (i, byte) in ip.octets().into_iter().enumerate() {
         if i > 0 {
-            out.push(b'.');
+            text[len] = b'.';
+            len += 1;
         }
-        push_num(out, byte);
+        if byte >= 100 {
+            text[len] = b'0' + byte / 100;
+            len += 1;
+        }
+        if byte >= 10 {
+            text[len] = b'0' + byte / 10 % 10;
+            len += 1;
+        }
+        text[len] = b'0' + byte % 10;
+        len += 1;
     }
+    out.extend_from_slice(&text[..len]);
 }
 
 /// `2001:db8::1`, `::ffff:10.0.0.1`, as std's Display writes it (RFC 5952:
@@ -112,13 +127,12 @@ pub(super) fn arp(notice: &Notice) -> Option<Arp> {
 
 /// `02:00:5e:10:00:01`.
 pub(super) fn write_mac(out: &mut Vec<u8>, bytes: &[u8; 6]) {
+    let mut text = [b':'; 17];
     for (i, &byte) in bytes.iter().enumerate() {
-        if i > 0 {
-            out.push(b':');
-        }
-        out.push(HEX_DIGITS[usize::from(byte >> 4)]);
-        out.push(HEX_DIGITS[usize::from(byte & 0xf)]);
+        text[i * 3] = HEX_DIGITS[usize::from(byte >> 4)];
+        text[i * 3 + 1] = HEX_DIGITS[usize::from(byte & 0xf)];
     }
+    out.extend_from_slice(&text);
 }
 
 /// The ids of the VLAN tags the notice names: the first two at most.

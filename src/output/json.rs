@@ -49,26 +49,30 @@ pub(super) fn write_json(
     let ip = matches!(notice.ip_version, 4 | 6);
 
     out.extend_from_slice(b"{\"time_ns\":");
-    push_num(out, realtime_ns);
-    key(out, "iface");
+    // In 64 bits while it fits (until 2262): 128-bit division is slow.
+    match i64::try_from(realtime_ns) {
+        Ok(ns) => push_num(out, ns),
+        Err(_) => push_num(out, realtime_ns),
+    }
+    key(out, b",\"iface\":");
     out.extend_from_slice(iface);
-    number(out, "ifindex", Some(notice.ifindex));
-    number(out, "rx_queue", Some(notice.rx_queue));
-    number(out, "len", Some(notice.packet_len));
+    number(out, b",\"ifindex\":", Some(notice.ifindex));
+    number(out, b",\"rx_queue\":", Some(notice.rx_queue));
+    number(out, b",\"len\":", Some(notice.packet_len));
     string(
         out,
-        "eth_src",
+        b",\"eth_src\":",
         ethernet.then_some(&notice.eth_src),
         write_mac,
     );
     string(
         out,
-        "eth_dst",
+        b",\"eth_dst\":",
         ethernet.then_some(&notice.eth_dst),
         write_mac,
     );
-    number(out, "ether_type", Some(notice.ether_type));
-    key(out, "vlan");
+    number(out, b",\"ether_type\":", Some(notice.ether_type));
+    key(out, b",\"vlan\":");
     out.push(b'[');
     for (i, id) in vlan_ids(notice).enumerate() {
         if i > 0 {
@@ -77,40 +81,45 @@ pub(super) fn write_json(
         push_num(out, id);
     }
     out.push(b']');
-    number(out, "vlan_tags", Some(notice.vlan_count));
-    number(out, "ip_version", Some(notice.ip_version));
-    string(out, "proto", Some(notice), write_protocol);
-    number(out, "ip_proto", ip.then_some(notice.l4_proto));
-    address(out, "src", notice, &notice.src_addr);
-    address(out, "dst", notice, &notice.dst_addr);
-    number(out, "arp_op", arp.as_ref().map(|arp| arp.op));
+    number(out, b",\"vlan_tags\":", Some(notice.vlan_count));
+    number(out, b",\"ip_version\":", Some(notice.ip_version));
+    string(out, b",\"proto\":", Some(notice), write_protocol);
+    number(out, b",\"ip_proto\":", ip.then_some(notice.l4_proto));
+    address(out, b",\"src\":", notice, &notice.src_addr);
+    address(out, b",\"dst\":", notice, &notice.dst_addr);
+    number(out, b",\"arp_op\":", arp.as_ref().map(|arp| arp.op));
     let macs = arp.as_ref().map(|arp| (&arp.sender_mac, &arp.target_mac));
-    string(out, "arp_sender_mac", macs.map(|m| m.0), write_mac);
-    string(out, "arp_target_mac", macs.map(|m| m.1), write_mac);
-    number(out, "sport", ports.then_some(notice.src_port));
-    number(out, "dport", ports.then_some(notice.dst_port));
-    number(out, "icmp_type", icmp.then_some(notice.icmp_type));
-    number(out, "icmp_code", icmp.then_some(notice.icmp_code));
+    string(out, b",\"arp_sender_mac\":", macs.map(|m| m.0), write_mac);
+    string(out, b",\"arp_target_mac\":", macs.map(|m| m.1), write_mac);
+    number(out, b",\"sport\":", ports.then_some(notice.src_port));
+    number(out, b",\"dport\":", ports.then_some(notice.dst_port));
+    number(out, b",\"icmp_type\":", icmp.then_some(notice.icmp_type));
+    number(out, b",\"icmp_code\":", icmp.then_some(notice.icmp_code));
     string(
         out,
-        "tcp_flags",
+        b",\"tcp_flags\":",
         tcp.then_some(notice.tcp_flags),
         write_tcp_flags,
     );
-    string(out, "verdict", Some(verdict_name(notice.verdict)), push_str);
+    string(
+        out,
+        b",\"verdict\":",
+        Some(verdict_name(notice.verdict)),
+        push_str,
+    );
     if dry_run {
         out.extend_from_slice(b",\"dry_run\":true");
     }
     let rule = (notice.rule_id != RULE_NONE).then_some(notice.rule_id);
-    number(out, "rule", rule);
+    number(out, b",\"rule\":", rule);
     let depth = match notice.depth {
         DEPTH_L2 => "l2",
         DEPTH_L3 => "l3",
         DEPTH_L4 => "l4",
         _ => "none",
     };
-    string(out, "depth", Some(depth), push_str);
-    key(out, "flags");
+    string(out, b",\"depth\":", Some(depth), push_str);
+    key(out, b",\"flags\":");
     out.push(b'[');
     let mut first = true;
     for (flag, name) in FLAG_NAMES {
@@ -127,14 +136,14 @@ pub(super) fn write_json(
     out.extend_from_slice(b"]}");
 }
 
-/// `,"name":` (every field but the first).
-fn key(out: &mut Vec<u8>, name: &str) {
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":");
+/// `key` is `,"name":` (every field but the first), in one piece: one copy.
+#[inline(always)]
+fn key(out: &mut Vec<u8>, key: &[u8]) {
+    out.extend_from_slice(key);
 }
 
-fn number(out: &mut Vec<u8>, name: &str, value: Option<impl itoa::Integer>) {
+#[inline(always)]
+fn number(out: &mut Vec<u8>, name: &[u8], value: Option<impl itoa::Integer>) {
     key(out, name);
     match value {
         Some(value) => push_num(out, value),
@@ -143,7 +152,13 @@ fn number(out: &mut Vec<u8>, name: &str, value: Option<impl itoa::Integer>) {
 }
 
 /// A string field whose text `write` gives: text that needs no escaping.
-fn string<T>(out: &mut Vec<u8>, name: &str, value: Option<T>, write: fn(&mut Vec<u8>, T)) {
+#[inline(always)]
+fn string<T>(
+    out: &mut Vec<u8>,
+    name: &[u8],
+    value: Option<T>,
+    write: impl FnOnce(&mut Vec<u8>, T),
+) {
     key(out, name);
     match value {
         Some(value) => {
@@ -160,7 +175,7 @@ fn push_str(out: &mut Vec<u8>, text: &str) {
 }
 
 /// An address field: the address as a string, or `null`.
-fn address(out: &mut Vec<u8>, name: &str, notice: &Notice, addr: &[u8; 16]) {
+fn address(out: &mut Vec<u8>, name: &[u8], notice: &Notice, addr: &[u8; 16]) {
     key(out, name);
     out.push(b'"');
     if write_address(out, notice, addr) {

@@ -33,11 +33,25 @@ pub struct Formatter {
     clock: LocalClock,
 }
 
-/// An interface's name, as text and as a JSON string.
+/// An interface's name as the writers write it: its text column, and as a
+/// JSON string.
 struct Iface {
-    name: String,
+    column: Vec<u8>,
     json: Vec<u8>,
 }
+
+impl Iface {
+    fn named(name: &str) -> Iface {
+        Iface {
+            column: text::iface_column(name),
+            json: json::escaped_name(name),
+        }
+    }
+}
+
+/// Room for a line of either style, reserved before writing one so that
+/// the writers never grow the buffer in the middle of it.
+const LINE_ROOM: usize = 1024;
 
 impl Formatter {
     pub fn new(style: Style) -> Self {
@@ -66,17 +80,16 @@ impl Formatter {
     /// allocation once the interface is known.
     pub fn write_line(&mut self, notice: &Notice, out: &mut Vec<u8>) {
         let realtime_ns = notice.timestamp_ns as i128 + self.monotonic_to_realtime_ns;
-        let iface = self.ifaces.entry(notice.ifindex).or_insert_with(|| {
-            let name = iface::name_of(notice.ifindex);
-            Iface {
-                json: json::escaped_name(&name),
-                name,
-            }
-        });
+        let iface = self
+            .ifaces
+            .entry(notice.ifindex)
+            .or_insert_with(|| Iface::named(&iface::name_of(notice.ifindex)));
+        out.reserve(LINE_ROOM);
         match self.style {
             Style::Text => {
-                let time = self.clock.time_of(realtime_ns);
-                text::write_line(out, time.as_str(), &iface.name, notice, self.dry_run);
+                text::time_column(out, &self.clock.time_of(realtime_ns));
+                out.extend_from_slice(&iface.column);
+                text::write_columns(out, notice, self.dry_run);
             }
             Style::Json => json::write_json(out, realtime_ns, &iface.json, notice, self.dry_run),
         }
@@ -110,21 +123,14 @@ struct LocalClock {
     hms: [u8; 9],
 }
 
-/// `HH:MM:SS.micros`.
-struct TimeOfDay([u8; 15]);
-
-impl TimeOfDay {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("digits and punctuation")
-    }
-}
-
 impl LocalClock {
-    /// The local time of `realtime_ns` (nanoseconds since the epoch, not
-    /// before it).
-    fn time_of(&mut self, realtime_ns: i128) -> TimeOfDay {
+    /// `HH:MM:SS.micros`, the local time of `realtime_ns` (nanoseconds
+    /// since the epoch, not before it).
+    fn time_of(&mut self, realtime_ns: i128) -> [u8; 15] {
+        // In 64 bits: 128-bit division is a call of its own.
+        let realtime_ns = u64::try_from(realtime_ns).unwrap_or(0);
         let secs = (realtime_ns / 1_000_000_000) as libc::time_t;
-        let micros = ((realtime_ns % 1_000_000_000) / 1000) as u32;
+        let micros = (realtime_ns % 1_000_000_000 / 1000) as u32;
         if self.second != Some(secs) {
             let mut tm: libc::tm = unsafe { std::mem::zeroed() };
             unsafe { libc::localtime_r(&secs, &mut tm) };
@@ -142,7 +148,7 @@ impl LocalClock {
             *digit = b'0' + (rest % 10) as u8;
             rest /= 10;
         }
-        TimeOfDay(time)
+        time
     }
 }
 
@@ -358,7 +364,7 @@ mod same_bytes {
         n
     }
 
-    /// `HH:MM:SS.micros` by localtime_r for every notice, as it was.
+    /// `HH:MM:SS.micros` by localtime_r for every notice, as it was done.
     fn local_time(realtime_ns: i128) -> String {
         let secs = (realtime_ns / 1_000_000_000) as libc::time_t;
         let micros = (realtime_ns % 1_000_000_000) / 1000;
@@ -378,7 +384,7 @@ mod same_bytes {
         let mut ns: i128 = 1_780_000_000_000_000_000;
         for _ in 0..100_000 {
             ns += i128::from(rng.u64(..2_000_000_000));
-            assert_eq!(clock.time_of(ns).as_str(), local_time(ns));
+            assert_eq!(clock.time_of(ns), local_time(ns).as_bytes());
         }
     }
 

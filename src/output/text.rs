@@ -47,22 +47,43 @@ pub(super) fn write_line(
     notice: &Notice,
     dry_run: bool,
 ) {
+    pad_right(out, time, TIME_WIDTH);
+    pad_right(out, iface, IFACE_WIDTH);
+    write_columns(out, notice, dry_run);
+}
+
+/// The time column of `time` (`HH:MM:SS.micros`), with the space after it.
+pub(super) fn time_column(out: &mut Vec<u8>, time: &[u8; 15]) {
+    out.extend_from_slice(time);
+    out.extend_from_slice(&SPACES[..TIME_WIDTH + 1 - time.len()]);
+}
+
+/// The interface column of `iface`, with the space after it: what the
+/// formatter keeps for each interface.
+pub(super) fn iface_column(iface: &str) -> Vec<u8> {
+    let mut column = Vec::new();
+    pad_right(&mut column, iface, IFACE_WIDTH);
+    column
+}
+
+/// The columns after the interface's, LEN to DETAIL, appended to `out`.
+pub(super) fn write_columns(out: &mut Vec<u8>, notice: &Notice, dry_run: bool) {
     let (verdict, verdict_width) = match notice.verdict {
         XDP_DROP if dry_run => ("would DROP", DRY_RUN_VERDICT_WIDTH),
         verdict if dry_run => (verdict_name(verdict), DRY_RUN_VERDICT_WIDTH),
         verdict => (verdict_name(verdict), VERDICT_WIDTH),
     };
-    pad_right(out, time, TIME_WIDTH);
-    pad_right(out, iface, IFACE_WIDTH);
     let mut digits = itoa::Buffer::new();
     let len = digits.format(notice.packet_len);
-    out.resize(out.len() + LEN_WIDTH.saturating_sub(len.len()), b' ');
+    out.extend_from_slice(&SPACES[..LEN_WIDTH.saturating_sub(len.len())]);
     out.extend_from_slice(len.as_bytes());
     out.push(b' ');
     let proto_at = out.len();
     write_protocol(out, notice);
     pad_from(out, proto_at, PROTO_WIDTH);
-    pad_right(out, verdict, verdict_width);
+    let verdict_at = out.len();
+    out.extend_from_slice(verdict.as_bytes());
+    pad_from(out, verdict_at, verdict_width);
     write_flow(out, notice);
     let detail_at = out.len();
     out.extend_from_slice(b"  ");
@@ -72,24 +93,24 @@ pub(super) fn write_line(
     }
 }
 
+/// Enough spaces to pad any column and add the space after it.
+const SPACES: [u8; 32] = [b' '; 32];
+const _: () = assert!(TIME_WIDTH < SPACES.len() && IFACE_WIDTH < SPACES.len());
+const _: () = assert!(DRY_RUN_VERDICT_WIDTH < SPACES.len() && PROTO_WIDTH < SPACES.len());
+
 /// `text`, then spaces up to `width` characters (as `{:<width$}` pads),
 /// then the space between two columns.
 fn pad_right(out: &mut Vec<u8>, text: &str, width: usize) {
     out.extend_from_slice(text.as_bytes());
-    let chars = if text.is_ascii() {
-        text.len()
-    } else {
-        text.chars().count()
-    };
-    out.resize(out.len() + width.saturating_sub(chars), b' ');
-    out.push(b' ');
+    let chars = text.chars().count();
+    out.extend_from_slice(&SPACES[..width.saturating_sub(chars) + 1]);
 }
 
 /// Spaces after the ASCII column that starts at `at`, up to `width`, then
 /// the space between two columns.
 fn pad_from(out: &mut Vec<u8>, at: usize, width: usize) {
-    out.resize(out.len().max(at + width), b' ');
-    out.push(b' ');
+    let written = out.len() - at;
+    out.extend_from_slice(&SPACES[..width.saturating_sub(written) + 1]);
 }
 
 /// `SOURCE → DESTINATION`, or `-` where the notice has no addresses.

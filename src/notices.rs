@@ -12,9 +12,13 @@ use libbpf_rs::{MapCore, RingBuffer, RingBufferBuilder};
 
 use crate::abi::{CaptureHeader, Notice};
 
-/// How long a poll waits for notices, and how long one batch may go on
-/// before the caller looks at signals, reloads and statistics again.
+/// How long one batch may go on before the caller looks at signals,
+/// reloads and statistics again.
 pub const BATCH_TIME: Duration = Duration::from_millis(100);
+/// How often the ring is read while nothing wakes the reader: the program
+/// wakes it only past a fill mark (src/bpf/src/wakeup.rs), so below that
+/// this timer is what bounds a notice's wait.
+pub const POLL_TIME: Duration = Duration::from_millis(2);
 /// Records taken from the ring at a time, between two looks at the clock
 /// and at `cut_short`.
 const TAKE_AT_MOST: usize = 256;
@@ -93,9 +97,11 @@ impl NoticeReader {
         Ok(NoticeReader { ring, taken })
     }
 
-    /// One batch: waits up to [`BATCH_TIME`] for notices, then calls
-    /// `on_notice` for each (with its captured bytes) until the ring is dry, [`BATCH_TIME`] has gone
-    /// by, or `cut_short()` (a stop or a reload) asks to end it sooner.
+    /// One batch: reads the ring every [`POLL_TIME`] (or at once when the
+    /// program wakes the reader) and calls `on_notice` for each notice, with
+    /// its captured bytes, until notices came and the ring is dry again,
+    /// [`BATCH_TIME`] has gone by, or `cut_short()` (a stop or a reload)
+    /// asks to end it sooner.
     ///
     /// `on_notice` must stay cheap also when it throws the notice away (its
     /// output failed): the ring is read on regardless, so that signals are
@@ -106,14 +112,15 @@ impl NoticeReader {
         cut_short: impl Fn() -> bool,
     ) -> Result<()> {
         let started = Instant::now();
-        let mut wait = Some(BATCH_TIME);
+        let mut wait = Some(POLL_TIME);
+        let mut handed_on = false;
         loop {
             let dry = self.take(wait).context("polling the ring buffer")?;
-            self.hand_on(&mut on_notice);
-            if dry || cut_short() || started.elapsed() >= BATCH_TIME {
+            handed_on |= self.hand_on(&mut on_notice);
+            if (dry && handed_on) || cut_short() || started.elapsed() >= BATCH_TIME {
                 return Ok(());
             }
-            wait = None;
+            wait = dry.then_some(POLL_TIME);
         }
     }
 
@@ -131,21 +138,23 @@ impl NoticeReader {
     }
 
     /// Takes up to [`TAKE_AT_MOST`] records into `taken`, first waiting up
-    /// to `wait` for one if given; returns whether the ring ran dry.
+    /// to `wait` for a wake-up if given; returns whether the ring ran dry.
     fn take(&mut self, wait: Option<Duration>) -> io::Result<bool> {
-        let answer = match wait {
-            Some(timeout) => self.ring.poll_raw(timeout),
-            None => self.ring.consume_raw(),
-        };
-        // EINTR: a signal, or the callback ending the read with `taken` full.
-        if answer < 0 && answer != -libc::EINTR {
-            return Err(io::Error::from_raw_os_error(-answer));
+        if let Some(timeout) = wait {
+            // Reads the ring only if woken: records submitted without a
+            // wake-up are read by the consume below.
+            check(self.ring.poll_raw(timeout))?;
+        }
+        if self.taken.borrow().notices.len() < TAKE_AT_MOST {
+            check(self.ring.consume_raw())?;
         }
         Ok(self.taken.borrow().notices.len() < TAKE_AT_MOST)
     }
 
-    fn hand_on(&mut self, on_notice: &mut impl FnMut(&Notice, &[u8])) {
+    /// Hands on what was taken; returns whether there was anything.
+    fn hand_on(&mut self, on_notice: &mut impl FnMut(&Notice, &[u8])) -> bool {
         let mut taken = self.taken.borrow_mut();
+        let any = !taken.notices.is_empty();
         let mut start = 0;
         for (notice, &end) in taken.notices.iter().zip(&taken.frame_ends) {
             on_notice(notice, &taken.frames[start..end]);
@@ -154,7 +163,17 @@ impl NoticeReader {
         taken.notices.clear();
         taken.frames.clear();
         taken.frame_ends.clear();
+        any
     }
+}
+
+/// libbpf's answer as a result. EINTR is no failure: a signal, or the
+/// callback ending the read with `taken` full.
+fn check(answer: i32) -> io::Result<()> {
+    if answer < 0 && answer != -libc::EINTR {
+        return Err(io::Error::from_raw_os_error(-answer));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -403,18 +403,23 @@ impl NoticeOutput {
             return;
         }
         // The kernel names a rule by its counter slot; users by its id.
-        let rule = firewall.rule_of_slot(notice.rule_id);
-        let notice = Notice {
-            rule_id: firewall.shown_rule_id(notice.rule_id),
-            ..*notice
+        let rule_id = match notice.rule_id {
+            abi::RULE_NONE => abi::RULE_NONE, // no lookup for most notices
+            slot => firewall.shown_rule_id(slot),
         };
+        let kernel_rule = notice.rule_id;
+        let notice = Notice { rule_id, ..*notice };
         let failed = match &mut self.capture {
             Some(capture) => {
+                let rule = firewall.rule_of_slot(kernel_rule);
                 let comment = crate::capture::comment(&notice, rule, self.dry_run);
                 self.sink
                     .push_record(capture.packet(&notice, frame, &comment))
             }
-            None => self.sink.push(&self.format.line(&notice)),
+            None => {
+                let format = &mut self.format;
+                self.sink.push_with(|out| format.write_line(&notice, out))
+            }
         };
         if let Some(err) = failed {
             output_failed(err, &self.destination, self.enforcing, stop);

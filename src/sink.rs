@@ -34,19 +34,26 @@ impl<W: Write> LineSink<W> {
     /// returns the error if that write is the one that failed. After a
     /// failure the line is only counted as unwritten.
     pub fn push(&mut self, line: &str) -> Option<&io::Error> {
-        self.push_with(|buffer| {
-            buffer.extend_from_slice(line.as_bytes());
+        self.push_with(|buffer| buffer.extend_from_slice(line.as_bytes()))
+    }
+
+    /// As [`push`](Self::push), the line being what `write` appends to the
+    /// buffer: formatted in place, no String in between. After a failure
+    /// `write` is not called.
+    pub fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Option<&io::Error> {
+        self.push_bytes(|buffer| {
+            write(buffer);
             buffer.push(b'\n');
         })
     }
 
-    /// As [`LineSink::push`] for a record of bytes that is not a line (a
+    /// As [`push`](Self::push) for a record of bytes that is not a line (a
     /// pcapng block): counted as one, no newline added.
     pub fn push_record(&mut self, record: &[u8]) -> Option<&io::Error> {
-        self.push_with(|buffer| buffer.extend_from_slice(record))
+        self.push_bytes(|buffer| buffer.extend_from_slice(record))
     }
 
-    fn push_with(&mut self, append: impl FnOnce(&mut Vec<u8>)) -> Option<&io::Error> {
+    fn push_bytes(&mut self, append: impl FnOnce(&mut Vec<u8>)) -> Option<&io::Error> {
         if self.failure.is_some() {
             self.unwritten += 1;
             return None;

@@ -5,7 +5,7 @@
 //! `ratio …: X` lines.
 //!
 //! Run: `make bench`, or as root `cargo bench --bench policy [-- --mixed]
-//! [per-packet] [scale] [xdp-filter] [veth] [startup]`; `-- --print-rules N` shows a set.
+//! [per-packet] [scale] [xdp-filter] [veth] [startup] [consumer]`; `-- --print-rules N` shows a set.
 
 #[allow(dead_code)]
 #[path = "../../tests/support/mod.rs"]
@@ -16,6 +16,7 @@ mod support;
 mod rules_file;
 
 mod c_objects;
+mod consumer;
 mod frames;
 #[allow(dead_code)]
 #[path = "../../tests/support/frames.rs"]
@@ -42,7 +43,14 @@ const SHAPES: Shapes = Shapes::Mixed;
 /// Every run draws the same rules.
 pub const SEED: u64 = 9;
 /// What one run measures, in this order.
-const PARTS: [&str; 5] = ["per-packet", "scale", "xdp-filter", "veth", "startup"];
+const PARTS: [&str; 6] = [
+    "per-packet",
+    "scale",
+    "xdp-filter",
+    "veth",
+    "startup",
+    "consumer",
+];
 
 fn main() -> ExitCode {
     // SAFETY: geteuid has no preconditions.
@@ -101,6 +109,7 @@ fn main() -> ExitCode {
             "xdp-filter" => xdp_filter::run(&mut report),
             "veth" => veth::run(&mut report),
             "startup" => startup::run(&mut report, shapes),
+            "consumer" => consumer::run(&mut report),
             _ => unreachable!("a part of PARTS"),
         };
         let seconds = part_started.elapsed().as_secs_f64();

@@ -1,54 +1,42 @@
-//! The JSON Lines writer: one object per notice, every field named.
+//! The JSON Lines writer: one object per notice, every field named,
+//! written straight into the output buffer. Only the interface name can
+//! need escaping: serde_json escapes it once per interface
+//! ([`escaped_name`]); every other value is a number, `null` or ASCII of a
+//! known shape.
 
-use serde::Serialize;
-
-use super::fields::{address, arp, has_ports, mac, vlan_ids};
-use super::names::{protocol, tcp_flags, verdict_name, FLAG_NAMES};
+use super::fields::{arp, has_ports, push_num, vlan_ids, write_address, write_mac};
+use super::names::{verdict_name, write_protocol, write_tcp_flags, FLAG_NAMES};
+use super::text_of;
 use crate::abi::*;
-
-/// A notice as JSON: every field, with names and units spelled out.
-#[derive(Serialize)]
-struct JsonNotice<'a> {
-    /// Nanoseconds since the Unix epoch.
-    time_ns: i128,
-    iface: &'a str,
-    ifindex: u32,
-    rx_queue: u32,
-    len: u32,
-    eth_src: Option<String>,
-    eth_dst: Option<String>,
-    ether_type: u16,
-    /// The ids of the first two VLAN tags (0: a priority tag).
-    vlan: Vec<u16>,
-    /// How many VLAN tags there were, up to MAX_VLAN_TAGS.
-    vlan_tags: u8,
-    ip_version: u8,
-    proto: String,
-    /// The IP protocol number behind `proto`, for IP packets.
-    ip_proto: Option<u8>,
-    /// IP addresses; for ARP, the sender's and the target's.
-    src: Option<String>,
-    dst: Option<String>,
-    /// ARP operation (1 request, 2 reply) and hardware addresses.
-    arp_op: Option<u8>,
-    arp_sender_mac: Option<String>,
-    arp_target_mac: Option<String>,
-    sport: Option<u16>,
-    dport: Option<u16>,
-    icmp_type: Option<u8>,
-    icmp_code: Option<u8>,
-    tcp_flags: Option<String>,
-    verdict: &'static str,
-    /// Present, and true, in a dry run: the verdict was not enforced.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    dry_run: bool,
-    rule: Option<u32>,
-    depth: &'static str,
-    flags: Vec<&'static str>,
-}
 
 /// The JSON line for `notice`; `dry_run`: its verdict was not enforced.
 pub fn json_line(realtime_ns: i128, iface: &str, notice: &Notice, dry_run: bool) -> String {
+    text_of(|out| write_json(out, realtime_ns, &escaped_name(iface), notice, dry_run))
+}
+
+/// `iface` as a JSON string, quotes included.
+pub(super) fn escaped_name(iface: &str) -> Vec<u8> {
+    serde_json::to_vec(iface).expect("a str always serializes")
+}
+
+/// The object for `notice` (no newline), appended to `out`; `iface` is the
+/// interface's [`escaped_name`]. The fields, in this order: `time_ns`
+/// (nanoseconds since the Unix epoch), `iface`, `ifindex`, `rx_queue`,
+/// `len`, `eth_src`, `eth_dst`, `ether_type`, `vlan` (the ids of the first
+/// two tags; 0 is a priority tag), `vlan_tags` (how many, up to
+/// MAX_VLAN_TAGS), `ip_version`, `proto`, `ip_proto` (the number behind
+/// `proto`, for IP), `src`, `dst` (IP addresses; for ARP the sender's and
+/// the target's), `arp_op`, `arp_sender_mac`, `arp_target_mac`, `sport`,
+/// `dport`, `icmp_type`, `icmp_code`, `tcp_flags`, `verdict`, `dry_run`
+/// (only in a dry run: true), `rule`, `depth`, `flags`; `null` where a
+/// field does not apply.
+pub(super) fn write_json(
+    out: &mut Vec<u8>,
+    realtime_ns: i128,
+    iface: &[u8],
+    notice: &Notice,
+    dry_run: bool,
+) {
     let ports = has_ports(notice);
     let icmp = notice.depth >= DEPTH_L4
         && matches!(
@@ -58,46 +46,144 @@ pub fn json_line(realtime_ns: i128, iface: &str, notice: &Notice, dry_run: bool)
     let tcp = notice.depth >= DEPTH_L4 && notice.l4_proto == IPPROTO_TCP;
     let ethernet = notice.depth >= DEPTH_L2;
     let arp = arp(notice);
-    let record = JsonNotice {
-        time_ns: realtime_ns,
-        iface,
-        ifindex: notice.ifindex,
-        rx_queue: notice.rx_queue,
-        len: notice.packet_len,
-        eth_src: ethernet.then(|| mac(&notice.eth_src)),
-        eth_dst: ethernet.then(|| mac(&notice.eth_dst)),
-        ether_type: notice.ether_type,
-        vlan: vlan_ids(notice).collect(),
-        vlan_tags: notice.vlan_count,
-        ip_version: notice.ip_version,
-        proto: protocol(notice),
-        ip_proto: matches!(notice.ip_version, 4 | 6).then_some(notice.l4_proto),
-        src: address(notice, &notice.src_addr),
-        dst: address(notice, &notice.dst_addr),
-        arp_op: arp.as_ref().map(|arp| arp.op),
-        arp_sender_mac: arp.as_ref().map(|arp| mac(&arp.sender_mac)),
-        arp_target_mac: arp.as_ref().map(|arp| mac(&arp.target_mac)),
-        sport: ports.then_some(notice.src_port),
-        dport: ports.then_some(notice.dst_port),
-        icmp_type: icmp.then_some(notice.icmp_type),
-        icmp_code: icmp.then_some(notice.icmp_code),
-        tcp_flags: tcp.then(|| tcp_flags(notice.tcp_flags)),
-        verdict: verdict_name(notice.verdict),
-        dry_run,
-        rule: (notice.rule_id != RULE_NONE).then_some(notice.rule_id),
-        depth: match notice.depth {
-            DEPTH_L2 => "l2",
-            DEPTH_L3 => "l3",
-            DEPTH_L4 => "l4",
-            _ => "none",
-        },
-        flags: FLAG_NAMES
-            .iter()
-            .filter(|(flag, _)| notice.flags & flag != 0)
-            .map(|&(_, name)| name)
-            .collect(),
+    let ip = matches!(notice.ip_version, 4 | 6);
+
+    out.extend_from_slice(b"{\"time_ns\":");
+    // In 64 bits while it fits (until 2262): 128-bit division is slow.
+    match i64::try_from(realtime_ns) {
+        Ok(ns) => push_num(out, ns),
+        Err(_) => push_num(out, realtime_ns),
+    }
+    key(out, b",\"iface\":");
+    out.extend_from_slice(iface);
+    number(out, b",\"ifindex\":", Some(notice.ifindex));
+    number(out, b",\"rx_queue\":", Some(notice.rx_queue));
+    number(out, b",\"len\":", Some(notice.packet_len));
+    string(
+        out,
+        b",\"eth_src\":",
+        ethernet.then_some(&notice.eth_src),
+        write_mac,
+    );
+    string(
+        out,
+        b",\"eth_dst\":",
+        ethernet.then_some(&notice.eth_dst),
+        write_mac,
+    );
+    number(out, b",\"ether_type\":", Some(notice.ether_type));
+    key(out, b",\"vlan\":");
+    out.push(b'[');
+    for (i, id) in vlan_ids(notice).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_num(out, id);
+    }
+    out.push(b']');
+    number(out, b",\"vlan_tags\":", Some(notice.vlan_count));
+    number(out, b",\"ip_version\":", Some(notice.ip_version));
+    string(out, b",\"proto\":", Some(notice), write_protocol);
+    number(out, b",\"ip_proto\":", ip.then_some(notice.l4_proto));
+    address(out, b",\"src\":", notice, &notice.src_addr);
+    address(out, b",\"dst\":", notice, &notice.dst_addr);
+    number(out, b",\"arp_op\":", arp.as_ref().map(|arp| arp.op));
+    let macs = arp.as_ref().map(|arp| (&arp.sender_mac, &arp.target_mac));
+    string(out, b",\"arp_sender_mac\":", macs.map(|m| m.0), write_mac);
+    string(out, b",\"arp_target_mac\":", macs.map(|m| m.1), write_mac);
+    number(out, b",\"sport\":", ports.then_some(notice.src_port));
+    number(out, b",\"dport\":", ports.then_some(notice.dst_port));
+    number(out, b",\"icmp_type\":", icmp.then_some(notice.icmp_type));
+    number(out, b",\"icmp_code\":", icmp.then_some(notice.icmp_code));
+    string(
+        out,
+        b",\"tcp_flags\":",
+        tcp.then_some(notice.tcp_flags),
+        write_tcp_flags,
+    );
+    string(
+        out,
+        b",\"verdict\":",
+        Some(verdict_name(notice.verdict)),
+        push_str,
+    );
+    if dry_run {
+        out.extend_from_slice(b",\"dry_run\":true");
+    }
+    let rule = (notice.rule_id != RULE_NONE).then_some(notice.rule_id);
+    number(out, b",\"rule\":", rule);
+    let depth = match notice.depth {
+        DEPTH_L2 => "l2",
+        DEPTH_L3 => "l3",
+        DEPTH_L4 => "l4",
+        _ => "none",
     };
-    serde_json::to_string(&record).expect("a notice always serializes")
+    string(out, b",\"depth\":", Some(depth), push_str);
+    key(out, b",\"flags\":");
+    out.push(b'[');
+    let mut first = true;
+    for (flag, name) in FLAG_NAMES {
+        if notice.flags & flag != 0 {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.push(b'"');
+            push_str(out, name);
+            out.push(b'"');
+        }
+    }
+    out.extend_from_slice(b"]}");
+}
+
+/// `key` is `,"name":` (every field but the first), in one piece: one copy.
+#[inline(always)]
+fn key(out: &mut Vec<u8>, key: &[u8]) {
+    out.extend_from_slice(key);
+}
+
+#[inline(always)]
+fn number(out: &mut Vec<u8>, name: &[u8], value: Option<impl itoa::Integer>) {
+    key(out, name);
+    match value {
+        Some(value) => push_num(out, value),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A string field whose text `write` gives: text that needs no escaping.
+#[inline(always)]
+fn string<T>(
+    out: &mut Vec<u8>,
+    name: &[u8],
+    value: Option<T>,
+    write: impl FnOnce(&mut Vec<u8>, T),
+) {
+    key(out, name);
+    match value {
+        Some(value) => {
+            out.push(b'"');
+            write(out, value);
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn push_str(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// An address field: the address as a string, or `null`.
+fn address(out: &mut Vec<u8>, name: &[u8], notice: &Notice, addr: &[u8; 16]) {
+    key(out, name);
+    out.push(b'"');
+    if write_address(out, notice, addr) {
+        out.push(b'"');
+    } else {
+        out.pop();
+        out.extend_from_slice(b"null");
+    }
 }
 
 #[cfg(test)]

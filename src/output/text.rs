@@ -1,9 +1,12 @@
 //! The text writer: a column header, then one aligned line per notice.
 
-use std::fmt::Write as _;
-
-use super::fields::{address, arp, has_ports, mac, vlan_ids, Arp};
-use super::names::{icmp_name, icmpv6_name, protocol, tcp_flags, verdict_name, FLAG_NAMES};
+use super::fields::{
+    arp, has_ports, push_num, vlan_ids, write_address, write_ipv4, write_mac, Arp,
+};
+use super::names::{
+    verdict_name, write_icmp_name, write_icmpv6_name, write_protocol, write_tcp_flags, FLAG_NAMES,
+};
+use super::text_of;
 use crate::abi::*;
 
 /// Widths (in characters) of the fixed columns, each enough for the widest
@@ -28,111 +31,212 @@ pub const DRY_RUN_HEADER: &str =
 
 /// The line for `notice`, given its time and interface name already.
 pub fn format_line(time: &str, iface: &str, notice: &Notice) -> String {
-    line_with(
-        time,
-        iface,
-        notice,
-        verdict_name(notice.verdict),
-        VERDICT_WIDTH,
-    )
+    text_of(|out| write_line(out, time, iface, notice, false))
 }
 
 /// As [`format_line`], in a dry run: what was not enforced says `would`.
 pub fn format_dry_run_line(time: &str, iface: &str, notice: &Notice) -> String {
-    let verdict = match notice.verdict {
-        XDP_DROP => "would DROP",
-        verdict => verdict_name(verdict),
-    };
-    line_with(time, iface, notice, verdict, DRY_RUN_VERDICT_WIDTH)
+    text_of(|out| write_line(out, time, iface, notice, true))
 }
 
-fn line_with(time: &str, iface: &str, notice: &Notice, verdict: &str, width: usize) -> String {
-    let flow = match (source(notice), destination(notice)) {
-        (Some(src), Some(dst)) => format!("{src} → {dst}"),
-        _ => "-".to_string(),
+/// The line for `notice` (no newline), appended to `out`.
+pub(super) fn write_line(
+    out: &mut Vec<u8>,
+    time: &str,
+    iface: &str,
+    notice: &Notice,
+    dry_run: bool,
+) {
+    pad_right(out, time, TIME_WIDTH);
+    pad_right(out, iface, IFACE_WIDTH);
+    write_columns(out, notice, dry_run);
+}
+
+/// The time column of `time` (`HH:MM:SS.micros`), with the space after it.
+pub(super) fn time_column(out: &mut Vec<u8>, time: &[u8; 15]) {
+    out.extend_from_slice(time);
+    out.extend_from_slice(&SPACES[..TIME_WIDTH + 1 - time.len()]);
+}
+
+/// The interface column of `iface`, with the space after it: what the
+/// formatter keeps for each interface.
+pub(super) fn iface_column(iface: &str) -> Vec<u8> {
+    let mut column = Vec::new();
+    pad_right(&mut column, iface, IFACE_WIDTH);
+    column
+}
+
+/// The columns after the interface's, LEN to DETAIL, appended to `out`.
+pub(super) fn write_columns(out: &mut Vec<u8>, notice: &Notice, dry_run: bool) {
+    let (verdict, verdict_width) = match notice.verdict {
+        XDP_DROP if dry_run => ("would DROP", DRY_RUN_VERDICT_WIDTH),
+        verdict if dry_run => (verdict_name(verdict), DRY_RUN_VERDICT_WIDTH),
+        verdict => (verdict_name(verdict), VERDICT_WIDTH),
     };
-    let mut line = format!(
-        "{time:<TIME_WIDTH$} {iface:<IFACE_WIDTH$} {len:>LEN_WIDTH$} {proto:<PROTO_WIDTH$} \
-         {verdict:<width$} {flow}",
-        len = notice.packet_len,
-        proto = protocol(notice),
-    );
-    let detail = detail(notice);
-    if !detail.is_empty() {
-        line.push_str("  ");
-        line.push_str(&detail);
+    let mut digits = itoa::Buffer::new();
+    let len = digits.format(notice.packet_len);
+    out.extend_from_slice(&SPACES[..LEN_WIDTH.saturating_sub(len.len())]);
+    out.extend_from_slice(len.as_bytes());
+    out.push(b' ');
+    let proto_at = out.len();
+    write_protocol(out, notice);
+    pad_from(out, proto_at, PROTO_WIDTH);
+    let verdict_at = out.len();
+    out.extend_from_slice(verdict.as_bytes());
+    pad_from(out, verdict_at, verdict_width);
+    write_flow(out, notice);
+    let detail_at = out.len();
+    out.extend_from_slice(b"  ");
+    write_detail(out, notice);
+    if out.len() == detail_at + 2 {
+        out.truncate(detail_at); // no detail: no separator either
     }
-    line
 }
 
-fn source(notice: &Notice) -> Option<String> {
-    endpoint(notice, &notice.src_addr, notice.src_port)
+/// Enough spaces to pad any column and add the space after it.
+const SPACES: [u8; 32] = [b' '; 32];
+const _: () = assert!(TIME_WIDTH < SPACES.len() && IFACE_WIDTH < SPACES.len());
+const _: () = assert!(DRY_RUN_VERDICT_WIDTH < SPACES.len() && PROTO_WIDTH < SPACES.len());
+
+/// `text`, then spaces up to `width` characters (as `{:<width$}` pads),
+/// then the space between two columns.
+fn pad_right(out: &mut Vec<u8>, text: &str, width: usize) {
+    out.extend_from_slice(text.as_bytes());
+    let chars = text.chars().count();
+    out.extend_from_slice(&SPACES[..width.saturating_sub(chars) + 1]);
 }
 
-fn destination(notice: &Notice) -> Option<String> {
-    endpoint(notice, &notice.dst_addr, notice.dst_port)
+/// Spaces after the ASCII column that starts at `at`, up to `width`, then
+/// the space between two columns.
+fn pad_from(out: &mut Vec<u8>, at: usize, width: usize) {
+    let written = out.len() - at;
+    out.extend_from_slice(&SPACES[..width.saturating_sub(written) + 1]);
+}
+
+/// `SOURCE → DESTINATION`, or `-` where the notice has no addresses.
+fn write_flow(out: &mut Vec<u8>, notice: &Notice) {
+    let at = out.len();
+    if write_endpoint(out, notice, &notice.src_addr, notice.src_port) {
+        out.extend_from_slice(" → ".as_bytes());
+        if write_endpoint(out, notice, &notice.dst_addr, notice.dst_port) {
+            return;
+        }
+    }
+    out.truncate(at);
+    out.push(b'-');
 }
 
 /// `10.0.0.1:53`, `[2001:db8::1]:53`, or a bare address without ports (an
-/// ARP sender's or target's IPv4 address among them).
-fn endpoint(notice: &Notice, addr: &[u8; 16], port: u16) -> Option<String> {
-    let ip = address(notice, addr)?;
-    Some(match (has_ports(notice), notice.ip_version) {
-        (false, _) => ip,
-        (true, 6) => format!("[{ip}]:{port}"),
-        (true, _) => format!("{ip}:{port}"),
-    })
+/// ARP sender's or target's IPv4 address among them); false where the
+/// notice has no address.
+fn write_endpoint(out: &mut Vec<u8>, notice: &Notice, addr: &[u8; 16], port: u16) -> bool {
+    let ports = has_ports(notice);
+    let brackets = ports && notice.ip_version == 6;
+    if brackets {
+        out.push(b'[');
+    }
+    if !write_address(out, notice, addr) {
+        return false;
+    }
+    if brackets {
+        out.push(b']');
+    }
+    if ports {
+        out.push(b':');
+        push_num(out, port);
+    }
+    true
 }
 
 /// `who-has 10.0.0.1 tell 10.0.0.2`, `10.0.0.1 is-at 02:00:00:00:00:01`,
 /// as tcpdump writes them.
-fn arp_detail(arp: &Arp) -> String {
+fn write_arp_detail(out: &mut Vec<u8>, arp: &Arp) {
     match arp.op {
-        1 => format!("who-has {} tell {}", arp.target_ip, arp.sender_ip),
-        2 => format!("{} is-at {}", arp.sender_ip, mac(&arp.sender_mac)),
-        op => format!("op {op}"),
+        1 => {
+            out.extend_from_slice(b"who-has ");
+            write_ipv4(out, arp.target_ip);
+            out.extend_from_slice(b" tell ");
+            write_ipv4(out, arp.sender_ip);
+        }
+        2 => {
+            write_ipv4(out, arp.sender_ip);
+            out.extend_from_slice(b" is-at ");
+            write_mac(out, &arp.sender_mac);
+        }
+        op => {
+            out.extend_from_slice(b"op ");
+            push_num(out, op);
+        }
     }
 }
 
 /// What else is worth a glance: TCP flags, ICMP type, what an ARP asks or
 /// tells, VLANs, why parsing stopped, and the deciding rule.
 pub fn detail(notice: &Notice) -> String {
-    let mut parts: Vec<String> = Vec::new();
+    text_of(|out| write_detail(out, notice))
+}
+
+/// [`detail`]'s parts, one space between each two, appended to `out`.
+fn write_detail(out: &mut Vec<u8>, notice: &Notice) {
+    let start = out.len();
+    let next_part = |out: &mut Vec<u8>| {
+        if out.len() > start {
+            out.push(b' ');
+        }
+    };
     if let Some(arp) = arp(notice) {
-        parts.push(arp_detail(&arp));
+        write_arp_detail(out, &arp);
     }
     if notice.depth >= DEPTH_L4 {
         match (notice.ip_version, notice.l4_proto) {
-            (_, IPPROTO_TCP) => parts.push(format!("[{}]", tcp_flags(notice.tcp_flags))),
-            (4, IPPROTO_ICMP) => parts.push(icmp_name(notice.icmp_type, notice.icmp_code)),
-            (6, IPPROTO_ICMPV6) => parts.push(icmpv6_name(notice.icmp_type, notice.icmp_code)),
+            (_, IPPROTO_TCP) => {
+                next_part(out);
+                out.push(b'[');
+                write_tcp_flags(out, notice.tcp_flags);
+                out.push(b']');
+            }
+            (4, IPPROTO_ICMP) => {
+                next_part(out);
+                write_icmp_name(out, notice.icmp_type, notice.icmp_code);
+            }
+            (6, IPPROTO_ICMPV6) => {
+                next_part(out);
+                write_icmpv6_name(out, notice.icmp_type, notice.icmp_code);
+            }
             _ => {}
         }
     }
     let mut ids = vlan_ids(notice);
     if let Some(first) = ids.next() {
         // `vlan 0` is a priority tag: shown, as the kernel walks it too.
-        let mut vlan = format!("vlan {first}");
+        next_part(out);
+        out.extend_from_slice(b"vlan ");
+        push_num(out, first);
         for id in ids {
-            let _ = write!(vlan, ".{id}");
+            out.push(b'.');
+            push_num(out, id);
         }
         if notice.vlan_count > 2 {
-            let _ = write!(vlan, " ({} tags)", notice.vlan_count);
+            out.extend_from_slice(b" (");
+            push_num(out, notice.vlan_count);
+            out.extend_from_slice(b" tags)");
         }
-        parts.push(vlan);
     }
     for (flag, name) in FLAG_NAMES {
         if notice.flags & flag != 0 {
-            parts.push(name.into());
+            next_part(out);
+            out.extend_from_slice(name.as_bytes());
         }
     }
     if notice.rule_id != RULE_NONE {
-        parts.push(format!("rule {}", notice.rule_id));
+        next_part(out);
+        out.extend_from_slice(b"rule ");
+        push_num(out, notice.rule_id);
     } else if by_default_policy(notice) && notice.verdict == XDP_DROP {
         // Without it, a drop by --default deny would not say why.
-        parts.push("default".into());
+        next_part(out);
+        out.extend_from_slice(b"default");
     }
-    parts.join(" ")
 }
 
 /// IP the rules judged, and none matched: `--default` decided (not the
@@ -146,6 +250,7 @@ mod tests {
     use std::net::Ipv6Addr;
 
     use super::super::fixtures::notice;
+    use super::super::protocol;
     use super::*;
 
     #[test]

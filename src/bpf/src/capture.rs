@@ -16,6 +16,7 @@ use crate::helpers::ktime_get_ns;
 use crate::maps::{events, map_ptr};
 use crate::parse::copy_ethernet_addresses;
 use crate::vmlinux::xdp_md;
+use crate::wakeup::output_flags;
 
 const BPF_FUNC_PROBE_READ_KERNEL: usize = 113;
 const BPF_FUNC_RINGBUF_OUTPUT: usize = 130;
@@ -36,9 +37,10 @@ const HEADER_BYTES: u32 = (size_of::<Notice>() + size_of::<CaptureHeader>()) as 
 const _: () = assert!(size_of::<NoticeScratch>() == 32768);
 
 /// Sends `notice` (in the scratch value) with up to `snaplen` bytes of the
-/// frame, submitted with `flags`; false when the ring had no room.
+/// frame, waking the reader as `wakeup.rs` says; false when the ring had
+/// no room.
 #[inline(always)]
-pub fn send_captured(ctx: &xdp_md, notice: &mut Notice, snaplen: u32, flags: u64) -> bool {
+pub fn send_captured(ctx: &xdp_md, notice: &mut Notice, snaplen: u32) -> bool {
     let mut captured = notice.packet_len.min(snaplen);
     // A bound the verifier sees, whatever user space put in .rodata.
     if captured > MAX_SNAPLEN {
@@ -61,12 +63,9 @@ pub fn send_captured(ctx: &xdp_md, notice: &mut Notice, snaplen: u32, flags: u64
             (*scratch).capture.captured_len = 0;
             captured = 0;
         }
-        ringbuf_output(
-            map_ptr(&events),
-            scratch as *const c_void,
-            (HEADER_BYTES + captured) as u64,
-            flags,
-        ) == 0
+        let len = (HEADER_BYTES + captured) as u64;
+        let ring = map_ptr(&events);
+        ringbuf_output(ring, scratch as *const c_void, len, output_flags(ring, len)) == 0
     }
 }
 

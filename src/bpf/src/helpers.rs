@@ -9,6 +9,7 @@ const BPF_FUNC_MAP_LOOKUP_ELEM: usize = 1;
 const BPF_FUNC_KTIME_GET_NS: usize = 5;
 const BPF_FUNC_RINGBUF_RESERVE: usize = 131;
 const BPF_FUNC_RINGBUF_SUBMIT: usize = 132;
+const BPF_FUNC_RINGBUF_QUERY: usize = 134;
 
 #[inline(always)]
 pub unsafe fn map_lookup_elem(map: *mut c_void, key: *const c_void) -> *mut c_void {
@@ -36,4 +37,11 @@ pub unsafe fn ringbuf_reserve(ringbuf: *mut c_void, size: u64, flags: u64) -> *m
 pub unsafe fn ringbuf_submit(data: *mut c_void, flags: u64) {
     let f: unsafe extern "C" fn(*mut c_void, u64) = transmute(BPF_FUNC_RINGBUF_SUBMIT);
     f(data, flags)
+}
+
+/// `bpf_ringbuf_query` (5.8+): `flags` names what to read (`BPF_RB_AVAIL_DATA`, …).
+#[inline(always)]
+pub unsafe fn ringbuf_query(ringbuf: *mut c_void, flags: u64) -> u64 {
+    let f: unsafe extern "C" fn(*mut c_void, u64) -> u64 = transmute(BPF_FUNC_RINGBUF_QUERY);
+    f(ringbuf, flags)
 }

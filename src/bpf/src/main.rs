@@ -15,6 +15,7 @@ mod rate;
 mod rules;
 #[path = "../../../vmlinux/vmlinux.rs"]
 mod vmlinux;
+mod wakeup;
 
 use core::mem::size_of;
 
@@ -87,7 +88,7 @@ fn send_notice(ctx: &xdp_md, notice: &mut Notice, block: *mut CounterBlock) {
     // snaplen 0 (frozen .rodata) the verifier drops this branch unseen.
     let snaplen = config().snaplen;
     if snaplen != 0 {
-        let sent = capture::send_captured(ctx, notice, snaplen, 0);
+        let sent = capture::send_captured(ctx, notice, snaplen);
         count(
             block,
             if sent {
@@ -111,7 +112,8 @@ fn send_notice(ctx: &xdp_md, notice: &mut Notice, block: *mut CounterBlock) {
         }
         parse::copy_ethernet_addresses(ctx, notice);
         (slot as *mut Notice).write(*notice);
-        helpers::ringbuf_submit(slot, 0);
+        let flags = wakeup::submit_flags(map_ptr(&events), size_of::<Notice>() as u64);
+        helpers::ringbuf_submit(slot, flags);
     }
     count(block, COUNTER_NOTICES_SENT);
 }

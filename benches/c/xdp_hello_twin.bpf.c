@@ -4,9 +4,11 @@
  * bench only (benches/policy/per_packet.rs), so that one run shows what
  * Rust costs next to clang -O2 on the same work. The same walk as
  * src/bpf/src/parse.rs, the same decision as src/bpf/src/rules.rs, the same
- * notice and counters as src/bpf/src/main.rs, and the same maps, types and
- * .rodata CONFIG as src/bpf/src/maps.rs and src/abi.rs: the bench fills its
- * rule tables with xdp_hello::firewall, the code xdp-hello itself uses.
+ * notice and per-interface counters as src/bpf/src/main.rs, the same
+ * --sample/--max-rate (rate.rs), wake-up flags (wakeup.rs) and capture
+ * (capture.rs), and the same maps, types and .rodata CONFIG as
+ * src/bpf/src/maps.rs and src/abi.rs: the bench fills its rule tables with
+ * xdp_hello::firewall, the code xdp-hello itself uses.
  * The two verifier aids of maps.rs (LENGTH_FIELD_MASK, UNKNOWN_ZERO) are
  * kept too, so that the two programs differ in language only.
  *
@@ -89,8 +91,13 @@
 
 #define COUNTER_NOTICES_LOST 5
 #define COUNTER_NOTICES_SENT 6
+#define COUNTER_SAMPLED_OUT 7
 #define COUNTER_BYTES 8
+#define COUNTER_OVER_RATE 13
+#define COUNTER_NOT_ASKED 14
 #define COUNTER_SLOTS 16
+#define MAX_IFACES 16
+#define COUNTER_BLOCKS (MAX_IFACES + 1)
 
 #define AH_FIXED_LEN 12
 #define L2_OFFSET_MASK 63
@@ -99,6 +106,22 @@ struct Config {
 	__u32 default_verdict;
 	__u32 notice_mode;
 	__u32 dry_run;
+	__u32 sample_every;
+	__u64 notice_cost_ns;
+	__u64 bucket_ns;
+	__u32 iface_count;
+	__u32 ifindexes[MAX_IFACES];
+	__u32 snaplen;
+};
+
+struct RateState {
+	__u64 skip;
+	__u64 budget_ns;
+	__u64 last_ns;
+};
+
+struct CounterBlock {
+	__u64 slots[COUNTER_SLOTS];
 };
 
 struct Ipv4RuleKey {
@@ -187,7 +210,23 @@ struct Notice {
 	__u8 eth_dst[6];
 };
 
+struct CaptureHeader {
+	__u32 captured_len;
+	__u32 _pad;
+};
+
+#define MAX_SNAPLEN (32768 - sizeof(struct Notice) - sizeof(struct CaptureHeader))
+
+/* capture.rs: the notice, then what capture sends behind it. */
+struct NoticeScratch {
+	struct Notice notice;
+	struct CaptureHeader capture;
+	__u8 bytes[MAX_SNAPLEN];
+};
+
 _Static_assert(sizeof(struct Notice) == 88, "Notice as in src/abi.rs");
+_Static_assert(sizeof(struct Config) == 104, "Config as in src/abi.rs");
+_Static_assert(sizeof(struct NoticeScratch) == 32768, "NoticeScratch as in capture.rs");
 _Static_assert(sizeof(struct ClassKey) == 20, "ClassKey as in src/abi.rs");
 _Static_assert(sizeof(struct ClassEntry) == 12, "ClassEntry as in src/abi.rs");
 _Static_assert(sizeof(struct Plan) == 176, "Plan as in src/abi.rs");
@@ -238,10 +277,17 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, COUNTER_SLOTS);
+	__uint(max_entries, COUNTER_BLOCKS);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct CounterBlock);
 } counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct RateState);
+} rate_state SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -319,7 +365,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct Notice);
+	__type(value, struct NoticeScratch);
 } notice_scratch SEC(".maps");
 
 struct {
@@ -341,7 +387,6 @@ struct {
 const volatile struct Config CONFIG = {
 	.default_verdict = XDP_PASS,
 	.notice_mode = NOTICES_ALL,
-	.dry_run = 0,
 };
 
 /* maps.rs's length_field and merged: see there. */
@@ -366,11 +411,39 @@ static __always_inline __u32 class_at(void *map, const void *key)
 	return class ? *class : 0;
 }
 
-static __always_inline void add(__u32 index, __u32 amount)
+/* maps.rs's config(): the pointer read volatile, so that only the fields
+ * used are loaded, each where it is used. */
+static __always_inline const struct Config *config(void)
 {
-	__u64 *slot = bpf_map_lookup_elem(&counters, &index);
-	if (slot)
-		*slot += amount;
+	const struct Config *at = (const struct Config *)&CONFIG;
+	return *(const struct Config *volatile *)&at;
+}
+
+static __always_inline struct CounterBlock *counter_block(const struct Config *config,
+							  __u32 ifindex)
+{
+	__u32 block = MAX_IFACES;
+	for (__u32 i = 0; i < MAX_IFACES; i++) {
+		if (i >= config->iface_count)
+			break;
+		if (config->ifindexes[i] == ifindex) {
+			block = i;
+			break;
+		}
+	}
+	block = merged(block, 31);
+	return bpf_map_lookup_elem(&counters, &block);
+}
+
+static __always_inline void add(struct CounterBlock *block, __u32 slot, __u64 amount)
+{
+	if (block)
+		block->slots[slot % COUNTER_SLOTS] += amount;
+}
+
+static __always_inline void count(struct CounterBlock *block, __u32 slot)
+{
+	add(block, slot, 1);
 }
 
 static __always_inline void count_hit(__u32 slot, __u32 bytes)
@@ -855,25 +928,129 @@ static __always_inline struct Decision decide(struct Notice *n, const struct Con
 	return (struct Decision){ .rule_id = first.slot, .verdict = first.verdict, .log = first.log };
 }
 
-/* ---- src/bpf/src/main.rs */
-static __always_inline void send_notice(struct xdp_md *ctx, struct Notice *n)
+/* ---- src/bpf/src/rate.rs */
+static __always_inline int admit(const struct Config *config, struct CounterBlock *block,
+				 struct Notice *n, int logged, int asked)
 {
-	struct Notice *slot = bpf_ringbuf_reserve(&events, sizeof(*n), 0);
-	if (!slot) {
-		add(COUNTER_NOTICES_LOST, 1);
+	if (!logged && !asked) {
+		count(block, COUNTER_NOT_ASKED);
+		return 0;
+	}
+	__u64 sample_every = config->sample_every;
+	__u64 cost_ns = config->notice_cost_ns;
+	if (sample_every <= 1 && cost_ns == 0)
+		return 1;
+	__u32 zero = 0;
+	struct RateState *state = bpf_map_lookup_elem(&rate_state, &zero);
+	if (!state)
+		return 1;
+	if (sample_every > 1 && !logged) {
+		if (state->skip != 0) {
+			state->skip -= 1;
+			count(block, COUNTER_SAMPLED_OUT);
+			return 0;
+		}
+		state->skip = sample_every - 1;
+	}
+	if (cost_ns != 0) {
+		__u64 now = bpf_ktime_get_ns();
+		n->timestamp_ns = now;
+		/* A bucket never used is filled by the time since boot. */
+		__u64 since = now > state->last_ns ? now - state->last_ns : 0;
+		__u64 refilled = state->budget_ns + since;
+		__u64 budget = refilled > config->bucket_ns ? config->bucket_ns : refilled;
+		state->last_ns = now;
+		if (budget < cost_ns) {
+			state->budget_ns = budget;
+			count(block, COUNTER_OVER_RATE);
+			return 0;
+		}
+		state->budget_ns = budget - cost_ns;
+	}
+	return 1;
+}
+
+/* ---- src/bpf/src/wakeup.rs */
+#define MARK_SHIFT 3
+#define RECORD_HEADER 8
+
+static __always_inline __u64 record_bytes(__u64 len)
+{
+	return (len + RECORD_HEADER + 7) & ~7ull;
+}
+
+static __always_inline __u64 wake_if_crossed(__u64 before, __u64 after, __u64 mark)
+{
+	return after > mark && (after ^ before) >= mark ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline __u64 submit_flags(void *ring, __u64 len)
+{
+	__u64 waiting = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+	__u64 size = bpf_ringbuf_query(ring, BPF_RB_RING_SIZE);
+	__u64 record = record_bytes(len);
+	__u64 before = waiting > record ? waiting - record : 0;
+	return wake_if_crossed(before, waiting, size >> MARK_SHIFT);
+}
+
+static __always_inline __u64 output_flags(void *ring, __u64 len)
+{
+	__u64 waiting = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+	__u64 size = bpf_ringbuf_query(ring, BPF_RB_RING_SIZE);
+	return wake_if_crossed(waiting, waiting + record_bytes(len), size >> MARK_SHIFT);
+}
+
+/* ---- src/bpf/src/capture.rs */
+#define HEADER_BYTES (sizeof(struct Notice) + sizeof(struct CaptureHeader))
+
+static __always_inline int send_captured(struct xdp_md *ctx, struct Notice *n, __u32 snaplen)
+{
+	__u32 captured = n->packet_len < snaplen ? n->packet_len : snaplen;
+	if (captured > MAX_SNAPLEN)
+		captured = MAX_SNAPLEN;
+	if (n->timestamp_ns == 0)
+		n->timestamp_ns = bpf_ktime_get_ns();
+	copy_ethernet_addresses(ctx, n);
+	struct NoticeScratch *scratch = (struct NoticeScratch *)n;
+	scratch->capture = (struct CaptureHeader){ .captured_len = captured };
+	void *from = (void *)(long)ctx->data;
+	if (bpf_probe_read_kernel(scratch->bytes, captured, from) != 0) {
+		scratch->capture.captured_len = 0;
+		captured = 0;
+	}
+	__u64 len = HEADER_BYTES + captured;
+	return bpf_ringbuf_output(&events, scratch, len, output_flags(&events, len)) == 0;
+}
+
+/* ---- src/bpf/src/main.rs */
+static __always_inline void send_notice(struct xdp_md *ctx, struct Notice *n,
+					struct CounterBlock *block)
+{
+	/* With snaplen 0 (frozen .rodata) the verifier drops the capture branch. */
+	__u32 snaplen = config()->snaplen;
+	if (snaplen != 0) {
+		int sent = send_captured(ctx, n, snaplen);
+		count(block, sent ? COUNTER_NOTICES_SENT : COUNTER_NOTICES_LOST);
 		return;
 	}
-	n->timestamp_ns = bpf_ktime_get_ns();
+	struct Notice *slot = bpf_ringbuf_reserve(&events, sizeof(*n), 0);
+	if (!slot) {
+		count(block, COUNTER_NOTICES_LOST);
+		return;
+	}
+	if (n->timestamp_ns == 0)
+		n->timestamp_ns = bpf_ktime_get_ns();
 	copy_ethernet_addresses(ctx, n);
 	*slot = *n;
-	bpf_ringbuf_submit(slot, 0);
-	add(COUNTER_NOTICES_SENT, 1);
+	__u64 flags = submit_flags(&events, sizeof(*n));
+	bpf_ringbuf_submit(slot, flags);
+	count(block, COUNTER_NOTICES_SENT);
 }
 
 SEC("xdp")
 int xdp_hello(struct xdp_md *ctx)
 {
-	struct Config config = CONFIG;
+	const struct Config *conf = config();
 	__u32 zero = 0;
 	struct Notice *n = bpf_map_lookup_elem(&notice_scratch, &zero);
 	if (!n)
@@ -882,18 +1059,29 @@ int xdp_hello(struct xdp_md *ctx)
 	parse_packet(ctx, n);
 	n->ifindex = ctx->ingress_ifindex;
 	n->rx_queue = ctx->rx_queue_index;
-	struct Decision decision = decide(n, &config);
+	struct Decision decision = decide(n, conf);
 	__u8 verdict = decision.verdict;
 	n->verdict = verdict;
 	n->rule_id = decision.rule_id;
 
-	add(verdict, 1);
-	add(COUNTER_BYTES + verdict, n->packet_len);
+	struct CounterBlock *block = counter_block(conf, n->ifindex);
+	count(block, verdict);
+	add(block, COUNTER_BYTES + verdict, n->packet_len);
 	if (decision.rule_id != RULE_NONE)
 		count_hit(decision.rule_id, n->packet_len);
-	int wanted = decision.log || config.notice_mode == NOTICES_ALL ||
-		     (config.notice_mode == NOTICES_DENIED && verdict == XDP_DROP);
-	if (wanted)
-		send_notice(ctx, n);
-	return config.dry_run ? XDP_PASS : verdict;
+	int asked;
+	switch (conf->notice_mode) {
+	case NOTICES_ALL:
+		asked = 1;
+		break;
+	case NOTICES_DENIED:
+		asked = verdict == XDP_DROP;
+		break;
+	default:
+		asked = 0;
+	}
+	if (admit(conf, block, n, decision.log, asked))
+		send_notice(ctx, n, block);
+	/* A dry run reports every verdict and enforces none. */
+	return conf->dry_run ? XDP_PASS : verdict;
 }

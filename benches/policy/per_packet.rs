@@ -552,14 +552,42 @@ fn load_twin(path: &Path, setup: &Setup) -> Result<Object> {
                 "the twin's .rodata holds {} bytes, not CONFIG alone",
                 rodata.len()
             );
-            let words = [wanted.default_verdict, wanted.notice_mode, wanted.dry_run];
-            for (at, word) in rodata.chunks_exact_mut(4).zip(words) {
-                at.copy_from_slice(&word.to_ne_bytes());
-            }
+            rodata.copy_from_slice(&config_bytes(&wanted));
         }
     }
     open.load()
         .with_context(|| format!("loading {}", path.display()))
+}
+
+/// `config` as it lies in memory (src/abi.rs: `repr(C)`, fields in this
+/// order, no padding), for the twin's .rodata. Destructured, so that a new
+/// field of Config does not build until it is written here too.
+fn config_bytes(config: &Config) -> Vec<u8> {
+    let Config {
+        default_verdict,
+        notice_mode,
+        dry_run,
+        sample_every,
+        notice_cost_ns,
+        bucket_ns,
+        iface_count,
+        ifindexes,
+        snaplen,
+    } = *config;
+    let mut bytes = Vec::with_capacity(size_of::<Config>());
+    for word in [default_verdict, notice_mode, dry_run, sample_every] {
+        bytes.extend_from_slice(&word.to_ne_bytes());
+    }
+    bytes.extend_from_slice(&notice_cost_ns.to_ne_bytes());
+    bytes.extend_from_slice(&bucket_ns.to_ne_bytes());
+    for word in std::iter::once(iface_count)
+        .chain(ifindexes)
+        .chain([snaplen])
+    {
+        bytes.extend_from_slice(&word.to_ne_bytes());
+    }
+    assert_eq!(bytes.len(), size_of::<Config>(), "Config has padding now");
+    bytes
 }
 
 fn named_maps(object: &Object) -> Vec<libbpf_rs::Map<'_>> {

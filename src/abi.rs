@@ -264,7 +264,19 @@ pub struct Plan {
     pub shape_list: [u8; SHAPES as usize],
     /// The order of each listed shape's first rule.
     pub first_order: [u32; SHAPES as usize],
+    /// The shapes a packet looks up in `class_rules`: all but those of one
+    /// address group alone, which the address's class value answers.
+    pub hashed: u32,
+    /// `ClassValue::shapes` of class 0 (no lookup, or none found) in the
+    /// source, destination, source port and destination port (`FILTER_*`).
+    pub absent: [u32; 4],
 }
+
+/// Indices of `Plan::absent`.
+pub const FILTER_SRC: usize = 0;
+pub const FILTER_DST: usize = 1;
+pub const FILTER_SPORT: usize = 2;
+pub const FILTER_DPORT: usize = 3;
 
 impl Plan {
     /// No rules: nothing to look up.
@@ -275,6 +287,8 @@ impl Plan {
         shape_count: 0,
         shape_list: [0; SHAPES as usize],
         first_order: [0; SHAPES as usize],
+        hashed: 0,
+        absent: [0; 4],
     };
 }
 
@@ -315,6 +329,49 @@ pub struct ClassEntry {
     /// Non-zero: a notice for every packet this rule decides.
     pub log: u8,
     pub _pad: [u8; 2],
+}
+
+impl ClassEntry {
+    /// No rule: what a shape without an entry for a key gives.
+    pub const NONE: ClassEntry = ClassEntry {
+        order: u32::MAX,
+        slot: RULE_NONE,
+        verdict: 0,
+        log: 0,
+        _pad: [0; 2],
+    };
+}
+
+/// A port's class, and the shapes whose tables a packet of that class may
+/// find an entry in: every shape without the field's group, and those with
+/// an entry of this class. The program skips the lookups of the others.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct ClassValue {
+    pub class: u32,
+    pub shapes: u32,
+}
+
+/// An address's class, as [`ClassValue`], and the first rule of the shape
+/// that asks about this address alone (`order` u32::MAX: none), so that
+/// such rules cost no hash lookup.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct AddressClass {
+    pub class: u32,
+    pub shapes: u32,
+    pub alone: ClassEntry,
+}
+
+/// A packet's classes while the program decides (per-CPU map memory): the
+/// key, the shapes its classes may find entries in, and the first rule of
+/// the address shapes their class values answered.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct PacketClasses {
+    pub key: ClassKey,
+    pub shapes: u32,
+    pub first: ClassEntry,
 }
 
 /// Per-CPU hits of one rule.

@@ -8,8 +8,8 @@ include!(concat!(env!("OUT_DIR"), "/xdp_hello.skel.rs"));
 use std::mem::{offset_of, size_of};
 
 use crate::abi::{
-    ClassEntry, ClassKey, Config, HitPage, IfaceKey, Ipv4RuleKey, Ipv6RuleKey, Notice, Plan,
-    RuleHits,
+    AddressClass, ClassEntry, ClassKey, ClassValue, Config, HitPage, IfaceKey, Ipv4RuleKey,
+    Ipv6RuleKey, Notice, Plan, RuleHits,
 };
 
 // SAFETY: repr(C) plain old data without implicit padding; any bytes the
@@ -17,6 +17,8 @@ use crate::abi::{
 unsafe impl plain::Plain for Notice {}
 unsafe impl plain::Plain for ClassKey {}
 unsafe impl plain::Plain for ClassEntry {}
+unsafe impl plain::Plain for ClassValue {}
+unsafe impl plain::Plain for AddressClass {}
 unsafe impl plain::Plain for IfaceKey {}
 unsafe impl plain::Plain for Plan {}
 unsafe impl plain::Plain for RuleHits {}
@@ -71,7 +73,9 @@ assert_same_layout!(
     any_rule,
     shape_count,
     shape_list,
-    first_order
+    first_order,
+    hashed,
+    absent
 );
 assert_same_layout!(
     ClassKey,
@@ -95,6 +99,8 @@ assert_same_layout!(
     log,
     _pad
 );
+assert_same_layout!(ClassValue, types::ClassValue, class, shapes);
+assert_same_layout!(AddressClass, types::AddressClass, class, shapes, alone);
 assert_same_layout!(RuleHits, types::RuleHits, packets, bytes);
 assert_same_layout!(HitPage, types::HitPage, hits);
 assert_same_layout!(IfaceKey, types::IfaceKey, generation, ifindex);

@@ -8,6 +8,7 @@
 
 mod classes;
 mod entries;
+mod filter;
 mod merge;
 mod tables;
 #[cfg(test)]
@@ -20,6 +21,7 @@ use rustc_hash::FxHashMap;
 
 use self::classes::{flag_ranges, AddressField, SlotField};
 use self::entries::{project_key, Asks, Enumerator, Fields};
+pub use self::filter::Filter;
 use self::tables::Tables;
 pub use self::tables::MAX_SET_ENTRIES;
 use crate::abi::{self, ClassKey, Plan};
@@ -49,6 +51,8 @@ pub struct Compiled {
     pub shadowed: Vec<(usize, usize)>,
     /// Rules no packet can match.
     pub never_matches: Vec<usize>,
+    /// Per class: the shapes to look up, the answer of address-alone shapes.
+    pub filter: Filter,
     /// `entries` by key, for `decide`.
     index: FxHashMap<ClassKey, u32>,
 }
@@ -115,8 +119,20 @@ impl Compiled {
             ..
         } = tables;
 
+        let class_counts = [
+            fields.src.classes.rules.len(),
+            fields.dst.classes.rules.len(),
+            fields.sport.classes.rules.len(),
+            fields.dport.classes.rules.len(),
+        ];
+        let port_protos =
+            [abi::IPPROTO_TCP, abi::IPPROTO_UDP].map(|p| fields.proto.class_of(p.into()));
+        let filter = Filter::new(shapes, class_counts, port_protos, &entries, &index);
+        let mut plan = plan(shapes, lookups(&fields), !rules.is_empty(), &entries);
+        plan.hashed = filter.hashed;
+        plan.absent = filter.absent();
         Ok(Compiled {
-            plan: plan(shapes, lookups(&fields), !rules.is_empty(), &entries),
+            plan,
             src_v4: fields.src.v4,
             dst_v4: fields.dst.v4,
             src_v6: fields.src.v6,
@@ -130,6 +146,7 @@ impl Compiled {
             entries,
             shadowed,
             never_matches,
+            filter,
             index,
         })
     }
@@ -222,9 +239,27 @@ impl Compiled {
             iface,
             table: 0,
         };
+        // What the program reads: the class values' shapes and answers.
+        let mut hashed = self.plan.hashed;
+        for f in 0..4 {
+            hashed &= self.filter.shapes[f][filter::field_of(&key, f) as usize];
+        }
+        // A port the walk read has the narrower shapes of `read_ports`.
+        for (p, slot) in [sport_slot, dport_slot].into_iter().enumerate() {
+            if slot.is_some_and(|slot| slot < abi::PORT_UNKNOWN) {
+                let class = filter::field_of(&key, abi::FILTER_SPORT + p);
+                hashed &= self.filter.read_ports[p][class as usize];
+            }
+        }
+        let alone = [key.src, key.dst]
+            .into_iter()
+            .zip(&self.filter.alone)
+            .map(|(class, orders)| orders[class as usize])
+            .filter(|&order| order != u32::MAX);
         (0..abi::SHAPES)
-            .filter(|&s| self.plan.shapes & (1 << s) != 0)
+            .filter(|&s| hashed & (1 << s) != 0)
             .filter_map(|s| self.index.get(&project_key(&key, s)).copied())
+            .chain(alone)
             .min()
             .map(|order| order as usize)
     }

@@ -39,21 +39,63 @@ impl Installed {
         installed.v4 = v4_keys(generation, DIRECTION_SRC, &compiled.src_v4)
             .chain(v4_keys(generation, DIRECTION_DST, &compiled.dst_v4))
             .collect();
-        let v4_classes: Vec<u32> = classes_of(&compiled.src_v4, &compiled.dst_v4);
+        let entry_of = |order: u32| {
+            if order == u32::MAX {
+                return ClassEntry::NONE;
+            }
+            let (verdict, log) = actions[order as usize];
+            ClassEntry {
+                order,
+                slot: slots[order as usize],
+                verdict,
+                log: log.into(),
+                _pad: [0; 2],
+            }
+        };
+        let filter = &compiled.filter;
+        let address_class = |field: usize, class: u32| AddressClass {
+            class,
+            shapes: filter.shapes[field][class as usize],
+            alone: entry_of(filter.alone[field][class as usize]),
+        };
+        let v4_classes = classes_of(&compiled.src_v4, &compiled.dst_v4, &address_class);
         write_entries(maps.v4, &installed.v4, &v4_classes).context("writing IPv4 classes")?;
         installed.v6 = v6_keys(generation, DIRECTION_SRC, &compiled.src_v6)
             .chain(v6_keys(generation, DIRECTION_DST, &compiled.dst_v6))
             .collect();
-        let v6_classes: Vec<u32> = classes_of(&compiled.src_v6, &compiled.dst_v6);
+        let v6_classes = classes_of(&compiled.src_v6, &compiled.dst_v6, &address_class);
         write_entries(maps.v6, &installed.v6, &v6_classes).context("writing IPv6 classes")?;
 
-        for (direction, classes) in [
-            (DIRECTION_SRC, &compiled.sport),
-            (DIRECTION_DST, &compiled.dport),
+        for (direction, classes, field, read) in [
+            (
+                DIRECTION_SRC,
+                &compiled.sport,
+                FILTER_SPORT,
+                &filter.read_ports[0],
+            ),
+            (
+                DIRECTION_DST,
+                &compiled.dport,
+                FILTER_DPORT,
+                &filter.read_ports[1],
+            ),
         ] {
             if let Some(classes) = classes {
                 let first = port_class_slot(generation, direction, 0);
-                write_array(maps.ports, first, classes).context("writing port classes")?;
+                // Every slot but the last holds a port the walk read.
+                let values: Vec<ClassValue> = classes
+                    .iter()
+                    .enumerate()
+                    .map(|(slot, &class)| ClassValue {
+                        class,
+                        shapes: if slot < PORT_UNKNOWN as usize {
+                            read[class as usize]
+                        } else {
+                            filter.shapes[field][class as usize]
+                        },
+                    })
+                    .collect();
+                write_array(maps.ports, first, &values).context("writing port classes")?;
             }
         }
         for (map, domain, classes, what) in [
@@ -92,16 +134,7 @@ impl Installed {
         let values: Vec<ClassEntry> = compiled
             .entries
             .iter()
-            .map(|&(_, order)| {
-                let (verdict, log) = actions[order as usize];
-                ClassEntry {
-                    order,
-                    slot: slots[order as usize],
-                    verdict,
-                    log: log.into(),
-                    _pad: [0; 2],
-                }
-            })
+            .map(|&(_, order)| entry_of(order))
             .collect();
         write_entries(maps.entries, &installed.entries, &values).context("writing the rules")?;
 
@@ -163,14 +196,20 @@ fn v6_keys(
     })
 }
 
-/// The classes of the source networks, then of the destination ones.
-fn classes_of<N>(src: &[(N, u32)], dst: &[(N, u32)]) -> Vec<u32> {
-    src.iter().chain(dst).map(|&(_, class)| class).collect()
+/// The class values of the source networks, then of the destination ones.
+fn classes_of<N>(
+    src: &[(N, u32)],
+    dst: &[(N, u32)],
+    value: &dyn Fn(usize, u32) -> AddressClass,
+) -> Vec<AddressClass> {
+    let src = src.iter().map(|&(_, class)| value(FILTER_SRC, class));
+    src.chain(dst.iter().map(|&(_, class)| value(FILTER_DST, class)))
+        .collect()
 }
 
 /// Writes `values` into consecutive slots of an array map from `first` on,
 /// in one batch.
-fn write_array(map: &dyn MapCore, first: u32, values: &[u32]) -> Result<()> {
+fn write_array<V: plain::Plain>(map: &dyn MapCore, first: u32, values: &[V]) -> Result<()> {
     let keys: Vec<u32> = (first..first + values.len() as u32).collect();
     write_entries(map, &keys, values)
 }

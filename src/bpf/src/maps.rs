@@ -101,7 +101,7 @@ btf_map!(
         max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
         map_flags: *const [i32; BPF_F_NO_PREALLOC],
         key: *const Ipv4RuleKey,
-        value: *const u32,
+        value: *const AddressClass,
     }
 );
 
@@ -112,7 +112,7 @@ btf_map!(
         max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
         map_flags: *const [i32; BPF_F_NO_PREALLOC],
         key: *const Ipv6RuleKey,
-        value: *const u32,
+        value: *const AddressClass,
     }
 );
 
@@ -122,7 +122,7 @@ btf_map!(
         r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
         max_entries: *const [i32; (GENERATIONS * 2 * PORT_DOMAIN) as usize],
         key: *const u32,
-        value: *const u32,
+        value: *const ClassValue,
     }
 );
 
@@ -185,7 +185,7 @@ btf_map!(
         r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
         max_entries: *const [i32; 1],
         key: *const u32,
-        value: *const ClassKey,
+        value: *const PacketClasses,
     }
 );
 

@@ -176,6 +176,28 @@ impl Ipv6RuleKey {
     }
 }
 
+/// Key of the exact-match host tables (`v4_hosts`): a /32 of a set whose
+/// networks are mostly hosts is found there, not in the trie. A host is the
+/// longest network there is, so a hit ends the search.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Debug)]
+pub struct Ipv4HostKey {
+    pub generation: u8,
+    pub direction: u8,
+    pub _pad: [u8; 2],
+    pub addr: [u8; 4],
+}
+
+/// As [`Ipv4HostKey`], for a /128 (`v6_hosts`).
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Debug)]
+pub struct Ipv6HostKey {
+    pub generation: u8,
+    pub direction: u8,
+    pub _pad: [u8; 2],
+    pub addr: [u8; 16],
+}
+
 /// Bits of an LPM key's data that come before the address.
 pub const RULE_KEY_PREFIX_BITS: u32 = 16;
 
@@ -214,6 +236,12 @@ pub const LOOKUP_PROTO: u32 = 1 << 6;
 pub const LOOKUP_ICMP: u32 = 1 << 7;
 pub const LOOKUP_FLAGS: u32 = 1 << 8;
 pub const LOOKUP_IFACE: u32 = 1 << 9;
+/// The host tables, looked up before the trie (the `LOOKUP_*_V4` and
+/// `_V6` bits above): a field whose networks are all hosts needs no trie.
+pub const LOOKUP_HOSTS_SRC_V4: u32 = 1 << 10;
+pub const LOOKUP_HOSTS_DST_V4: u32 = 1 << 11;
+pub const LOOKUP_HOSTS_SRC_V6: u32 = 1 << 12;
+pub const LOOKUP_HOSTS_DST_V6: u32 = 1 << 13;
 
 /// Class arrays: one slot per value, then one for "unknown" (the walk could
 /// not read the field: a cut transport header, a non-first fragment, or, for

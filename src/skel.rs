@@ -8,8 +8,8 @@ include!(concat!(env!("OUT_DIR"), "/xdp_hello.skel.rs"));
 use std::mem::{offset_of, size_of};
 
 use crate::abi::{
-    AddressClass, ClassEntry, ClassKey, ClassValue, Config, HitPage, IfaceKey, Ipv4RuleKey,
-    Ipv6RuleKey, Notice, Plan, RuleHits,
+    AddressClass, ClassEntry, ClassKey, ClassValue, Config, HitPage, IfaceKey, Ipv4HostKey,
+    Ipv4RuleKey, Ipv6HostKey, Ipv6RuleKey, Notice, Plan, RuleHits,
 };
 
 // SAFETY: repr(C) plain old data without implicit padding; any bytes the
@@ -24,6 +24,8 @@ unsafe impl plain::Plain for Plan {}
 unsafe impl plain::Plain for RuleHits {}
 unsafe impl plain::Plain for Ipv4RuleKey {}
 unsafe impl plain::Plain for Ipv6RuleKey {}
+unsafe impl plain::Plain for Ipv4HostKey {}
+unsafe impl plain::Plain for Ipv6HostKey {}
 unsafe impl plain::Plain for Config {}
 
 /// Fails the build when the two definitions differ in size or in the offset
@@ -102,6 +104,22 @@ assert_same_layout!(
 assert_same_layout!(ClassValue, types::ClassValue, class, shapes);
 assert_same_layout!(AddressClass, types::AddressClass, class, shapes, alone);
 assert_same_layout!(RuleHits, types::RuleHits, packets, bytes);
+assert_same_layout!(
+    Ipv4HostKey,
+    types::Ipv4HostKey,
+    generation,
+    direction,
+    _pad,
+    addr
+);
+assert_same_layout!(
+    Ipv6HostKey,
+    types::Ipv6HostKey,
+    generation,
+    direction,
+    _pad,
+    addr
+);
 assert_same_layout!(HitPage, types::HitPage, hits);
 assert_same_layout!(IfaceKey, types::IfaceKey, generation, ifindex);
 assert_same_layout!(

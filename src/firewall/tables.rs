@@ -3,7 +3,6 @@
 //! plan; and the keys written, so that the generation can be cleared again.
 
 use anyhow::{Context, Result};
-use ipnet::{Ipv4Net, Ipv6Net};
 use libbpf_rs::{MapCore, MapFlags};
 
 use super::RuleMaps;
@@ -18,6 +17,8 @@ use crate::policy::Action;
 pub(super) struct Installed {
     v4: Vec<Ipv4RuleKey>,
     v6: Vec<Ipv6RuleKey>,
+    v4_hosts: Vec<Ipv4HostKey>,
+    v6_hosts: Vec<Ipv6HostKey>,
     ifaces: Vec<IfaceKey>,
     entries: Vec<ClassKey>,
 }
@@ -36,9 +37,6 @@ impl Installed {
         actions: &[(u8, bool)],
     ) -> Result<()> {
         let installed = self;
-        installed.v4 = v4_keys(generation, DIRECTION_SRC, &compiled.src_v4)
-            .chain(v4_keys(generation, DIRECTION_DST, &compiled.dst_v4))
-            .collect();
         let entry_of = |order: u32| {
             if order == u32::MAX {
                 return ClassEntry::NONE;
@@ -58,13 +56,83 @@ impl Installed {
             shapes: filter.shapes[field][class as usize],
             alone: entry_of(filter.alone[field][class as usize]),
         };
-        let v4_classes = classes_of(&compiled.src_v4, &compiled.dst_v4, &address_class);
-        write_entries(maps.v4, &installed.v4, &v4_classes).context("writing IPv4 classes")?;
-        installed.v6 = v6_keys(generation, DIRECTION_SRC, &compiled.src_v6)
-            .chain(v6_keys(generation, DIRECTION_DST, &compiled.dst_v6))
-            .collect();
-        let v6_classes = classes_of(&compiled.src_v6, &compiled.dst_v6, &address_class);
-        write_entries(maps.v6, &installed.v6, &v6_classes).context("writing IPv6 classes")?;
+        let lookups = compiled.plan.lookups;
+        let mut v4 = Networks::default();
+        for (field, direction, list, hosts) in [
+            (
+                FILTER_SRC,
+                DIRECTION_SRC,
+                &compiled.src_v4,
+                LOOKUP_HOSTS_SRC_V4,
+            ),
+            (
+                FILTER_DST,
+                DIRECTION_DST,
+                &compiled.dst_v4,
+                LOOKUP_HOSTS_DST_V4,
+            ),
+        ] {
+            for &(net, class) in list {
+                let (addr, len) = (net.network().octets(), net.prefix_len());
+                let value = address_class(field, class);
+                if lookups & hosts != 0 && len == 32 {
+                    v4.host_keys.push(Ipv4HostKey {
+                        generation: generation as u8,
+                        direction,
+                        _pad: [0; 2],
+                        addr,
+                    });
+                    v4.host_values.push(value);
+                } else {
+                    let key = Ipv4RuleKey::new(generation, direction, addr, len.into());
+                    v4.trie_keys.push(key);
+                    v4.trie_values.push(value);
+                }
+            }
+        }
+        let mut v6 = Networks::default();
+        for (field, direction, list, hosts) in [
+            (
+                FILTER_SRC,
+                DIRECTION_SRC,
+                &compiled.src_v6,
+                LOOKUP_HOSTS_SRC_V6,
+            ),
+            (
+                FILTER_DST,
+                DIRECTION_DST,
+                &compiled.dst_v6,
+                LOOKUP_HOSTS_DST_V6,
+            ),
+        ] {
+            for &(net, class) in list {
+                let (addr, len) = (net.network().octets(), net.prefix_len());
+                let value = address_class(field, class);
+                if lookups & hosts != 0 && len == 128 {
+                    v6.host_keys.push(Ipv6HostKey {
+                        generation: generation as u8,
+                        direction,
+                        _pad: [0; 2],
+                        addr,
+                    });
+                    v6.host_values.push(value);
+                } else {
+                    let key = Ipv6RuleKey::new(generation, direction, addr, len.into());
+                    v6.trie_keys.push(key);
+                    v6.trie_values.push(value);
+                }
+            }
+        }
+        installed.v4 = v4.trie_keys;
+        write_entries(maps.v4, &installed.v4, &v4.trie_values).context("writing IPv4 classes")?;
+        installed.v4_hosts = v4.host_keys;
+        write_entries(maps.v4_hosts, &installed.v4_hosts, &v4.host_values)
+            .context("writing IPv4 hosts")?;
+        installed.v6 = v6.trie_keys;
+        write_entries(maps.v6, &installed.v6, &v6.trie_values).context("writing IPv6 classes")?;
+        installed.v6_hosts = v6.host_keys;
+        write_entries(maps.v6_hosts, &installed.v6_hosts, &v6.host_values)
+            .context("writing IPv6 hosts")?;
 
         for (direction, classes, field, read) in [
             (
@@ -153,6 +221,8 @@ impl Installed {
         delete_entries(maps.ifaces, &self.ifaces).context("clearing interface classes")?;
         delete_entries(maps.v4, &self.v4).context("clearing IPv4 classes")?;
         delete_entries(maps.v6, &self.v6).context("clearing IPv6 classes")?;
+        delete_entries(maps.v4_hosts, &self.v4_hosts).context("clearing IPv4 hosts")?;
+        delete_entries(maps.v6_hosts, &self.v6_hosts).context("clearing IPv6 hosts")?;
         *self = Installed::default();
         Ok(())
     }
@@ -166,45 +236,23 @@ pub(super) fn verdict_of(action: Action) -> u8 {
     }
 }
 
-fn v4_keys(
-    generation: u32,
-    direction: u8,
-    nets: &[(Ipv4Net, u32)],
-) -> impl Iterator<Item = Ipv4RuleKey> + '_ {
-    nets.iter().map(move |(net, _)| {
-        Ipv4RuleKey::new(
-            generation,
-            direction,
-            net.network().octets(),
-            net.prefix_len().into(),
-        )
-    })
+/// One family's networks as they go into its trie and its host table.
+struct Networks<TrieKey, HostKey> {
+    trie_keys: Vec<TrieKey>,
+    trie_values: Vec<AddressClass>,
+    host_keys: Vec<HostKey>,
+    host_values: Vec<AddressClass>,
 }
 
-fn v6_keys(
-    generation: u32,
-    direction: u8,
-    nets: &[(Ipv6Net, u32)],
-) -> impl Iterator<Item = Ipv6RuleKey> + '_ {
-    nets.iter().map(move |(net, _)| {
-        Ipv6RuleKey::new(
-            generation,
-            direction,
-            net.network().octets(),
-            net.prefix_len().into(),
-        )
-    })
-}
-
-/// The class values of the source networks, then of the destination ones.
-fn classes_of<N>(
-    src: &[(N, u32)],
-    dst: &[(N, u32)],
-    value: &dyn Fn(usize, u32) -> AddressClass,
-) -> Vec<AddressClass> {
-    let src = src.iter().map(|&(_, class)| value(FILTER_SRC, class));
-    src.chain(dst.iter().map(|&(_, class)| value(FILTER_DST, class)))
-        .collect()
+impl<T, H> Default for Networks<T, H> {
+    fn default() -> Self {
+        Networks {
+            trie_keys: Vec::new(),
+            trie_values: Vec::new(),
+            host_keys: Vec::new(),
+            host_values: Vec::new(),
+        }
+    }
 }
 
 /// Writes `values` into consecutive slots of an array map from `first` on,

@@ -106,6 +106,29 @@ btf_map!(
 );
 
 btf_map!(
+    /// The class of an IPv4 host of a field whose networks are mostly hosts
+    /// (`LOOKUP_HOSTS_*`), looked up before `v4_classes`.
+    v4_hosts: V4HostsDef {
+        r#type: *const [i32; BPF_MAP_TYPE_HASH],
+        max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
+        map_flags: *const [i32; BPF_F_NO_PREALLOC],
+        key: *const Ipv4HostKey,
+        value: *const AddressClass,
+    }
+);
+
+btf_map!(
+    /// As `v4_hosts`, for IPv6.
+    v6_hosts: V6HostsDef {
+        r#type: *const [i32; BPF_MAP_TYPE_HASH],
+        max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
+        map_flags: *const [i32; BPF_F_NO_PREALLOC],
+        key: *const Ipv6HostKey,
+        value: *const AddressClass,
+    }
+);
+
+btf_map!(
     /// As `v4_classes`, for IPv6.
     v6_classes: V6ClassesDef {
         r#type: *const [i32; BPF_MAP_TYPE_LPM_TRIE],

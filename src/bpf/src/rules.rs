@@ -20,7 +20,8 @@ use core::ptr::{null, read_volatile, write_volatile};
 use crate::abi::*;
 use crate::maps::{
     class_at, class_rules, flag_classes, icmp_classes, iface_classes, lookup_or, lookup_ptr,
-    packet_classes, plans, port_classes, proto_classes, rule_generation, v4_classes, v6_classes,
+    packet_classes, plans, port_classes, proto_classes, rule_generation, v4_classes, v4_hosts,
+    v6_classes, v6_hosts,
 };
 
 /// What decided a packet.
@@ -106,22 +107,21 @@ fn classes_of(notice: &Notice, generation: u32, plan: &Plan, out: &mut PacketCla
     };
     unsafe { write_volatile(out, fresh) };
     let v4 = notice.ip_version == 4;
-    let (src_lookup, dst_lookup) = if v4 {
-        (LOOKUP_SRC_V4, LOOKUP_DST_V4)
+    // (host table, trie) of each direction.
+    let (src_lookups, dst_lookups) = if v4 {
+        (
+            (LOOKUP_HOSTS_SRC_V4, LOOKUP_SRC_V4),
+            (LOOKUP_HOSTS_DST_V4, LOOKUP_DST_V4),
+        )
     } else {
-        (LOOKUP_SRC_V6, LOOKUP_DST_V6)
+        (
+            (LOOKUP_HOSTS_SRC_V6, LOOKUP_SRC_V6),
+            (LOOKUP_HOSTS_DST_V6, LOOKUP_DST_V6),
+        )
     };
-    let src = if lookups & src_lookup != 0 {
-        address_class(notice, generation, DIRECTION_SRC)
-    } else {
-        null()
-    };
+    let src = address_class(notice, generation, DIRECTION_SRC, lookups, src_lookups);
     address_into(out, src, plan.absent[FILTER_SRC], DIRECTION_SRC);
-    let dst = if lookups & dst_lookup != 0 {
-        address_class(notice, generation, DIRECTION_DST)
-    } else {
-        null()
-    };
+    let dst = address_class(notice, generation, DIRECTION_DST, lookups, dst_lookups);
     address_into(out, dst, plan.absent[FILTER_DST], DIRECTION_DST);
     let classes = &mut out.key;
     if lookups & LOOKUP_IFACE != 0 {
@@ -310,22 +310,54 @@ fn in_shape(classes: &ClassKey, shape: u32, generation: u32) -> ClassKey {
 }
 
 /// The class value of the source or destination address: that of its
-/// longest matching network, null where none matches.
+/// longest matching network, null where none matches. `(hosts, trie)`: the
+/// `LOOKUP_*` bits of the host table and the trie for this direction and
+/// family; a host found is the longest match.
 #[inline(always)]
-fn address_class(notice: &Notice, generation: u32, direction: u8) -> *const AddressClass {
+fn address_class(
+    notice: &Notice,
+    generation: u32,
+    direction: u8,
+    lookups: u32,
+    (hosts, trie): (u32, u32),
+) -> *const AddressClass {
     let addr = if direction == DIRECTION_SRC {
         &notice.src_addr
     } else {
         &notice.dst_addr
     };
-    if notice.ip_version == 4 {
-        let addr = [addr[0], addr[1], addr[2], addr[3]];
-        let key = Ipv4RuleKey::new(generation, direction, addr, 32);
-        lookup_ptr::<_, _, AddressClass>(&v4_classes, &key)
-    } else {
-        let key = Ipv6RuleKey::new(generation, direction, *addr, 128);
-        lookup_ptr::<_, _, AddressClass>(&v6_classes, &key)
+    let v4 = notice.ip_version == 4;
+    let mut found: *const AddressClass = null();
+    if lookups & hosts != 0 {
+        found = if v4 {
+            let key = Ipv4HostKey {
+                generation: generation as u8,
+                direction,
+                _pad: [0; 2],
+                addr: [addr[0], addr[1], addr[2], addr[3]],
+            };
+            lookup_ptr::<_, _, AddressClass>(&v4_hosts, &key)
+        } else {
+            let key = Ipv6HostKey {
+                generation: generation as u8,
+                direction,
+                _pad: [0; 2],
+                addr: *addr,
+            };
+            lookup_ptr::<_, _, AddressClass>(&v6_hosts, &key)
+        };
     }
+    if found.is_null() && lookups & trie != 0 {
+        found = if v4 {
+            let addr = [addr[0], addr[1], addr[2], addr[3]];
+            let key = Ipv4RuleKey::new(generation, direction, addr, 32);
+            lookup_ptr::<_, _, AddressClass>(&v4_classes, &key)
+        } else {
+            let key = Ipv6RuleKey::new(generation, direction, *addr, 128);
+            lookup_ptr::<_, _, AddressClass>(&v6_classes, &key)
+        };
+    }
+    found
 }
 
 #[inline(always)]

@@ -3,11 +3,12 @@
 //! plan; and the keys written, so that the generation can be cleared again.
 
 use anyhow::{Context, Result};
+use ipnet::IpNet;
 use libbpf_rs::{MapCore, MapFlags};
 
 use super::RuleMaps;
 use crate::abi::*;
-use crate::classify::Compiled;
+use crate::classify::{is_host, Compiled};
 use crate::policy::Action;
 
 /// The keys of one generation's hash and trie entries. Arrays need no
@@ -57,72 +58,53 @@ impl Installed {
             alone: entry_of(filter.alone[field][class as usize]),
         };
         let lookups = compiled.plan.lookups;
+        let g = generation as u8;
         let mut v4 = Networks::default();
-        for (field, direction, list, hosts) in [
-            (
-                FILTER_SRC,
-                DIRECTION_SRC,
-                &compiled.src_v4,
-                LOOKUP_HOSTS_SRC_V4,
-            ),
-            (
-                FILTER_DST,
-                DIRECTION_DST,
-                &compiled.dst_v4,
-                LOOKUP_HOSTS_DST_V4,
-            ),
-        ] {
-            for &(net, class) in list {
-                let (addr, len) = (net.network().octets(), net.prefix_len());
-                let value = address_class(field, class);
-                if lookups & hosts != 0 && len == 32 {
-                    v4.host_keys.push(Ipv4HostKey {
-                        generation: generation as u8,
-                        direction,
-                        _pad: [0; 2],
-                        addr,
-                    });
-                    v4.host_values.push(value);
-                } else {
-                    let key = Ipv4RuleKey::new(generation, direction, addr, len.into());
-                    v4.trie_keys.push(key);
-                    v4.trie_values.push(value);
-                }
-            }
-        }
+        v4.add(
+            [
+                (DIRECTION_SRC, &compiled.src_v4, LOOKUP_HOSTS_SRC_V4),
+                (DIRECTION_DST, &compiled.dst_v4, LOOKUP_HOSTS_DST_V4),
+            ],
+            lookups,
+            &address_class,
+            |direction, net| {
+                Ipv4RuleKey::new(
+                    generation,
+                    direction,
+                    net.network().octets(),
+                    net.prefix_len().into(),
+                )
+            },
+            |direction, net| Ipv4HostKey {
+                generation: g,
+                direction,
+                _pad: [0; 2],
+                addr: net.addr().octets(),
+            },
+        );
         let mut v6 = Networks::default();
-        for (field, direction, list, hosts) in [
-            (
-                FILTER_SRC,
-                DIRECTION_SRC,
-                &compiled.src_v6,
-                LOOKUP_HOSTS_SRC_V6,
-            ),
-            (
-                FILTER_DST,
-                DIRECTION_DST,
-                &compiled.dst_v6,
-                LOOKUP_HOSTS_DST_V6,
-            ),
-        ] {
-            for &(net, class) in list {
-                let (addr, len) = (net.network().octets(), net.prefix_len());
-                let value = address_class(field, class);
-                if lookups & hosts != 0 && len == 128 {
-                    v6.host_keys.push(Ipv6HostKey {
-                        generation: generation as u8,
-                        direction,
-                        _pad: [0; 2],
-                        addr,
-                    });
-                    v6.host_values.push(value);
-                } else {
-                    let key = Ipv6RuleKey::new(generation, direction, addr, len.into());
-                    v6.trie_keys.push(key);
-                    v6.trie_values.push(value);
-                }
-            }
-        }
+        v6.add(
+            [
+                (DIRECTION_SRC, &compiled.src_v6, LOOKUP_HOSTS_SRC_V6),
+                (DIRECTION_DST, &compiled.dst_v6, LOOKUP_HOSTS_DST_V6),
+            ],
+            lookups,
+            &address_class,
+            |direction, net| {
+                Ipv6RuleKey::new(
+                    generation,
+                    direction,
+                    net.network().octets(),
+                    net.prefix_len().into(),
+                )
+            },
+            |direction, net| Ipv6HostKey {
+                generation: g,
+                direction,
+                _pad: [0; 2],
+                addr: net.addr().octets(),
+            },
+        );
         installed.v4 = v4.trie_keys;
         write_entries(maps.v4, &installed.v4, &v4.trie_values).context("writing IPv4 classes")?;
         installed.v4_hosts = v4.host_keys;
@@ -236,12 +218,42 @@ pub(super) fn verdict_of(action: Action) -> u8 {
     }
 }
 
+/// One direction's networks of a family: (direction, networks and
+/// classes, its `LOOKUP_HOSTS_*` bit).
+type AddressList<'a, N> = (u8, &'a Vec<(N, u32)>, u32);
+
 /// One family's networks as they go into its trie and its host table.
 struct Networks<TrieKey, HostKey> {
     trie_keys: Vec<TrieKey>,
     trie_values: Vec<AddressClass>,
     host_keys: Vec<HostKey>,
     host_values: Vec<AddressClass>,
+}
+
+impl<T, H> Networks<T, H> {
+    /// The networks of both directions (`(direction, list, LOOKUP_HOSTS_*)`):
+    /// hosts into the host table where `lookups` has its bit, the rest into
+    /// the trie; `value(FILTER_*, class)` is what either holds.
+    fn add<N: Copy + Into<IpNet>>(
+        &mut self,
+        lists: [AddressList<'_, N>; 2],
+        lookups: u32,
+        value: &dyn Fn(usize, u32) -> AddressClass,
+        trie_key: impl Fn(u8, N) -> T,
+        host_key: impl Fn(u8, N) -> H,
+    ) {
+        for (field, (direction, list, hosts)) in [FILTER_SRC, FILTER_DST].into_iter().zip(lists) {
+            for &(net, class) in list {
+                if lookups & hosts != 0 && is_host(&net.into()) {
+                    self.host_keys.push(host_key(direction, net));
+                    self.host_values.push(value(field, class));
+                } else {
+                    self.trie_keys.push(trie_key(direction, net));
+                    self.trie_values.push(value(field, class));
+                }
+            }
+        }
+    }
 }
 
 impl<T, H> Default for Networks<T, H> {

@@ -252,6 +252,28 @@ impl Ipv6RuleKey {
     }
 }
 
+/// Key of the exact-match host tables (`v4_hosts`): a /32 of a set whose
+/// networks are mostly hosts is found there, not in the trie. A host is the
+/// longest network there is, so a hit ends the search.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Debug)]
+pub struct Ipv4HostKey {
+    pub generation: u8,
+    pub direction: u8,
+    pub _pad: [u8; 2],
+    pub addr: [u8; 4],
+}
+
+/// As [`Ipv4HostKey`], for a /128 (`v6_hosts`).
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Debug)]
+pub struct Ipv6HostKey {
+    pub generation: u8,
+    pub direction: u8,
+    pub _pad: [u8; 2],
+    pub addr: [u8; 16],
+}
+
 /// Bits of an LPM key's data that come before the address.
 pub const RULE_KEY_PREFIX_BITS: u32 = 16;
 
@@ -290,6 +312,12 @@ pub const LOOKUP_PROTO: u32 = 1 << 6;
 pub const LOOKUP_ICMP: u32 = 1 << 7;
 pub const LOOKUP_FLAGS: u32 = 1 << 8;
 pub const LOOKUP_IFACE: u32 = 1 << 9;
+/// The host tables, looked up before the trie (the `LOOKUP_*_V4` and
+/// `_V6` bits above): a field whose networks are all hosts needs no trie.
+pub const LOOKUP_HOSTS_SRC_V4: u32 = 1 << 10;
+pub const LOOKUP_HOSTS_DST_V4: u32 = 1 << 11;
+pub const LOOKUP_HOSTS_SRC_V6: u32 = 1 << 12;
+pub const LOOKUP_HOSTS_DST_V6: u32 = 1 << 13;
 
 /// Class arrays: one slot per value, then one for "unknown" (the walk could
 /// not read the field: a cut transport header, a non-first fragment, or, for
@@ -340,7 +368,19 @@ pub struct Plan {
     pub shape_list: [u8; SHAPES as usize],
     /// The order of each listed shape's first rule.
     pub first_order: [u32; SHAPES as usize],
+    /// The shapes a packet looks up in `class_rules`: all but those of one
+    /// address group alone, which the address's class value answers.
+    pub hashed: u32,
+    /// `ClassValue::shapes` of class 0 (no lookup, or none found) in the
+    /// source, destination, source port and destination port (`FILTER_*`).
+    pub absent: [u32; 4],
 }
+
+/// Indices of `Plan::absent`.
+pub const FILTER_SRC: usize = 0;
+pub const FILTER_DST: usize = 1;
+pub const FILTER_SPORT: usize = 2;
+pub const FILTER_DPORT: usize = 3;
 
 impl Plan {
     /// No rules: nothing to look up.
@@ -351,6 +391,8 @@ impl Plan {
         shape_count: 0,
         shape_list: [0; SHAPES as usize],
         first_order: [0; SHAPES as usize],
+        hashed: 0,
+        absent: [0; 4],
     };
 }
 
@@ -391,6 +433,49 @@ pub struct ClassEntry {
     /// Non-zero: a notice for every packet this rule decides.
     pub log: u8,
     pub _pad: [u8; 2],
+}
+
+impl ClassEntry {
+    /// No rule: what a shape without an entry for a key gives.
+    pub const NONE: ClassEntry = ClassEntry {
+        order: u32::MAX,
+        slot: RULE_NONE,
+        verdict: 0,
+        log: 0,
+        _pad: [0; 2],
+    };
+}
+
+/// A port's class, and the shapes whose tables a packet of that class may
+/// find an entry in: every shape without the field's group, and those with
+/// an entry of this class. The program skips the lookups of the others.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct ClassValue {
+    pub class: u32,
+    pub shapes: u32,
+}
+
+/// An address's class, as [`ClassValue`], and the first rule of the shape
+/// that asks about this address alone (`order` u32::MAX: none), so that
+/// such rules cost no hash lookup.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct AddressClass {
+    pub class: u32,
+    pub shapes: u32,
+    pub alone: ClassEntry,
+}
+
+/// A packet's classes while the program decides (per-CPU map memory): the
+/// key, the shapes its classes may find entries in, and the first rule of
+/// the address shapes their class values answered.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct PacketClasses {
+    pub key: ClassKey,
+    pub shapes: u32,
+    pub first: ClassEntry,
 }
 
 /// Per-CPU hits of one rule.

@@ -8,8 +8,9 @@ include!(concat!(env!("OUT_DIR"), "/xdp_hello.skel.rs"));
 use std::mem::{offset_of, size_of};
 
 use crate::abi::{
-    CaptureHeader, ClassEntry, ClassKey, Config, CounterBlock, HitPage, IfaceKey, Ipv4RuleKey,
-    Ipv6RuleKey, Notice, Plan, RateState, RuleHits,
+    AddressClass, CaptureHeader, ClassEntry, ClassKey, ClassValue, Config, CounterBlock, HitPage,
+    IfaceKey, Ipv4HostKey, Ipv4RuleKey, Ipv6HostKey, Ipv6RuleKey, Notice, Plan, RateState,
+    RuleHits,
 };
 
 // SAFETY: repr(C) plain old data without implicit padding; any bytes the
@@ -17,11 +18,15 @@ use crate::abi::{
 unsafe impl plain::Plain for Notice {}
 unsafe impl plain::Plain for ClassKey {}
 unsafe impl plain::Plain for ClassEntry {}
+unsafe impl plain::Plain for ClassValue {}
+unsafe impl plain::Plain for AddressClass {}
 unsafe impl plain::Plain for IfaceKey {}
 unsafe impl plain::Plain for Plan {}
 unsafe impl plain::Plain for RuleHits {}
 unsafe impl plain::Plain for Ipv4RuleKey {}
 unsafe impl plain::Plain for Ipv6RuleKey {}
+unsafe impl plain::Plain for Ipv4HostKey {}
+unsafe impl plain::Plain for Ipv6HostKey {}
 unsafe impl plain::Plain for Config {}
 unsafe impl plain::Plain for CaptureHeader {}
 
@@ -87,7 +92,9 @@ assert_same_layout!(
     any_rule,
     shape_count,
     shape_list,
-    first_order
+    first_order,
+    hashed,
+    absent
 );
 assert_same_layout!(
     ClassKey,
@@ -111,7 +118,25 @@ assert_same_layout!(
     log,
     _pad
 );
+assert_same_layout!(ClassValue, types::ClassValue, class, shapes);
+assert_same_layout!(AddressClass, types::AddressClass, class, shapes, alone);
 assert_same_layout!(RuleHits, types::RuleHits, packets, bytes);
+assert_same_layout!(
+    Ipv4HostKey,
+    types::Ipv4HostKey,
+    generation,
+    direction,
+    _pad,
+    addr
+);
+assert_same_layout!(
+    Ipv6HostKey,
+    types::Ipv6HostKey,
+    generation,
+    direction,
+    _pad,
+    addr
+);
 assert_same_layout!(HitPage, types::HitPage, hits);
 assert_same_layout!(IfaceKey, types::IfaceKey, generation, ifindex);
 assert_same_layout!(

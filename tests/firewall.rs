@@ -808,6 +808,11 @@ impl Table {
     }
 }
 
+/// A rule text built at run time, for `Table::new`.
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
 /// Checks every table of a test.
 fn check_tables(tables: Vec<Table>) {
     for table in tables {
@@ -836,6 +841,7 @@ table_tests!(
     exceptions_written_first_ipv4,
     exceptions_written_first_ipv6,
     nested_prefixes_from_the_host_out,
+    hosts_in_their_own_table_before_the_trie,
     tcp_port_rules_single_ports_and_range_edges,
     udp_port_rules_single_ports_and_range_edges,
     icmp_type_exceptions_written_first,
@@ -1133,6 +1139,114 @@ mod tables {
             udp("2001:db8:1:2::3", CLIENT, N6, SERVICE),
         );
         vec![table]
+    }
+
+    /// Fields whose networks are mostly hosts keep them in a host table,
+    /// looked up before the trie (`classify::host_tables`; its unit test
+    /// checks these sets take that path): a host inside a wider network of
+    /// an earlier rule is still decided by that rule, in both families and
+    /// directions; a set of hosts alone has no trie to fall back on.
+    pub fn hosts_in_their_own_table_before_the_trie() -> Vec<Table> {
+        // Enough hosts in every field for a host table (MIN_HOST_TABLE).
+        let many = |v4: &str, v6: &str| -> Vec<String> {
+            (1..=64)
+                .map(|i| format!("{v4}.{i}"))
+                .chain((1..=64).map(|i| format!("{v6}{i:x}")))
+                .collect()
+        };
+        let fill: [&'static str; 2] = [
+            leak(format!(
+                "deny src {}",
+                many("10.200.0", "2001:db8:200::").join(",")
+            )),
+            leak(format!(
+                "deny dst {}",
+                many("10.201.0", "2001:db8:201::").join(",")
+            )),
+        ];
+        let with_networks = Table::new(&[
+            fill[0],
+            fill[1],
+            "allow src 10.1.2.3",
+            "deny src 10.0.0.0/8",
+            "allow src 10.1.2.4",
+            "deny src 192.0.2.7",
+            "allow src 2001:db8::3",
+            "deny src 2001:db8::/32",
+            "allow src 2001:db8::4",
+            "deny src 3fff::7",
+            "deny dst 10.9.9.9",
+            "allow dst 10.9.0.0/16",
+            "deny dst 10.9.9.10",
+            "deny dst 2001:db8:9::9",
+            "allow dst 2001:db8:9::/48",
+            "deny dst 2001:db8:9::10",
+        ])
+        .by("allow src 10.1.2.3", udp("10.1.2.3", CLIENT, N4, SERVICE))
+        .by("deny src 10.0.0.0/8", udp("10.1.2.4", CLIENT, N4, SERVICE))
+        .by("deny src 10.0.0.0/8", udp("10.7.7.7", CLIENT, N4, SERVICE))
+        .by("deny src 192.0.2.7", udp("192.0.2.7", CLIENT, N4, SERVICE))
+        .default(udp("192.0.2.8", CLIENT, N4, SERVICE))
+        .by(
+            "allow src 2001:db8::3",
+            udp("2001:db8::3", CLIENT, N6, SERVICE),
+        )
+        .by(
+            "deny src 2001:db8::/32",
+            udp("2001:db8::4", CLIENT, N6, SERVICE),
+        )
+        .by("deny src 3fff::7", udp("3fff::7", CLIENT, N6, SERVICE))
+        .default(udp("3fff::8", CLIENT, N6, SERVICE))
+        .by(
+            "deny dst 10.9.9.9",
+            udp("192.0.2.1", CLIENT, "10.9.9.9", SERVICE),
+        )
+        .by(
+            "allow dst 10.9.0.0/16",
+            udp("192.0.2.1", CLIENT, "10.9.9.10", SERVICE),
+        )
+        .by(
+            "allow dst 10.9.0.0/16",
+            udp("192.0.2.1", CLIENT, "10.9.1.1", SERVICE),
+        )
+        .by(
+            "deny dst 2001:db8:9::9",
+            udp("3fff::1", CLIENT, "2001:db8:9::9", SERVICE),
+        )
+        .by(
+            "allow dst 2001:db8:9::/48",
+            udp("3fff::1", CLIENT, "2001:db8:9::10", SERVICE),
+        );
+        let hosts_alone = Table::new(&[
+            fill[0],
+            fill[1],
+            "deny src 10.1.2.3",
+            "allow src 10.1.2.4",
+            "deny src 2001:db8::3,2001:db8::5",
+            "deny dst 192.0.2.99",
+            "allow dst 2001:db8:9::9",
+        ])
+        .by("deny src 10.1.2.3", udp("10.1.2.3", CLIENT, N4, SERVICE))
+        .by("allow src 10.1.2.4", udp("10.1.2.4", CLIENT, N4, SERVICE))
+        .default(udp("10.1.2.5", CLIENT, N4, SERVICE))
+        .by(
+            "deny src 2001:db8::3,2001:db8::5",
+            udp("2001:db8::5", CLIENT, N6, SERVICE),
+        )
+        .default(udp("2001:db8::4", CLIENT, N6, SERVICE))
+        .by(
+            "deny dst 192.0.2.99",
+            udp("10.1.2.5", CLIENT, "192.0.2.99", SERVICE),
+        )
+        .by(
+            "deny src 10.1.2.3",
+            udp("10.1.2.3", CLIENT, "192.0.2.99", SERVICE),
+        )
+        .by(
+            "allow dst 2001:db8:9::9",
+            udp("3fff::1", CLIENT, "2001:db8:9::9", SERVICE),
+        );
+        vec![with_networks, hosts_alone]
     }
 
     // -- Port rules

@@ -612,6 +612,8 @@ fn rule_maps<'a>(maps: &'a [libbpf_rs::Map<'a>]) -> Result<RuleMaps<'a>> {
     Ok(RuleMaps {
         v4: by_name("v4_classes")?,
         v6: by_name("v6_classes")?,
+        v4_hosts: by_name("v4_hosts")?,
+        v6_hosts: by_name("v6_hosts")?,
         ports: by_name("port_classes")?,
         proto: by_name("proto_classes")?,
         icmp: by_name("icmp_classes")?,

@@ -19,9 +19,9 @@ use crate::SEED;
 const SIZES: [usize; 5] = [0, 1, 100, 1_000, 10_000];
 /// Runs per BPF_PROG_TEST_RUN call, and calls per set and frame.
 const REPEAT: u32 = 500_000;
-const ROUNDS: usize = 9;
+const ROUNDS: usize = 7;
 /// Reloads timed per set.
-const START_ROUNDS: usize = 7;
+const START_ROUNDS: usize = 5;
 
 pub fn run(report: &mut Report, shapes: Shapes) -> Result<()> {
     let sets: Vec<_> = SIZES

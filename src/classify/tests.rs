@@ -804,3 +804,117 @@ fn ten_thousand_mixed_rules_compile_and_decide_as_the_reference() {
         assert_eq!(c.decide(&p), evaluate(&rules, &iface_of, &p), "{p:?}");
     }
 }
+
+// ---- The host tables and the shape filter, which only make lookups cheaper.
+
+/// `MIN_HOST_TABLE` hosts of each family, for a last rule that makes a
+/// field's networks many hosts: `10.200.0.1,…` and `2001:db8:200::1,…`.
+fn many_hosts(v4: &str, v6: &str) -> String {
+    let count = super::MIN_HOST_TABLE as u32;
+    (1..=count)
+        .map(|i| format!("{v4}.{i}"))
+        .chain((1..=count).map(|i| format!("{v6}{i:x}")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn hosts_take_the_host_table_and_a_wider_earlier_network_still_wins() {
+    let rules = [
+        allow().src("10.1.2.3"),
+        deny().src("10.0.0.0/8"),
+        allow().src("10.1.2.4"),
+        deny().src("192.0.2.7"),
+        allow().src("2001:db8::3"),
+        deny().src("2001:db8::/32"),
+        allow().src("2001:db8::4"),
+        deny().src("3fff::7"),
+        deny().dst("10.9.9.9"),
+        allow().dst("10.9.0.0/16"),
+        deny().dst("10.9.9.10"),
+        deny().src(&many_hosts("10.200.0", "2001:db8:200::")),
+        deny().dst(&many_hosts("10.201.0", "2001:db8:201::")),
+    ];
+    let other = "172.16.0.1";
+    let c = check(
+        &rules,
+        &[
+            (udp("10.1.2.3", other, 1, 2), Some(0)),
+            (udp("10.1.2.4", other, 1, 2), Some(1)),
+            (udp("10.7.7.7", other, 1, 2), Some(1)),
+            (udp("192.0.2.7", other, 1, 2), Some(3)),
+            (udp("192.0.2.8", other, 1, 2), None),
+            (udp("2001:db8::3", "fd00::1", 1, 2), Some(4)),
+            (udp("2001:db8::4", "fd00::1", 1, 2), Some(5)),
+            (udp("3fff::7", "fd00::1", 1, 2), Some(7)),
+            (udp("3fff::8", "fd00::1", 1, 2), None),
+            (udp("192.0.2.1", "10.9.9.9", 1, 2), Some(8)),
+            (udp("192.0.2.1", "10.9.9.10", 1, 2), Some(9)),
+            (udp("192.0.2.1", "10.9.1.1", 1, 2), Some(9)),
+        ],
+    );
+    // Every field is mostly hosts, and all but IPv6 destinations have a
+    // network besides.
+    let both = abi::LOOKUP_HOSTS_SRC_V4
+        | abi::LOOKUP_SRC_V4
+        | abi::LOOKUP_HOSTS_SRC_V6
+        | abi::LOOKUP_SRC_V6
+        | abi::LOOKUP_HOSTS_DST_V4
+        | abi::LOOKUP_DST_V4
+        | abi::LOOKUP_HOSTS_DST_V6;
+    assert_eq!(c.plan.lookups & 0x3c0f, both, "{:#x}", c.plan.lookups);
+}
+
+#[test]
+fn a_field_of_hosts_alone_needs_no_trie() {
+    let rules = [
+        deny().src("10.1.2.3"),
+        allow().src("10.1.2.4"),
+        deny().src("2001:db8::3,2001:db8::5"),
+        deny().dst("192.0.2.99"),
+        deny().src(&many_hosts("10.200.0", "2001:db8:200::")),
+        deny().dst(&many_hosts("10.201.0", "2001:db8:201::")),
+    ];
+    let c = check(
+        &rules,
+        &[
+            (udp("10.1.2.3", "172.16.0.1", 1, 2), Some(0)),
+            (udp("10.1.2.4", "192.0.2.99", 1, 2), Some(1)),
+            (udp("10.1.2.5", "172.16.0.1", 1, 2), None),
+            (udp("2001:db8::5", "fd00::1", 1, 2), Some(2)),
+            (udp("2001:db8::4", "fd00::1", 1, 2), None),
+            (udp("10.1.2.5", "192.0.2.99", 1, 2), Some(3)),
+        ],
+    );
+    let hosts = abi::LOOKUP_HOSTS_SRC_V4
+        | abi::LOOKUP_HOSTS_SRC_V6
+        | abi::LOOKUP_HOSTS_DST_V4
+        | abi::LOOKUP_HOSTS_DST_V6;
+    assert_eq!(c.plan.lookups & 0x3c0f, hosts, "{:#x}", c.plan.lookups);
+    // Rules of one address field alone are answered by the class values.
+    assert_eq!(c.plan.hashed, 0);
+}
+
+#[test]
+fn a_port_of_no_rule_still_meets_rules_that_ask_no_port_in_its_table() {
+    // The ICMP rule is merged into the port rule's shape (it has no port,
+    // so its entries have port class 0, as has UDP port 99): a UDP packet
+    // to port 99 must still find the later protocol rule there.
+    let rules = [
+        allow().udp().dport("53"),
+        deny().icmp(),
+        deny().udp(),
+        allow().tcp().sport("1-1023"),
+    ];
+    let c = check(
+        &rules,
+        &[
+            (udp("10.0.0.1", "10.0.0.2", 1000, 53), Some(0)),
+            (udp("10.0.0.1", "10.0.0.2", 1000, 99), Some(2)),
+            (icmp("10.0.0.1", "10.0.0.2", 8, 0), Some(1)),
+            (tcp("10.0.0.1", "10.0.0.2", 80, 99, 0x02), Some(3)),
+            (tcp("10.0.0.1", "10.0.0.2", 8080, 99, 0x02), None),
+        ],
+    );
+    assert!(c.plan.hashed != 0);
+}

@@ -41,6 +41,8 @@ use tables::{verdict_of, Installed};
 pub struct RuleMaps<'a> {
     pub v4: &'a dyn MapCore,
     pub v6: &'a dyn MapCore,
+    pub v4_hosts: &'a dyn MapCore,
+    pub v6_hosts: &'a dyn MapCore,
     pub ports: &'a dyn MapCore,
     pub proto: &'a dyn MapCore,
     pub icmp: &'a dyn MapCore,
@@ -57,6 +59,8 @@ impl<'a> RuleMaps<'a> {
         RuleMaps {
             v4: &maps.v4_classes,
             v6: &maps.v6_classes,
+            v4_hosts: &maps.v4_hosts,
+            v6_hosts: &maps.v6_hosts,
             ports: &maps.port_classes,
             proto: &maps.proto_classes,
             icmp: &maps.icmp_classes,

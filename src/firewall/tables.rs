@@ -3,12 +3,12 @@
 //! plan; and the keys written, so that the generation can be cleared again.
 
 use anyhow::{Context, Result};
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 use libbpf_rs::{MapCore, MapFlags};
 
 use super::RuleMaps;
 use crate::abi::*;
-use crate::classify::Compiled;
+use crate::classify::{is_host, Compiled};
 use crate::policy::Action;
 
 /// The keys of one generation's hash and trie entries. Arrays need no
@@ -18,6 +18,8 @@ use crate::policy::Action;
 pub(super) struct Installed {
     v4: Vec<Ipv4RuleKey>,
     v6: Vec<Ipv6RuleKey>,
+    v4_hosts: Vec<Ipv4HostKey>,
+    v6_hosts: Vec<Ipv6HostKey>,
     ifaces: Vec<IfaceKey>,
     entries: Vec<ClassKey>,
 }
@@ -36,24 +38,114 @@ impl Installed {
         actions: &[(u8, bool)],
     ) -> Result<()> {
         let installed = self;
-        installed.v4 = v4_keys(generation, DIRECTION_SRC, &compiled.src_v4)
-            .chain(v4_keys(generation, DIRECTION_DST, &compiled.dst_v4))
-            .collect();
-        let v4_classes: Vec<u32> = classes_of(&compiled.src_v4, &compiled.dst_v4);
-        write_entries(maps.v4, &installed.v4, &v4_classes).context("writing IPv4 classes")?;
-        installed.v6 = v6_keys(generation, DIRECTION_SRC, &compiled.src_v6)
-            .chain(v6_keys(generation, DIRECTION_DST, &compiled.dst_v6))
-            .collect();
-        let v6_classes: Vec<u32> = classes_of(&compiled.src_v6, &compiled.dst_v6);
-        write_entries(maps.v6, &installed.v6, &v6_classes).context("writing IPv6 classes")?;
+        let entry_of = |order: u32| {
+            if order == u32::MAX {
+                return ClassEntry::NONE;
+            }
+            let (verdict, log) = actions[order as usize];
+            ClassEntry {
+                order,
+                slot: slots[order as usize],
+                verdict,
+                log: log.into(),
+                _pad: [0; 2],
+            }
+        };
+        let filter = &compiled.filter;
+        let address_class = |field: usize, class: u32| AddressClass {
+            class,
+            shapes: filter.shapes[field][class as usize],
+            alone: entry_of(filter.alone[field][class as usize]),
+        };
+        let lookups = compiled.plan.lookups;
+        let g = generation as u8;
+        let mut v4 = Networks::default();
+        v4.add(
+            [
+                (DIRECTION_SRC, &compiled.src_v4, LOOKUP_HOSTS_SRC_V4),
+                (DIRECTION_DST, &compiled.dst_v4, LOOKUP_HOSTS_DST_V4),
+            ],
+            lookups,
+            &address_class,
+            |direction, net| {
+                Ipv4RuleKey::new(
+                    generation,
+                    direction,
+                    net.network().octets(),
+                    net.prefix_len().into(),
+                )
+            },
+            |direction, net| Ipv4HostKey {
+                generation: g,
+                direction,
+                _pad: [0; 2],
+                addr: net.addr().octets(),
+            },
+        );
+        let mut v6 = Networks::default();
+        v6.add(
+            [
+                (DIRECTION_SRC, &compiled.src_v6, LOOKUP_HOSTS_SRC_V6),
+                (DIRECTION_DST, &compiled.dst_v6, LOOKUP_HOSTS_DST_V6),
+            ],
+            lookups,
+            &address_class,
+            |direction, net| {
+                Ipv6RuleKey::new(
+                    generation,
+                    direction,
+                    net.network().octets(),
+                    net.prefix_len().into(),
+                )
+            },
+            |direction, net| Ipv6HostKey {
+                generation: g,
+                direction,
+                _pad: [0; 2],
+                addr: net.addr().octets(),
+            },
+        );
+        installed.v4 = v4.trie_keys;
+        write_entries(maps.v4, &installed.v4, &v4.trie_values).context("writing IPv4 classes")?;
+        installed.v4_hosts = v4.host_keys;
+        write_entries(maps.v4_hosts, &installed.v4_hosts, &v4.host_values)
+            .context("writing IPv4 hosts")?;
+        installed.v6 = v6.trie_keys;
+        write_entries(maps.v6, &installed.v6, &v6.trie_values).context("writing IPv6 classes")?;
+        installed.v6_hosts = v6.host_keys;
+        write_entries(maps.v6_hosts, &installed.v6_hosts, &v6.host_values)
+            .context("writing IPv6 hosts")?;
 
-        for (direction, classes) in [
-            (DIRECTION_SRC, &compiled.sport),
-            (DIRECTION_DST, &compiled.dport),
+        for (direction, classes, field, read) in [
+            (
+                DIRECTION_SRC,
+                &compiled.sport,
+                FILTER_SPORT,
+                &filter.read_ports[0],
+            ),
+            (
+                DIRECTION_DST,
+                &compiled.dport,
+                FILTER_DPORT,
+                &filter.read_ports[1],
+            ),
         ] {
             if let Some(classes) = classes {
                 let first = port_class_slot(generation, direction, 0);
-                write_array(maps.ports, first, classes).context("writing port classes")?;
+                // Every slot but the last holds a port the walk read.
+                let values: Vec<ClassValue> = classes
+                    .iter()
+                    .enumerate()
+                    .map(|(slot, &class)| ClassValue {
+                        class,
+                        shapes: if slot < PORT_UNKNOWN as usize {
+                            read[class as usize]
+                        } else {
+                            filter.shapes[field][class as usize]
+                        },
+                    })
+                    .collect();
+                write_array(maps.ports, first, &values).context("writing port classes")?;
             }
         }
         for (map, domain, classes, what) in [
@@ -92,16 +184,7 @@ impl Installed {
         let values: Vec<ClassEntry> = compiled
             .entries
             .iter()
-            .map(|&(_, order)| {
-                let (verdict, log) = actions[order as usize];
-                ClassEntry {
-                    order,
-                    slot: slots[order as usize],
-                    verdict,
-                    log: log.into(),
-                    _pad: [0; 2],
-                }
-            })
+            .map(|&(_, order)| entry_of(order))
             .collect();
         write_entries(maps.entries, &installed.entries, &values).context("writing the rules")?;
 
@@ -120,6 +203,8 @@ impl Installed {
         delete_entries(maps.ifaces, &self.ifaces).context("clearing interface classes")?;
         delete_entries(maps.v4, &self.v4).context("clearing IPv4 classes")?;
         delete_entries(maps.v6, &self.v6).context("clearing IPv6 classes")?;
+        delete_entries(maps.v4_hosts, &self.v4_hosts).context("clearing IPv4 hosts")?;
+        delete_entries(maps.v6_hosts, &self.v6_hosts).context("clearing IPv6 hosts")?;
         *self = Installed::default();
         Ok(())
     }
@@ -133,44 +218,58 @@ pub(super) fn verdict_of(action: Action) -> u8 {
     }
 }
 
-fn v4_keys(
-    generation: u32,
-    direction: u8,
-    nets: &[(Ipv4Net, u32)],
-) -> impl Iterator<Item = Ipv4RuleKey> + '_ {
-    nets.iter().map(move |(net, _)| {
-        Ipv4RuleKey::new(
-            generation,
-            direction,
-            net.network().octets(),
-            net.prefix_len().into(),
-        )
-    })
+/// One direction's networks of a family: (direction, networks and
+/// classes, its `LOOKUP_HOSTS_*` bit).
+type AddressList<'a, N> = (u8, &'a Vec<(N, u32)>, u32);
+
+/// One family's networks as they go into its trie and its host table.
+struct Networks<TrieKey, HostKey> {
+    trie_keys: Vec<TrieKey>,
+    trie_values: Vec<AddressClass>,
+    host_keys: Vec<HostKey>,
+    host_values: Vec<AddressClass>,
 }
 
-fn v6_keys(
-    generation: u32,
-    direction: u8,
-    nets: &[(Ipv6Net, u32)],
-) -> impl Iterator<Item = Ipv6RuleKey> + '_ {
-    nets.iter().map(move |(net, _)| {
-        Ipv6RuleKey::new(
-            generation,
-            direction,
-            net.network().octets(),
-            net.prefix_len().into(),
-        )
-    })
+impl<T, H> Networks<T, H> {
+    /// The networks of both directions (`(direction, list, LOOKUP_HOSTS_*)`):
+    /// hosts into the host table where `lookups` has its bit, the rest into
+    /// the trie; `value(FILTER_*, class)` is what either holds.
+    fn add<N: Copy + Into<IpNet>>(
+        &mut self,
+        lists: [AddressList<'_, N>; 2],
+        lookups: u32,
+        value: &dyn Fn(usize, u32) -> AddressClass,
+        trie_key: impl Fn(u8, N) -> T,
+        host_key: impl Fn(u8, N) -> H,
+    ) {
+        for (field, (direction, list, hosts)) in [FILTER_SRC, FILTER_DST].into_iter().zip(lists) {
+            for &(net, class) in list {
+                if lookups & hosts != 0 && is_host(&net.into()) {
+                    self.host_keys.push(host_key(direction, net));
+                    self.host_values.push(value(field, class));
+                } else {
+                    self.trie_keys.push(trie_key(direction, net));
+                    self.trie_values.push(value(field, class));
+                }
+            }
+        }
+    }
 }
 
-/// The classes of the source networks, then of the destination ones.
-fn classes_of<N>(src: &[(N, u32)], dst: &[(N, u32)]) -> Vec<u32> {
-    src.iter().chain(dst).map(|&(_, class)| class).collect()
+impl<T, H> Default for Networks<T, H> {
+    fn default() -> Self {
+        Networks {
+            trie_keys: Vec::new(),
+            trie_values: Vec::new(),
+            host_keys: Vec::new(),
+            host_values: Vec::new(),
+        }
+    }
 }
 
 /// Writes `values` into consecutive slots of an array map from `first` on,
 /// in one batch.
-fn write_array(map: &dyn MapCore, first: u32, values: &[u32]) -> Result<()> {
+fn write_array<V: plain::Plain>(map: &dyn MapCore, first: u32, values: &[V]) -> Result<()> {
     let keys: Vec<u32> = (first..first + values.len() as u32).collect();
     write_entries(map, &keys, values)
 }

@@ -112,7 +112,30 @@ btf_map!(
         max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
         map_flags: *const [i32; BPF_F_NO_PREALLOC],
         key: *const Ipv4RuleKey,
-        value: *const u32,
+        value: *const AddressClass,
+    }
+);
+
+btf_map!(
+    /// The class of an IPv4 host of a field whose networks are mostly hosts
+    /// (`LOOKUP_HOSTS_*`), looked up before `v4_classes`.
+    v4_hosts: V4HostsDef {
+        r#type: *const [i32; BPF_MAP_TYPE_HASH],
+        max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
+        map_flags: *const [i32; BPF_F_NO_PREALLOC],
+        key: *const Ipv4HostKey,
+        value: *const AddressClass,
+    }
+);
+
+btf_map!(
+    /// As `v4_hosts`, for IPv6.
+    v6_hosts: V6HostsDef {
+        r#type: *const [i32; BPF_MAP_TYPE_HASH],
+        max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
+        map_flags: *const [i32; BPF_F_NO_PREALLOC],
+        key: *const Ipv6HostKey,
+        value: *const AddressClass,
     }
 );
 
@@ -123,7 +146,7 @@ btf_map!(
         max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
         map_flags: *const [i32; BPF_F_NO_PREALLOC],
         key: *const Ipv6RuleKey,
-        value: *const u32,
+        value: *const AddressClass,
     }
 );
 
@@ -133,7 +156,7 @@ btf_map!(
         r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
         max_entries: *const [i32; (GENERATIONS * 2 * PORT_DOMAIN) as usize],
         key: *const u32,
-        value: *const u32,
+        value: *const ClassValue,
     }
 );
 
@@ -197,7 +220,7 @@ btf_map!(
         r#type: *const [i32; BPF_MAP_TYPE_PERCPU_ARRAY],
         max_entries: *const [i32; 1],
         key: *const u32,
-        value: *const ClassKey,
+        value: *const PacketClasses,
     }
 );
 

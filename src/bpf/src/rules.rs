@@ -15,12 +15,13 @@
 //! which every deny rule asking about that field admits and no allow rule
 //! does.
 
-use core::ptr::{read_volatile, write_volatile};
+use core::ptr::{null, read_volatile, write_volatile};
 
 use crate::abi::*;
 use crate::maps::{
     class_at, class_rules, flag_classes, icmp_classes, iface_classes, lookup_or, lookup_ptr,
-    packet_classes, plans, port_classes, proto_classes, rule_generation, v4_classes, v6_classes,
+    packet_classes, plans, port_classes, proto_classes, rule_generation, v4_classes, v4_hosts,
+    v6_classes, v6_hosts,
 };
 
 /// What decided a packet.
@@ -74,15 +75,13 @@ pub fn decide(notice: &Notice, config: &Config) -> Decision {
     if plan.shapes == 0 {
         return default;
     }
-    let classes = lookup_ptr::<_, u32, ClassKey>(&packet_classes, &0u32);
+    let classes = lookup_ptr::<_, u32, PacketClasses>(&packet_classes, &0u32);
     if classes.is_null() {
         return unjudgeable; // never: slot 0 of a per-CPU array
     }
     let classes = unsafe { &mut *classes };
-    classes_of(notice, generation, plan.lookups, classes);
-    // Read back from map memory: values the verifier knows nothing of.
-    let classes = unsafe { read_volatile(classes) };
-    let first = first_match(&classes, generation, plan);
+    classes_of(notice, generation, plan, classes);
+    let first = first_match(classes, generation, plan);
     if first.verdict == 0 {
         return default;
     }
@@ -94,29 +93,37 @@ pub fn decide(notice: &Notice, config: &Config) -> Decision {
 }
 
 /// Writes the packet's class in every field (0 for fields no rule asks
-/// about) into `classes`, map memory: each written as soon as it is known,
-/// so that no register carries it on through the other lookups.
+/// about) into `out`, map memory: each written as soon as it is known, so
+/// that no register carries it on through the other lookups. With them,
+/// the shapes the class values leave to look up, and the first rule of the
+/// address-alone shapes they answer.
 #[inline(always)]
-fn classes_of(notice: &Notice, generation: u32, lookups: u32, classes: &mut ClassKey) {
-    unsafe { write_volatile(classes, ClassKey::default()) };
-    let v4 = notice.ip_version == 4;
-    let (src_lookup, dst_lookup) = if v4 {
-        (LOOKUP_SRC_V4, LOOKUP_DST_V4)
-    } else {
-        (LOOKUP_SRC_V6, LOOKUP_DST_V6)
+fn classes_of(notice: &Notice, generation: u32, plan: &Plan, out: &mut PacketClasses) {
+    let lookups = plan.lookups;
+    let fresh = PacketClasses {
+        key: ClassKey::default(),
+        shapes: plan.hashed,
+        first: ClassEntry::NONE,
     };
-    if lookups & src_lookup != 0 {
-        store(
-            &mut classes.src,
-            address_class(notice, generation, DIRECTION_SRC),
-        );
-    }
-    if lookups & dst_lookup != 0 {
-        store(
-            &mut classes.dst,
-            address_class(notice, generation, DIRECTION_DST),
-        );
-    }
+    unsafe { write_volatile(out, fresh) };
+    let v4 = notice.ip_version == 4;
+    // (host table, trie) of each direction.
+    let (src_lookups, dst_lookups) = if v4 {
+        (
+            (LOOKUP_HOSTS_SRC_V4, LOOKUP_SRC_V4),
+            (LOOKUP_HOSTS_DST_V4, LOOKUP_DST_V4),
+        )
+    } else {
+        (
+            (LOOKUP_HOSTS_SRC_V6, LOOKUP_SRC_V6),
+            (LOOKUP_HOSTS_DST_V6, LOOKUP_DST_V6),
+        )
+    };
+    let src = address_class(notice, generation, DIRECTION_SRC, lookups, src_lookups);
+    address_into(out, src, plan.absent[FILTER_SRC], DIRECTION_SRC);
+    let dst = address_class(notice, generation, DIRECTION_DST, lookups, dst_lookups);
+    address_into(out, dst, plan.absent[FILTER_DST], DIRECTION_DST);
+    let classes = &mut out.key;
     if lookups & LOOKUP_IFACE != 0 {
         let key = IfaceKey {
             generation,
@@ -157,24 +164,36 @@ fn classes_of(notice: &Notice, generation: u32, lookups: u32, classes: &mut Clas
         Transport::Unknown => Some(unknown),
         Transport::Absent => None,
     };
-    if ports {
-        if lookups & LOOKUP_SPORT != 0 {
-            if let Some(slot) = slot_of(notice.src_port as u32, PORT_UNKNOWN) {
-                store(
-                    &mut classes.sport,
-                    port_class(generation, DIRECTION_SRC, slot),
-                );
-            }
+    let port_slot = |port: u16| {
+        if ports {
+            slot_of(port as u32, PORT_UNKNOWN)
+        } else {
+            None
         }
-        if lookups & LOOKUP_DPORT != 0 {
-            if let Some(slot) = slot_of(notice.dst_port as u32, PORT_UNKNOWN) {
-                store(
-                    &mut classes.dport,
-                    port_class(generation, DIRECTION_DST, slot),
-                );
+    };
+    if lookups & LOOKUP_SPORT != 0 {
+        let shapes = match port_slot(notice.src_port) {
+            Some(slot) => {
+                let value = port_class(generation, DIRECTION_SRC, slot);
+                store(&mut out.key.sport, value.class as u16);
+                value.shapes
             }
-        }
+            None => plan.absent[FILTER_SPORT],
+        };
+        keep_shapes(out, shapes);
     }
+    if lookups & LOOKUP_DPORT != 0 {
+        let shapes = match port_slot(notice.dst_port) {
+            Some(slot) => {
+                let value = port_class(generation, DIRECTION_DST, slot);
+                store(&mut out.key.dport, value.class as u16);
+                value.shapes
+            }
+            None => plan.absent[FILTER_DPORT],
+        };
+        keep_shapes(out, shapes);
+    }
+    let classes = &mut out.key;
     if icmp && lookups & LOOKUP_ICMP != 0 {
         let value = (notice.icmp_type as u32) << 8 | notice.icmp_code as u32;
         if let Some(slot) = slot_of(value, ICMP_UNKNOWN) {
@@ -201,6 +220,34 @@ fn store<T>(field: &mut T, value: T) {
     unsafe { write_volatile(field, value) }
 }
 
+/// Narrows the shapes left to look up to `shapes`.
+#[inline(always)]
+fn keep_shapes(out: &mut PacketClasses, shapes: u32) {
+    let now = unsafe { read_volatile(&out.shapes) };
+    store(&mut out.shapes, now & shapes);
+}
+
+/// An address's class value (null: none, class 0 with `absent` shapes)
+/// into `out`: its class, its shapes, the rule of its shape alone.
+#[inline(always)]
+fn address_into(out: &mut PacketClasses, found: *const AddressClass, absent: u32, direction: u8) {
+    if found.is_null() {
+        keep_shapes(out, absent);
+        return;
+    }
+    let value = unsafe { read_volatile(found) };
+    if direction == DIRECTION_SRC {
+        store(&mut out.key.src, value.class);
+    } else {
+        store(&mut out.key.dst, value.class);
+    }
+    keep_shapes(out, value.shapes);
+    let first = unsafe { read_volatile(&out.first) };
+    if value.alone.order < first.order {
+        store(&mut out.first, value.alone);
+    }
+}
+
 /// How much of the transport header the walk read.
 #[derive(Clone, Copy)]
 enum Transport {
@@ -214,31 +261,35 @@ enum Transport {
 /// The first rule over the plan's shapes that admits `classes`: the entry
 /// with the lowest order, or one with verdict 0 where none does. Shapes come
 /// by the order of their first rule, so the search ends at the first shape
-/// that cannot hold a rule before the one found.
+/// that cannot hold a rule before the one found; a shape the class values
+/// ruled out is skipped.
+///
+/// Everything it carries from one shape to the next lives in `classes`, map
+/// memory read afresh each time: values the verifier knows nothing of, so
+/// that skipped, missed and found shapes reach the next in one state.
 #[inline(always)]
-fn first_match(classes: &ClassKey, generation: u32, plan: &Plan) -> ClassEntry {
-    let mut first = NO_ENTRY;
+fn first_match(classes: &mut PacketClasses, generation: u32, plan: &Plan) -> ClassEntry {
     for i in 0..SHAPES as usize {
-        if i as u32 >= plan.shape_count || plan.first_order[i] > first.order {
+        let first_order = unsafe { read_volatile(&classes.first.order) };
+        if i as u32 >= plan.shape_count || plan.first_order[i] > first_order {
             break;
         }
-        let key = in_shape(classes, plan.shape_list[i] as u32, generation);
-        let entry = lookup_or(&class_rules, &key, NO_ENTRY);
-        if entry.order < first.order {
-            first = entry;
+        let shape = plan.shape_list[i] as u32;
+        let shapes = unsafe { read_volatile(&classes.shapes) };
+        if shapes.wrapping_shr(shape) & 1 == 0 {
+            continue;
+        }
+        let key = in_shape(&unsafe { read_volatile(&classes.key) }, shape, generation);
+        let entry = lookup_ptr::<_, _, ClassEntry>(&class_rules, &key);
+        if !entry.is_null() {
+            let entry = unsafe { read_volatile(entry) };
+            if entry.order < first_order {
+                store(&mut classes.first, entry);
+            }
         }
     }
-    first
+    unsafe { read_volatile(&classes.first) }
 }
-
-/// What [`first_match`] reads where a shape has no entry.
-const NO_ENTRY: ClassEntry = ClassEntry {
-    order: u32::MAX,
-    slot: RULE_NONE,
-    verdict: 0,
-    log: 0,
-    _pad: [0; 2],
-};
 
 /// `classes` as the key of `shape`'s table: zero outside its groups.
 #[inline(always)]
@@ -258,32 +309,68 @@ fn in_shape(classes: &ClassKey, shape: u32, generation: u32) -> ClassKey {
     }
 }
 
-/// The class of the source or destination address: that of its longest
-/// matching network, 0 where none matches.
+/// The class value of the source or destination address: that of its
+/// longest matching network, null where none matches. `(hosts, trie)`: the
+/// `LOOKUP_*` bits of the host table and the trie for this direction and
+/// family; a host found is the longest match.
 #[inline(always)]
-fn address_class(notice: &Notice, generation: u32, direction: u8) -> u32 {
+fn address_class(
+    notice: &Notice,
+    generation: u32,
+    direction: u8,
+    lookups: u32,
+    (hosts, trie): (u32, u32),
+) -> *const AddressClass {
     let addr = if direction == DIRECTION_SRC {
         &notice.src_addr
     } else {
         &notice.dst_addr
     };
-    if notice.ip_version == 4 {
-        let addr = [addr[0], addr[1], addr[2], addr[3]];
-        class_at(
-            &v4_classes,
-            &Ipv4RuleKey::new(generation, direction, addr, 32),
-        )
-    } else {
-        class_at(
-            &v6_classes,
-            &Ipv6RuleKey::new(generation, direction, *addr, 128),
-        )
+    let v4 = notice.ip_version == 4;
+    let mut found: *const AddressClass = null();
+    if lookups & hosts != 0 {
+        found = if v4 {
+            let key = Ipv4HostKey {
+                generation: generation as u8,
+                direction,
+                _pad: [0; 2],
+                addr: [addr[0], addr[1], addr[2], addr[3]],
+            };
+            lookup_ptr::<_, _, AddressClass>(&v4_hosts, &key)
+        } else {
+            let key = Ipv6HostKey {
+                generation: generation as u8,
+                direction,
+                _pad: [0; 2],
+                addr: *addr,
+            };
+            lookup_ptr::<_, _, AddressClass>(&v6_hosts, &key)
+        };
     }
+    if found.is_null() && lookups & trie != 0 {
+        found = if v4 {
+            let addr = [addr[0], addr[1], addr[2], addr[3]];
+            let key = Ipv4RuleKey::new(generation, direction, addr, 32);
+            lookup_ptr::<_, _, AddressClass>(&v4_classes, &key)
+        } else {
+            let key = Ipv6RuleKey::new(generation, direction, *addr, 128);
+            lookup_ptr::<_, _, AddressClass>(&v6_classes, &key)
+        };
+    }
+    found
 }
 
 #[inline(always)]
-fn port_class(generation: u32, direction: u8, slot: u32) -> u16 {
-    class_at(&port_classes, &port_class_slot(generation, direction, slot)) as u16
+fn port_class(generation: u32, direction: u8, slot: u32) -> ClassValue {
+    let every = ClassValue {
+        class: 0,
+        shapes: u32::MAX,
+    };
+    lookup_or(
+        &port_classes,
+        &port_class_slot(generation, direction, slot),
+        every,
+    )
 }
 
 /// A class from one of the arrays of `domain` slots a generation.

@@ -73,6 +73,15 @@
 #define LOOKUP_ICMP (1u << 7)
 #define LOOKUP_FLAGS (1u << 8)
 #define LOOKUP_IFACE (1u << 9)
+#define LOOKUP_HOSTS_SRC_V4 (1u << 10)
+#define LOOKUP_HOSTS_DST_V4 (1u << 11)
+#define LOOKUP_HOSTS_SRC_V6 (1u << 12)
+#define LOOKUP_HOSTS_DST_V6 (1u << 13)
+
+#define FILTER_SRC 0
+#define FILTER_DST 1
+#define FILTER_SPORT 2
+#define FILTER_DPORT 3
 
 #define PORT_DOMAIN (65536 + 1)
 #define PORT_UNKNOWN 65536
@@ -147,6 +156,22 @@ struct Plan {
 	__u32 shape_count;
 	__u8 shape_list[SHAPES];
 	__u32 first_order[SHAPES];
+	__u32 hashed;
+	__u32 absent[4];
+};
+
+struct Ipv4HostKey {
+	__u8 generation;
+	__u8 direction;
+	__u8 _pad[2];
+	__u8 addr[4];
+};
+
+struct Ipv6HostKey {
+	__u8 generation;
+	__u8 direction;
+	__u8 _pad[2];
+	__u8 addr[16];
 };
 
 struct ClassKey {
@@ -167,6 +192,23 @@ struct ClassEntry {
 	__u8 verdict;
 	__u8 log;
 	__u8 _pad[2];
+};
+
+struct ClassValue {
+	__u32 class;
+	__u32 shapes;
+};
+
+struct AddressClass {
+	__u32 class;
+	__u32 shapes;
+	struct ClassEntry alone;
+};
+
+struct PacketClasses {
+	struct ClassKey key;
+	__u32 shapes;
+	struct ClassEntry first;
 };
 
 struct RuleHits {
@@ -229,7 +271,10 @@ _Static_assert(sizeof(struct Config) == 104, "Config as in src/abi.rs");
 _Static_assert(sizeof(struct NoticeScratch) == 32768, "NoticeScratch as in capture.rs");
 _Static_assert(sizeof(struct ClassKey) == 20, "ClassKey as in src/abi.rs");
 _Static_assert(sizeof(struct ClassEntry) == 12, "ClassEntry as in src/abi.rs");
-_Static_assert(sizeof(struct Plan) == 176, "Plan as in src/abi.rs");
+_Static_assert(sizeof(struct Plan) == 196, "Plan as in src/abi.rs");
+_Static_assert(sizeof(struct AddressClass) == 20, "AddressClass as in src/abi.rs");
+_Static_assert(sizeof(struct PacketClasses) == 36, "PacketClasses as in src/abi.rs");
+_Static_assert(sizeof(struct Ipv6HostKey) == 20, "Ipv6HostKey as in src/abi.rs");
 
 /* Headers the uapi does not have. */
 struct vlan_hdr {
@@ -315,22 +360,38 @@ struct {
 	__uint(max_entries, MAX_ADDRESS_RULES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct Ipv4RuleKey);
-	__type(value, __u32);
+	__type(value, struct AddressClass);
 } v4_classes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_ADDRESS_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct Ipv4HostKey);
+	__type(value, struct AddressClass);
+} v4_hosts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_ADDRESS_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct Ipv6HostKey);
+	__type(value, struct AddressClass);
+} v6_hosts SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, MAX_ADDRESS_RULES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct Ipv6RuleKey);
-	__type(value, __u32);
+	__type(value, struct AddressClass);
 } v6_classes SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, GENERATIONS * 2 * PORT_DOMAIN);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct ClassValue);
 } port_classes SEC(".maps");
 
 struct {
@@ -372,7 +433,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct ClassKey);
+	__type(value, struct PacketClasses);
 } packet_classes SEC(".maps");
 
 struct {
@@ -761,25 +822,46 @@ static __always_inline struct Decision by_policy(__u8 verdict)
 
 enum transport { READ, UNKNOWN, ABSENT };
 
-static __always_inline __u32 address_class(struct Notice *n, __u32 generation, __u8 direction)
+/* The class value of an address, null where no network matches: the host
+ * table first where the plan says so, then the trie. */
+static __always_inline struct AddressClass *address_class(struct Notice *n, __u32 generation,
+							  __u8 direction, __u32 lookups,
+							  __u32 hosts, __u32 trie)
 {
 	__u8 *addr = direction == DIRECTION_SRC ? n->src_addr : n->dst_addr;
-	if (n->ip_version == 4) {
-		struct Ipv4RuleKey key = {
-			.prefixlen = RULE_KEY_PREFIX_BITS + 32,
-			.generation = generation,
-			.direction = direction,
-		};
-		__builtin_memcpy(key.addr, addr, 4);
-		return class_at(&v4_classes, &key);
+	int v4 = n->ip_version == 4;
+	struct AddressClass *found = NULL;
+	if (lookups & hosts) {
+		if (v4) {
+			struct Ipv4HostKey key = { .generation = generation, .direction = direction };
+			__builtin_memcpy(key.addr, addr, 4);
+			found = bpf_map_lookup_elem(&v4_hosts, &key);
+		} else {
+			struct Ipv6HostKey key = { .generation = generation, .direction = direction };
+			__builtin_memcpy(key.addr, addr, 16);
+			found = bpf_map_lookup_elem(&v6_hosts, &key);
+		}
 	}
-	struct Ipv6RuleKey key = {
-		.prefixlen = RULE_KEY_PREFIX_BITS + 128,
-		.generation = generation,
-		.direction = direction,
-	};
-	__builtin_memcpy(key.addr, addr, 16);
-	return class_at(&v6_classes, &key);
+	if (!found && (lookups & trie)) {
+		if (v4) {
+			struct Ipv4RuleKey key = {
+				.prefixlen = RULE_KEY_PREFIX_BITS + 32,
+				.generation = generation,
+				.direction = direction,
+			};
+			__builtin_memcpy(key.addr, addr, 4);
+			found = bpf_map_lookup_elem(&v4_classes, &key);
+		} else {
+			struct Ipv6RuleKey key = {
+				.prefixlen = RULE_KEY_PREFIX_BITS + 128,
+				.generation = generation,
+				.direction = direction,
+			};
+			__builtin_memcpy(key.addr, addr, 16);
+			found = bpf_map_lookup_elem(&v6_classes, &key);
+		}
+	}
+	return found;
 }
 
 static __always_inline __u16 small_class(void *map, __u32 generation, __u32 domain, __u32 slot)
@@ -788,26 +870,62 @@ static __always_inline __u16 small_class(void *map, __u32 generation, __u32 doma
 	return class_at(map, &key);
 }
 
-static __always_inline __u16 port_class(__u32 generation, __u8 direction, __u32 slot)
+static __always_inline struct ClassValue port_class(__u32 generation, __u8 direction, __u32 slot)
 {
 	__u32 key = (generation * 2 + direction) * PORT_DOMAIN + slot;
-	return class_at(&port_classes, &key);
+	struct ClassValue *value = bpf_map_lookup_elem(&port_classes, &key);
+	return value ? *value : (struct ClassValue){ .class = 0, .shapes = 0xffffffffu };
 }
 
-/* Each class written to map memory as soon as it is known (see rules.rs). */
+/* Each class written to map memory as soon as it is known, and what is
+ * carried from one step to the next read back from there (see rules.rs). */
 #define STORE(field, value) (*(volatile typeof(field) *)&(field) = (value))
+#define LOAD(field) (*(volatile typeof(field) *)&(field))
 
-static __always_inline void classes_of(struct Notice *n, __u32 generation, __u32 lookups,
-				       struct ClassKey *classes)
+static __always_inline void keep_shapes(struct PacketClasses *out, __u32 shapes)
 {
-	*(volatile struct ClassKey *)classes = (struct ClassKey){};
+	__u32 now = LOAD(out->shapes);
+	STORE(out->shapes, now & shapes);
+}
+
+static __always_inline void address_into(struct PacketClasses *out, struct AddressClass *found,
+					 __u32 absent, __u8 direction)
+{
+	if (!found) {
+		keep_shapes(out, absent);
+		return;
+	}
+	struct AddressClass value = *(volatile struct AddressClass *)found;
+	if (direction == DIRECTION_SRC)
+		STORE(out->key.src, value.class);
+	else
+		STORE(out->key.dst, value.class);
+	keep_shapes(out, value.shapes);
+	struct ClassEntry first = *(volatile struct ClassEntry *)&out->first;
+	if (value.alone.order < first.order)
+		*(volatile struct ClassEntry *)&out->first = value.alone;
+}
+
+static __always_inline void classes_of(struct Notice *n, __u32 generation,
+				       const struct Plan *plan, struct PacketClasses *out)
+{
+	__u32 lookups = plan->lookups;
+	*(volatile struct PacketClasses *)out = (struct PacketClasses){
+		.shapes = plan->hashed,
+		.first = { .order = 0xffffffffu, .slot = RULE_NONE },
+	};
 	int v4 = n->ip_version == 4;
-	__u32 src_lookup = v4 ? LOOKUP_SRC_V4 : LOOKUP_SRC_V6;
-	__u32 dst_lookup = v4 ? LOOKUP_DST_V4 : LOOKUP_DST_V6;
-	if (lookups & src_lookup)
-		STORE(classes->src, address_class(n, generation, DIRECTION_SRC));
-	if (lookups & dst_lookup)
-		STORE(classes->dst, address_class(n, generation, DIRECTION_DST));
+	struct AddressClass *src =
+		address_class(n, generation, DIRECTION_SRC, lookups,
+			      v4 ? LOOKUP_HOSTS_SRC_V4 : LOOKUP_HOSTS_SRC_V6,
+			      v4 ? LOOKUP_SRC_V4 : LOOKUP_SRC_V6);
+	address_into(out, src, plan->absent[FILTER_SRC], DIRECTION_SRC);
+	struct AddressClass *dst =
+		address_class(n, generation, DIRECTION_DST, lookups,
+			      v4 ? LOOKUP_HOSTS_DST_V4 : LOOKUP_HOSTS_DST_V6,
+			      v4 ? LOOKUP_DST_V4 : LOOKUP_DST_V6);
+	address_into(out, dst, plan->absent[FILTER_DST], DIRECTION_DST);
+	struct ClassKey *classes = &out->key;
 	if (lookups & LOOKUP_IFACE) {
 		struct IfaceKey key = { .generation = generation, .ifindex = n->ifindex };
 		STORE(classes->iface, class_at(&iface_classes, &key));
@@ -843,17 +961,32 @@ static __always_inline void classes_of(struct Notice *n, __u32 generation, __u32
 	} else if ((proto == IPPROTO_ICMP && v4) || (proto == IPPROTO_ICMPV6_ && !v4)) {
 		icmp = 1;
 	}
+	int known = transport == READ;
+	/* A port no header holds (a fragment, a protocol without ports) has
+	 * class 0 and the shapes of class 0. */
+	int have_ports = ports && transport != ABSENT;
+	if (lookups & LOOKUP_SPORT) {
+		__u32 shapes = plan->absent[FILTER_SPORT];
+		if (have_ports) {
+			struct ClassValue value = port_class(generation, DIRECTION_SRC,
+							     known ? n->src_port : PORT_UNKNOWN);
+			STORE(out->key.sport, value.class);
+			shapes = value.shapes;
+		}
+		keep_shapes(out, shapes);
+	}
+	if (lookups & LOOKUP_DPORT) {
+		__u32 shapes = plan->absent[FILTER_DPORT];
+		if (have_ports) {
+			struct ClassValue value = port_class(generation, DIRECTION_DST,
+							     known ? n->dst_port : PORT_UNKNOWN);
+			STORE(out->key.dport, value.class);
+			shapes = value.shapes;
+		}
+		keep_shapes(out, shapes);
+	}
 	if (transport == ABSENT)
 		return;
-	int known = transport == READ;
-	if (ports) {
-		if (lookups & LOOKUP_SPORT)
-			STORE(classes->sport, port_class(generation, DIRECTION_SRC,
-							 known ? n->src_port : PORT_UNKNOWN));
-		if (lookups & LOOKUP_DPORT)
-			STORE(classes->dport, port_class(generation, DIRECTION_DST,
-							 known ? n->dst_port : PORT_UNKNOWN));
-	}
 	if (icmp && (lookups & LOOKUP_ICMP)) {
 		__u32 value = (__u32)n->icmp_type << 8 | n->icmp_code;
 		STORE(classes->icmp, small_class(&icmp_classes, generation, ICMP_DOMAIN,
@@ -864,31 +997,40 @@ static __always_inline void classes_of(struct Notice *n, __u32 generation, __u32
 						  known ? n->tcp_flags : FLAGS_UNKNOWN));
 }
 
-static __always_inline struct ClassEntry first_match(const struct ClassKey *classes,
+/* The lowest-order entry over the shapes the class values left, all it
+ * carries from shape to shape kept in map memory (see rules.rs). */
+static __always_inline struct ClassEntry first_match(struct PacketClasses *classes,
 						     __u32 generation, const struct Plan *plan)
 {
-	struct ClassEntry first = { .order = 0xffffffffu, .slot = RULE_NONE };
 	for (int i = 0; i < SHAPES; i++) {
-		if (i >= plan->shape_count || plan->first_order[i] > first.order)
+		__u32 first_order = LOAD(classes->first.order);
+		if (i >= plan->shape_count || plan->first_order[i] > first_order)
 			break;
 		__u32 shape = plan->shape_list[i];
+		__u32 shapes = LOAD(classes->shapes);
+		if (((shapes >> shape) & 1) == 0)
+			continue;
+		struct ClassKey at = *(volatile struct ClassKey *)&classes->key;
 		int proto_group = shape & GROUP_PROTO;
 		struct ClassKey key = {
-			.src = shape & GROUP_SRC ? classes->src : 0,
-			.dst = shape & GROUP_DST ? classes->dst : 0,
-			.sport = shape & GROUP_SPORT ? classes->sport : 0,
-			.dport = shape & GROUP_DPORT ? classes->dport : 0,
-			.proto = proto_group ? classes->proto : 0,
-			.icmp = proto_group ? classes->icmp : 0,
-			.flags = proto_group ? classes->flags : 0,
-			.iface = proto_group ? classes->iface : 0,
+			.src = shape & GROUP_SRC ? at.src : 0,
+			.dst = shape & GROUP_DST ? at.dst : 0,
+			.sport = shape & GROUP_SPORT ? at.sport : 0,
+			.dport = shape & GROUP_DPORT ? at.dport : 0,
+			.proto = proto_group ? at.proto : 0,
+			.icmp = proto_group ? at.icmp : 0,
+			.flags = proto_group ? at.flags : 0,
+			.iface = proto_group ? at.iface : 0,
 			.table = generation * SHAPES + shape,
 		};
 		struct ClassEntry *entry = bpf_map_lookup_elem(&class_rules, &key);
-		if (entry && entry->order < first.order)
-			first = *entry;
+		if (entry) {
+			struct ClassEntry found = *(volatile struct ClassEntry *)entry;
+			if (found.order < first_order)
+				*(volatile struct ClassEntry *)&classes->first = found;
+		}
 	}
-	return first;
+	return *(volatile struct ClassEntry *)&classes->first;
 }
 
 static __always_inline struct Decision decide(struct Notice *n, const struct Config *config)
@@ -917,12 +1059,11 @@ static __always_inline struct Decision decide(struct Notice *n, const struct Con
 		return unjudgeable;
 	if (plan->shapes == 0)
 		return by_default;
-	struct ClassKey *scratch = bpf_map_lookup_elem(&packet_classes, &zero);
-	if (!scratch)
+	struct PacketClasses *classes = bpf_map_lookup_elem(&packet_classes, &zero);
+	if (!classes)
 		return unjudgeable;
-	classes_of(n, generation, plan->lookups, scratch);
-	struct ClassKey classes = *(volatile struct ClassKey *)scratch;
-	struct ClassEntry first = first_match(&classes, generation, plan);
+	classes_of(n, generation, plan, classes);
+	struct ClassEntry first = first_match(classes, generation, plan);
 	if (first.verdict == 0)
 		return by_default;
 	return (struct Decision){ .rule_id = first.slot, .verdict = first.verdict, .log = first.log };

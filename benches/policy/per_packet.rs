@@ -20,11 +20,14 @@ use std::rc::Rc;
 use anyhow::{bail, ensure, Context, Result};
 use etherparse::{PacketBuilder, TcpOptionElement};
 use libbpf_rs::{libbpf_sys, MapCore, Object, ObjectBuilder, OpenObject, RingBuffer};
-use xdp_hello::abi::{Config, Notice, ETH_HLEN, NOTICES_ALL, NOTICES_NONE, XDP_PASS};
+use xdp_hello::abi::{
+    Config, Notice, COUNTER_BLOCKS, ETH_HLEN, NOTICES_ALL, NOTICES_NONE, XDP_PASS,
+};
 use xdp_hello::firewall::{Firewall, RuleMaps, RuleSet};
+use xdp_hello::loader;
 use xdp_hello::selftest::packets;
 use xdp_hello::selftest::veth::{Side, TestNet};
-use xdp_hello::{loader, stats::Counters};
+use xdp_hello::stats::{sum_block, Counters};
 
 use crate::c_objects::{as_invoking_user, build_c_object};
 use crate::fuzz_frames;
@@ -297,6 +300,13 @@ pub fn run(report: &mut Report) -> Result<()> {
         });
     }
     check_twin(&mut subjects, &probes)?;
+    for (s, setup) in SETUPS.iter().enumerate() {
+        check_counters(
+            &ours[s].maps.counters,
+            &find_map(&twins[s], "counters")?,
+            setup,
+        )?;
+    }
 
     let filter_net = TestNet::new()?;
     xdp_filter::load_xdp_filter(&filter_net, &[RULE_SOURCE])?;
@@ -487,6 +497,22 @@ fn check_twin(subjects: &mut [Subject], probes: &[Probe]) -> Result<()> {
         "policy bench: per-packet: the C twin matches xdp_hello on {} frames",
         frames.len()
     );
+    Ok(())
+}
+
+/// After the same frames, the twin's counters must be ours, block by block
+/// (per interface) and slot by slot (verdicts, bytes, notices sent, lost,
+/// not asked for).
+fn check_counters(ours: &dyn MapCore, twin: &dyn MapCore, setup: &Setup) -> Result<()> {
+    for block in 0..COUNTER_BLOCKS {
+        let (rust, c) = (sum_block(ours, block)?, sum_block(twin, block)?);
+        ensure!(
+            rust == c,
+            "the C twin's counter block {block} differs from xdp_hello's ({}):\n  \
+             rust {rust:?}\n  c    {c:?}",
+            setup.name
+        );
+    }
     Ok(())
 }
 

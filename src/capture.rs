@@ -20,7 +20,7 @@ use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
 use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
-use pcap_file::pcapng::PcapNgWriter;
+use pcap_file::pcapng::{Block, PcapNgWriter};
 use pcap_file::{DataLink, Endianness};
 
 use crate::abi::{CaptureHeader, Notice, FLAG_MALFORMED, RULE_NONE};
@@ -86,14 +86,49 @@ pub fn comment(notice: &Notice, rule: Option<&ActiveRule>, dry_run: bool) -> Str
     text
 }
 
-/// Turns notices into pcapng blocks, each handed out as the bytes to write.
+/// Turns notices into pcapng blocks, written by pcap-file straight into
+/// the caller's buffer.
 pub struct PcapngWriter {
-    /// Writes into its Vec, emptied before each notice.
+    /// pcap-file's writer: it knows the section and the interfaces
+    /// described. Its own Vec holds the section header until
+    /// [`PcapngWriter::start`]; after that it holds, for the time of one
+    /// packet, the caller's buffer (swapped in and out, nothing copied).
     blocks: PcapNgWriter<Vec<u8>>,
+    /// The packet block, kept from packet to packet so that its data
+    /// buffer and options are reused, not allocated per packet.
+    packet: Block<'static>,
     snaplen: u32,
-    /// The interface id (order of description) of each ifindex seen.
-    interfaces: HashMap<u32, u32>,
+    /// `(ifindex, interface id)` of each interface described, in the order
+    /// of description: a handful, faster scanned than hashed.
+    interfaces: Vec<(u32, u32)>,
+    /// The packet options (comment and flags) for each [`CommentKey`] seen
+    /// since the rules last changed, and where each is: the comment is made
+    /// once per verdict and rule, not per packet. The last one used is
+    /// tried first, unhashed (a flood is mostly one verdict and rule).
+    options: Vec<(CommentKey, Vec<EnhancedPacketOption<'static>>)>,
+    options_of: HashMap<CommentKey, usize>,
+    last_used: usize,
     monotonic_to_realtime_ns: i128,
+}
+
+/// What a packet's comment depends on besides the rules in force: the
+/// verdict, the kernel's counter slot of the deciding rule, and whether
+/// the rules judged the packet at all (IP and well formed).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct CommentKey {
+    verdict: u32,
+    rule_slot: u32,
+    judged: bool,
+}
+
+impl CommentKey {
+    fn of(notice: &Notice, rule_slot: u32) -> Self {
+        CommentKey {
+            verdict: notice.verdict as u32,
+            rule_slot,
+            judged: notice.ip_version != 0 && notice.flags & FLAG_MALFORMED == 0,
+        }
+    }
 }
 
 impl PcapngWriter {
@@ -110,8 +145,18 @@ impl PcapngWriter {
             .expect("writing into a Vec cannot fail");
         PcapngWriter {
             blocks,
+            packet: Block::EnhancedPacket(EnhancedPacketBlock {
+                interface_id: 0,
+                timestamp: Duration::ZERO,
+                original_len: 0,
+                data: Cow::Owned(Vec::with_capacity(snaplen.min(4096) as usize)),
+                options: Vec::new(),
+            }),
             snaplen,
-            interfaces: HashMap::new(),
+            interfaces: Vec::new(),
+            options: Vec::new(),
+            options_of: HashMap::new(),
+            last_used: 0,
             monotonic_to_realtime_ns: monotonic_to_realtime_ns(),
         }
     }
@@ -121,41 +166,80 @@ impl PcapngWriter {
         self.blocks.get_ref()
     }
 
-    /// The blocks for `notice` and the `frame` bytes captured with it: its
-    /// interface's description first if it is the first from there, then
-    /// its packet with `comment`.
-    pub fn packet(&mut self, notice: &Notice, frame: &[u8], comment: &str) -> &[u8] {
-        self.packet_on(notice, frame, comment, iface::name_of)
+    /// The rules changed: comments are made anew.
+    pub fn forget_comments(&mut self) {
+        self.options.clear();
+        self.options_of.clear();
+        self.last_used = 0;
+    }
+
+    /// Appends to `out` the blocks for `notice` and the `frame` bytes
+    /// captured with it: its interface's description first if it is the
+    /// first from there, then its packet. `rule_slot` is the kernel's
+    /// counter slot of the deciding rule; `comment` makes the packet's
+    /// comment (see [`comment`]) when none is kept for the verdict and rule.
+    pub fn packet(
+        &mut self,
+        notice: &Notice,
+        rule_slot: u32,
+        frame: &[u8],
+        comment: impl FnOnce() -> String,
+        out: &mut Vec<u8>,
+    ) {
+        self.packet_on(notice, rule_slot, frame, comment, iface::name_of, out)
     }
 
     /// As [`PcapngWriter::packet`], naming interfaces with `name_of`.
     fn packet_on(
         &mut self,
         notice: &Notice,
+        rule_slot: u32,
         frame: &[u8],
-        comment: &str,
+        comment: impl FnOnce() -> String,
         name_of: impl FnOnce(u32) -> String,
-    ) -> &[u8] {
-        self.blocks.get_mut().clear();
-        let interface_id = match self.interfaces.get(&notice.ifindex) {
-            Some(&id) => id,
+        out: &mut Vec<u8>,
+    ) {
+        std::mem::swap(self.blocks.get_mut(), out);
+        let interface_id = match self.interfaces.iter().find(|(i, _)| *i == notice.ifindex) {
+            Some(&(_, id)) => id,
             None => self.describe(notice.ifindex, &name_of(notice.ifindex)),
         };
-        let realtime_ns = notice.timestamp_ns as i128 + self.monotonic_to_realtime_ns;
-        let packet = EnhancedPacketBlock {
-            interface_id,
-            timestamp: Duration::from_nanos(realtime_ns.max(0) as u64),
-            original_len: notice.packet_len,
-            data: Cow::Borrowed(frame),
-            options: vec![
-                EnhancedPacketOption::Comment(Cow::Borrowed(comment)),
-                EnhancedPacketOption::Flags(EPB_INBOUND),
-            ],
+        let key = CommentKey::of(notice, rule_slot);
+        if self
+            .options
+            .get(self.last_used)
+            .is_none_or(|(last, _)| *last != key)
+        {
+            let made = self.options.len();
+            self.last_used = *self.options_of.entry(key).or_insert(made);
+            if self.last_used == made {
+                let options = vec![
+                    EnhancedPacketOption::Comment(Cow::Owned(comment())),
+                    EnhancedPacketOption::Flags(EPB_INBOUND),
+                ];
+                self.options.push((key, options));
+            }
+        }
+        let options = &mut self.options[self.last_used].1;
+        let Block::EnhancedPacket(packet) = &mut self.packet else {
+            unreachable!("the packet block is made enhanced")
         };
-        self.blocks
-            .write_pcapng_block(packet)
-            .expect("writing into a Vec cannot fail, and the interface is described");
-        self.blocks.get_ref()
+        let realtime_ns = notice.timestamp_ns as i128 + self.monotonic_to_realtime_ns;
+        packet.interface_id = interface_id;
+        packet.timestamp = Duration::from_nanos(realtime_ns.max(0) as u64);
+        packet.original_len = notice.packet_len;
+        let data = packet.data.to_mut();
+        data.clear();
+        data.extend_from_slice(frame);
+        // Lent to the block for this write, then given back.
+        std::mem::swap(&mut packet.options, options);
+        let written = self.blocks.write_block(&self.packet);
+        let Block::EnhancedPacket(packet) = &mut self.packet else {
+            unreachable!()
+        };
+        std::mem::swap(&mut packet.options, options);
+        written.expect("writing into a Vec cannot fail, and the interface is described");
+        std::mem::swap(self.blocks.get_mut(), out);
     }
 
     /// Writes the description of interface `ifindex`; returns its id.
@@ -174,7 +258,7 @@ impl PcapngWriter {
         self.blocks
             .write_pcapng_block(description)
             .expect("writing into a Vec cannot fail");
-        self.interfaces.insert(ifindex, id);
+        self.interfaces.push((ifindex, id));
         id
     }
 }
@@ -212,9 +296,13 @@ mod tests {
         writer.monotonic_to_realtime_ns = 1_000_000_000_000;
         let mut file = writer.start().to_vec();
         let name = |ifindex: u32| format!("veth{ifindex}");
-        file.extend(writer.packet_on(&notice(7, 60, 5), &[1; 60], "PASS default", name));
-        file.extend(writer.packet_on(&notice(9, 2000, 6), &[2; 128], "DROP rule 1", name));
-        file.extend(writer.packet_on(&notice(7, 42, 7), &[3; 42], "PASS", name));
+        let mut add = |n: Notice, slot: u32, frame: &[u8], comment: &str| {
+            let comment = || comment.to_string();
+            writer.packet_on(&n, slot, frame, comment, name, &mut file);
+        };
+        add(notice(7, 60, 5), RULE_NONE, &[1; 60], "PASS default");
+        add(notice(9, 2000, 6), 1, &[2; 128], "DROP rule 1");
+        add(notice(7, 42, 7), 2, &[3; 42], "PASS");
 
         let blocks = blocks_of(&file);
         // Section header, then each interface described once, before its first packet.
@@ -271,6 +359,61 @@ mod tests {
                 EnhancedPacketOption::Comment("DROP rule 1".into()),
                 EnhancedPacketOption::Flags(EPB_INBOUND)
             ]
+        );
+    }
+
+    /// The comments of the packets `writer` writes for `notices` (each
+    /// with its rule slot), and how many times one was made.
+    fn comments_made(writer: &mut PcapngWriter, notices: &[(Notice, u32)]) -> (Vec<String>, usize) {
+        let mut file = writer.start().to_vec();
+        writer.interfaces.clear(); // each file describes its interface
+        let mut made = 0;
+        for (n, slot) in notices {
+            let comment = || {
+                made += 1;
+                format!("made {made}")
+            };
+            writer.packet_on(n, *slot, &[0; 20], comment, |_| "x".into(), &mut file);
+        }
+        let comments = blocks_of(&file)
+            .into_iter()
+            .filter_map(|block| match block {
+                Block::EnhancedPacket(packet) => match &packet.options[0] {
+                    EnhancedPacketOption::Comment(text) => Some(text.to_string()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        (comments, made)
+    }
+
+    #[test]
+    fn a_comment_is_made_once_per_verdict_and_rule_until_the_rules_change() {
+        let mut writer = PcapngWriter::new(64);
+        let mut dropped = notice(1, 60, 0);
+        dropped.verdict = XDP_DROP;
+        let mut arp = notice(1, 60, 0);
+        arp.ip_version = 0;
+        let notices = [
+            (notice(1, 60, 0), RULE_NONE),
+            (dropped, 4),
+            (notice(1, 60, 0), RULE_NONE),
+            (dropped, 4),
+            (arp, RULE_NONE),
+            (dropped, 5),
+        ];
+        let (comments, made) = comments_made(&mut writer, &notices);
+        assert_eq!(
+            comments,
+            ["made 1", "made 2", "made 1", "made 2", "made 3", "made 4"]
+        );
+        assert_eq!(made, 4);
+        writer.forget_comments();
+        let (comments, made) = comments_made(&mut writer, &notices[..2]);
+        assert_eq!(
+            (comments, made),
+            (vec!["made 1".into(), "made 2".into()], 2)
         );
     }
 

@@ -1,7 +1,7 @@
 //! The ring reader: takes notices out of the ring buffer in batches, and
 //! reads it to its end once the program is detached.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::io;
 use std::mem::size_of;
 use std::rc::Rc;
@@ -21,38 +21,45 @@ pub const BATCH_TIME: Duration = Duration::from_millis(100);
 pub const POLL_TIME: Duration = Duration::from_millis(2);
 /// Records taken from the ring at a time, between two looks at the clock
 /// and at `cut_short`.
-const TAKE_AT_MOST: usize = 256;
+const TAKE_AT_MOST: usize = 1024;
 
 /// Reads notices out of the `events` ring buffer.
 ///
-/// libbpf hands records to a callback fixed when the ring is set up; that
-/// callback only copies each one into `taken` (a capture's frame bytes
-/// into `taken.frames`), at most [`TAKE_AT_MOST`] at a time, and the batch
-/// hands them on. Under a flood the ring never runs
-/// dry and libbpf's poll would never return: the full `taken` ends its
-/// read, and a record libbpf has consumed is always in `taken`, never lost.
+/// libbpf hands records to a callback fixed (and `'static`) when the ring
+/// is set up; for the time of one read that callback hands each record,
+/// as it lies in the ring, straight to the caller's `on_notice` (see
+/// [`Handing`]): no copy in between. It ends the read after
+/// [`TAKE_AT_MOST`] records: under a flood the ring never runs dry and
+/// libbpf's poll would never return. A record libbpf has consumed has
+/// always been handed on, never lost.
 pub struct NoticeReader {
     ring: RingBuffer<'static>,
-    taken: Rc<RefCell<Taken>>,
+    handing: Rc<Handing>,
 }
 
-/// Records taken from the ring and not yet handed on.
+/// The `on_notice` of the read under way, shared with the ring's callback.
 #[derive(Default)]
-struct Taken {
-    notices: Vec<Notice>,
-    /// The captured bytes of all of them, one after the other (none
-    /// without capture); `frame_ends[i]` is where notice i's end.
-    frames: Vec<u8>,
-    frame_ends: Vec<usize>,
+struct Handing {
+    /// Set only for the time of one libbpf call made by
+    /// [`NoticeReader::take`], which borrows the callback for that time;
+    /// its lifetime is erased because the ring's callback must be
+    /// `'static`.
+    on_notice: Cell<Option<*mut OnNotice<'static>>>,
+    /// Records handed on in this read.
+    count: Cell<usize>,
 }
+
+type OnNotice<'a> = dyn FnMut(&Notice, &[u8]) + 'a;
 
 /// A ring record as a notice and the frame bytes captured behind it
 /// (`abi::CaptureHeader`; empty for a plain notice). `None` for a record
 /// too short to be a notice.
 pub fn split_record(record: &[u8]) -> Option<(Notice, &[u8])> {
-    let mut notice = Notice::ZERO;
-    plain::copy_from_bytes(&mut notice, record).ok()?;
-    let rest = &record[size_of::<Notice>()..];
+    let rest = record.get(size_of::<Notice>()..)?;
+    // SAFETY: the record holds a whole Notice, which is plain old data
+    // (any bytes are a valid one); read unaligned, as the ring's records
+    // are only 8-byte aligned. One move, no zeroing first.
+    let notice = unsafe { std::ptr::read_unaligned(record.as_ptr().cast::<Notice>()) };
     let mut header = CaptureHeader {
         captured_len: 0,
         _pad: 0,
@@ -69,24 +76,25 @@ pub fn split_record(record: &[u8]) -> Option<(Notice, &[u8])> {
 
 impl NoticeReader {
     pub fn new(events: &dyn MapCore) -> Result<NoticeReader> {
-        let taken = Rc::new(RefCell::new(Taken {
-            notices: Vec::with_capacity(TAKE_AT_MOST),
-            ..Taken::default()
-        }));
-        let into = taken.clone();
+        let handing = Rc::new(Handing::default());
+        let from_ring = handing.clone();
         let mut builder = RingBufferBuilder::new();
         builder
             .add(events, move |bytes: &[u8]| {
                 let Some((notice, frame)) = split_record(bytes) else {
                     return 0; // a record of another size: not ours to read
                 };
-                let mut taken = into.borrow_mut();
-                taken.notices.push(notice);
-                taken.frames.extend_from_slice(frame);
-                let end = taken.frames.len();
-                taken.frame_ends.push(end);
+                let Some(on_notice) = from_ring.on_notice.get() else {
+                    unreachable!("libbpf calls back only within NoticeReader::take");
+                };
+                // SAFETY: set by `take` to a callback it borrows mutably
+                // for the whole libbpf call this one is made within, and
+                // cleared before that borrow ends.
+                unsafe { (*on_notice)(&notice, frame) };
+                let count = from_ring.count.get() + 1;
+                from_ring.count.set(count);
                 // libbpf stops reading at a negative answer, this record read.
-                if taken.notices.len() >= TAKE_AT_MOST {
+                if count >= TAKE_AT_MOST {
                     -libc::EINTR
                 } else {
                     0
@@ -94,7 +102,7 @@ impl NoticeReader {
             })
             .context("setting up the ring buffer")?;
         let ring = builder.build().context("setting up the ring buffer")?;
-        Ok(NoticeReader { ring, taken })
+        Ok(NoticeReader { ring, handing })
     }
 
     /// One batch: reads the ring every [`POLL_TIME`] (or at once when the
@@ -115,8 +123,10 @@ impl NoticeReader {
         let mut wait = Some(POLL_TIME);
         let mut handed_on = false;
         loop {
-            let dry = self.take(wait).context("polling the ring buffer")?;
-            handed_on |= self.hand_on(&mut on_notice);
+            let (dry, count) = self
+                .take(wait, &mut on_notice)
+                .context("polling the ring buffer")?;
+            handed_on |= count > 0;
             if (dry && handed_on) || cut_short() || started.elapsed() >= BATCH_TIME {
                 return Ok(());
             }
@@ -129,46 +139,64 @@ impl NoticeReader {
     /// notice the program sent is seen.
     pub fn drain_after_detach(&mut self, mut on_notice: impl FnMut(&Notice, &[u8])) -> Result<()> {
         loop {
-            let dry = self.take(None).context("reading the last notices")?;
-            self.hand_on(&mut on_notice);
+            let (dry, _) = self
+                .take(None, &mut on_notice)
+                .context("reading the last notices")?;
             if dry {
                 return Ok(());
             }
         }
     }
 
-    /// Takes up to [`TAKE_AT_MOST`] records into `taken`, first waiting up
-    /// to `wait` for a wake-up if given; returns whether the ring ran dry.
-    fn take(&mut self, wait: Option<Duration>) -> io::Result<bool> {
+    /// Hands up to [`TAKE_AT_MOST`] records to `on_notice`, first waiting
+    /// up to `wait` for a wake-up if given; returns whether the ring ran
+    /// dry, and how many were handed on.
+    fn take(
+        &mut self,
+        wait: Option<Duration>,
+        on_notice: &mut OnNotice<'_>,
+    ) -> io::Result<(bool, usize)> {
+        let lent = Lent::new(&self.handing, on_notice);
         if let Some(timeout) = wait {
             // Reads the ring only if woken: records submitted without a
             // wake-up are read by the consume below.
             check(self.ring.poll_raw(timeout))?;
         }
-        if self.taken.borrow().notices.len() < TAKE_AT_MOST {
+        if lent.handing.count.get() < TAKE_AT_MOST {
             check(self.ring.consume_raw())?;
         }
-        Ok(self.taken.borrow().notices.len() < TAKE_AT_MOST)
+        let count = lent.handing.count.get();
+        Ok((count < TAKE_AT_MOST, count))
     }
+}
 
-    /// Hands on what was taken; returns whether there was anything.
-    fn hand_on(&mut self, on_notice: &mut impl FnMut(&Notice, &[u8])) -> bool {
-        let mut taken = self.taken.borrow_mut();
-        let any = !taken.notices.is_empty();
-        let mut start = 0;
-        for (notice, &end) in taken.notices.iter().zip(&taken.frame_ends) {
-            on_notice(notice, &taken.frames[start..end]);
-            start = end;
-        }
-        taken.notices.clear();
-        taken.frames.clear();
-        taken.frame_ends.clear();
-        any
+/// `on_notice` lent to the ring's callback; taken back when dropped, also
+/// on an early return.
+struct Lent<'a> {
+    handing: &'a Handing,
+}
+
+impl<'a> Lent<'a> {
+    fn new(handing: &'a Handing, on_notice: &'a mut OnNotice<'_>) -> Self {
+        let borrowed: *mut OnNotice<'_> = on_notice;
+        // SAFETY: only the lifetime changes; the pointer is cleared in
+        // `drop`, before the borrow of `on_notice` ends.
+        let erased =
+            unsafe { std::mem::transmute::<*mut OnNotice<'_>, *mut OnNotice<'static>>(borrowed) };
+        handing.on_notice.set(Some(erased));
+        handing.count.set(0);
+        Lent { handing }
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        self.handing.on_notice.set(None);
     }
 }
 
 /// libbpf's answer as a result. EINTR is no failure: a signal, or the
-/// callback ending the read with `taken` full.
+/// callback ending the read after [`TAKE_AT_MOST`] records.
 fn check(answer: i32) -> io::Result<()> {
     if answer < 0 && answer != -libc::EINTR {
         return Err(io::Error::from_raw_os_error(-answer));

@@ -268,6 +268,7 @@ impl Session<'_> {
                 self.instance.reloaded(ok);
             }
             self.output.enforcing = enforcing(self.cli, &self.firewall);
+            self.output.rules_changed();
         }
         self.instance
             .track(&self.firewall, self.output.shown().written);
@@ -411,10 +412,14 @@ impl NoticeOutput {
         let notice = Notice { rule_id, ..*notice };
         let failed = match &mut self.capture {
             Some(capture) => {
-                let rule = firewall.rule_of_slot(kernel_rule);
-                let comment = crate::capture::comment(&notice, rule, self.dry_run);
-                self.sink
-                    .push_record(capture.packet(&notice, frame, &comment))
+                let dry_run = self.dry_run;
+                let comment = || {
+                    let rule = firewall.rule_of_slot(kernel_rule);
+                    crate::capture::comment(&notice, rule, dry_run)
+                };
+                self.sink.push_record_with(|out| {
+                    capture.packet(&notice, kernel_rule, frame, comment, out)
+                })
             }
             None => {
                 let format = &mut self.format;
@@ -429,6 +434,13 @@ impl NoticeOutput {
             if *left == 0 {
                 stop.store(true, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// After a reload: what names rules is made anew.
+    fn rules_changed(&mut self) {
+        if let Some(capture) = self.capture.as_mut() {
+            capture.forget_comments();
         }
     }
 

@@ -53,6 +53,12 @@ impl<W: Write> LineSink<W> {
         self.push_bytes(|buffer| buffer.extend_from_slice(record))
     }
 
+    /// As [`push_record`](Self::push_record), the record being what
+    /// `write` appends to the buffer. After a failure `write` is not called.
+    pub fn push_record_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Option<&io::Error> {
+        self.push_bytes(write)
+    }
+
     fn push_bytes(&mut self, append: impl FnOnce(&mut Vec<u8>)) -> Option<&io::Error> {
         if self.failure.is_some() {
             self.unwritten += 1;

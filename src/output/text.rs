@@ -55,7 +55,7 @@ pub(super) fn write_line(
 /// The time column of `time` (`HH:MM:SS.micros`), with the space after it.
 pub(super) fn time_column(out: &mut Vec<u8>, time: &[u8; 15]) {
     out.extend_from_slice(time);
-    out.extend_from_slice(&SPACES[..TIME_WIDTH + 1 - time.len()]);
+    push_spaces(out, TIME_WIDTH + 1 - time.len());
 }
 
 /// The interface column of `iface`, with the space after it: what the
@@ -75,7 +75,7 @@ pub(super) fn write_columns(out: &mut Vec<u8>, notice: &Notice, dry_run: bool) {
     };
     let mut digits = itoa::Buffer::new();
     let len = digits.format(notice.packet_len);
-    out.extend_from_slice(&SPACES[..LEN_WIDTH.saturating_sub(len.len())]);
+    push_spaces(out, LEN_WIDTH.saturating_sub(len.len()));
     out.extend_from_slice(len.as_bytes());
     out.push(b' ');
     let proto_at = out.len();
@@ -98,19 +98,29 @@ const SPACES: [u8; 32] = [b' '; 32];
 const _: () = assert!(TIME_WIDTH < SPACES.len() && IFACE_WIDTH < SPACES.len());
 const _: () = assert!(DRY_RUN_VERDICT_WIDTH < SPACES.len() && PROTO_WIDTH < SPACES.len());
 
+/// Appends `count` spaces (at most [`SPACES`]'s length). All of SPACES is
+/// copied, then the rest cut: a copy of fixed length is two moves, where
+/// one of `count` bytes is a call to memset.
+fn push_spaces(out: &mut Vec<u8>, count: usize) {
+    assert!(count <= SPACES.len(), "a column wider than SPACES");
+    let end = out.len() + count;
+    out.extend_from_slice(&SPACES);
+    out.truncate(end);
+}
+
 /// `text`, then spaces up to `width` characters (as `{:<width$}` pads),
 /// then the space between two columns.
 fn pad_right(out: &mut Vec<u8>, text: &str, width: usize) {
     out.extend_from_slice(text.as_bytes());
     let chars = text.chars().count();
-    out.extend_from_slice(&SPACES[..width.saturating_sub(chars) + 1]);
+    push_spaces(out, width.saturating_sub(chars) + 1);
 }
 
 /// Spaces after the ASCII column that starts at `at`, up to `width`, then
 /// the space between two columns.
 fn pad_from(out: &mut Vec<u8>, at: usize, width: usize) {
     let written = out.len() - at;
-    out.extend_from_slice(&SPACES[..width.saturating_sub(written) + 1]);
+    push_spaces(out, width.saturating_sub(written) + 1);
 }
 
 /// `SOURCE → DESTINATION`, or `-` where the notice has no addresses.

@@ -23,7 +23,7 @@ use crate::report::{Report, Samples};
 use crate::support::observer::{Observer, Summary};
 use crate::support::{pipe, xdp_on};
 
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 3;
 /// How long the producer floods the ring for one delivered-rate figure.
 const FLOOD_TIME: Duration = Duration::from_secs(2);
 /// Runs of the program in one BPF_PROG_TEST_RUN call of the flood.

@@ -24,6 +24,10 @@ mod hits;
 mod tables;
 
 use std::collections::{HashMap, VecDeque};
+
+// Rules are hashed several times each per install: FxHash, not SipHash
+// (the keys are our own rules, not input an attacker picks per packet).
+use rustc_hash::FxHashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -182,7 +186,7 @@ pub struct Firewall {
     active_slots: Vec<u32>,
     /// The rules in force by rule (and which copy of it: a rule may be
     /// given twice): one that stays keeps its place.
-    places: HashMap<(Rule, usize), Place>,
+    places: FxHashMap<(Rule, usize), Place>,
     /// What each slot the kernel may still report stands for: the rules in
     /// force, and rules gone whose slot is not handed out again yet (their
     /// notices may still be in the ring).
@@ -302,8 +306,8 @@ impl Firewall {
             reused: 0,
             next_id: self.next_id,
         };
-        let mut new: HashMap<(Rule, usize), Place> = HashMap::new();
-        let mut copies: HashMap<&Rule, usize> = HashMap::new();
+        let mut new: FxHashMap<(Rule, usize), Place> = FxHashMap::default();
+        let mut copies: FxHashMap<&Rule, usize> = FxHashMap::default();
         for rule in rules {
             let copy = copies.entry(&rule.rule).or_default();
             let key = (rule.rule.clone(), *copy);
@@ -344,7 +348,7 @@ impl Firewall {
         self.next_slot += plan.fresh;
         self.free_slots.drain(..plan.reused);
         self.next_id = plan.next_id;
-        let mut places = HashMap::with_capacity(plan.rules.len());
+        let mut places = FxHashMap::with_capacity_and_hasher(plan.rules.len(), Default::default());
         self.active.clear();
         self.active_slots.clear();
         for (active, key, place) in plan.rules {

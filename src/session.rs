@@ -34,9 +34,9 @@ use crate::watch::LinkWatch;
 /// whether it ended as asked (a signal, or a pure observer's reader going
 /// away) rather than by a failure the user must hear of in the exit status.
 pub fn run(cli: &Cli) -> Result<bool> {
-    // Everything that can be wrong with the input fails before the kernel
-    // sees anything.
-    let rule_set = RuleSet::load(&cli.rules, cli.rules_file.as_deref())?;
+    // Everything that can be wrong with the input fails before anything is
+    // attached; the rules compile while the program loads.
+    let rules = crate::policy::load(&cli.rules, cli.rules_file.as_deref())?;
     let ifaces = check_interfaces(cli)?;
     let capture_file = capture_output(cli)?;
     let signals = Signals::install()?;
@@ -46,7 +46,9 @@ pub fn run(cli: &Cli) -> Result<bool> {
         crate::rules_watch::RulesWatch::start(cli.rules_file.as_deref(), signals.reload.clone());
 
     let mut object = MaybeUninit::uninit();
-    let skel = loader::load(&mut object, ring_size(cli), config(cli, &ifaces))?;
+    let (rule_set, skel) = RuleSet::compile_during(rules, || {
+        loader::load(&mut object, ring_size(cli), config(cli, &ifaces))
+    })?;
     let rule_maps = RuleMaps::of(&skel.maps);
     let mut firewall = Firewall::new();
     firewall.install(&rule_maps, &rule_set)?;

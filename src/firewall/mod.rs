@@ -6,8 +6,9 @@
 //! over: no packet ever sees half a set. After the switch we wait for an RCU
 //! grace period — every packet that read the old generation number is done —
 //! and only then clear the old generation and zero the counters of rules that
-//! are gone, so the idle generation is always empty and no late packet counts
-//! on a counter that is handed out again.
+//! are gone, so the idle generation is always empty and no late packet
+//! counts on a counter that is handed out again. A switch that leaves
+//! nothing to clear (the first) waits before the next write instead.
 //!
 //! Two numbers name a rule. Its *id*, shown to the user, names one rule for
 //! the whole run: a rule that stays keeps it, a new rule gets one never used
@@ -23,6 +24,10 @@ mod hits;
 mod tables;
 
 use std::collections::{HashMap, VecDeque};
+
+// Rules are hashed several times each per install: FxHash, not SipHash
+// (the keys are our own rules, not input an attacker picks per packet).
+use rustc_hash::FxHashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -87,6 +92,29 @@ impl RuleSet {
     pub fn load(flags: &[String], file: Option<&Path>) -> Result<RuleSet, RuleError> {
         let rules = policy::load(flags, file)?;
         RuleSet::of(rules)
+    }
+
+    /// Compiles `rules` on a thread of its own while `meanwhile` runs on
+    /// this one, and returns both. At start-up `meanwhile` is the program's
+    /// load, whose verifier takes as long as compiling 10,000 rules, so the
+    /// compiler's time hides behind it. A rule's error wins over
+    /// `meanwhile`'s: the user hears of their input first.
+    pub fn compile_during<T>(
+        rules: Vec<SourcedRule>,
+        meanwhile: impl FnOnce() -> Result<T>,
+    ) -> Result<(RuleSet, T)> {
+        std::thread::scope(|scope| {
+            let compiling = std::thread::Builder::new()
+                .name("xdp-hello-compile".into())
+                .spawn_scoped(scope, || RuleSet::of(rules))
+                .context("starting the rule compiler's thread")?;
+            let done = meanwhile();
+            let set = match compiling.join() {
+                Ok(set) => set?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            Ok((set, done?))
+        })
     }
 
     pub fn of(rules: Vec<SourcedRule>) -> Result<RuleSet, RuleError> {
@@ -158,7 +186,7 @@ pub struct Firewall {
     active_slots: Vec<u32>,
     /// The rules in force by rule (and which copy of it: a rule may be
     /// given twice): one that stays keeps its place.
-    places: HashMap<(Rule, usize), Place>,
+    places: FxHashMap<(Rule, usize), Place>,
     /// What each slot the kernel may still report stands for: the rules in
     /// force, and rules gone whose slot is not handed out again yet (their
     /// notices may still be in the ring).
@@ -171,6 +199,9 @@ pub struct Firewall {
     next_id: u32,
     /// Made at the first swap (creating it needs the same privileges).
     grace: Option<GracePeriod>,
+    /// The last switch did not wait its grace period: packets may still be
+    /// reading the idle generation.
+    idle_maybe_read: bool,
     counters: HitCounters,
 }
 
@@ -221,6 +252,10 @@ impl Firewall {
         }
         let idle = 1 - self.generation;
         let plan = self.plan(rules)?;
+        if self.idle_maybe_read {
+            self.wait_grace()?;
+            self.idle_maybe_read = false;
+        }
         // Left over only where an earlier write failed half-way.
         self.installed[idle as usize].clear(maps)?;
         let slots: Vec<u32> = plan.rules.iter().map(|(_, _, place)| place.slot).collect();
@@ -235,15 +270,29 @@ impl Firewall {
         let old = std::mem::replace(&mut self.generation, idle);
         let gone = self.commit(plan);
 
+        if self.installed[old as usize].is_empty() && gone.is_empty() {
+            // Nothing to clear or free (the first install, or one after an
+            // empty set): the wait can be left to the next install, before
+            // it writes into the generation packets may still be reading.
+            self.idle_maybe_read = true;
+            return Ok(());
+        }
         // From here on no packet can still be using the old generation.
+        self.wait_grace()?;
+        self.installed[old as usize].clear(maps)?;
+        self.release(maps, gone)
+    }
+
+    /// Returns once no packet can still be using a generation it read
+    /// before the call.
+    fn wait_grace(&mut self) -> Result<()> {
         let grace = match self.grace.take() {
             Some(grace) => grace,
             None => GracePeriod::new()?,
         };
         grace.wait()?;
         self.grace = Some(grace);
-        self.installed[old as usize].clear(maps)?;
-        self.release(maps, gone)
+        Ok(())
     }
 
     /// Places every rule: the one it has, else a new id and a free slot
@@ -257,8 +306,8 @@ impl Firewall {
             reused: 0,
             next_id: self.next_id,
         };
-        let mut new: HashMap<(Rule, usize), Place> = HashMap::new();
-        let mut copies: HashMap<&Rule, usize> = HashMap::new();
+        let mut new: FxHashMap<(Rule, usize), Place> = FxHashMap::default();
+        let mut copies: FxHashMap<&Rule, usize> = FxHashMap::default();
         for rule in rules {
             let copy = copies.entry(&rule.rule).or_default();
             let key = (rule.rule.clone(), *copy);
@@ -299,7 +348,7 @@ impl Firewall {
         self.next_slot += plan.fresh;
         self.free_slots.drain(..plan.reused);
         self.next_id = plan.next_id;
-        let mut places = HashMap::with_capacity(plan.rules.len());
+        let mut places = FxHashMap::with_capacity_and_hasher(plan.rules.len(), Default::default());
         self.active.clear();
         self.active_slots.clear();
         for (active, key, place) in plan.rules {

@@ -197,6 +197,16 @@ impl Installed {
             .context("writing the rule plan")
     }
 
+    /// Whether this generation holds no hash or trie key.
+    pub(super) fn is_empty(&self) -> bool {
+        self.v4.is_empty()
+            && self.v6.is_empty()
+            && self.v4_hosts.is_empty()
+            && self.v6_hosts.is_empty()
+            && self.ifaces.is_empty()
+            && self.entries.is_empty()
+    }
+
     /// Deletes every key this generation holds.
     pub(super) fn clear(&mut self, maps: &RuleMaps<'_>) -> Result<()> {
         delete_entries(maps.entries, &self.entries).context("clearing rules")?;

@@ -275,6 +275,9 @@ fn max_rate(rate: u32) -> Config {
 /// many times) through it in turn: the notices of each run, and the
 /// counters after the last.
 fn counted(config: Config, rules: &[&str], runs: &[(&[u8], u32)]) -> (Vec<usize>, Counters) {
+    // Sampling and the rate are per CPU, and the counters summed over CPUs
+    // hide nothing but the state does: every run must be on one CPU.
+    pin_to_this_cpu();
     let mut object = MaybeUninit::uninit();
     let skel = loader::load(&mut object, RING_BYTES, config).expect("loading the XDP program");
     let texts: Vec<String> = rules.iter().map(|rule| rule.to_string()).collect();
@@ -289,6 +292,30 @@ fn counted(config: Config, rules: &[&str], runs: &[(&[u8], u32)]) -> (Vec<usize>
     let counters = Counters::read(&skel.maps.counters).unwrap();
     assert_eq!(counters.accounted(), counters.packets(), "{counters:?}");
     (notices, counters)
+}
+
+/// Keeps this thread on the CPU it runs on now, so that BPF_PROG_TEST_RUN
+/// meets the same per-CPU state (`rate_state`) call after call.
+fn pin_to_this_cpu() {
+    // SAFETY: sched_getcpu has no preconditions; the set is plain data,
+    // filled by CPU_SET, and handed to the kernel for this thread (pid 0).
+    unsafe {
+        let cpu = libc::sched_getcpu();
+        assert!(
+            cpu >= 0,
+            "sched_getcpu: {}",
+            std::io::Error::last_os_error()
+        );
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu as usize, &mut set);
+        let pinned = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(
+            pinned,
+            0,
+            "sched_setaffinity: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 /// `--sample 10` over 1000 packets: exactly 100 notices, 900 sampled out,
@@ -344,6 +371,7 @@ fn a_log_rule_is_never_sampled() {
 #[ignore = "needs root: loading XDP programs"]
 fn the_rate_limit_lets_exactly_the_bucket_through() {
     common::require_root(NEEDS_ROOT);
+    pin_to_this_cpu();
     let mut object = MaybeUninit::uninit();
     let skel = loader::load(&mut object, RING_BYTES, max_rate(10)).expect("loading");
     // 1000 runs take well under the 100 ms one token takes to refill.

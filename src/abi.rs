@@ -99,9 +99,9 @@ pub const RULE_NONE: u32 = u32::MAX;
 /// room for a full rule set in each generation at once, so that any two
 /// sets that each fit can replace each other live.
 pub const MAX_RULES: u32 = GENERATIONS * 65536;
-/// Address rules per address family, over both generations: each can hold
-/// a full set of address rules.
-pub const MAX_ADDRESS_RULES: u32 = GENERATIONS * 65536;
+/// Distinct networks per address family a rule set may name (both
+/// directions together).
+pub const MAX_NETWORKS: u32 = 65536;
 
 /// Where an address or port rule looks.
 pub const DIRECTION_SRC: u8 = 0;
@@ -201,81 +201,83 @@ pub struct CaptureHeader {
 pub const MAX_SNAPLEN: u32 =
     (32768 - core::mem::size_of::<Notice>() - core::mem::size_of::<CaptureHeader>()) as u32;
 
-/// Key of the IPv4 address class trie. The generation and direction lead
-/// the data, so `prefixlen` is 16 plus the network's prefix length.
+/// Ranges an address table may hold, over its family's two directions, in
+/// one generation: `MAX_NETWORKS` networks split the address space into at
+/// most twice as many ranges, plus one a direction.
+pub const RANGES_PER_GENERATION: u32 = 2 * MAX_NETWORKS + 2;
+
+/// The address tables, in the order of their `LOOKUP_*` bits: source and
+/// destination IPv4, then IPv6.
+pub const ADDRESS_TABLES: u32 = 4;
+/// The most buckets a table has: its index into the sorted ranges.
+pub const MAX_BUCKETS: u32 = 1 << 16;
+/// Steps of the search within a bucket: enough for every range of a
+/// generation (2^18 > `RANGES_PER_GENERATION`).
+pub const MAX_SEARCH_STEPS: u32 = 18;
+
+/// How an address finds its bucket in one table: a key (IPv4: the address
+/// as a number; IPv6: its upper 64 bits) below `base` is in bucket 0, any
+/// other in `(key - base) >> shift`, at most `last_bucket`.
 #[repr(C)]
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
-pub struct Ipv4RuleKey {
-    pub prefixlen: u32,
-    pub generation: u8,
-    pub direction: u8,
-    pub addr: [u8; 4],
-    pub _pad: [u8; 2],
+pub struct AddressIndex {
+    pub base: u64,
+    pub shift: u32,
+    pub last_bucket: u32,
 }
 
-impl Ipv4RuleKey {
-    /// The key of `addr`/`prefix_len` in `generation`, looking at `direction`.
+impl AddressIndex {
+    /// The bucket of `key`, as the program finds it.
     #[inline(always)]
-    pub const fn new(generation: u32, direction: u8, addr: [u8; 4], prefix_len: u32) -> Self {
-        Ipv4RuleKey {
-            prefixlen: RULE_KEY_PREFIX_BITS + prefix_len,
-            generation: generation as u8,
-            direction,
-            addr,
-            _pad: [0; 2],
+    pub fn bucket(&self, key: u64) -> u32 {
+        if key < self.base {
+            return 0;
+        }
+        let bucket = (key - self.base) >> (self.shift & 63);
+        if bucket > self.last_bucket as u64 {
+            self.last_bucket
+        } else {
+            bucket as u32
         }
     }
 }
 
-/// Key of the IPv6 LPM trie; as [`Ipv4RuleKey`].
+/// One bucket of `address_buckets`: the ranges (slots of the family's
+/// ranges array) an address of the bucket can be in. Its range is the last
+/// of `first..=last` that starts at or below it; `first` starts below every
+/// address of the bucket.
 #[repr(C)]
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
-pub struct Ipv6RuleKey {
-    pub prefixlen: u32,
-    pub generation: u8,
-    pub direction: u8,
-    pub addr: [u8; 16],
-    pub _pad: [u8; 2],
+pub struct Bucket {
+    pub first: u32,
+    pub last: u32,
 }
 
-impl Ipv6RuleKey {
-    /// As [`Ipv4RuleKey::new`].
-    #[inline(always)]
-    pub const fn new(generation: u32, direction: u8, addr: [u8; 16], prefix_len: u32) -> Self {
-        Ipv6RuleKey {
-            prefixlen: RULE_KEY_PREFIX_BITS + prefix_len,
-            generation: generation as u8,
-            direction,
-            addr,
-            _pad: [0; 2],
-        }
-    }
+/// The slot of a bucket in `address_buckets`.
+#[inline(always)]
+pub const fn bucket_slot(generation: u32, table: u32, bucket: u32) -> u32 {
+    (generation * ADDRESS_TABLES + table) * MAX_BUCKETS + bucket
 }
 
-/// Key of the exact-match host tables (`v4_hosts`): a /32 of a set whose
-/// networks are mostly hosts is found there, not in the trie. A host is the
-/// longest network there is, so a hit ends the search.
+/// One range of IPv4 addresses, from `start` up to the next range's start:
+/// the class value of its longest matching network (class 0: none).
 #[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Debug)]
-pub struct Ipv4HostKey {
-    pub generation: u8,
-    pub direction: u8,
-    pub _pad: [u8; 2],
-    pub addr: [u8; 4],
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct V4Range {
+    pub start: u32,
+    pub value: AddressClass,
 }
 
-/// As [`Ipv4HostKey`], for a /128 (`v6_hosts`).
+/// As [`V4Range`], for IPv6: the start's upper and lower 64 bits.
 #[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Debug)]
-pub struct Ipv6HostKey {
-    pub generation: u8,
-    pub direction: u8,
-    pub _pad: [u8; 2],
-    pub addr: [u8; 16],
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct V6Range {
+    pub start_hi: u64,
+    pub start_lo: u64,
+    pub value: AddressClass,
+    pub _pad: u32,
 }
 
-/// Bits of an LPM key's data that come before the address.
-pub const RULE_KEY_PREFIX_BITS: u32 = 16;
 
 /// Rule sets live in two generations; one index says which one packets use.
 pub const GENERATIONS: u32 = 2;
@@ -312,12 +314,6 @@ pub const LOOKUP_PROTO: u32 = 1 << 6;
 pub const LOOKUP_ICMP: u32 = 1 << 7;
 pub const LOOKUP_FLAGS: u32 = 1 << 8;
 pub const LOOKUP_IFACE: u32 = 1 << 9;
-/// The host tables, looked up before the trie (the `LOOKUP_*_V4` and
-/// `_V6` bits above): a field whose networks are all hosts needs no trie.
-pub const LOOKUP_HOSTS_SRC_V4: u32 = 1 << 10;
-pub const LOOKUP_HOSTS_DST_V4: u32 = 1 << 11;
-pub const LOOKUP_HOSTS_SRC_V6: u32 = 1 << 12;
-pub const LOOKUP_HOSTS_DST_V6: u32 = 1 << 13;
 
 /// Class arrays: one slot per value, then one for "unknown" (the walk could
 /// not read the field: a cut transport header, a non-first fragment, or, for
@@ -374,6 +370,9 @@ pub struct Plan {
     /// `ClassValue::shapes` of class 0 (no lookup, or none found) in the
     /// source, destination, source port and destination port (`FILTER_*`).
     pub absent: [u32; 4],
+    pub _pad: u32,
+    /// Per address table (`ADDRESS_TABLES` order): how to find a bucket.
+    pub addresses: [AddressIndex; ADDRESS_TABLES as usize],
 }
 
 /// Indices of `Plan::absent`.
@@ -393,6 +392,12 @@ impl Plan {
         first_order: [0; SHAPES as usize],
         hashed: 0,
         absent: [0; 4],
+        _pad: 0,
+        addresses: [AddressIndex {
+            base: 0,
+            shift: 0,
+            last_bucket: 0,
+        }; ADDRESS_TABLES as usize],
     };
 }
 

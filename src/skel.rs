@@ -8,9 +8,8 @@ include!(concat!(env!("OUT_DIR"), "/xdp_hello.skel.rs"));
 use std::mem::{offset_of, size_of};
 
 use crate::abi::{
-    AddressClass, CaptureHeader, ClassEntry, ClassKey, ClassValue, Config, CounterBlock, HitPage,
-    IfaceKey, Ipv4HostKey, Ipv4RuleKey, Ipv6HostKey, Ipv6RuleKey, Notice, Plan, RateState,
-    RuleHits,
+    AddressClass, AddressIndex, Bucket, CaptureHeader, ClassEntry, ClassKey, ClassValue, Config,
+    CounterBlock, HitPage, IfaceKey, Notice, Plan, RateState, RuleHits, V4Range, V6Range,
 };
 
 // SAFETY: repr(C) plain old data without implicit padding; any bytes the
@@ -23,10 +22,9 @@ unsafe impl plain::Plain for AddressClass {}
 unsafe impl plain::Plain for IfaceKey {}
 unsafe impl plain::Plain for Plan {}
 unsafe impl plain::Plain for RuleHits {}
-unsafe impl plain::Plain for Ipv4RuleKey {}
-unsafe impl plain::Plain for Ipv6RuleKey {}
-unsafe impl plain::Plain for Ipv4HostKey {}
-unsafe impl plain::Plain for Ipv6HostKey {}
+unsafe impl plain::Plain for Bucket {}
+unsafe impl plain::Plain for V4Range {}
+unsafe impl plain::Plain for V6Range {}
 unsafe impl plain::Plain for Config {}
 unsafe impl plain::Plain for CaptureHeader {}
 
@@ -94,8 +92,14 @@ assert_same_layout!(
     shape_list,
     first_order,
     hashed,
-    absent
+    absent,
+    _pad,
+    addresses
 );
+assert_same_layout!(AddressIndex, types::AddressIndex, base, shift, last_bucket);
+assert_same_layout!(Bucket, types::Bucket, first, last);
+assert_same_layout!(V4Range, types::V4Range, start, value);
+assert_same_layout!(V6Range, types::V6Range, start_hi, start_lo, value, _pad);
 assert_same_layout!(
     ClassKey,
     types::ClassKey,
@@ -121,43 +125,8 @@ assert_same_layout!(
 assert_same_layout!(ClassValue, types::ClassValue, class, shapes);
 assert_same_layout!(AddressClass, types::AddressClass, class, shapes, alone);
 assert_same_layout!(RuleHits, types::RuleHits, packets, bytes);
-assert_same_layout!(
-    Ipv4HostKey,
-    types::Ipv4HostKey,
-    generation,
-    direction,
-    _pad,
-    addr
-);
-assert_same_layout!(
-    Ipv6HostKey,
-    types::Ipv6HostKey,
-    generation,
-    direction,
-    _pad,
-    addr
-);
 assert_same_layout!(HitPage, types::HitPage, hits);
 assert_same_layout!(IfaceKey, types::IfaceKey, generation, ifindex);
-assert_same_layout!(
-    Ipv4RuleKey,
-    types::Ipv4RuleKey,
-    prefixlen,
-    generation,
-    direction,
-    addr,
-    _pad
-);
-assert_same_layout!(
-    Ipv6RuleKey,
-    types::Ipv6RuleKey,
-    prefixlen,
-    generation,
-    direction,
-    addr,
-    _pad
-);
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,8 +137,8 @@ mod tests {
     fn shared_types_have_the_skeleton_sizes() {
         assert_eq!(size_of::<Notice>(), 88);
         assert_eq!(size_of::<types::Notice>(), size_of::<Notice>());
-        assert_eq!(size_of::<types::Ipv4RuleKey>(), 12);
-        assert_eq!(size_of::<types::Ipv6RuleKey>(), 24);
+        assert_eq!(size_of::<types::V4Range>(), 24);
+        assert_eq!(size_of::<types::V6Range>(), 40);
         assert_eq!(size_of::<types::ClassKey>(), 20);
         assert_eq!(size_of::<types::ClassEntry>(), 12);
     }

@@ -841,7 +841,7 @@ table_tests!(
     exceptions_written_first_ipv4,
     exceptions_written_first_ipv6,
     nested_prefixes_from_the_host_out,
-    hosts_in_their_own_table_before_the_trie,
+    hosts_inside_wider_networks_of_earlier_rules,
     tcp_port_rules_single_ports_and_range_edges,
     udp_port_rules_single_ports_and_range_edges,
     icmp_type_exceptions_written_first,
@@ -1141,13 +1141,12 @@ mod tables {
         vec![table]
     }
 
-    /// Fields whose networks are mostly hosts keep them in a host table,
-    /// looked up before the trie (`classify::host_tables`; its unit test
-    /// checks these sets take that path): a host inside a wider network of
-    /// an earlier rule is still decided by that rule, in both families and
-    /// directions; a set of hosts alone has no trie to fall back on.
-    pub fn hosts_in_their_own_table_before_the_trie() -> Vec<Table> {
-        // Enough hosts in every field for a host table (MIN_HOST_TABLE).
+    /// Many hosts in every field, some inside wider networks: a host inside
+    /// a wider network of an earlier rule is still decided by that rule, in
+    /// both families and directions (the host's range lies inside the
+    /// network's, `classify::AddressTable`); a set of hosts alone.
+    pub fn hosts_inside_wider_networks_of_earlier_rules() -> Vec<Table> {
+        // Enough hosts in every field to fill many buckets.
         let many = |v4: &str, v6: &str| -> Vec<String> {
             (1..=64)
                 .map(|i| format!("{v4}.{i}"))

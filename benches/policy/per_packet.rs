@@ -636,10 +636,9 @@ fn rule_maps<'a>(maps: &'a [libbpf_rs::Map<'a>]) -> Result<RuleMaps<'a>> {
             .with_context(|| format!("the twin has no map {name}"))
     };
     Ok(RuleMaps {
-        v4: by_name("v4_classes")?,
-        v6: by_name("v6_classes")?,
-        v4_hosts: by_name("v4_hosts")?,
-        v6_hosts: by_name("v6_hosts")?,
+        buckets: by_name("address_buckets")?,
+        v4_ranges: by_name("v4_ranges")?,
+        v6_ranges: by_name("v6_ranges")?,
         ports: by_name("port_classes")?,
         proto: by_name("proto_classes")?,
         icmp: by_name("icmp_classes")?,

@@ -10,6 +10,7 @@ mod classes;
 mod entries;
 mod filter;
 mod merge;
+mod ranges;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -22,6 +23,7 @@ use rustc_hash::FxHashMap;
 use self::classes::{flag_ranges, AddressField, SlotField};
 use self::entries::{project_key, Asks, Enumerator, Fields};
 pub use self::filter::Filter;
+pub use self::ranges::AddressTable;
 use self::tables::Tables;
 pub use self::tables::MAX_SET_ENTRIES;
 use crate::abi::{self, ClassKey, Plan};
@@ -32,11 +34,13 @@ use crate::policy::{Action, Rule, RuleError};
 #[derive(Debug)]
 pub struct Compiled {
     pub plan: Plan,
-    /// LPM entries: network, class.
+    /// Each address field's networks and their classes.
     pub src_v4: Vec<(Ipv4Net, u32)>,
     pub dst_v4: Vec<(Ipv4Net, u32)>,
     pub src_v6: Vec<(Ipv6Net, u32)>,
     pub dst_v6: Vec<(Ipv6Net, u32)>,
+    /// The same as the program searches them, in `ADDRESS_TABLES` order.
+    pub addresses: [AddressTable; abi::ADDRESS_TABLES as usize],
     /// Class arrays of their full `*_DOMAIN` length; `None`: no lookup.
     pub sport: Option<Vec<u32>>,
     pub dport: Option<Vec<u32>>,
@@ -128,12 +132,15 @@ impl Compiled {
         let port_protos =
             [abi::IPPROTO_TCP, abi::IPPROTO_UDP].map(|p| fields.proto.class_of(p.into()));
         let filter = Filter::new(shapes, class_counts, port_protos, &entries, &index);
-        let lookups = lookups(&fields, host_tables(&fields));
+        let lookups = lookups(&fields);
+        let addresses = address_tables(&fields);
         let mut plan = plan(shapes, lookups, !rules.is_empty(), &entries);
         plan.hashed = filter.hashed;
         plan.absent = filter.absent();
+        plan.addresses = std::array::from_fn(|t| addresses[t].index);
         Ok(Compiled {
             plan,
+            addresses,
             src_v4: fields.src.v4,
             dst_v4: fields.dst.v4,
             src_v6: fields.src.v6,
@@ -168,19 +175,9 @@ impl Compiled {
             Field::Absent => None,
         };
         let v6 = packet.src.is_ipv6();
-        let (src_bits, dst_bits) = if v6 {
-            (
-                (abi::LOOKUP_HOSTS_SRC_V6, abi::LOOKUP_SRC_V6),
-                (abi::LOOKUP_HOSTS_DST_V6, abi::LOOKUP_DST_V6),
-            )
-        } else {
-            (
-                (abi::LOOKUP_HOSTS_SRC_V4, abi::LOOKUP_SRC_V4),
-                (abi::LOOKUP_HOSTS_DST_V4, abi::LOOKUP_DST_V4),
-            )
-        };
-        let src = address_class(&self.src_v4, &self.src_v6, packet.src, lookups, src_bits);
-        let dst = address_class(&self.dst_v4, &self.dst_v6, packet.dst, lookups, dst_bits);
+        let table = usize::from(v6) * 2;
+        let src = self.address_class(table, packet.src);
+        let dst = self.address_class(table + 1, packet.dst);
         let icmp_proto = if v6 {
             abi::IPPROTO_ICMPV6
         } else {
@@ -264,6 +261,21 @@ impl Compiled {
     }
 }
 
+impl Compiled {
+    /// The class of `addr` in address table `table`, as the program finds
+    /// it; 0 where no rule asks about the field in this family.
+    fn address_class(&self, table: usize, addr: IpAddr) -> u32 {
+        if self.plan.lookups & 1 << table == 0 {
+            return 0;
+        }
+        let addr = match addr {
+            IpAddr::V4(addr) => u32::from(addr).into(),
+            IpAddr::V6(addr) => u128::from(addr),
+        };
+        self.addresses[table].class_of(addr)
+    }
+}
+
 /// The plan of a set: its shapes, listed by the order of their first rule.
 fn plan(shapes: u32, lookups: u32, any_rule: bool, entries: &[(ClassKey, u32)]) -> Plan {
     let mut first = [u32::MAX; abi::SHAPES as usize];
@@ -289,88 +301,31 @@ fn plan(shapes: u32, lookups: u32, any_rule: bool, entries: &[(ClassKey, u32)]) 
     plan
 }
 
-/// The class of `addr` as the program finds it: in the host table first
-/// where `lookups` has its bit (`hosts`), then in the trie (`trie`) among
-/// the networks the host table does not hold; 0 if neither has it.
-fn address_class(
-    v4: &[(Ipv4Net, u32)],
-    v6: &[(Ipv6Net, u32)],
-    addr: IpAddr,
-    lookups: u32,
-    (hosts, trie): (u32, u32),
-) -> u32 {
-    let in_hosts = lookups & hosts != 0;
-    let networks: Vec<(IpNet, u32)> = match addr {
-        IpAddr::V4(_) => v4.iter().map(|&(net, c)| (net.into(), c)).collect(),
-        IpAddr::V6(_) => v6.iter().map(|&(net, c)| (net.into(), c)).collect(),
-    };
-    let (hosts, others): (Vec<_>, Vec<_>) = networks
-        .into_iter()
-        .partition(|(net, _)| in_hosts && is_host(net));
-    if let Some(&(_, class)) = hosts.iter().find(|(net, _)| net.addr() == addr) {
-        return class;
-    }
-    if lookups & trie == 0 {
-        return 0;
-    }
-    others
-        .iter()
-        .filter(|(net, _)| net.contains(&addr))
-        .max_by_key(|(net, _)| net.prefix_len())
-        .map_or(0, |&(_, class)| class)
-}
-
-/// A /32 or a /128.
-pub fn is_host(net: &IpNet) -> bool {
-    net.prefix_len() == net.max_prefix_len()
-}
-
-/// Hosts a field needs before they go to a host table: a trie of a few
-/// networks is shallow, and cheaper than a hash lookup (1 host: 64 ns a
-/// packet in the trie, 73–89 in a table; 10,000: 128 vs 85; `make bench`).
-pub const MIN_HOST_TABLE: usize = 64;
-
-/// The `LOOKUP_HOSTS_*` bits: the address fields (per family) whose
-/// networks are mostly hosts, and many, keep those in a host table, one
-/// exact-match lookup; a field whose networks are all hosts needs no trie.
-fn host_tables(f: &Fields) -> u32 {
-    let mut bits = 0;
-    for (nets, bit, _) in address_lists(f) {
-        let hosts = nets.iter().filter(|net| is_host(net)).count();
-        if hosts >= MIN_HOST_TABLE && hosts * 2 >= nets.len() {
-            bits |= bit;
-        }
-    }
-    bits
-}
-
-/// The networks of each address field and family, with the `LOOKUP_HOSTS_*`
-/// and the trie's `LOOKUP_*` bit.
-fn address_lists(f: &Fields) -> [(Vec<IpNet>, u32, u32); 4] {
-    fn nets<N: Copy + Into<IpNet>>(list: &[(N, u32)]) -> Vec<IpNet> {
-        list.iter().map(|&(net, _)| net.into()).collect()
+/// Each address field's networks as sorted ranges, in `ADDRESS_TABLES`
+/// order.
+fn address_tables(f: &Fields) -> [AddressTable; abi::ADDRESS_TABLES as usize] {
+    fn table<N: Copy + Into<IpNet>>(list: &[(N, u32)]) -> AddressTable {
+        let ends = |net: IpNet| match net {
+            IpNet::V4(net) => (
+                u32::from(net.network()).into(),
+                u32::from(net.broadcast()).into(),
+            ),
+            IpNet::V6(net) => (net.network().into(), net.broadcast().into()),
+        };
+        let v6 = list.first().is_some_and(|&(net, _)| net.into().addr().is_ipv6());
+        AddressTable::new(
+            list.iter().map(|&(net, class)| {
+                let (first, last) = ends(net.into());
+                (first, last, class)
+            }),
+            v6,
+        )
     }
     [
-        (
-            nets(&f.src.v4),
-            abi::LOOKUP_HOSTS_SRC_V4,
-            abi::LOOKUP_SRC_V4,
-        ),
-        (
-            nets(&f.dst.v4),
-            abi::LOOKUP_HOSTS_DST_V4,
-            abi::LOOKUP_DST_V4,
-        ),
-        (
-            nets(&f.src.v6),
-            abi::LOOKUP_HOSTS_SRC_V6,
-            abi::LOOKUP_SRC_V6,
-        ),
-        (
-            nets(&f.dst.v6),
-            abi::LOOKUP_HOSTS_DST_V6,
-            abi::LOOKUP_DST_V6,
-        ),
+        table(&f.src.v4),
+        table(&f.dst.v4),
+        table(&f.src.v6),
+        table(&f.dst.v6),
     ]
 }
 
@@ -399,17 +354,18 @@ fn shape_of(rule: &Rule) -> u32 {
     shape
 }
 
-/// The `LOOKUP_*` bits: every field some rule asks about; for addresses,
-/// the host tables of `hosts` (`LOOKUP_HOSTS_*`), and the trie where some
-/// network is not in a host table.
-fn lookups(f: &Fields, hosts: u32) -> u32 {
-    let mut bits = hosts;
-    for (nets, hosts_bit, trie_bit) in address_lists(f) {
-        if nets
-            .iter()
-            .any(|net| hosts & hosts_bit == 0 || !is_host(net))
-        {
-            bits |= trie_bit;
+/// The `LOOKUP_*` bits: every field some rule asks about, addresses per
+/// family.
+fn lookups(f: &Fields) -> u32 {
+    let mut bits = 0;
+    for (empty, bit) in [
+        (f.src.v4.is_empty(), abi::LOOKUP_SRC_V4),
+        (f.dst.v4.is_empty(), abi::LOOKUP_DST_V4),
+        (f.src.v6.is_empty(), abi::LOOKUP_SRC_V6),
+        (f.dst.v6.is_empty(), abi::LOOKUP_DST_V6),
+    ] {
+        if !empty {
+            bits |= bit;
         }
     }
     for (needed, bit) in [
@@ -526,10 +482,10 @@ fn field_classes(
     Ok((fields, ifaces, iface_class))
 }
 
-/// Each address trie holds both generations' networks at once, so one set
-/// may use half of it.
+/// A generation's ranges arrays have room for `MAX_NETWORKS` networks of
+/// each family.
 fn networks_fit(fields: &Fields) -> Result<(), RuleError> {
-    let room = (abi::MAX_ADDRESS_RULES / abi::GENERATIONS) as usize;
+    let room = abi::MAX_NETWORKS as usize;
     for (family, count) in [
         ("IPv4", fields.src.v4.len() + fields.dst.v4.len()),
         ("IPv6", fields.src.v6.len() + fields.dst.v6.len()),

@@ -458,6 +458,11 @@ fn a_long_address_list_in_one_rule_is_one_class() {
     let c = Compiled::new(&[rule, allow().tcp()], &iface_of).unwrap();
     assert_eq!(c.src_v4.len(), 10_000);
     assert!(c.src_v4.iter().all(|&(_, class)| class == 1));
+    // A range each host and each gap, and no bucket holds more than a few.
+    let ranges = &c.addresses[0];
+    assert_eq!(ranges.starts.len(), 20_001);
+    let widest = ranges.buckets.iter().map(|&(f, l)| l - f).max();
+    assert!(widest <= Some(3), "{widest:?}");
     // src × dport {22, unknown} × proto {tcp}, and the allow's tcp.
     assert_eq!(c.entries.len(), 3, "{:?}", c.entries);
     let p = packet(tcp("10.0.0.7", "10.9.9.9", 1, 22, 0));
@@ -805,12 +810,12 @@ fn ten_thousand_mixed_rules_compile_and_decide_as_the_reference() {
     }
 }
 
-// ---- The host tables and the shape filter, which only make lookups cheaper.
+// ---- The address ranges and the shape filter, which only make lookups cheaper.
 
-/// `MIN_HOST_TABLE` hosts of each family, for a last rule that makes a
-/// field's networks many hosts: `10.200.0.1,…` and `2001:db8:200::1,…`.
+/// 64 hosts of each family, for a last rule that gives a field many
+/// networks: `10.200.0.1,…` and `2001:db8:200::1,…`.
 fn many_hosts(v4: &str, v6: &str) -> String {
-    let count = super::MIN_HOST_TABLE as u32;
+    let count = 64;
     (1..=count)
         .map(|i| format!("{v4}.{i}"))
         .chain((1..=count).map(|i| format!("{v6}{i:x}")))
@@ -819,7 +824,7 @@ fn many_hosts(v4: &str, v6: &str) -> String {
 }
 
 #[test]
-fn hosts_take_the_host_table_and_a_wider_earlier_network_still_wins() {
+fn hosts_nest_in_wider_networks_and_a_wider_earlier_network_still_wins() {
     let rules = [
         allow().src("10.1.2.3"),
         deny().src("10.0.0.0/8"),
@@ -853,20 +858,13 @@ fn hosts_take_the_host_table_and_a_wider_earlier_network_still_wins() {
             (udp("192.0.2.1", "10.9.1.1", 1, 2), Some(9)),
         ],
     );
-    // Every field is mostly hosts, and all but IPv6 destinations have a
-    // network besides.
-    let both = abi::LOOKUP_HOSTS_SRC_V4
-        | abi::LOOKUP_SRC_V4
-        | abi::LOOKUP_HOSTS_SRC_V6
-        | abi::LOOKUP_SRC_V6
-        | abi::LOOKUP_HOSTS_DST_V4
-        | abi::LOOKUP_DST_V4
-        | abi::LOOKUP_HOSTS_DST_V6;
-    assert_eq!(c.plan.lookups & 0x3c0f, both, "{:#x}", c.plan.lookups);
+    let addresses =
+        abi::LOOKUP_SRC_V4 | abi::LOOKUP_SRC_V6 | abi::LOOKUP_DST_V4 | abi::LOOKUP_DST_V6;
+    assert_eq!(c.plan.lookups & 0xf, addresses, "{:#x}", c.plan.lookups);
 }
 
 #[test]
-fn a_field_of_hosts_alone_needs_no_trie() {
+fn rules_of_one_address_field_need_no_hash_lookup() {
     let rules = [
         deny().src("10.1.2.3"),
         allow().src("10.1.2.4"),
@@ -886,11 +884,6 @@ fn a_field_of_hosts_alone_needs_no_trie() {
             (udp("10.1.2.5", "192.0.2.99", 1, 2), Some(3)),
         ],
     );
-    let hosts = abi::LOOKUP_HOSTS_SRC_V4
-        | abi::LOOKUP_HOSTS_SRC_V6
-        | abi::LOOKUP_HOSTS_DST_V4
-        | abi::LOOKUP_HOSTS_DST_V6;
-    assert_eq!(c.plan.lookups & 0x3c0f, hosts, "{:#x}", c.plan.lookups);
     // Rules of one address field alone are answered by the class values.
     assert_eq!(c.plan.hashed, 0);
 }

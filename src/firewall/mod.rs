@@ -44,10 +44,9 @@ use tables::{verdict_of, Installed};
 
 /// The maps a rule set lives in.
 pub struct RuleMaps<'a> {
-    pub v4: &'a dyn MapCore,
-    pub v6: &'a dyn MapCore,
-    pub v4_hosts: &'a dyn MapCore,
-    pub v6_hosts: &'a dyn MapCore,
+    pub buckets: &'a dyn MapCore,
+    pub v4_ranges: &'a dyn MapCore,
+    pub v6_ranges: &'a dyn MapCore,
     pub ports: &'a dyn MapCore,
     pub proto: &'a dyn MapCore,
     pub icmp: &'a dyn MapCore,
@@ -62,10 +61,9 @@ pub struct RuleMaps<'a> {
 impl<'a> RuleMaps<'a> {
     pub fn of(maps: &'a XdpHelloMaps<'_>) -> Self {
         RuleMaps {
-            v4: &maps.v4_classes,
-            v6: &maps.v6_classes,
-            v4_hosts: &maps.v4_hosts,
-            v6_hosts: &maps.v6_hosts,
+            buckets: &maps.address_buckets,
+            v4_ranges: &maps.v4_ranges,
+            v6_ranges: &maps.v6_ranges,
             ports: &maps.port_classes,
             proto: &maps.proto_classes,
             icmp: &maps.icmp_classes,

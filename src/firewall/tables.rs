@@ -1,25 +1,21 @@
-//! How a compiled rule set lies in one generation of the maps: the class
-//! tries and arrays, the interface classes, the entries of every shape, the
-//! plan; and the keys written, so that the generation can be cleared again.
+//! How a compiled rule set lies in one generation of the maps: the address
+//! ranges and their buckets, the class arrays, the interface classes, the
+//! entries of every shape, the plan; and the hash keys written, so that the
+//! generation can be cleared again.
 
 use anyhow::{Context, Result};
-use ipnet::IpNet;
 use libbpf_rs::{MapCore, MapFlags};
 
 use super::RuleMaps;
 use crate::abi::*;
-use crate::classify::{is_host, Compiled};
+use crate::classify::{AddressTable, Compiled};
 use crate::policy::Action;
 
-/// The keys of one generation's hash and trie entries. Arrays need no
-/// clearing: a generation's plan says which of them its packets read, and a
-/// set that needs one writes all of it.
+/// The keys of one generation's hash entries. Arrays need no clearing: a
+/// generation's plan says which of them its packets read, and a set that
+/// needs one writes all it reads.
 #[derive(Default)]
 pub(super) struct Installed {
-    v4: Vec<Ipv4RuleKey>,
-    v6: Vec<Ipv6RuleKey>,
-    v4_hosts: Vec<Ipv4HostKey>,
-    v6_hosts: Vec<Ipv6HostKey>,
     ifaces: Vec<IfaceKey>,
     entries: Vec<ClassKey>,
 }
@@ -57,64 +53,7 @@ impl Installed {
             shapes: filter.shapes[field][class as usize],
             alone: entry_of(filter.alone[field][class as usize]),
         };
-        let lookups = compiled.plan.lookups;
-        let g = generation as u8;
-        let mut v4 = Networks::default();
-        v4.add(
-            [
-                (DIRECTION_SRC, &compiled.src_v4, LOOKUP_HOSTS_SRC_V4),
-                (DIRECTION_DST, &compiled.dst_v4, LOOKUP_HOSTS_DST_V4),
-            ],
-            lookups,
-            &address_class,
-            |direction, net| {
-                Ipv4RuleKey::new(
-                    generation,
-                    direction,
-                    net.network().octets(),
-                    net.prefix_len().into(),
-                )
-            },
-            |direction, net| Ipv4HostKey {
-                generation: g,
-                direction,
-                _pad: [0; 2],
-                addr: net.addr().octets(),
-            },
-        );
-        let mut v6 = Networks::default();
-        v6.add(
-            [
-                (DIRECTION_SRC, &compiled.src_v6, LOOKUP_HOSTS_SRC_V6),
-                (DIRECTION_DST, &compiled.dst_v6, LOOKUP_HOSTS_DST_V6),
-            ],
-            lookups,
-            &address_class,
-            |direction, net| {
-                Ipv6RuleKey::new(
-                    generation,
-                    direction,
-                    net.network().octets(),
-                    net.prefix_len().into(),
-                )
-            },
-            |direction, net| Ipv6HostKey {
-                generation: g,
-                direction,
-                _pad: [0; 2],
-                addr: net.addr().octets(),
-            },
-        );
-        installed.v4 = v4.trie_keys;
-        write_entries(maps.v4, &installed.v4, &v4.trie_values).context("writing IPv4 classes")?;
-        installed.v4_hosts = v4.host_keys;
-        write_entries(maps.v4_hosts, &installed.v4_hosts, &v4.host_values)
-            .context("writing IPv4 hosts")?;
-        installed.v6 = v6.trie_keys;
-        write_entries(maps.v6, &installed.v6, &v6.trie_values).context("writing IPv6 classes")?;
-        installed.v6_hosts = v6.host_keys;
-        write_entries(maps.v6_hosts, &installed.v6_hosts, &v6.host_values)
-            .context("writing IPv6 hosts")?;
+        write_addresses(maps, generation, compiled, &address_class)?;
 
         for (direction, classes, field, read) in [
             (
@@ -197,24 +136,15 @@ impl Installed {
             .context("writing the rule plan")
     }
 
-    /// Whether this generation holds no hash or trie key.
+    /// Whether this generation holds no hash key.
     pub(super) fn is_empty(&self) -> bool {
-        self.v4.is_empty()
-            && self.v6.is_empty()
-            && self.v4_hosts.is_empty()
-            && self.v6_hosts.is_empty()
-            && self.ifaces.is_empty()
-            && self.entries.is_empty()
+        self.ifaces.is_empty() && self.entries.is_empty()
     }
 
     /// Deletes every key this generation holds.
     pub(super) fn clear(&mut self, maps: &RuleMaps<'_>) -> Result<()> {
         delete_entries(maps.entries, &self.entries).context("clearing rules")?;
         delete_entries(maps.ifaces, &self.ifaces).context("clearing interface classes")?;
-        delete_entries(maps.v4, &self.v4).context("clearing IPv4 classes")?;
-        delete_entries(maps.v6, &self.v6).context("clearing IPv6 classes")?;
-        delete_entries(maps.v4_hosts, &self.v4_hosts).context("clearing IPv4 hosts")?;
-        delete_entries(maps.v6_hosts, &self.v6_hosts).context("clearing IPv6 hosts")?;
         *self = Installed::default();
         Ok(())
     }
@@ -228,53 +158,62 @@ pub(super) fn verdict_of(action: Action) -> u8 {
     }
 }
 
-/// One direction's networks of a family: (direction, networks and
-/// classes, its `LOOKUP_HOSTS_*` bit).
-type AddressList<'a, N> = (u8, &'a Vec<(N, u32)>, u32);
-
-/// One family's networks as they go into its trie and its host table.
-struct Networks<TrieKey, HostKey> {
-    trie_keys: Vec<TrieKey>,
-    trie_values: Vec<AddressClass>,
-    host_keys: Vec<HostKey>,
-    host_values: Vec<AddressClass>,
+/// Writes the ranges of the address tables and their buckets: a family's tables share its ranges array, source first.
+/// `value(FILTER_*, class)` is the class value a range holds.
+fn write_addresses(
+    maps: &RuleMaps<'_>,
+    generation: u32,
+    compiled: &Compiled,
+    value: &dyn Fn(usize, u32) -> AddressClass,
+) -> Result<()> {
+    let v4_start = |table: &AddressTable, i: usize, value: AddressClass| V4Range {
+        start: table.starts[i] as u32,
+        value,
+    };
+    let v6_start = |table: &AddressTable, i: usize, value: AddressClass| V6Range {
+        start_hi: (table.starts[i] >> 64) as u64,
+        start_lo: table.starts[i] as u64,
+        value,
+        _pad: 0,
+    };
+    let tables = &compiled.addresses;
+    write_family(maps, maps.v4_ranges, generation, [0, 1], tables, value, v4_start)
+        .context("writing IPv4 classes")?;
+    write_family(maps, maps.v6_ranges, generation, [2, 3], tables, value, v6_start)
+        .context("writing IPv6 classes")
 }
 
-impl<T, H> Networks<T, H> {
-    /// The networks of both directions (`(direction, list, LOOKUP_HOSTS_*)`):
-    /// hosts into the host table where `lookups` has its bit, the rest into
-    /// the trie; `value(FILTER_*, class)` is what either holds.
-    fn add<N: Copy + Into<IpNet>>(
-        &mut self,
-        lists: [AddressList<'_, N>; 2],
-        lookups: u32,
-        value: &dyn Fn(usize, u32) -> AddressClass,
-        trie_key: impl Fn(u8, N) -> T,
-        host_key: impl Fn(u8, N) -> H,
-    ) {
-        for (field, (direction, list, hosts)) in [FILTER_SRC, FILTER_DST].into_iter().zip(lists) {
-            for &(net, class) in list {
-                if lookups & hosts != 0 && is_host(&net.into()) {
-                    self.host_keys.push(host_key(direction, net));
-                    self.host_values.push(value(field, class));
-                } else {
-                    self.trie_keys.push(trie_key(direction, net));
-                    self.trie_values.push(value(field, class));
-                }
-            }
-        }
+/// One family's tables (`tables[t]` for `t` in `family`, source first)
+/// into `ranges` and the buckets. A table no rule needs is one range, one
+/// bucket.
+fn write_family<R: plain::Plain>(
+    maps: &RuleMaps<'_>,
+    ranges: &dyn MapCore,
+    generation: u32,
+    family: [usize; 2],
+    tables: &[AddressTable],
+    value: &dyn Fn(usize, u32) -> AddressClass,
+    range: impl Fn(&AddressTable, usize, AddressClass) -> R,
+) -> Result<()> {
+    let mut first = generation * RANGES_PER_GENERATION;
+    for (field, t) in [FILTER_SRC, FILTER_DST].into_iter().zip(family) {
+        let table = &tables[t];
+        let values: Vec<R> = (0..table.starts.len())
+            .map(|i| range(table, i, value(field, table.classes[i])))
+            .collect();
+        write_array(ranges, first, &values)?;
+        let buckets: Vec<Bucket> = table
+            .buckets
+            .iter()
+            .map(|&(low, high)| Bucket {
+                first: first + low,
+                last: first + high,
+            })
+            .collect();
+        write_array(maps.buckets, bucket_slot(generation, t as u32, 0), &buckets)?;
+        first += values.len() as u32;
     }
-}
-
-impl<T, H> Default for Networks<T, H> {
-    fn default() -> Self {
-        Networks {
-            trie_keys: Vec::new(),
-            trie_values: Vec::new(),
-            host_keys: Vec::new(),
-            host_values: Vec::new(),
-        }
-    }
+    Ok(())
 }
 
 /// Writes `values` into consecutive slots of an array map from `first` on,

@@ -14,10 +14,9 @@ use crate::helpers::map_lookup_elem;
 const BPF_MAP_TYPE_HASH: usize = 1;
 const BPF_MAP_TYPE_ARRAY: usize = 2;
 const BPF_MAP_TYPE_PERCPU_ARRAY: usize = 6;
-const BPF_MAP_TYPE_LPM_TRIE: usize = 11;
 const BPF_MAP_TYPE_RINGBUF: usize = 27;
-/// LPM tries must not be preallocated; the rule hash need not be (its
-/// memory is taken as rules come, not all at start-up).
+/// The rule hash need not be preallocated (its memory is taken as rules
+/// come, not all at start-up).
 const BPF_F_NO_PREALLOC: usize = 1;
 
 /// Default ring buffer size; user space resizes it before load.
@@ -105,48 +104,34 @@ btf_map!(
 );
 
 btf_map!(
-    /// The class of an IPv4 source or destination: that of its longest
-    /// matching network.
-    v4_classes: V4ClassesDef {
-        r#type: *const [i32; BPF_MAP_TYPE_LPM_TRIE],
-        max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
-        map_flags: *const [i32; BPF_F_NO_PREALLOC],
-        key: *const Ipv4RuleKey,
-        value: *const AddressClass,
+    /// Per generation and address table: the buckets of its sorted ranges
+    /// (`bucket_slot`, `Plan::addresses`).
+    address_buckets: AddressBucketsDef {
+        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
+        max_entries: *const [i32; (GENERATIONS * ADDRESS_TABLES * MAX_BUCKETS) as usize],
+        key: *const u32,
+        value: *const Bucket,
     }
 );
 
 btf_map!(
-    /// The class of an IPv4 host of a field whose networks are mostly hosts
-    /// (`LOOKUP_HOSTS_*`), looked up before `v4_classes`.
-    v4_hosts: V4HostsDef {
-        r#type: *const [i32; BPF_MAP_TYPE_HASH],
-        max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
-        map_flags: *const [i32; BPF_F_NO_PREALLOC],
-        key: *const Ipv4HostKey,
-        value: *const AddressClass,
+    /// Per generation: the IPv4 ranges of both directions, each sorted by
+    /// start, with the class value of their longest matching network.
+    v4_ranges: V4RangesDef {
+        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
+        max_entries: *const [i32; (GENERATIONS * RANGES_PER_GENERATION) as usize],
+        key: *const u32,
+        value: *const V4Range,
     }
 );
 
 btf_map!(
-    /// As `v4_hosts`, for IPv6.
-    v6_hosts: V6HostsDef {
-        r#type: *const [i32; BPF_MAP_TYPE_HASH],
-        max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
-        map_flags: *const [i32; BPF_F_NO_PREALLOC],
-        key: *const Ipv6HostKey,
-        value: *const AddressClass,
-    }
-);
-
-btf_map!(
-    /// As `v4_classes`, for IPv6.
-    v6_classes: V6ClassesDef {
-        r#type: *const [i32; BPF_MAP_TYPE_LPM_TRIE],
-        max_entries: *const [i32; MAX_ADDRESS_RULES as usize],
-        map_flags: *const [i32; BPF_F_NO_PREALLOC],
-        key: *const Ipv6RuleKey,
-        value: *const AddressClass,
+    /// As `v4_ranges`, for IPv6.
+    v6_ranges: V6RangesDef {
+        r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
+        max_entries: *const [i32; (GENERATIONS * RANGES_PER_GENERATION) as usize],
+        key: *const u32,
+        value: *const V6Range,
     }
 );
 

@@ -19,9 +19,9 @@ use core::ptr::{null, read_volatile, write_volatile};
 
 use crate::abi::*;
 use crate::maps::{
-    class_at, class_rules, flag_classes, icmp_classes, iface_classes, lookup_or, lookup_ptr,
-    packet_classes, plans, port_classes, proto_classes, rule_generation, v4_classes, v4_hosts,
-    v6_classes, v6_hosts,
+    address_buckets, class_at, class_rules, flag_classes, icmp_classes, iface_classes, lookup_or,
+    lookup_ptr, packet_classes, plans, port_classes, proto_classes, rule_generation, v4_ranges,
+    v6_ranges,
 };
 
 /// What decided a packet.
@@ -107,21 +107,11 @@ fn classes_of(notice: &Notice, generation: u32, plan: &Plan, out: &mut PacketCla
     };
     unsafe { write_volatile(out, fresh) };
     let v4 = notice.ip_version == 4;
-    // (host table, trie) of each direction.
-    let (src_lookups, dst_lookups) = if v4 {
-        (
-            (LOOKUP_HOSTS_SRC_V4, LOOKUP_SRC_V4),
-            (LOOKUP_HOSTS_DST_V4, LOOKUP_DST_V4),
-        )
-    } else {
-        (
-            (LOOKUP_HOSTS_SRC_V6, LOOKUP_SRC_V6),
-            (LOOKUP_HOSTS_DST_V6, LOOKUP_DST_V6),
-        )
-    };
-    let src = address_class(notice, generation, DIRECTION_SRC, lookups, src_lookups);
+    // The address tables of this family (`ADDRESS_TABLES` order).
+    let src_table = if v4 { 0 } else { 2 };
+    let src = address_class(notice, generation, plan, src_table);
     address_into(out, src, plan.absent[FILTER_SRC], DIRECTION_SRC);
-    let dst = address_class(notice, generation, DIRECTION_DST, lookups, dst_lookups);
+    let dst = address_class(notice, generation, plan, src_table + 1);
     address_into(out, dst, plan.absent[FILTER_DST], DIRECTION_DST);
     let classes = &mut out.key;
     if lookups & LOOKUP_IFACE != 0 {
@@ -309,55 +299,110 @@ fn in_shape(classes: &ClassKey, shape: u32, generation: u32) -> ClassKey {
     }
 }
 
-/// The class value of the source or destination address: that of its
-/// longest matching network, null where none matches. `(hosts, trie)`: the
-/// `LOOKUP_*` bits of the host table and the trie for this direction and
-/// family; a host found is the longest match.
+/// The class value of the source (`table` even) or destination address:
+/// that of the range it lies in, its longest matching network's. Null where
+/// no rule asks about the field in this family.
 #[inline(always)]
 fn address_class(
     notice: &Notice,
     generation: u32,
-    direction: u8,
-    lookups: u32,
-    (hosts, trie): (u32, u32),
+    plan: &Plan,
+    table: u32,
 ) -> *const AddressClass {
-    let addr = if direction == DIRECTION_SRC {
+    if plan.lookups & 1 << table == 0 {
+        return null();
+    }
+    let addr = if table % 2 == 0 {
         &notice.src_addr
     } else {
         &notice.dst_addr
     };
-    let v4 = notice.ip_version == 4;
-    let mut found: *const AddressClass = null();
-    if lookups & hosts != 0 {
-        found = if v4 {
-            let key = Ipv4HostKey {
-                generation: generation as u8,
-                direction,
-                _pad: [0; 2],
-                addr: [addr[0], addr[1], addr[2], addr[3]],
-            };
-            lookup_ptr::<_, _, AddressClass>(&v4_hosts, &key)
-        } else {
-            let key = Ipv6HostKey {
-                generation: generation as u8,
-                direction,
-                _pad: [0; 2],
-                addr: *addr,
-            };
-            lookup_ptr::<_, _, AddressClass>(&v6_hosts, &key)
-        };
+    let index = &plan.addresses[(table % ADDRESS_TABLES) as usize];
+    if notice.ip_version == 4 {
+        let key = u32::from_be_bytes([addr[0], addr[1], addr[2], addr[3]]);
+        range_of::<_, V4Range>(&v4_ranges, generation, table, index, key as u64, 0)
+    } else {
+        let mut hi = [0u8; 8];
+        let mut lo = [0u8; 8];
+        hi.copy_from_slice(&addr[..8]);
+        lo.copy_from_slice(&addr[8..]);
+        let (hi, lo) = (u64::from_be_bytes(hi), u64::from_be_bytes(lo));
+        range_of::<_, V6Range>(&v6_ranges, generation, table, index, hi, lo)
     }
-    if found.is_null() && lookups & trie != 0 {
-        found = if v4 {
-            let addr = [addr[0], addr[1], addr[2], addr[3]];
-            let key = Ipv4RuleKey::new(generation, direction, addr, 32);
-            lookup_ptr::<_, _, AddressClass>(&v4_classes, &key)
-        } else {
-            let key = Ipv6RuleKey::new(generation, direction, *addr, 128);
-            lookup_ptr::<_, _, AddressClass>(&v6_classes, &key)
-        };
+}
+
+/// A range of a sorted ranges array.
+trait SortedRange {
+    /// Whether the range starts at or below the address `hi`:`lo`.
+    fn starts_at_or_below(&self, hi: u64, lo: u64) -> bool;
+    fn value(&self) -> &AddressClass;
+}
+
+impl SortedRange for V4Range {
+    #[inline(always)]
+    fn starts_at_or_below(&self, hi: u64, _lo: u64) -> bool {
+        self.start as u64 <= hi
     }
-    found
+
+    #[inline(always)]
+    fn value(&self) -> &AddressClass {
+        &self.value
+    }
+}
+
+impl SortedRange for V6Range {
+    #[inline(always)]
+    fn starts_at_or_below(&self, hi: u64, lo: u64) -> bool {
+        self.start_hi < hi || (self.start_hi == hi && self.start_lo <= lo)
+    }
+
+    #[inline(always)]
+    fn value(&self) -> &AddressClass {
+        &self.value
+    }
+}
+
+/// The value of the range address `hi`:`lo` lies in: its bucket, then a
+/// binary search among the bucket's ranges (most hold none or one).
+#[inline(always)]
+fn range_of<M, R: SortedRange>(
+    ranges: &'static M,
+    generation: u32,
+    table: u32,
+    index: &AddressIndex,
+    hi: u64,
+    lo: u64,
+) -> *const AddressClass {
+    let slot = bucket_slot(generation, table, index.bucket(hi));
+    let bucket = lookup_ptr::<_, u32, Bucket>(&address_buckets, &slot);
+    if bucket.is_null() {
+        return null(); // never: an array slot
+    }
+    let Bucket { first, last } = unsafe { read_volatile(bucket) };
+    // The range is one of at..=at + left, and `at` starts at or below.
+    let (mut at, mut left) = (first, last.wrapping_sub(first));
+    for _ in 0..MAX_SEARCH_STEPS {
+        if left == 0 {
+            break;
+        }
+        let half = left - left / 2;
+        let middle = at.wrapping_add(half);
+        let range = lookup_ptr::<_, u32, R>(ranges, &middle);
+        if range.is_null() {
+            return null(); // never: user space writes slots that exist
+        }
+        if unsafe { (*range).starts_at_or_below(hi, lo) } {
+            at = middle;
+            left -= half;
+        } else {
+            left = half - 1;
+        }
+    }
+    let range = lookup_ptr::<_, u32, R>(ranges, &at);
+    if range.is_null() {
+        return null();
+    }
+    unsafe { (*range).value() }
 }
 
 #[inline(always)]

@@ -278,7 +278,6 @@ pub struct V6Range {
     pub _pad: u32,
 }
 
-
 /// Rule sets live in two generations; one index says which one packets use.
 pub const GENERATIONS: u32 = 2;
 

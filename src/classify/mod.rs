@@ -312,7 +312,9 @@ fn address_tables(f: &Fields) -> [AddressTable; abi::ADDRESS_TABLES as usize] {
             ),
             IpNet::V6(net) => (net.network().into(), net.broadcast().into()),
         };
-        let v6 = list.first().is_some_and(|&(net, _)| net.into().addr().is_ipv6());
+        let v6 = list
+            .first()
+            .is_some_and(|&(net, _)| net.into().addr().is_ipv6());
         AddressTable::new(
             list.iter().map(|&(net, class)| {
                 let (first, last) = ends(net.into());

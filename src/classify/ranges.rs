@@ -180,9 +180,9 @@ mod tests {
             let table = AddressTable::new(networks.clone(), v6);
             assert_eq!(table.starts[0], 0);
             assert!(table.starts.windows(2).all(|w| w[0] < w[1]));
-            let edges = networks
-                .iter()
-                .flat_map(|&(first, last, _)| [first, first.wrapping_sub(1), last, last.wrapping_add(1)]);
+            let edges = networks.iter().flat_map(|&(first, last, _)| {
+                [first, first.wrapping_sub(1), last, last.wrapping_add(1)]
+            });
             let probes: Vec<u128> = edges
                 .chain(anchors.iter().copied())
                 .chain((0..50).map(|_| space(&mut rng)))

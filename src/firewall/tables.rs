@@ -177,10 +177,26 @@ fn write_addresses(
         _pad: 0,
     };
     let tables = &compiled.addresses;
-    write_family(maps, maps.v4_ranges, generation, [0, 1], tables, value, v4_start)
-        .context("writing IPv4 classes")?;
-    write_family(maps, maps.v6_ranges, generation, [2, 3], tables, value, v6_start)
-        .context("writing IPv6 classes")
+    write_family(
+        maps,
+        maps.v4_ranges,
+        generation,
+        [0, 1],
+        tables,
+        value,
+        v4_start,
+    )
+    .context("writing IPv4 classes")?;
+    write_family(
+        maps,
+        maps.v6_ranges,
+        generation,
+        [2, 3],
+        tables,
+        value,
+        v6_start,
+    )
+    .context("writing IPv6 classes")
 }
 
 /// One family's tables (`tables[t]` for `t` in `family`, source first)

@@ -259,26 +259,44 @@ enum Transport {
 /// that skipped, missed and found shapes reach the next in one state.
 #[inline(always)]
 fn first_match(classes: &mut PacketClasses, generation: u32, plan: &Plan) -> ClassEntry {
-    for i in 0..SHAPES as usize {
-        let first_order = unsafe { read_volatile(&classes.first.order) };
-        if i as u32 >= plan.shape_count || plan.first_order[i] > first_order {
-            break;
-        }
-        let shape = plan.shape_list[i] as u32;
-        let shapes = unsafe { read_volatile(&classes.shapes) };
-        if shapes.wrapping_shr(shape) & 1 == 0 {
-            continue;
-        }
-        let key = in_shape(&unsafe { read_volatile(&classes.key) }, shape, generation);
-        let entry = lookup_ptr::<_, _, ClassEntry>(&class_rules, &key);
-        if !entry.is_null() {
-            let entry = unsafe { read_volatile(entry) };
-            if entry.order < first_order {
-                store(&mut classes.first, entry);
-            }
+    // Unrolled: the verifier checks each step once, where a loop of unknown
+    // length has it check the body again and again in every state it was
+    // entered in.
+    macro_rules! steps {
+        ($($i:literal)*) => {
+            $(
+                if !shape_step($i, classes, generation, plan) {
+                    return unsafe { read_volatile(&classes.first) };
+                }
+            )*
+        };
+    }
+    steps!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
+    unsafe { read_volatile(&classes.first) }
+}
+
+/// Looks up the `i`th listed shape into `classes.first`; false once no
+/// later shape can hold a rule before the one found.
+#[inline(always)]
+fn shape_step(i: usize, classes: &mut PacketClasses, generation: u32, plan: &Plan) -> bool {
+    let first_order = unsafe { read_volatile(&classes.first.order) };
+    if i as u32 >= plan.shape_count || plan.first_order[i % SHAPES as usize] > first_order {
+        return false;
+    }
+    let shape = plan.shape_list[i % SHAPES as usize] as u32;
+    let shapes = unsafe { read_volatile(&classes.shapes) };
+    if shapes.wrapping_shr(shape) & 1 == 0 {
+        return true;
+    }
+    let key = in_shape(&unsafe { read_volatile(&classes.key) }, shape, generation);
+    let entry = lookup_ptr::<_, _, ClassEntry>(&class_rules, &key);
+    if !entry.is_null() {
+        let entry = unsafe { read_volatile(entry) };
+        if entry.order < first_order {
+            store(&mut classes.first, entry);
         }
     }
-    unsafe { read_volatile(&classes.first) }
+    true
 }
 
 /// `classes` as the key of `shape`'s table: zero outside its groups.

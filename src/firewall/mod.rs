@@ -20,6 +20,7 @@
 //! first, once never-used ones run out. Until then slot and id are the same
 //! number; [`Firewall::rule_of_slot`] translates either way.
 
+mod array_window;
 mod hits;
 mod tables;
 

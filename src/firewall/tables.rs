@@ -6,6 +6,7 @@
 use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, MapFlags};
 
+use super::array_window::ArrayWindow;
 use super::RuleMaps;
 use crate::abi::*;
 use crate::classify::{AddressTable, Compiled};
@@ -202,7 +203,7 @@ fn write_addresses(
 /// One family's tables (`tables[t]` for `t` in `family`, source first)
 /// into `ranges` and the buckets. A table no rule needs is one range, one
 /// bucket.
-fn write_family<R: plain::Plain>(
+fn write_family<R: plain::Plain + Sync>(
     maps: &RuleMaps<'_>,
     ranges: &dyn MapCore,
     generation: u32,
@@ -232,20 +233,41 @@ fn write_family<R: plain::Plain>(
     Ok(())
 }
 
-/// Writes `values` into consecutive slots of an array map from `first` on,
-/// in one batch.
-fn write_array<V: plain::Plain>(map: &dyn MapCore, first: u32, values: &[V]) -> Result<()> {
+/// Writes `values` into consecutive slots of an array map from `first` on:
+/// through a mapping of its values where it allows one, else in one batch.
+fn write_array<V: plain::Plain + Sync>(map: &dyn MapCore, first: u32, values: &[V]) -> Result<()> {
+    if let Some(mut window) = ArrayWindow::open(map) {
+        return window.write(first, values);
+    }
     let keys: Vec<u32> = (first..first + values.len() as u32).collect();
     write_entries(map, &keys, values)
 }
 
+/// Entries a hash batch takes before it is split between two threads: the
+/// kernel inserts at about a microsecond each, and hash buckets lock apart.
+const PARALLEL_BATCH: usize = 16_384;
+
 /// Puts `keys[i]` → `values[i]` into `map`: in batches where the kernel
-/// has them for this map type, else one by one.
-fn write_entries<K: plain::Plain, V: plain::Plain>(
+/// has them for this map type (a long one halved between two threads),
+/// else one by one.
+fn write_entries<K: plain::Plain + Sync, V: plain::Plain + Sync>(
     map: &dyn MapCore,
     keys: &[K],
     values: &[V],
 ) -> Result<()> {
+    if keys.len() >= PARALLEL_BATCH {
+        let half = keys.len() / 2;
+        let ((keys_a, keys_b), (values_a, values_b)) = (keys.split_at(half), values.split_at(half));
+        let fd = map.as_fd();
+        let (a, b) = std::thread::scope(|scope| {
+            let other = scope.spawn(move || update_batch(fd, keys_b, values_b));
+            let here = update_batch(fd, keys_a, values_a);
+            (here, other.join())
+        });
+        if a.is_ok() && matches!(b, Ok(Ok(()))) {
+            return Ok(());
+        }
+    }
     if keys.is_empty() {
         return Ok(());
     }
@@ -260,9 +282,38 @@ fn write_entries<K: plain::Plain, V: plain::Plain>(
     if batch.is_ok() {
         return Ok(());
     }
-    // LPM tries have no batch operations before 6.x.
+    // Hash maps have no batch operations before 5.6.
     for (key, value) in keys.iter().zip(values) {
         map.update(bytes_of(key), bytes_of(value), MapFlags::ANY)?;
+    }
+    Ok(())
+}
+
+/// One `BPF_MAP_UPDATE_BATCH` of `keys` and `values` into the map `fd`.
+fn update_batch<K: plain::Plain, V: plain::Plain>(
+    fd: std::os::fd::BorrowedFd<'_>,
+    keys: &[K],
+    values: &[V],
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut count = keys.len() as u32;
+    let opts = libbpf_rs::libbpf_sys::bpf_map_batch_opts {
+        sz: size_of::<libbpf_rs::libbpf_sys::bpf_map_batch_opts>() as _,
+        ..Default::default()
+    };
+    // SAFETY: keys and values hold `count` plain entries each, as the map
+    // takes them; libbpf reads them and writes back `count`.
+    let ret = unsafe {
+        libbpf_rs::libbpf_sys::bpf_map_update_batch(
+            fd.as_raw_fd(),
+            keys.as_ptr().cast(),
+            values.as_ptr().cast(),
+            &mut count,
+            &opts,
+        )
+    };
+    if ret < 0 {
+        return Err(std::io::Error::from_raw_os_error(-ret));
     }
     Ok(())
 }

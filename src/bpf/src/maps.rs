@@ -18,6 +18,9 @@ const BPF_MAP_TYPE_RINGBUF: usize = 27;
 /// The rule hash need not be preallocated (its memory is taken as rules
 /// come, not all at start-up).
 const BPF_F_NO_PREALLOC: usize = 1;
+/// Arrays user space writes through a mapping of their values (Linux 5.5):
+/// a copy in memory instead of a syscall's worth of work per slot.
+const BPF_F_MMAPABLE: usize = 1 << 10;
 
 /// Default ring buffer size; user space resizes it before load.
 const EVENTS_BYTES: usize = 256 * 1024;
@@ -109,6 +112,7 @@ btf_map!(
     address_buckets: AddressBucketsDef {
         r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
         max_entries: *const [i32; (GENERATIONS * ADDRESS_TABLES * MAX_BUCKETS) as usize],
+        map_flags: *const [i32; BPF_F_MMAPABLE],
         key: *const u32,
         value: *const Bucket,
     }
@@ -120,6 +124,7 @@ btf_map!(
     v4_ranges: V4RangesDef {
         r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
         max_entries: *const [i32; (GENERATIONS * RANGES_PER_GENERATION) as usize],
+        map_flags: *const [i32; BPF_F_MMAPABLE],
         key: *const u32,
         value: *const V4Range,
     }
@@ -130,6 +135,7 @@ btf_map!(
     v6_ranges: V6RangesDef {
         r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
         max_entries: *const [i32; (GENERATIONS * RANGES_PER_GENERATION) as usize],
+        map_flags: *const [i32; BPF_F_MMAPABLE],
         key: *const u32,
         value: *const V6Range,
     }
@@ -140,6 +146,7 @@ btf_map!(
     port_classes: PortClassesDef {
         r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
         max_entries: *const [i32; (GENERATIONS * 2 * PORT_DOMAIN) as usize],
+        map_flags: *const [i32; BPF_F_MMAPABLE],
         key: *const u32,
         value: *const ClassValue,
     }
@@ -150,6 +157,7 @@ btf_map!(
     proto_classes: ProtoClassesDef {
         r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
         max_entries: *const [i32; (GENERATIONS * PROTO_DOMAIN) as usize],
+        map_flags: *const [i32; BPF_F_MMAPABLE],
         key: *const u32,
         value: *const u32,
     }
@@ -160,6 +168,7 @@ btf_map!(
     icmp_classes: IcmpClassesDef {
         r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
         max_entries: *const [i32; (GENERATIONS * ICMP_DOMAIN) as usize],
+        map_flags: *const [i32; BPF_F_MMAPABLE],
         key: *const u32,
         value: *const u32,
     }
@@ -170,6 +179,7 @@ btf_map!(
     flag_classes: FlagClassesDef {
         r#type: *const [i32; BPF_MAP_TYPE_ARRAY],
         max_entries: *const [i32; (GENERATIONS * FLAGS_DOMAIN) as usize],
+        map_flags: *const [i32; BPF_F_MMAPABLE],
         key: *const u32,
         value: *const u32,
     }

@@ -480,7 +480,24 @@ pub struct PacketClasses {
     pub key: ClassKey,
     pub shapes: u32,
     pub first: ClassEntry,
+    pub slots: FieldSlots,
 }
+
+/// The slot each class array is looked up at for the packet (`*_UNKNOWN`
+/// where the walk could not read the field), `NO_SLOT` where the packet has
+/// no such field: class 0, and no lookup.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct FieldSlots {
+    pub proto: u32,
+    pub sport: u32,
+    pub dport: u32,
+    pub icmp: u32,
+    pub flags: u32,
+}
+
+/// A field the packet does not have (`FieldSlots`).
+pub const NO_SLOT: u32 = u32::MAX;
 
 /// Per-CPU hits of one rule.
 #[repr(C)]

@@ -99,31 +99,88 @@ pub fn decide(notice: &Notice, config: &Config) -> Decision {
 /// address-alone shapes they answer.
 #[inline(always)]
 fn classes_of(notice: &Notice, generation: u32, plan: &Plan, out: &mut PacketClasses) {
-    let lookups = plan.lookups;
     let fresh = PacketClasses {
         key: ClassKey::default(),
         shapes: plan.hashed,
         first: ClassEntry::NONE,
+        slots: field_slots(notice),
     };
+    // Each step below reads what it needs from map memory and leaves what it
+    // found there: the paths through one step (protocols, families, fields
+    // present or not) meet at the next in one state, instead of carrying
+    // their differences through every later step.
     unsafe { write_volatile(out, fresh) };
-    let v4 = notice.ip_version == 4;
     // The address tables of this family (`ADDRESS_TABLES` order).
-    let src_table = if v4 { 0 } else { 2 };
+    let src_table = if notice.ip_version == 4 { 0 } else { 2 };
     let src = address_class(notice, generation, plan, src_table);
     address_into(out, src, plan.absent[FILTER_SRC], DIRECTION_SRC);
     let dst = address_class(notice, generation, plan, src_table + 1);
     address_into(out, dst, plan.absent[FILTER_DST], DIRECTION_DST);
-    let classes = &mut out.key;
-    if lookups & LOOKUP_IFACE != 0 {
+    if wants(plan, LOOKUP_IFACE) {
         let key = IfaceKey {
             generation,
             ifindex: notice.ifindex,
         };
-        store(&mut classes.iface, class_at(&iface_classes, &key) as u8);
+        store(&mut out.key.iface, class_at(&iface_classes, &key) as u8);
     }
+    if wants(plan, LOOKUP_PROTO) {
+        let slot = unsafe { read_volatile(&out.slots.proto) };
+        let class = small_class(&proto_classes, generation, PROTO_DOMAIN, slot);
+        store(&mut out.key.proto, class);
+    }
+    if wants(plan, LOOKUP_SPORT) {
+        let slot = unsafe { read_volatile(&out.slots.sport) };
+        let shapes = if slot == NO_SLOT {
+            plan.absent[FILTER_SPORT]
+        } else {
+            let value = port_class(generation, DIRECTION_SRC, slot);
+            store(&mut out.key.sport, value.class as u16);
+            value.shapes
+        };
+        keep_shapes(out, shapes);
+    }
+    if wants(plan, LOOKUP_DPORT) {
+        let slot = unsafe { read_volatile(&out.slots.dport) };
+        let shapes = if slot == NO_SLOT {
+            plan.absent[FILTER_DPORT]
+        } else {
+            let value = port_class(generation, DIRECTION_DST, slot);
+            store(&mut out.key.dport, value.class as u16);
+            value.shapes
+        };
+        keep_shapes(out, shapes);
+    }
+    if wants(plan, LOOKUP_ICMP) {
+        let slot = unsafe { read_volatile(&out.slots.icmp) };
+        if slot != NO_SLOT {
+            let class = small_class(&icmp_classes, generation, ICMP_DOMAIN, slot);
+            store(&mut out.key.icmp, class);
+        }
+    }
+    if wants(plan, LOOKUP_FLAGS) {
+        let slot = unsafe { read_volatile(&out.slots.flags) };
+        if slot != NO_SLOT {
+            let class = small_class(&flag_classes, generation, FLAGS_DOMAIN, slot);
+            store(&mut out.key.flags, class);
+        }
+    }
+}
 
+/// Whether the plan looks up a field (`LOOKUP_*`), read afresh each time so
+/// that no register carries what an earlier test learned.
+#[inline(always)]
+fn wants(plan: &Plan, lookup: u32) -> bool {
+    let lookups = unsafe { read_volatile(&plan.lookups) };
+    lookups & lookup != 0
+}
+
+/// The class array slots of the packet's protocol, ports, ICMP type and
+/// code, and TCP flags.
+#[inline(always)]
+fn field_slots(notice: &Notice) -> FieldSlots {
     let proto = notice.l4_proto;
     let read = notice.depth >= DEPTH_L4;
+    let v4 = notice.ip_version == 4;
     // Where the walk stopped inside the extension chain, no transport field
     // is known; a non-first fragment has none.
     let (proto_slot, transport) = if !read && is_extension_header(notice.ip_version, proto) {
@@ -135,12 +192,6 @@ fn classes_of(notice: &Notice, generation: u32, plan: &Plan, out: &mut PacketCla
     } else {
         (proto as u32, Transport::Unknown)
     };
-    if lookups & LOOKUP_PROTO != 0 {
-        store(
-            &mut classes.proto,
-            small_class(&proto_classes, generation, PROTO_DOMAIN, proto_slot),
-        );
-    }
     let (ports, icmp, flags) = match proto {
         _ if proto_slot == PROTO_UNKNOWN => (true, true, true),
         IPPROTO_TCP => (true, false, true),
@@ -149,57 +200,19 @@ fn classes_of(notice: &Notice, generation: u32, plan: &Plan, out: &mut PacketCla
         IPPROTO_ICMPV6 if !v4 => (false, true, false),
         _ => (false, false, false),
     };
-    let slot_of = |value: u32, unknown: u32| match transport {
-        Transport::Read => Some(value),
-        Transport::Unknown => Some(unknown),
-        Transport::Absent => None,
+    let slot = |has: bool, value: u32, unknown: u32| match transport {
+        _ if !has => NO_SLOT,
+        Transport::Read => value,
+        Transport::Unknown => unknown,
+        Transport::Absent => NO_SLOT,
     };
-    let port_slot = |port: u16| {
-        if ports {
-            slot_of(port as u32, PORT_UNKNOWN)
-        } else {
-            None
-        }
-    };
-    if lookups & LOOKUP_SPORT != 0 {
-        let shapes = match port_slot(notice.src_port) {
-            Some(slot) => {
-                let value = port_class(generation, DIRECTION_SRC, slot);
-                store(&mut out.key.sport, value.class as u16);
-                value.shapes
-            }
-            None => plan.absent[FILTER_SPORT],
-        };
-        keep_shapes(out, shapes);
-    }
-    if lookups & LOOKUP_DPORT != 0 {
-        let shapes = match port_slot(notice.dst_port) {
-            Some(slot) => {
-                let value = port_class(generation, DIRECTION_DST, slot);
-                store(&mut out.key.dport, value.class as u16);
-                value.shapes
-            }
-            None => plan.absent[FILTER_DPORT],
-        };
-        keep_shapes(out, shapes);
-    }
-    let classes = &mut out.key;
-    if icmp && lookups & LOOKUP_ICMP != 0 {
-        let value = (notice.icmp_type as u32) << 8 | notice.icmp_code as u32;
-        if let Some(slot) = slot_of(value, ICMP_UNKNOWN) {
-            store(
-                &mut classes.icmp,
-                small_class(&icmp_classes, generation, ICMP_DOMAIN, slot),
-            );
-        }
-    }
-    if flags && lookups & LOOKUP_FLAGS != 0 {
-        if let Some(slot) = slot_of(notice.tcp_flags as u32, FLAGS_UNKNOWN) {
-            store(
-                &mut classes.flags,
-                small_class(&flag_classes, generation, FLAGS_DOMAIN, slot),
-            );
-        }
+    let icmp_value = (notice.icmp_type as u32) << 8 | notice.icmp_code as u32;
+    FieldSlots {
+        proto: proto_slot,
+        sport: slot(ports, notice.src_port as u32, PORT_UNKNOWN),
+        dport: slot(ports, notice.dst_port as u32, PORT_UNKNOWN),
+        icmp: slot(icmp, icmp_value, ICMP_UNKNOWN),
+        flags: slot(flags, notice.tcp_flags as u32, FLAGS_UNKNOWN),
     }
 }
 
@@ -321,12 +334,7 @@ fn in_shape(classes: &ClassKey, shape: u32, generation: u32) -> ClassKey {
 /// that of the range it lies in, its longest matching network's. Null where
 /// no rule asks about the field in this family.
 #[inline(always)]
-fn address_class(
-    notice: &Notice,
-    generation: u32,
-    plan: &Plan,
-    table: u32,
-) -> *const AddressClass {
+fn address_class(notice: &Notice, generation: u32, plan: &Plan, table: u32) -> *const AddressClass {
     if plan.lookups & 1 << table == 0 {
         return null();
     }

@@ -338,7 +338,7 @@ fn address_class(notice: &Notice, generation: u32, plan: &Plan, table: u32) -> *
     if plan.lookups & 1 << table == 0 {
         return null();
     }
-    let addr = if table % 2 == 0 {
+    let addr = if table.is_multiple_of(2) {
         &notice.src_addr
     } else {
         &notice.dst_addr

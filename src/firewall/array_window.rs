@@ -2,6 +2,8 @@
 //! in memory, where a batch update costs a syscall's worth of copying per
 //! slot (65,537 port classes: 17 ms through the syscall, well under one
 //! this way). Only arrays created `BPF_F_MMAPABLE` (Linux 5.5) allow it.
+//! The kernel maps every page of the window at once, so a window covers
+//! just the slots written.
 
 use std::os::fd::AsRawFd;
 use std::ptr::{self, NonNull};
@@ -9,57 +11,75 @@ use std::ptr::{self, NonNull};
 use anyhow::{ensure, Result};
 use libbpf_rs::MapCore;
 
-/// All of one array map's values, mapped into this process.
+/// Some slots of one array map's values, mapped into this process.
 pub(super) struct ArrayWindow {
-    values: NonNull<u8>,
+    /// The start of the mapping: the page that holds slot `first`.
+    pages: NonNull<u8>,
+    len: usize,
+    /// Where slot `first` lies in the mapping.
+    offset: usize,
+    first: usize,
+    slots: usize,
     /// Bytes from one value to the next: the value size rounded up to 8.
     stride: usize,
-    slots: usize,
 }
 
 impl ArrayWindow {
-    /// Maps `map`'s values; `None` where the map does not allow it.
-    pub(super) fn open(map: &dyn MapCore) -> Option<ArrayWindow> {
+    /// Maps slots `first..first + slots` of `map`; `None` where the map
+    /// does not allow it, or has no such slots.
+    pub(super) fn open(map: &dyn MapCore, first: u32, slots: usize) -> Option<ArrayWindow> {
         let stride = (map.value_size() as usize).next_multiple_of(8);
-        let slots = map.max_entries() as usize;
-        // SAFETY: a fresh shared mapping of the map's fd; the kernel checks
-        // that the length fits the map.
-        let values = unsafe {
+        let first = first as usize;
+        if first + slots > map.max_entries() as usize {
+            return None;
+        }
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let start = first * stride / page * page;
+        let end = (first + slots) * stride;
+        let len = (end - start).max(1);
+        // SAFETY: a fresh shared mapping of the map's fd at a page offset;
+        // the kernel checks that it lies inside the map.
+        let pages = unsafe {
             libc::mmap(
                 ptr::null_mut(),
-                stride * slots,
+                len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED,
                 map.as_fd().as_raw_fd(),
-                0,
+                start as libc::off_t,
             )
         };
-        if values == libc::MAP_FAILED {
+        if pages == libc::MAP_FAILED {
             return None;
         }
         Some(ArrayWindow {
-            values: NonNull::new(values.cast())?,
-            stride,
+            pages: NonNull::new(pages.cast())?,
+            len,
+            offset: first * stride - start,
+            first,
             slots,
+            stride,
         })
     }
 
-    /// Writes `values` into the slots from `first` on.
-    pub(super) fn write<V: plain::Plain>(&mut self, first: u32, values: &[V]) -> Result<()> {
-        let (first, size) = (first as usize, size_of::<V>());
+    /// Writes `values` into the window's slots from its first on.
+    pub(super) fn write<V: plain::Plain>(&mut self, values: &[V]) -> Result<()> {
+        let size = size_of::<V>();
         ensure!(
-            size <= self.stride && first + values.len() <= self.slots,
-            "{} values of {size} bytes from slot {first} do not fit an array of {} slots of {}",
+            size <= self.stride && values.len() <= self.slots,
+            "{} values of {size} bytes do not fit {} slots of {} from slot {}",
             values.len(),
             self.slots,
-            self.stride
+            self.stride,
+            self.first
         );
         // SAFETY: the slots are inside the mapping (checked above), and
         // plain data may be copied as bytes.
         unsafe {
-            let base = self.values.as_ptr().add(first * self.stride);
+            let base = self.pages.as_ptr().add(self.offset);
             if size == self.stride {
-                ptr::copy_nonoverlapping(values.as_ptr().cast(), base, size * values.len());
+                ptr::copy_nonoverlapping(values.as_ptr().cast(), base, size_of_val(values));
             } else {
                 for (i, value) in values.iter().enumerate() {
                     let bytes: *const u8 = (value as *const V).cast();
@@ -74,6 +94,6 @@ impl ArrayWindow {
 impl Drop for ArrayWindow {
     fn drop(&mut self) {
         // SAFETY: the mapping `open` made, unmapped once.
-        unsafe { libc::munmap(self.values.as_ptr().cast(), self.stride * self.slots) };
+        unsafe { libc::munmap(self.pages.as_ptr().cast(), self.len) };
     }
 }

@@ -3,7 +3,13 @@
 //! entries of every shape, the plan; and the hash keys written, so that the
 //! generation can be cleared again.
 
+use std::ffi::c_void;
+use std::io;
+use std::ops::Range;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
 use anyhow::{Context, Result};
+use libbpf_rs::libbpf_sys;
 use libbpf_rs::{MapCore, MapFlags};
 
 use super::array_window::ArrayWindow;
@@ -236,16 +242,34 @@ fn write_family<R: plain::Plain + Sync>(
 /// Writes `values` into consecutive slots of an array map from `first` on:
 /// through a mapping of its values where it allows one, else in one batch.
 fn write_array<V: plain::Plain + Sync>(map: &dyn MapCore, first: u32, values: &[V]) -> Result<()> {
-    if let Some(mut window) = ArrayWindow::open(map) {
-        return window.write(first, values);
+    if values.is_empty() {
+        return Ok(());
+    }
+    if let Some(mut window) = ArrayWindow::open(map, first, values.len()) {
+        return window.write(values);
     }
     let keys: Vec<u32> = (first..first + values.len() as u32).collect();
     write_entries(map, &keys, values)
 }
 
 /// Entries a hash batch takes before it is split between two threads: the
-/// kernel inserts at about a microsecond each, and hash buckets lock apart.
+/// kernel inserts and deletes at about a microsecond each, and hash buckets
+/// lock apart.
 const PARALLEL_BATCH: usize = 16_384;
+
+/// Runs `batch` over both halves of `0..len` at once, on two threads; true
+/// where both went through. Short work runs nowhere (false).
+fn in_halves(len: usize, batch: impl Fn(Range<usize>) -> io::Result<()> + Sync) -> bool {
+    if len < PARALLEL_BATCH {
+        return false;
+    }
+    let half = len / 2;
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| batch(half..len));
+        let here = batch(0..half);
+        here.is_ok() && matches!(other.join(), Ok(Ok(())))
+    })
+}
 
 /// Puts `keys[i]` → `values[i]` into `map`: in batches where the kernel
 /// has them for this map type (a long one halved between two threads),
@@ -255,20 +279,17 @@ fn write_entries<K: plain::Plain + Sync, V: plain::Plain + Sync>(
     keys: &[K],
     values: &[V],
 ) -> Result<()> {
-    if keys.len() >= PARALLEL_BATCH {
-        let half = keys.len() / 2;
-        let ((keys_a, keys_b), (values_a, values_b)) = (keys.split_at(half), values.split_at(half));
-        let fd = map.as_fd();
-        let (a, b) = std::thread::scope(|scope| {
-            let other = scope.spawn(move || update_batch(fd, keys_b, values_b));
-            let here = update_batch(fd, keys_a, values_a);
-            (here, other.join())
-        });
-        if a.is_ok() && matches!(b, Ok(Ok(()))) {
-            return Ok(());
-        }
-    }
-    if keys.is_empty() {
+    let fd = map.as_fd();
+    if keys.is_empty()
+        || in_halves(keys.len(), |part| {
+            batch(
+                libbpf_sys::bpf_map_update_batch,
+                fd,
+                &keys[part.clone()],
+                &values[part],
+            )
+        })
+    {
         return Ok(());
     }
     let (key_bytes, value_bytes) = (slice_bytes(keys), slice_bytes(values));
@@ -289,38 +310,15 @@ fn write_entries<K: plain::Plain + Sync, V: plain::Plain + Sync>(
     Ok(())
 }
 
-/// One `BPF_MAP_UPDATE_BATCH` of `keys` and `values` into the map `fd`.
-fn update_batch<K: plain::Plain, V: plain::Plain>(
-    fd: std::os::fd::BorrowedFd<'_>,
-    keys: &[K],
-    values: &[V],
-) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let mut count = keys.len() as u32;
-    let opts = libbpf_rs::libbpf_sys::bpf_map_batch_opts {
-        sz: size_of::<libbpf_rs::libbpf_sys::bpf_map_batch_opts>() as _,
-        ..Default::default()
-    };
-    // SAFETY: keys and values hold `count` plain entries each, as the map
-    // takes them; libbpf reads them and writes back `count`.
-    let ret = unsafe {
-        libbpf_rs::libbpf_sys::bpf_map_update_batch(
-            fd.as_raw_fd(),
-            keys.as_ptr().cast(),
-            values.as_ptr().cast(),
-            &mut count,
-            &opts,
-        )
-    };
-    if ret < 0 {
-        return Err(std::io::Error::from_raw_os_error(-ret));
-    }
-    Ok(())
-}
-
-/// Deletes `keys` from `map`, in batches where the kernel has them.
-fn delete_entries<K: plain::Plain>(map: &dyn MapCore, keys: &[K]) -> Result<()> {
-    if keys.is_empty() {
+/// Deletes `keys` from `map`, in batches where the kernel has them (a long
+/// one halved between two threads).
+fn delete_entries<K: plain::Plain + Sync>(map: &dyn MapCore, keys: &[K]) -> Result<()> {
+    let fd = map.as_fd();
+    if keys.is_empty()
+        || in_halves(keys.len(), |part| {
+            batch(delete_batch, fd, &keys[part], &[0u8; 0])
+        })
+    {
         return Ok(());
     }
     let batch = map.delete_batch(
@@ -337,6 +335,56 @@ fn delete_entries<K: plain::Plain>(map: &dyn MapCore, keys: &[K]) -> Result<()> 
             Err(err) if err.kind() == libbpf_rs::ErrorKind::NotFound => {}
             other => other?,
         }
+    }
+    Ok(())
+}
+
+/// A libbpf batch operation: fd, keys, values, count, options.
+type BatchOp = unsafe extern "C" fn(
+    i32,
+    *const c_void,
+    *const c_void,
+    *mut u32,
+    *const libbpf_sys::bpf_map_batch_opts,
+) -> i32;
+
+/// `bpf_map_delete_batch` as a [`BatchOp`] (it takes no values).
+unsafe extern "C" fn delete_batch(
+    fd: i32,
+    keys: *const c_void,
+    _values: *const c_void,
+    count: *mut u32,
+    opts: *const libbpf_sys::bpf_map_batch_opts,
+) -> i32 {
+    // SAFETY: as the caller of a `BatchOp` promises.
+    unsafe { libbpf_sys::bpf_map_delete_batch(fd, keys, count, opts) }
+}
+
+/// One batch operation over `keys` (and `values`, where it takes them).
+fn batch<K: plain::Plain, V: plain::Plain>(
+    op: BatchOp,
+    fd: BorrowedFd<'_>,
+    keys: &[K],
+    values: &[V],
+) -> io::Result<()> {
+    let mut count = keys.len() as u32;
+    let opts = libbpf_sys::bpf_map_batch_opts {
+        sz: size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
+        ..Default::default()
+    };
+    // SAFETY: keys (and values) hold `count` plain entries each, as the map
+    // takes them; libbpf reads them and writes back `count`.
+    let ret = unsafe {
+        op(
+            fd.as_raw_fd(),
+            keys.as_ptr().cast(),
+            values.as_ptr().cast(),
+            &mut count,
+            &opts,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::from_raw_os_error(-ret));
     }
     Ok(())
 }

@@ -118,19 +118,24 @@ impl Installed {
         write_entries(maps.ifaces, &installed.ifaces, &iface_classes)
             .context("writing interface classes")?;
 
+        // Shapes of one address field alone are answered by its class
+        // value: their entries are never looked up, so they are not written.
         let table_base = (generation * SHAPES) as u8;
-        installed.entries = compiled
+        let looked_up: Vec<&(ClassKey, u32)> = compiled
             .entries
+            .iter()
+            .filter(|(key, _)| compiled.plan.hashed & 1 << key.table != 0)
+            .collect();
+        installed.entries = looked_up
             .iter()
             .map(|(key, _)| ClassKey {
                 table: table_base + key.table,
                 ..*key
             })
             .collect();
-        let values: Vec<ClassEntry> = compiled
-            .entries
+        let values: Vec<ClassEntry> = looked_up
             .iter()
-            .map(|&(_, order)| entry_of(order))
+            .map(|&&(_, order)| entry_of(order))
             .collect();
         write_entries(maps.entries, &installed.entries, &values).context("writing the rules")?;
 

@@ -34,6 +34,14 @@ const _: () = assert!(size_of::<ipv6hdr>() == IPV6_HLEN);
 const L2_OFFSET_MASK: usize = 63;
 const _: () = assert!(ETH_HLEN + MAX_VLAN_TAGS * VLAN_HLEN <= L2_OFFSET_MASK);
 
+/// Covers the position after any IP header (at most 60 bytes of IPv4).
+const IP_OFFSET_MASK: usize = 255;
+const _: () = assert!(L2_OFFSET_MASK + 60 <= IP_OFFSET_MASK);
+/// Covers any datagram's end: IP length fields count to 65,535, and what
+/// the walk reads lies before the frame's end, which the verifier keeps
+/// below 65,536 bytes from its start.
+const LIMIT_OFFSET_MASK: usize = 0x1ffff;
+
 /// The fixed part of an AH (RFC 4302): next header, length, reserved, SPI,
 /// sequence number.
 const AH_FIXED_LEN: usize = 12;
@@ -169,6 +177,10 @@ fn walk(cursor: &mut Cursor, notice: &mut Notice) -> Option<()> {
     let Next::Header(next) = next else {
         return Some(());
     };
+    // IPv4 and IPv6 leave the position and the datagram's end at offsets of
+    // their own; made unknown offsets, both walk on in one verifier state.
+    cursor.pos = frame + merged(cursor.pos - frame, IP_OFFSET_MASK);
+    cursor.limit = frame + merged(cursor.limit - frame, LIMIT_OFFSET_MASK);
     match walk_extensions(cursor, notice, next)? {
         Next::Header(transport) => walk_l4(cursor, notice, transport),
         Next::Stop => Some(()),

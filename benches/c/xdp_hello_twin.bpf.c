@@ -50,7 +50,7 @@
 #define RULE_NONE 0xffffffffu
 #define GENERATIONS 2
 #define MAX_RULES (GENERATIONS * 65536)
-#define MAX_ADDRESS_RULES (GENERATIONS * 65536)
+#define MAX_NETWORKS 65536
 #define DIRECTION_SRC 0
 #define DIRECTION_DST 1
 #define NOTICES_ALL 0
@@ -73,10 +73,11 @@
 #define LOOKUP_ICMP (1u << 7)
 #define LOOKUP_FLAGS (1u << 8)
 #define LOOKUP_IFACE (1u << 9)
-#define LOOKUP_HOSTS_SRC_V4 (1u << 10)
-#define LOOKUP_HOSTS_DST_V4 (1u << 11)
-#define LOOKUP_HOSTS_SRC_V6 (1u << 12)
-#define LOOKUP_HOSTS_DST_V6 (1u << 13)
+
+#define RANGES_PER_GENERATION (2 * MAX_NETWORKS + 2)
+#define ADDRESS_TABLES 4
+#define MAX_BUCKETS (1 << 16)
+#define MAX_SEARCH_STEPS 18
 
 #define FILTER_SRC 0
 #define FILTER_DST 1
@@ -92,7 +93,7 @@
 #define FLAGS_DOMAIN (256 + 1)
 #define FLAGS_UNKNOWN 256
 #define MAX_IFACE_CLASSES 255
-#define RULE_KEY_PREFIX_BITS 16
+#define NO_SLOT 0xffffffffu
 
 #define HITS_PER_PAGE 2048
 #define HIT_PAGES (MAX_RULES / HITS_PER_PAGE)
@@ -133,20 +134,15 @@ struct CounterBlock {
 	__u64 slots[COUNTER_SLOTS];
 };
 
-struct Ipv4RuleKey {
-	__u32 prefixlen;
-	__u8 generation;
-	__u8 direction;
-	__u8 addr[4];
-	__u8 _pad[2];
+struct AddressIndex {
+	__u64 base;
+	__u32 shift;
+	__u32 last_bucket;
 };
 
-struct Ipv6RuleKey {
-	__u32 prefixlen;
-	__u8 generation;
-	__u8 direction;
-	__u8 addr[16];
-	__u8 _pad[2];
+struct Bucket {
+	__u32 first;
+	__u32 last;
 };
 
 struct Plan {
@@ -158,20 +154,8 @@ struct Plan {
 	__u32 first_order[SHAPES];
 	__u32 hashed;
 	__u32 absent[4];
-};
-
-struct Ipv4HostKey {
-	__u8 generation;
-	__u8 direction;
-	__u8 _pad[2];
-	__u8 addr[4];
-};
-
-struct Ipv6HostKey {
-	__u8 generation;
-	__u8 direction;
-	__u8 _pad[2];
-	__u8 addr[16];
+	__u32 _pad;
+	struct AddressIndex addresses[ADDRESS_TABLES];
 };
 
 struct ClassKey {
@@ -205,10 +189,31 @@ struct AddressClass {
 	struct ClassEntry alone;
 };
 
+struct V4Range {
+	__u32 start;
+	struct AddressClass value;
+};
+
+struct V6Range {
+	__u64 start_hi;
+	__u64 start_lo;
+	struct AddressClass value;
+	__u32 _pad;
+};
+
+struct FieldSlots {
+	__u32 proto;
+	__u32 sport;
+	__u32 dport;
+	__u32 icmp;
+	__u32 flags;
+};
+
 struct PacketClasses {
 	struct ClassKey key;
 	__u32 shapes;
 	struct ClassEntry first;
+	struct FieldSlots slots;
 };
 
 struct RuleHits {
@@ -271,10 +276,13 @@ _Static_assert(sizeof(struct Config) == 104, "Config as in src/abi.rs");
 _Static_assert(sizeof(struct NoticeScratch) == 32768, "NoticeScratch as in capture.rs");
 _Static_assert(sizeof(struct ClassKey) == 20, "ClassKey as in src/abi.rs");
 _Static_assert(sizeof(struct ClassEntry) == 12, "ClassEntry as in src/abi.rs");
-_Static_assert(sizeof(struct Plan) == 196, "Plan as in src/abi.rs");
+_Static_assert(sizeof(struct Plan) == 264, "Plan as in src/abi.rs");
 _Static_assert(sizeof(struct AddressClass) == 20, "AddressClass as in src/abi.rs");
-_Static_assert(sizeof(struct PacketClasses) == 36, "PacketClasses as in src/abi.rs");
-_Static_assert(sizeof(struct Ipv6HostKey) == 20, "Ipv6HostKey as in src/abi.rs");
+_Static_assert(sizeof(struct PacketClasses) == 56, "PacketClasses as in src/abi.rs");
+_Static_assert(sizeof(struct AddressIndex) == 16, "AddressIndex as in src/abi.rs");
+_Static_assert(sizeof(struct Bucket) == 8, "Bucket as in src/abi.rs");
+_Static_assert(sizeof(struct V4Range) == 24, "V4Range as in src/abi.rs");
+_Static_assert(sizeof(struct V6Range) == 40, "V6Range as in src/abi.rs");
 
 /* Headers the uapi does not have. */
 struct vlan_hdr {
@@ -356,40 +364,33 @@ struct {
 } plans SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, MAX_ADDRESS_RULES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct Ipv4RuleKey);
-	__type(value, struct AddressClass);
-} v4_classes SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GENERATIONS * ADDRESS_TABLES * MAX_BUCKETS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct Bucket);
+} address_buckets SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_ADDRESS_RULES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct Ipv4HostKey);
-	__type(value, struct AddressClass);
-} v4_hosts SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GENERATIONS * RANGES_PER_GENERATION);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct V4Range);
+} v4_ranges SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_ADDRESS_RULES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct Ipv6HostKey);
-	__type(value, struct AddressClass);
-} v6_hosts SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, MAX_ADDRESS_RULES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct Ipv6RuleKey);
-	__type(value, struct AddressClass);
-} v6_classes SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GENERATIONS * RANGES_PER_GENERATION);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct V6Range);
+} v6_ranges SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, GENERATIONS * 2 * PORT_DOMAIN);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct ClassValue);
 } port_classes SEC(".maps");
@@ -397,6 +398,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, GENERATIONS * PROTO_DOMAIN);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u32);
 } proto_classes SEC(".maps");
@@ -404,6 +406,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, GENERATIONS * ICMP_DOMAIN);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u32);
 } icmp_classes SEC(".maps");
@@ -411,6 +414,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, GENERATIONS * FLAGS_DOMAIN);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u32);
 } flag_classes SEC(".maps");
@@ -822,46 +826,80 @@ static __always_inline struct Decision by_policy(__u8 verdict)
 
 enum transport { READ, UNKNOWN, ABSENT };
 
-/* The class value of an address, null where no network matches: the host
- * table first where the plan says so, then the trie. */
-static __always_inline struct AddressClass *address_class(struct Notice *n, __u32 generation,
-							  __u8 direction, __u32 lookups,
-							  __u32 hosts, __u32 trie)
+/* Whether the range starts at or below the address hi:lo (IPv4: hi alone). */
+static __always_inline int starts_at_or_below(const void *range, int v6, __u64 hi, __u64 lo)
 {
-	__u8 *addr = direction == DIRECTION_SRC ? n->src_addr : n->dst_addr;
-	int v4 = n->ip_version == 4;
-	struct AddressClass *found = NULL;
-	if (lookups & hosts) {
-		if (v4) {
-			struct Ipv4HostKey key = { .generation = generation, .direction = direction };
-			__builtin_memcpy(key.addr, addr, 4);
-			found = bpf_map_lookup_elem(&v4_hosts, &key);
+	if (!v6)
+		return ((const struct V4Range *)range)->start <= hi;
+	const struct V6Range *r = range;
+	return r->start_hi < hi || (r->start_hi == hi && r->start_lo <= lo);
+}
+
+/* AddressIndex::bucket: a key below base is in bucket 0, any other in
+ * (key - base) >> shift, at most last_bucket. */
+static __always_inline __u32 bucket_of(const struct AddressIndex *index, __u64 key)
+{
+	if (key < index->base)
+		return 0;
+	__u64 bucket = (key - index->base) >> (index->shift & 63);
+	return bucket > index->last_bucket ? index->last_bucket : bucket;
+}
+
+/* The value of the range address hi:lo lies in: its bucket, then a binary
+ * search among the bucket's ranges (most hold none or one). */
+static __always_inline struct AddressClass *range_of(void *ranges, int v6, __u32 generation,
+						     __u32 table,
+						     const struct AddressIndex *index,
+						     __u64 hi, __u64 lo)
+{
+	__u32 slot = (generation * ADDRESS_TABLES + table) * MAX_BUCKETS + bucket_of(index, hi);
+	struct Bucket *bucket = bpf_map_lookup_elem(&address_buckets, &slot);
+	if (!bucket)
+		return NULL;
+	struct Bucket b = *(volatile struct Bucket *)bucket;
+	/* The range is one of at..=at + left, and at starts at or below. */
+	__u32 at = b.first, left = b.last - b.first;
+	for (int step = 0; step < MAX_SEARCH_STEPS; step++) {
+		if (left == 0)
+			break;
+		__u32 half = left - left / 2;
+		__u32 middle = at + half;
+		void *range = bpf_map_lookup_elem(ranges, &middle);
+		if (!range)
+			return NULL;
+		if (starts_at_or_below(range, v6, hi, lo)) {
+			at = middle;
+			left -= half;
 		} else {
-			struct Ipv6HostKey key = { .generation = generation, .direction = direction };
-			__builtin_memcpy(key.addr, addr, 16);
-			found = bpf_map_lookup_elem(&v6_hosts, &key);
+			left = half - 1;
 		}
 	}
-	if (!found && (lookups & trie)) {
-		if (v4) {
-			struct Ipv4RuleKey key = {
-				.prefixlen = RULE_KEY_PREFIX_BITS + 32,
-				.generation = generation,
-				.direction = direction,
-			};
-			__builtin_memcpy(key.addr, addr, 4);
-			found = bpf_map_lookup_elem(&v4_classes, &key);
-		} else {
-			struct Ipv6RuleKey key = {
-				.prefixlen = RULE_KEY_PREFIX_BITS + 128,
-				.generation = generation,
-				.direction = direction,
-			};
-			__builtin_memcpy(key.addr, addr, 16);
-			found = bpf_map_lookup_elem(&v6_classes, &key);
-		}
+	void *range = bpf_map_lookup_elem(ranges, &at);
+	if (!range)
+		return NULL;
+	return v6 ? &((struct V6Range *)range)->value : &((struct V4Range *)range)->value;
+}
+
+/* The class value of the source (table even) or destination address: that
+ * of the range it lies in. Null where no rule asks about the field in this
+ * family (table: the LOOKUP_* bit, src v4, dst v4, src v6, dst v6). */
+static __always_inline struct AddressClass *address_class(struct Notice *n, __u32 generation,
+							  const struct Plan *plan, __u32 table)
+{
+	if (!(plan->lookups & (1u << table)))
+		return NULL;
+	__u8 *addr = table % 2 == 0 ? n->src_addr : n->dst_addr;
+	const struct AddressIndex *index = &plan->addresses[table % ADDRESS_TABLES];
+	if (n->ip_version == 4) {
+		__u32 key;
+		__builtin_memcpy(&key, addr, 4);
+		return range_of(&v4_ranges, 0, generation, table, index, bpf_ntohl(key), 0);
 	}
-	return found;
+	__u64 hi, lo;
+	__builtin_memcpy(&hi, addr, 8);
+	__builtin_memcpy(&lo, addr + 8, 8);
+	return range_of(&v6_ranges, 1, generation, table, index, bpf_be64_to_cpu(hi),
+			bpf_be64_to_cpu(lo));
 }
 
 static __always_inline __u16 small_class(void *map, __u32 generation, __u32 domain, __u32 slot)
@@ -881,6 +919,12 @@ static __always_inline struct ClassValue port_class(__u32 generation, __u8 direc
  * carried from one step to the next read back from there (see rules.rs). */
 #define STORE(field, value) (*(volatile typeof(field) *)&(field) = (value))
 #define LOAD(field) (*(volatile typeof(field) *)&(field))
+
+/* Whether the plan looks up a field, read afresh each time (see rules.rs). */
+static __always_inline int wants(const struct Plan *plan, __u32 lookup)
+{
+	return LOAD(plan->lookups) & lookup;
+}
 
 static __always_inline void keep_shapes(struct PacketClasses *out, __u32 shapes)
 {
@@ -906,51 +950,31 @@ static __always_inline void address_into(struct PacketClasses *out, struct Addre
 		*(volatile struct ClassEntry *)&out->first = value.alone;
 }
 
-static __always_inline void classes_of(struct Notice *n, __u32 generation,
-				       const struct Plan *plan, struct PacketClasses *out)
+static __always_inline __u32 field_slot(int has, enum transport transport, __u32 value,
+					__u32 unknown)
 {
-	__u32 lookups = plan->lookups;
-	*(volatile struct PacketClasses *)out = (struct PacketClasses){
-		.shapes = plan->hashed,
-		.first = { .order = 0xffffffffu, .slot = RULE_NONE },
-	};
-	int v4 = n->ip_version == 4;
-	struct AddressClass *src =
-		address_class(n, generation, DIRECTION_SRC, lookups,
-			      v4 ? LOOKUP_HOSTS_SRC_V4 : LOOKUP_HOSTS_SRC_V6,
-			      v4 ? LOOKUP_SRC_V4 : LOOKUP_SRC_V6);
-	address_into(out, src, plan->absent[FILTER_SRC], DIRECTION_SRC);
-	struct AddressClass *dst =
-		address_class(n, generation, DIRECTION_DST, lookups,
-			      v4 ? LOOKUP_HOSTS_DST_V4 : LOOKUP_HOSTS_DST_V6,
-			      v4 ? LOOKUP_DST_V4 : LOOKUP_DST_V6);
-	address_into(out, dst, plan->absent[FILTER_DST], DIRECTION_DST);
-	struct ClassKey *classes = &out->key;
-	if (lookups & LOOKUP_IFACE) {
-		struct IfaceKey key = { .generation = generation, .ifindex = n->ifindex };
-		STORE(classes->iface, class_at(&iface_classes, &key));
-	}
+	if (!has || transport == ABSENT)
+		return NO_SLOT;
+	return transport == READ ? value : unknown;
+}
 
+/* The class array slots of the packet's protocol, ports, ICMP type and code,
+ * and TCP flags; NO_SLOT where it has no such field. */
+static __always_inline struct FieldSlots field_slots(struct Notice *n)
+{
 	__u8 proto = n->l4_proto;
 	int read = n->depth >= DEPTH_L4;
-	__u32 proto_slot;
+	int v4 = n->ip_version == 4;
+	__u32 proto_slot = proto;
 	enum transport transport;
 	if (!read && is_extension_header(n->ip_version, proto)) {
 		proto_slot = PROTO_UNKNOWN;
 		transport = UNKNOWN;
 	} else if (!read && (n->flags & FLAG_FRAGMENT)) {
-		proto_slot = proto;
 		transport = ABSENT;
-	} else if (read) {
-		proto_slot = proto;
-		transport = READ;
 	} else {
-		proto_slot = proto;
-		transport = UNKNOWN;
+		transport = read ? READ : UNKNOWN;
 	}
-	if (lookups & LOOKUP_PROTO)
-		STORE(classes->proto,
-		      small_class(&proto_classes, generation, PROTO_DOMAIN, proto_slot));
 	int ports = 0, icmp = 0, flags = 0;
 	if (proto_slot == PROTO_UNKNOWN) {
 		ports = icmp = flags = 1;
@@ -961,47 +985,82 @@ static __always_inline void classes_of(struct Notice *n, __u32 generation,
 	} else if ((proto == IPPROTO_ICMP && v4) || (proto == IPPROTO_ICMPV6_ && !v4)) {
 		icmp = 1;
 	}
-	int known = transport == READ;
+	__u32 icmp_value = (__u32)n->icmp_type << 8 | n->icmp_code;
+	return (struct FieldSlots){
+		.proto = proto_slot,
+		.sport = field_slot(ports, transport, n->src_port, PORT_UNKNOWN),
+		.dport = field_slot(ports, transport, n->dst_port, PORT_UNKNOWN),
+		.icmp = field_slot(icmp, transport, icmp_value, ICMP_UNKNOWN),
+		.flags = field_slot(flags, transport, n->tcp_flags, FLAGS_UNKNOWN),
+	};
+}
+
+/* The packet's classes, shapes left and address-alone answer into out; each
+ * step reads its slot back from there (see rules.rs). */
+static __always_inline void classes_of(struct Notice *n, __u32 generation,
+				       const struct Plan *plan, struct PacketClasses *out)
+{
+	*(volatile struct PacketClasses *)out = (struct PacketClasses){
+		.shapes = plan->hashed,
+		.first = { .order = 0xffffffffu, .slot = RULE_NONE },
+		.slots = field_slots(n),
+	};
+	/* The address tables of this family (LOOKUP_* order). */
+	__u32 src_table = n->ip_version == 4 ? 0 : 2;
+	struct AddressClass *src = address_class(n, generation, plan, src_table);
+	address_into(out, src, plan->absent[FILTER_SRC], DIRECTION_SRC);
+	struct AddressClass *dst = address_class(n, generation, plan, src_table + 1);
+	address_into(out, dst, plan->absent[FILTER_DST], DIRECTION_DST);
+	if (wants(plan, LOOKUP_IFACE)) {
+		struct IfaceKey key = { .generation = generation, .ifindex = n->ifindex };
+		STORE(out->key.iface, class_at(&iface_classes, &key));
+	}
+	if (wants(plan, LOOKUP_PROTO)) {
+		__u32 slot = LOAD(out->slots.proto);
+		STORE(out->key.proto, small_class(&proto_classes, generation, PROTO_DOMAIN, slot));
+	}
 	/* A port no header holds (a fragment, a protocol without ports) has
 	 * class 0 and the shapes of class 0. */
-	int have_ports = ports && transport != ABSENT;
-	if (lookups & LOOKUP_SPORT) {
+	if (wants(plan, LOOKUP_SPORT)) {
+		__u32 slot = LOAD(out->slots.sport);
 		__u32 shapes = plan->absent[FILTER_SPORT];
-		if (have_ports) {
-			struct ClassValue value = port_class(generation, DIRECTION_SRC,
-							     known ? n->src_port : PORT_UNKNOWN);
+		if (slot != NO_SLOT) {
+			struct ClassValue value = port_class(generation, DIRECTION_SRC, slot);
 			STORE(out->key.sport, value.class);
 			shapes = value.shapes;
 		}
 		keep_shapes(out, shapes);
 	}
-	if (lookups & LOOKUP_DPORT) {
+	if (wants(plan, LOOKUP_DPORT)) {
+		__u32 slot = LOAD(out->slots.dport);
 		__u32 shapes = plan->absent[FILTER_DPORT];
-		if (have_ports) {
-			struct ClassValue value = port_class(generation, DIRECTION_DST,
-							     known ? n->dst_port : PORT_UNKNOWN);
+		if (slot != NO_SLOT) {
+			struct ClassValue value = port_class(generation, DIRECTION_DST, slot);
 			STORE(out->key.dport, value.class);
 			shapes = value.shapes;
 		}
 		keep_shapes(out, shapes);
 	}
-	if (transport == ABSENT)
-		return;
-	if (icmp && (lookups & LOOKUP_ICMP)) {
-		__u32 value = (__u32)n->icmp_type << 8 | n->icmp_code;
-		STORE(classes->icmp, small_class(&icmp_classes, generation, ICMP_DOMAIN,
-						 known ? value : ICMP_UNKNOWN));
+	if (wants(plan, LOOKUP_ICMP)) {
+		__u32 slot = LOAD(out->slots.icmp);
+		if (slot != NO_SLOT)
+			STORE(out->key.icmp, small_class(&icmp_classes, generation, ICMP_DOMAIN, slot));
 	}
-	if (flags && (lookups & LOOKUP_FLAGS))
-		STORE(classes->flags, small_class(&flag_classes, generation, FLAGS_DOMAIN,
-						  known ? n->tcp_flags : FLAGS_UNKNOWN));
+	if (wants(plan, LOOKUP_FLAGS)) {
+		__u32 slot = LOAD(out->slots.flags);
+		if (slot != NO_SLOT)
+			STORE(out->key.flags,
+			      small_class(&flag_classes, generation, FLAGS_DOMAIN, slot));
+	}
 }
 
 /* The lowest-order entry over the shapes the class values left, all it
- * carries from shape to shape kept in map memory (see rules.rs). */
+ * carries from shape to shape kept in map memory (see rules.rs). Unrolled,
+ * as there: the verifier checks each step once. */
 static __always_inline struct ClassEntry first_match(struct PacketClasses *classes,
 						     __u32 generation, const struct Plan *plan)
 {
+#pragma unroll
 	for (int i = 0; i < SHAPES; i++) {
 		__u32 first_order = LOAD(classes->first.order);
 		if (i >= plan->shape_count || plan->first_order[i] > first_order)

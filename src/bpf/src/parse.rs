@@ -37,6 +37,10 @@ const _: () = assert!(ETH_HLEN + MAX_VLAN_TAGS * VLAN_HLEN <= L2_OFFSET_MASK);
 /// Covers the position after any IP header (at most 60 bytes of IPv4).
 const IP_OFFSET_MASK: usize = 255;
 const _: () = assert!(L2_OFFSET_MASK + 60 <= IP_OFFSET_MASK);
+/// Covers the position anywhere in the extension chain: each header is at
+/// most 2,048 bytes (AH: 1,028).
+const CHAIN_OFFSET_MASK: usize = 0x7fff;
+const _: () = assert!(IP_OFFSET_MASK + MAX_EXT_HEADERS * 2048 <= CHAIN_OFFSET_MASK);
 /// Covers any datagram's end: IP length fields count to 65,535, and what
 /// the walk reads lies before the frame's end, which the verifier keeps
 /// below 65,536 bytes from its start.
@@ -51,6 +55,8 @@ const AH_FIXED_LEN: usize = 12;
 /// the datagram (`limit`: what the IP length field says; Ethernet padding
 /// lies beyond it and is never read as header).
 struct Cursor {
+    /// The start of the frame.
+    frame: usize,
     pos: usize,
     end: usize,
     limit: usize,
@@ -61,6 +67,7 @@ impl Cursor {
     #[inline(always)]
     fn of(ctx: &xdp_md) -> Cursor {
         Cursor {
+            frame: ctx.data as usize,
             pos: ctx.data as usize,
             end: ctx.data_end as usize,
             limit: ctx.data_end as usize,
@@ -98,6 +105,17 @@ impl Cursor {
         }
         self.pos += len;
         Some(())
+    }
+
+    /// Makes the position and the datagram's end unknown offsets into the
+    /// frame (below `pos_mask` and `LIMIT_OFFSET_MASK`), as they are: paths
+    /// that reach one point at other offsets then look the same to the
+    /// verifier, which checks the rest of the walk once instead of per path.
+    #[inline(always)]
+    fn merge_offsets(&mut self, pos_mask: usize) {
+        let frame = self.frame;
+        self.pos = frame + merged(self.pos - frame, pos_mask);
+        self.limit = frame + merged(self.limit - frame, LIMIT_OFFSET_MASK);
     }
 
     /// Bytes from `start` to the end of the frame.
@@ -178,9 +196,8 @@ fn walk(cursor: &mut Cursor, notice: &mut Notice) -> Option<()> {
         return Some(());
     };
     // IPv4 and IPv6 leave the position and the datagram's end at offsets of
-    // their own; made unknown offsets, both walk on in one verifier state.
-    cursor.pos = frame + merged(cursor.pos - frame, IP_OFFSET_MASK);
-    cursor.limit = frame + merged(cursor.limit - frame, LIMIT_OFFSET_MASK);
+    // their own: made unknown, both walk on in one verifier state.
+    cursor.merge_offsets(IP_OFFSET_MASK);
     match walk_extensions(cursor, notice, next)? {
         Next::Header(transport) => walk_l4(cursor, notice, transport),
         Next::Stop => Some(()),
@@ -294,7 +311,9 @@ fn walk_ipv6(cursor: &mut Cursor, notice: &mut Notice) -> Option<Next> {
 /// ends inside the chain (a non-first fragment, a malformed AH, the limit).
 #[inline(always)]
 fn walk_extensions(cursor: &mut Cursor, notice: &mut Notice, mut next: u8) -> Option<Next> {
-    let ip_version = notice.ip_version;
+    // Read afresh: a value the walk just stored would carry the family on
+    // as a constant, and with it a verifier state per family.
+    let ip_version = unsafe { core::ptr::read_volatile(&notice.ip_version) };
     for _ in 0..MAX_EXT_HEADERS {
         notice.l4_proto = next;
         if !is_extension_header(ip_version, next) {
@@ -331,6 +350,8 @@ fn walk_extensions(cursor: &mut Cursor, notice: &mut Notice, mut next: u8) -> Op
                 next = ext.nexthdr;
             }
         }
+        // Each kind of header steps on by a length of its own.
+        cursor.merge_offsets(CHAIN_OFFSET_MASK);
     }
     notice.l4_proto = next;
     if is_extension_header(ip_version, next) {

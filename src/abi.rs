@@ -372,6 +372,9 @@ pub struct Plan {
     pub _pad: u32,
     /// Per address table (`ADDRESS_TABLES` order): how to find a bucket.
     pub addresses: [AddressIndex; ADDRESS_TABLES as usize],
+    /// Per listed shape: `ClassKey::mask_of` it, which makes a packet's
+    /// classes its key with one AND a field.
+    pub key_masks: [ClassKey; SHAPES as usize],
 }
 
 /// Indices of `Plan::absent`.
@@ -397,6 +400,7 @@ impl Plan {
             shift: 0,
             last_bucket: 0,
         }; ADDRESS_TABLES as usize],
+        key_masks: [ClassKey::ZERO; SHAPES as usize],
     };
 }
 
@@ -421,6 +425,61 @@ pub struct ClassKey {
     pub iface: u8,
     /// `generation * SHAPES + shape`.
     pub table: u8,
+}
+
+impl ClassKey {
+    pub const ZERO: ClassKey = ClassKey {
+        src: 0,
+        dst: 0,
+        sport: 0,
+        dport: 0,
+        proto: 0,
+        icmp: 0,
+        flags: 0,
+        iface: 0,
+        table: 0,
+    };
+
+    /// All ones in the fields of `shape`'s groups, zero in the others (and
+    /// in `table`).
+    pub const fn mask_of(shape: u32) -> ClassKey {
+        const fn ones(shape: u32, group: u32) -> u32 {
+            if shape & group != 0 {
+                u32::MAX
+            } else {
+                0
+            }
+        }
+        let proto = ones(shape, GROUP_PROTO);
+        ClassKey {
+            src: ones(shape, GROUP_SRC),
+            dst: ones(shape, GROUP_DST),
+            sport: ones(shape, GROUP_SPORT) as u16,
+            dport: ones(shape, GROUP_DPORT) as u16,
+            proto: proto as u16,
+            icmp: proto as u16,
+            flags: proto as u16,
+            iface: proto as u8,
+            table: 0,
+        }
+    }
+
+    /// These classes as the key of table `table`, the fields `mask` clears
+    /// (`mask_of` its shape) zero.
+    #[inline(always)]
+    pub fn masked(&self, mask: &ClassKey, table: u8) -> ClassKey {
+        ClassKey {
+            src: self.src & mask.src,
+            dst: self.dst & mask.dst,
+            sport: self.sport & mask.sport,
+            dport: self.dport & mask.dport,
+            proto: self.proto & mask.proto,
+            icmp: self.icmp & mask.icmp,
+            flags: self.flags & mask.flags,
+            iface: self.iface & mask.iface,
+            table,
+        }
+    }
 }
 
 /// The first rule of a shape that admits a key's classes.

@@ -94,7 +94,8 @@ assert_same_layout!(
     hashed,
     absent,
     _pad,
-    addresses
+    addresses,
+    key_masks
 );
 assert_same_layout!(AddressIndex, types::AddressIndex, base, shift, last_bucket);
 assert_same_layout!(Bucket, types::Bucket, first, last);

@@ -145,6 +145,18 @@ struct Bucket {
 	__u32 last;
 };
 
+struct ClassKey {
+	__u32 src;
+	__u32 dst;
+	__u16 sport;
+	__u16 dport;
+	__u16 proto;
+	__u16 icmp;
+	__u16 flags;
+	__u8 iface;
+	__u8 table;
+};
+
 struct Plan {
 	__u32 shapes;
 	__u32 lookups;
@@ -156,18 +168,7 @@ struct Plan {
 	__u32 absent[4];
 	__u32 _pad;
 	struct AddressIndex addresses[ADDRESS_TABLES];
-};
-
-struct ClassKey {
-	__u32 src;
-	__u32 dst;
-	__u16 sport;
-	__u16 dport;
-	__u16 proto;
-	__u16 icmp;
-	__u16 flags;
-	__u8 iface;
-	__u8 table;
+	struct ClassKey key_masks[SHAPES];
 };
 
 struct ClassEntry {
@@ -276,7 +277,7 @@ _Static_assert(sizeof(struct Config) == 104, "Config as in src/abi.rs");
 _Static_assert(sizeof(struct NoticeScratch) == 32768, "NoticeScratch as in capture.rs");
 _Static_assert(sizeof(struct ClassKey) == 20, "ClassKey as in src/abi.rs");
 _Static_assert(sizeof(struct ClassEntry) == 12, "ClassEntry as in src/abi.rs");
-_Static_assert(sizeof(struct Plan) == 264, "Plan as in src/abi.rs");
+_Static_assert(sizeof(struct Plan) == 904, "Plan as in src/abi.rs");
 _Static_assert(sizeof(struct AddressClass) == 20, "AddressClass as in src/abi.rs");
 _Static_assert(sizeof(struct PacketClasses) == 56, "PacketClasses as in src/abi.rs");
 _Static_assert(sizeof(struct AddressIndex) == 16, "AddressIndex as in src/abi.rs");

@@ -283,16 +283,5 @@ fn project(s: &Situation, shape: u32) -> Situation {
 
 /// `key` as the table of `shape` (a subset of its own) sees it.
 pub fn project_key(key: &ClassKey, shape: u32) -> ClassKey {
-    let has = |group: u32| shape & group != 0;
-    ClassKey {
-        src: if has(GROUP_SRC) { key.src } else { 0 },
-        dst: if has(GROUP_DST) { key.dst } else { 0 },
-        sport: if has(GROUP_SPORT) { key.sport } else { 0 },
-        dport: if has(GROUP_DPORT) { key.dport } else { 0 },
-        proto: if has(GROUP_PROTO) { key.proto } else { 0 },
-        icmp: if has(GROUP_PROTO) { key.icmp } else { 0 },
-        flags: if has(GROUP_PROTO) { key.flags } else { 0 },
-        iface: if has(GROUP_PROTO) { key.iface } else { 0 },
-        table: shape as u8,
-    }
+    key.masked(&ClassKey::mask_of(shape), shape as u8)
 }

@@ -297,6 +297,7 @@ fn plan(shapes: u32, lookups: u32, any_rule: bool, entries: &[(ClassKey, u32)]) 
     for (i, &shape) in listed.iter().enumerate() {
         plan.shape_list[i] = shape as u8;
         plan.first_order[i] = first[shape as usize];
+        plan.key_masks[i] = ClassKey::mask_of(shape);
     }
     plan
 }

@@ -301,7 +301,9 @@ fn shape_step(i: usize, classes: &mut PacketClasses, generation: u32, plan: &Pla
     if shapes.wrapping_shr(shape) & 1 == 0 {
         return true;
     }
-    let key = in_shape(&unsafe { read_volatile(&classes.key) }, shape, generation);
+    let table = (generation * SHAPES + shape) as u8;
+    let key =
+        unsafe { read_volatile(&classes.key) }.masked(&plan.key_masks[i % SHAPES as usize], table);
     let entry = lookup_ptr::<_, _, ClassEntry>(&class_rules, &key);
     if !entry.is_null() {
         let entry = unsafe { read_volatile(entry) };
@@ -310,24 +312,6 @@ fn shape_step(i: usize, classes: &mut PacketClasses, generation: u32, plan: &Pla
         }
     }
     true
-}
-
-/// `classes` as the key of `shape`'s table: zero outside its groups.
-#[inline(always)]
-fn in_shape(classes: &ClassKey, shape: u32, generation: u32) -> ClassKey {
-    let keep = |group: u32| shape & group != 0;
-    let proto_group = keep(GROUP_PROTO);
-    ClassKey {
-        src: if keep(GROUP_SRC) { classes.src } else { 0 },
-        dst: if keep(GROUP_DST) { classes.dst } else { 0 },
-        sport: if keep(GROUP_SPORT) { classes.sport } else { 0 },
-        dport: if keep(GROUP_DPORT) { classes.dport } else { 0 },
-        proto: if proto_group { classes.proto } else { 0 },
-        icmp: if proto_group { classes.icmp } else { 0 },
-        flags: if proto_group { classes.flags } else { 0 },
-        iface: if proto_group { classes.iface } else { 0 },
-        table: (generation * SHAPES + shape) as u8,
-    }
 }
 
 /// The class value of the source (`table` even) or destination address:

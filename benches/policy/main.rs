@@ -29,6 +29,7 @@ mod report;
 mod rulegen;
 mod scale;
 mod startup;
+mod twin_rules;
 mod veth;
 mod xdp_filter;
 

@@ -5,11 +5,14 @@
 //! after program, round after round, instruction counts beside each; then
 //! `ratio rust/c FRAME CONFIG` and `ratio ours/seed notice`.
 //!
-//! Before any timing, the twin must give ours's verdict and ours's notice,
-//! byte for byte, on every frame of the selftest matrix and the fuzzer's
-//! templates: a twin that does less would make the ratios lie.
+//! Before any timing, the twin must give ours's verdict, ours's notice and
+//! ours's counters, byte for byte, on every frame of the selftest matrix and
+//! the fuzzer's templates, under the setups' own rules and under the rule
+//! sets of twin_rules, which reach the classifier: a twin that does less
+//! would make the ratios lie.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::mem::{size_of, MaybeUninit};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -21,7 +24,8 @@ use anyhow::{bail, ensure, Context, Result};
 use etherparse::{PacketBuilder, TcpOptionElement};
 use libbpf_rs::{libbpf_sys, MapCore, Object, ObjectBuilder, OpenObject, RingBuffer};
 use xdp_hello::abi::{
-    Config, Notice, COUNTER_BLOCKS, ETH_HLEN, NOTICES_ALL, NOTICES_NONE, XDP_PASS,
+    Config, Notice, COUNTER_BLOCKS, ETH_HLEN, FLAG_MALFORMED, NOTICES_ALL, NOTICES_NONE, RULE_NONE,
+    XDP_PASS,
 };
 use xdp_hello::firewall::{Firewall, RuleMaps, RuleSet};
 use xdp_hello::loader;
@@ -35,6 +39,7 @@ use crate::prog_run::Prog;
 use crate::report::{Report, Samples};
 use crate::rulegen::Rule;
 use crate::support::xdp_on;
+use crate::twin_rules::{self, CheckSet};
 use crate::xdp_filter;
 
 /// Runs per BPF_PROG_TEST_RUN call, and rounds of calls: 12 programs × 7
@@ -253,20 +258,21 @@ pub fn run(report: &mut Report) -> Result<()> {
     let mut our_storage: [MaybeUninit<OpenObject>; SETUPS.len()] =
         std::array::from_fn(|_| MaybeUninit::uninit());
     let mut ours = Vec::new();
-    let mut our_firewalls = Vec::new();
     for (storage, setup) in our_storage.iter_mut().zip(&SETUPS) {
         let skel = loader::load(storage, setup.ring_bytes, config(setup))
             .with_context(|| format!("loading xdp_hello, {}", setup.name))?;
-        our_firewalls.push(install(&RuleMaps::of(&skel.maps), setup)?);
         ours.push(skel);
     }
-    let mut twins = Vec::new();
-    let mut twin_firewalls = Vec::new();
-    for setup in &SETUPS {
-        let twin = load_twin(&objects.twin, setup)?;
-        let maps = named_maps(&twin);
-        twin_firewalls.push(install(&rule_maps(&maps)?, setup)?);
-        twins.push(twin);
+    let twins: Vec<Object> = SETUPS
+        .iter()
+        .map(|setup| load_twin(&objects.twin, setup))
+        .collect::<Result<_>>()?;
+    let twin_maps: Vec<_> = twins.iter().map(named_maps).collect();
+    let mut pairs = Vec::new();
+    for ((setup, skel), maps) in SETUPS.iter().zip(&ours).zip(&twin_maps) {
+        let rust = Checked::new(RuleMaps::of(&skel.maps), &skel.maps.counters, setup)?;
+        let c = Checked::new(rule_maps(maps)?, by_name(maps, "counters")?, setup)?;
+        pairs.push(Pair { setup, rust, c });
     }
     let twin_events: Vec<_> = twins
         .iter()
@@ -299,14 +305,7 @@ pub fn run(report: &mut Report) -> Result<()> {
             records: ring(&twin_events[s])?,
         });
     }
-    check_twin(&mut subjects, &probes)?;
-    for (s, setup) in SETUPS.iter().enumerate() {
-        check_counters(
-            &ours[s].maps.counters,
-            &find_map(&twins[s], "counters")?,
-            setup,
-        )?;
-    }
+    check_twin(&mut subjects, &mut pairs, &probes)?;
 
     let filter_net = TestNet::new()?;
     xdp_filter::load_xdp_filter(&filter_net, &[RULE_SOURCE])?;
@@ -409,7 +408,7 @@ pub fn run(report: &mut Report) -> Result<()> {
     drop(subjects);
     drop(seed_keep);
     drop(filter_net);
-    drop((our_firewalls, twin_firewalls));
+    drop(pairs);
     Ok(())
 }
 
@@ -445,20 +444,88 @@ fn config(setup: &Setup) -> Config {
     }
 }
 
-/// The setup's rules written the way xdp-hello writes them.
-fn install(maps: &RuleMaps<'_>, setup: &Setup) -> Result<Firewall> {
-    let mut firewall = Firewall::new();
-    if setup.rules > 0 {
-        let text = Rule::deny_src(RULE_SOURCE).ours();
-        let set = RuleSet::load(&[text], None).map_err(|err| anyhow::anyhow!("{}", err.0))?;
-        firewall.install(maps, &set)?;
-    }
-    Ok(firewall)
+/// The setup's own rules: none, or the one rule.
+fn setup_rules(setup: &Setup) -> Result<RuleSet> {
+    let texts = if setup.rules > 0 {
+        vec![Rule::deny_src(RULE_SOURCE).ours()]
+    } else {
+        Vec::new()
+    };
+    rule_set(&texts)
 }
 
-/// The twin must give ours's verdict and notice in every setup on every frame
-/// of the selftest matrix, the fuzzer's templates and the probes.
-fn check_twin(subjects: &mut [Subject], probes: &[Probe]) -> Result<()> {
+/// `texts` read and compiled as xdp-hello reads and compiles `--rule` flags.
+fn rule_set(texts: &[String]) -> Result<RuleSet> {
+    RuleSet::load(texts, None).map_err(|err| anyhow::anyhow!("{}", err.0))
+}
+
+/// One program of a setup as the twin check reaches it: the maps its rules
+/// are written to, the firewall that writes them, its counters.
+struct Checked<'a> {
+    maps: RuleMaps<'a>,
+    firewall: Firewall,
+    counters: &'a dyn MapCore,
+}
+
+impl<'a> Checked<'a> {
+    /// The side with the setup's rules written the way xdp-hello writes them.
+    fn new(maps: RuleMaps<'a>, counters: &'a dyn MapCore, setup: &Setup) -> Result<Checked<'a>> {
+        let mut firewall = Firewall::new();
+        if setup.rules > 0 {
+            firewall.install(&maps, &setup_rules(setup)?)?;
+        }
+        Ok(Checked {
+            maps,
+            firewall,
+            counters,
+        })
+    }
+}
+
+/// Ours and the twin in one setup: every rule set goes to both.
+struct Pair<'a> {
+    setup: &'a Setup,
+    rust: Checked<'a>,
+    c: Checked<'a>,
+}
+
+impl Pair<'_> {
+    fn install(&mut self, set: &RuleSet) -> Result<()> {
+        for (side, what) in [(&mut self.rust, "xdp_hello"), (&mut self.c, "the C twin")] {
+            side.firewall
+                .install(&side.maps, set)
+                .with_context(|| format!("installing rules into {what}, {}", self.setup.name))?;
+        }
+        Ok(())
+    }
+}
+
+/// The twin must give ours's verdict, notice and counters in every setup on
+/// every frame of the selftest matrix, the fuzzer's templates and the
+/// probes: under the setups' own rules, then under each set of twin_rules,
+/// made from what ours read in those frames; then the setups' own rules
+/// are put back, so that the timed setups are what their names say.
+fn check_twin(subjects: &mut [Subject], pairs: &mut [Pair<'_>], probes: &[Probe]) -> Result<()> {
+    let frames = check_frames(probes);
+    let notices = check_frames_under(subjects, pairs, &frames, "the setups' own rules")?;
+    let sets = twin_rules::sets(&notices);
+    for set in &sets {
+        check_set(subjects, pairs, &frames, set)?;
+    }
+    for pair in pairs.iter_mut() {
+        pair.install(&setup_rules(pair.setup)?)?;
+    }
+    eprintln!(
+        "policy bench: per-packet: the C twin matches xdp_hello on {} frames under the \
+         setups' own rules and {} more sets",
+        frames.len(),
+        sets.len()
+    );
+    Ok(())
+}
+
+/// The selftest matrix, the fuzzer's templates and the probes, by name.
+fn check_frames(probes: &[Probe]) -> Vec<(String, Vec<u8>)> {
     let mut frames: Vec<(String, Vec<u8>)> = packets::cases()
         .into_iter()
         .map(|case| (case.name, case.frame))
@@ -471,49 +538,155 @@ fn check_twin(subjects: &mut [Subject], probes: &[Probe]) -> Result<()> {
         .filter(|(_, frame)| frame.len() >= ETH_HLEN)
         .collect();
     frames.dedup_by(|a, b| a.1 == b.1);
-    for (name, frame) in &frames {
-        for (i, setup) in SETUPS.iter().enumerate() {
-            let (rust, c) = (ours_at(i), twin_at(i));
-            let ours = once(&mut subjects[rust], frame)?;
-            let twin = once(&mut subjects[c], frame)?;
-            ensure!(
-                ours.0 == twin.0,
-                "the C twin gave {name} verdict {}, xdp_hello {} ({})",
-                twin.0,
-                ours.0,
-                setup.name
-            );
-            ensure!(
-                ours.1 == twin.1,
-                "the C twin's notice of {name} differs from xdp_hello's ({}):\n  \
-                 rust {:02x?}\n  c    {:02x?}",
-                setup.name,
-                ours.1,
-                twin.1
-            );
-        }
+    frames
+}
+
+/// `set` in every setup, the frames through it, the rules' hits compared;
+/// every judgeable frame must be decided by one of its rules, or the set
+/// no longer reaches the classifier.
+fn check_set(
+    subjects: &mut [Subject],
+    pairs: &mut [Pair<'_>],
+    frames: &[(String, Vec<u8>)],
+    set: &CheckSet,
+) -> Result<()> {
+    let rules = rule_set(&set.rules).with_context(|| format!("the set of {}", set.name))?;
+    for pair in pairs.iter_mut() {
+        pair.install(&rules)?;
     }
+    let notices = check_frames_under(subjects, pairs, frames, &set.name)?;
+    for pair in pairs.iter() {
+        check_hits(pair, &set.name)?;
+    }
+    let undecided: Vec<&str> = frames
+        .iter()
+        .zip(&notices)
+        .filter(|(_, n)| n.ip_version != 0 && n.flags & FLAG_MALFORMED == 0)
+        .filter(|(_, n)| n.rule_id == RULE_NONE)
+        .map(|((name, _), _)| name.as_str())
+        .collect();
+    ensure!(
+        undecided.is_empty(),
+        "under {}, no rule decides {undecided:?}: the set misses the frames",
+        set.name
+    );
+    let deciding: HashSet<u32> = notices.iter().map(|n| n.rule_id).collect();
     eprintln!(
-        "policy bench: per-packet: the C twin matches xdp_hello on {} frames",
-        frames.len()
+        "policy bench: per-packet: the C twin matches xdp_hello under {}: {} of {} frames \
+         decided by {} rules",
+        set.name,
+        notices.iter().filter(|n| n.rule_id != RULE_NONE).count(),
+        frames.len(),
+        deciding.len() - usize::from(deciding.contains(&RULE_NONE))
     );
     Ok(())
 }
 
-/// After the same frames, the twin's counters must be ours, block by block
-/// (per interface) and slot by slot (verdicts, bytes, notices sent, lost,
-/// not asked for).
-fn check_counters(ours: &dyn MapCore, twin: &dyn MapCore, setup: &Setup) -> Result<()> {
+/// Every frame through ours and the twin of every setup, one run each:
+/// same verdict, same notice, same counters after it. Returns ours's
+/// notice of each frame (from a setup whose ring is read).
+fn check_frames_under(
+    subjects: &mut [Subject],
+    pairs: &[Pair<'_>],
+    frames: &[(String, Vec<u8>)],
+    rules: &str,
+) -> Result<Vec<Notice>> {
+    let mut notices = Vec::with_capacity(frames.len());
+    for (name, frame) in frames {
+        let mut read = None;
+        for (i, pair) in pairs.iter().enumerate() {
+            let setup = pair.setup.name;
+            let ours = once(&mut subjects[ours_at(i)], frame)?;
+            let twin = once(&mut subjects[twin_at(i)], frame)?;
+            ensure!(
+                ours.0 == twin.0,
+                "the C twin gave {name} verdict {}, xdp_hello {} ({setup}, {rules})",
+                twin.0,
+                ours.0,
+            );
+            ensure!(
+                ours.1 == twin.1,
+                "the C twin's notice of {name} differs from xdp_hello's ({setup}, {rules}){}:\n  \
+                 rust {:02x?}\n  c    {:02x?}",
+                notice_of(&ours.1)
+                    .zip(notice_of(&twin.1))
+                    .map(|(rust, c)| format!(" in {}", notice_diff(&rust, &c)))
+                    .unwrap_or_default(),
+                ours.1,
+                twin.1
+            );
+            check_counters(pair, &format!("after {name} ({setup}, {rules})"))?;
+            read = read.or_else(|| notice_of(&ours.1));
+        }
+        notices.push(read.with_context(|| format!("no setup read xdp_hello's notice of {name}"))?);
+    }
+    Ok(notices)
+}
+
+/// The twin's counters must be ours, block by block (per interface) and
+/// slot by slot (verdicts, bytes, notices sent, lost, not asked for).
+fn check_counters(pair: &Pair<'_>, when: &str) -> Result<()> {
     for block in 0..COUNTER_BLOCKS {
-        let (rust, c) = (sum_block(ours, block)?, sum_block(twin, block)?);
+        let rust = sum_block(pair.rust.counters, block)?;
+        let c = sum_block(pair.c.counters, block)?;
         ensure!(
             rust == c,
-            "the C twin's counter block {block} differs from xdp_hello's ({}):\n  \
-             rust {rust:?}\n  c    {c:?}",
-            setup.name
+            "the C twin's counter block {block} differs from xdp_hello's {when}:\n  \
+             rust {rust:?}\n  c    {c:?}"
         );
     }
     Ok(())
+}
+
+/// The twin's hits must be ours, rule by rule.
+fn check_hits(pair: &Pair<'_>, rules: &str) -> Result<()> {
+    let rust = pair.rust.firewall.hits(&pair.rust.maps)?;
+    let c = pair.c.firewall.hits(&pair.c.maps)?;
+    for ((rule, ours), (_, twin)) in rust.iter().zip(&c) {
+        ensure!(
+            ours == twin,
+            "the C twin's hits of rule {} '{}' differ from xdp_hello's ({}, {rules}): \
+             rust {ours:?}, c {twin:?}",
+            rule.id,
+            rule.rule.rule,
+            pair.setup.name
+        );
+    }
+    Ok(())
+}
+
+/// The fields two notices differ in, named, with both values.
+fn notice_diff(rust: &Notice, c: &Notice) -> String {
+    macro_rules! fields {
+        ($n:expr; $($field:ident),*) => {
+            [$((stringify!($field), format!("{:?}", $n.$field))),*]
+        };
+    }
+    let fields = |n: &Notice| {
+        fields!(n; src_addr, dst_addr, ifindex, rx_queue, packet_len, rule_id, ether_type,
+            vlan_outer, vlan_inner, src_port, dst_port, ip_version, l4_proto, icmp_type,
+            icmp_code, tcp_flags, verdict, depth, flags, vlan_count, arp_op, eth_src, eth_dst)
+    };
+    let differing: Vec<String> = fields(rust)
+        .into_iter()
+        .zip(fields(c))
+        .filter(|(ours, twin)| ours.1 != twin.1)
+        .map(|((field, ours), (_, twin))| format!("{field} (rust {ours}, c {twin})"))
+        .collect();
+    if differing.is_empty() {
+        "padding".into()
+    } else {
+        differing.join(", ")
+    }
+}
+
+/// A notice as it came out of a ring, without its time stamp.
+fn notice_of(bytes: &[u8]) -> Option<Notice> {
+    (bytes.len() == size_of::<Notice>()).then(|| {
+        // SAFETY: as many bytes as a Notice, which is plain data (repr(C),
+        // integers and byte arrays: every bit pattern is one).
+        unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<Notice>()) }
+    })
 }
 
 /// One run of `frame`: the verdict, and the notice's bytes without the time
@@ -629,12 +802,7 @@ fn find_map<'a>(object: &'a Object, name: &str) -> Result<libbpf_rs::Map<'a>> {
 
 /// The twin's maps as xdp_hello::firewall takes them: by the same names.
 fn rule_maps<'a>(maps: &'a [libbpf_rs::Map<'a>]) -> Result<RuleMaps<'a>> {
-    let by_name = |name: &str| -> Result<&'a dyn MapCore> {
-        maps.iter()
-            .find(|map| map.name() == name)
-            .map(|map| map as &dyn MapCore)
-            .with_context(|| format!("the twin has no map {name}"))
-    };
+    let by_name = |name: &str| by_name(maps, name);
     Ok(RuleMaps {
         buckets: by_name("address_buckets")?,
         v4_ranges: by_name("v4_ranges")?,
@@ -649,6 +817,13 @@ fn rule_maps<'a>(maps: &'a [libbpf_rs::Map<'a>]) -> Result<RuleMaps<'a>> {
         generation: by_name("rule_generation")?,
         hits: by_name("rule_hits")?,
     })
+}
+
+fn by_name<'a>(maps: &'a [libbpf_rs::Map<'a>], name: &str) -> Result<&'a dyn MapCore> {
+    maps.iter()
+        .find(|map| map.name() == name)
+        .map(|map| map as &dyn MapCore)
+        .with_context(|| format!("the twin has no map {name}"))
 }
 
 /// The object's one program, as a [`Prog`].

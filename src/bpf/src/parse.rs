@@ -41,10 +41,11 @@ const _: () = assert!(L2_OFFSET_MASK + 60 <= IP_OFFSET_MASK);
 /// most 2,048 bytes (AH: 1,028).
 const CHAIN_OFFSET_MASK: usize = 0x7fff;
 const _: () = assert!(IP_OFFSET_MASK + MAX_EXT_HEADERS * 2048 <= CHAIN_OFFSET_MASK);
-/// Covers any datagram's end: IP length fields count to 65,535, and what
-/// the walk reads lies before the frame's end, which the verifier keeps
-/// below 65,536 bytes from its start.
+/// Covers any datagram's end: at most 65,535 bytes past an IP header (IPv6
+/// counts its payload after the fixed header) that starts within the L2
+/// offsets.
 const LIMIT_OFFSET_MASK: usize = 0x1ffff;
+const _: () = assert!(IP_OFFSET_MASK + u16::MAX as usize <= LIMIT_OFFSET_MASK);
 
 /// The fixed part of an AH (RFC 4302): next header, length, reserved, SPI,
 /// sequence number.

@@ -127,8 +127,7 @@ impl Ours {
         self.stop_with_peak_rss().map(drop)
     }
 
-    /// Stops it (SIGINT) and returns its peak RSS in KiB, as the kernel
-    /// reports it at exit (wait4's ru_maxrss).
+    /// Stops it (SIGINT) and returns its peak RSS in KiB (`peak_rss_at_exit`).
     pub fn stop_with_peak_rss(self) -> Result<u64> {
         self.observer.signal(libc::SIGINT)?;
         let peak = peak_rss_at_exit(self.observer.pid(), EXIT_TIMEOUT);
@@ -144,26 +143,30 @@ impl Ours {
     }
 }
 
-/// Peak RSS in KiB of child `pid` (its whole life, and of the children it
-/// waited for), once it exits within `timeout`. WNOWAIT leaves it a zombie,
-/// for whoever holds its `Child` to reap as usual (the Observer; `Command`).
+/// Peak RSS in KiB of what child `pid` runs when it exits within `timeout`:
+/// the kernel's high-water mark of its memory (`VmHWM`), as last read while
+/// it ran. Not wait's `ru_maxrss`: that keeps the mark of every image the
+/// process was, and a forked child starts with a copy of this bench's
+/// memory, tens of MiB once the twin check has compiled its rule sets.
+/// WNOWAIT leaves it a zombie, for whoever holds its `Child` to reap as
+/// usual (the Observer; `Command`).
 pub fn peak_rss_at_exit(pid: u32, timeout: Duration) -> Result<u64> {
     let deadline = Instant::now() + timeout;
+    let mut peak = None;
     loop {
-        // SAFETY: plain data, all zeros valid; the kernel fills both.
+        // Gone once it has exited (a zombie has no memory).
+        if let Some(now) = high_water_kib(pid) {
+            peak = Some(now);
+        }
+        // SAFETY: plain data, all zeros valid; the kernel fills it.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // The raw syscall: libc's waitid has no rusage argument (wait4 has,
-        // but reaps, and the Child's own wait would then find nothing).
-        // SAFETY: both pointers are to live locals of the right types.
+        // SAFETY: `info` is a live local of the right type.
         let ret = unsafe {
-            libc::syscall(
-                libc::SYS_waitid,
+            libc::waitid(
                 libc::P_PID,
                 pid,
-                &mut info as *mut libc::siginfo_t,
+                &mut info,
                 libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
-                &mut usage as *mut libc::rusage,
             )
         };
         if ret != 0 {
@@ -171,13 +174,21 @@ pub fn peak_rss_at_exit(pid: u32, timeout: Duration) -> Result<u64> {
         }
         // SAFETY: waitid filled `info` (si_pid 0: not exited yet).
         if unsafe { info.si_pid() } != 0 {
-            return Ok(usage.ru_maxrss as u64);
+            return peak
+                .with_context(|| format!("process {pid} exited before its memory was read"));
         }
         if Instant::now() >= deadline {
             bail!("process {pid} did not exit within {timeout:?}");
         }
         thread::sleep(Duration::from_micros(200));
     }
+}
+
+/// `VmHWM` of `pid` in KiB, while it has memory.
+fn high_water_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// What `ip netns exec NS true` costs: the part of a measured start-up

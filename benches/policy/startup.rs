@@ -123,7 +123,7 @@ pub fn run(report: &mut Report, shapes: Shapes) -> Result<()> {
             &on,
             &Samples(v.rss_mib.clone()),
             "MiB",
-            &format!("ru_maxrss, after {} s of traffic", TRAFFIC.as_secs()),
+            &format!("VmHWM, after {} s of traffic", TRAFFIC.as_secs()),
         );
     }
     report.row(
@@ -131,7 +131,7 @@ pub fn run(report: &mut Report, shapes: Shapes) -> Result<()> {
         &on,
         &Samples(their_rss),
         "MiB",
-        "ru_maxrss; it exits once attached",
+        "VmHWM of its last image; it exits once attached",
     );
     let binary = ours::binary();
     let size = fs::metadata(&binary)

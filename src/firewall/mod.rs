@@ -305,13 +305,14 @@ impl Firewall {
             reused: 0,
             next_id: self.next_id,
         };
-        let mut new: FxHashMap<(Rule, usize), Place> = FxHashMap::default();
+        // A rule given twice is two keys, (rule, 0) and (rule, 1): no key
+        // comes twice in one set.
         let mut copies: FxHashMap<&Rule, usize> = FxHashMap::default();
         for rule in rules {
             let copy = copies.entry(&rule.rule).or_default();
             let key = (rule.rule.clone(), *copy);
             *copy += 1;
-            let place = match self.places.get(&key).or(new.get(&key)) {
+            let place = match self.places.get(&key) {
                 Some(&place) => place,
                 None => {
                     let slot = if let Some(slot) = fresh.next() {
@@ -328,7 +329,6 @@ impl Firewall {
                         slot,
                     };
                     plan.next_id += 1;
-                    new.insert(key.clone(), place);
                     place
                 }
             };

@@ -214,6 +214,7 @@ pub const MAX_BUCKETS: u32 = 1 << 16;
 /// Steps of the search within a bucket: enough for every range of a
 /// generation (2^18 > `RANGES_PER_GENERATION`).
 pub const MAX_SEARCH_STEPS: u32 = 18;
+const _: () = assert!(RANGES_PER_GENERATION < 1 << MAX_SEARCH_STEPS);
 
 /// How an address finds its bucket in one table: a key (IPv4: the address
 /// as a number; IPv6: its upper 64 bits) below `base` is in bucket 0, any
@@ -234,11 +235,13 @@ impl AddressIndex {
             return 0;
         }
         let bucket = (key - self.base) >> (self.shift & 63);
-        if bucket > self.last_bucket as u64 {
+        let bucket = if bucket > self.last_bucket as u64 {
             self.last_bucket
         } else {
             bucket as u32
-        }
+        };
+        // Never into the next table's buckets, whatever the plan says.
+        bucket & (MAX_BUCKETS - 1)
     }
 }
 

@@ -1,5 +1,5 @@
 //! What the running kernel is and has: its release, and probes for the BPF
-//! map and program types xdp-hello needs.
+//! map and program types (and map flags) xdp-hello needs.
 
 use std::io;
 
@@ -31,6 +31,36 @@ pub fn at_least(major: u32, minor: u32) -> bool {
 /// allowed to create maps at all).
 pub fn has_map_type(map_type: libbpf_sys::bpf_map_type) -> io::Result<bool> {
     probed(unsafe { libbpf_sys::libbpf_probe_bpf_map_type(map_type, std::ptr::null()) })
+}
+
+/// Whether arrays can be created `BPF_F_MMAPABLE` (Linux 5.5): the program's
+/// class arrays are, and user space writes them through a mapping.
+pub fn has_mmapable_arrays() -> io::Result<bool> {
+    let opts = libbpf_sys::bpf_map_create_opts {
+        sz: size_of::<libbpf_sys::bpf_map_create_opts>() as _,
+        map_flags: libbpf_sys::BPF_F_MMAPABLE,
+        ..Default::default()
+    };
+    // SAFETY: a null name is allowed; `opts` lives through the call.
+    let fd = unsafe {
+        libbpf_sys::bpf_map_create(
+            libbpf_sys::BPF_MAP_TYPE_ARRAY,
+            std::ptr::null(),
+            4,
+            8,
+            1,
+            &opts,
+        )
+    };
+    match fd {
+        fd if fd >= 0 => {
+            // SAFETY: the fd was just made here and is closed once.
+            unsafe { libc::close(fd) };
+            Ok(true)
+        }
+        err if -err == libc::EINVAL => Ok(false),
+        err => Err(io::Error::from_raw_os_error(-err)),
+    }
 }
 
 /// Whether the kernel loads programs of `prog_type`, as [`has_map_type`].

@@ -145,7 +145,7 @@ pub fn flag_ranges(value: u8, mask: u8) -> Vec<(u32, u32)> {
 pub const REACH_V4: u8 = 1;
 pub const REACH_V6: u8 = 2;
 
-/// A src or dst field: LPM entries for both families, one numbering.
+/// A src or dst field: its networks and their classes in both families, one numbering.
 #[derive(Debug)]
 pub struct AddressField {
     pub v4: Vec<(Ipv4Net, u32)>,

@@ -21,7 +21,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use rustc_hash::FxHashMap;
 
 use self::classes::{flag_ranges, AddressField, SlotField};
-use self::entries::{project_key, Asks, Enumerator, Fields};
+use self::entries::{Asks, Enumerator, Fields};
 pub use self::filter::Filter;
 pub use self::ranges::AddressTable;
 use self::tables::Tables;
@@ -252,9 +252,12 @@ impl Compiled {
             .zip(&self.filter.alone)
             .map(|(class, orders)| orders[class as usize])
             .filter(|&order| order != u32::MAX);
-        (0..abi::SHAPES)
-            .filter(|&s| hashed & (1 << s) != 0)
-            .filter_map(|s| self.index.get(&project_key(&key, s)).copied())
+        // The plan's shapes, each key made with its mask, as the program does.
+        let plan = &self.plan;
+        (0..plan.shape_count as usize)
+            .map(|i| (plan.shape_list[i], &plan.key_masks[i]))
+            .filter(|&(s, _)| hashed & (1 << s) != 0)
+            .filter_map(|(s, mask)| self.index.get(&key.masked(mask, s)).copied())
             .chain(alone)
             .min()
             .map(|order| order as usize)

@@ -109,7 +109,8 @@ impl AddressTable {
             .collect();
     }
 
-    /// The class of `addr`, found as the program finds it.
+    /// The class of `addr`, found as the program finds it (`range_of` in
+    /// src/bpf/src/rules.rs).
     pub fn class_of(&self, addr: u128) -> u32 {
         let (first, last) = self.buckets[self.index.bucket(self.key(addr)) as usize];
         let (mut at, mut left) = (first as usize, (last - first) as usize);

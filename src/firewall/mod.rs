@@ -276,8 +276,11 @@ impl Firewall {
             self.idle_maybe_read = true;
             return Ok(());
         }
-        // From here on no packet can still be using the old generation.
+        // Should the wait fail, the next install waits before it writes.
+        self.idle_maybe_read = true;
         self.wait_grace()?;
+        self.idle_maybe_read = false;
+        // From here on no packet can still be using the old generation.
         self.installed[old as usize].clear(maps)?;
         self.release(maps, gone)
     }

@@ -8,7 +8,7 @@ use std::io;
 use std::ops::Range;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::{MapCore, MapFlags};
 
@@ -224,8 +224,16 @@ fn write_family<R: plain::Plain + Sync>(
     range: impl Fn(&AddressTable, usize, AddressClass) -> R,
 ) -> Result<()> {
     let mut first = generation * RANGES_PER_GENERATION;
+    let room = first + RANGES_PER_GENERATION;
     for (field, t) in [FILTER_SRC, FILTER_DST].into_iter().zip(family) {
         let table = &tables[t];
+        // classify keeps a family's networks to MAX_NETWORKS, which cannot
+        // overflow its generation; this keeps it so should that change.
+        ensure!(
+            first as usize + table.starts.len() <= room as usize,
+            "{} address ranges overflow a generation's {RANGES_PER_GENERATION}",
+            first as usize + table.starts.len() - (room - RANGES_PER_GENERATION) as usize
+        );
         let values: Vec<R> = (0..table.starts.len())
             .map(|i| range(table, i, value(field, table.classes[i])))
             .collect();
@@ -253,6 +261,11 @@ fn write_array<V: plain::Plain + Sync>(map: &dyn MapCore, first: u32, values: &[
     if let Some(mut window) = ArrayWindow::open(map, first, values.len()) {
         return window.write(values);
     }
+    log::debug!(
+        "map {}: no mapping of its values, {} slots written in a batch",
+        map.name().to_string_lossy(),
+        values.len()
+    );
     let keys: Vec<u32> = (first..first + values.len() as u32).collect();
     write_entries(map, &keys, values)
 }
@@ -263,14 +276,20 @@ fn write_array<V: plain::Plain + Sync>(map: &dyn MapCore, first: u32, values: &[
 const PARALLEL_BATCH: usize = 16_384;
 
 /// Runs `batch` over both halves of `0..len` at once, on two threads; true
-/// where both went through. Short work runs nowhere (false).
+/// where both went through. Short work, or a thread that cannot start (a
+/// pids limit), runs nowhere (false): the caller does it all on its own.
 fn in_halves(len: usize, batch: impl Fn(Range<usize>) -> io::Result<()> + Sync) -> bool {
     if len < PARALLEL_BATCH {
         return false;
     }
     let half = len / 2;
     std::thread::scope(|scope| {
-        let other = scope.spawn(|| batch(half..len));
+        let Ok(other) = std::thread::Builder::new()
+            .name("xdp-hello-write".into())
+            .spawn_scoped(scope, || batch(half..len))
+        else {
+            return false;
+        };
         let here = batch(0..half);
         here.is_ok() && matches!(other.join(), Ok(Ok(())))
     })

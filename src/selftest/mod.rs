@@ -86,7 +86,10 @@ pub fn run() -> Result<bool> {
     let mut report = Report::default();
     let features = features::check();
     let features_ok = features.is_ok();
-    report.check("kernel features: BPF ring buffer, LPM trie, XDP", features);
+    report.check(
+        "kernel features: BPF ring buffer, mmapable arrays, XDP",
+        features,
+    );
     if features_ok {
         test_run::run_all(&mut report);
         firewall::run_all(&mut report);

@@ -170,8 +170,9 @@ pub(super) fn verdict_of(action: Action) -> u8 {
     }
 }
 
-/// Writes the ranges of the address tables and their buckets: a family's tables share its ranges array, source first.
-/// `value(FILTER_*, class)` is the class value a range holds.
+/// Writes the ranges of the address tables and their buckets: a family's
+/// tables share its ranges array, source first. `value(FILTER_*, class)` is
+/// the class value a range holds.
 fn write_addresses(
     maps: &RuleMaps<'_>,
     generation: u32,
@@ -231,8 +232,7 @@ fn write_family<R: plain::Plain + Sync>(
         // overflow its generation; this keeps it so should that change.
         ensure!(
             first as usize + table.starts.len() <= room as usize,
-            "{} address ranges overflow a generation's {RANGES_PER_GENERATION}",
-            first as usize + table.starts.len() - (room - RANGES_PER_GENERATION) as usize
+            "the address ranges overflow a generation's {RANGES_PER_GENERATION} slots"
         );
         let values: Vec<R> = (0..table.starts.len())
             .map(|i| range(table, i, value(field, table.classes[i])))

@@ -129,26 +129,10 @@ fn classes_of(notice: &Notice, generation: u32, plan: &Plan, out: &mut PacketCla
         store(&mut out.key.proto, class);
     }
     if wants(plan, LOOKUP_SPORT) {
-        let slot = unsafe { read_volatile(&out.slots.sport) };
-        let shapes = if slot == NO_SLOT {
-            plan.absent[FILTER_SPORT]
-        } else {
-            let value = port_class(generation, DIRECTION_SRC, slot);
-            store(&mut out.key.sport, value.class as u16);
-            value.shapes
-        };
-        keep_shapes(out, shapes);
+        port_into(out, plan, generation, DIRECTION_SRC);
     }
     if wants(plan, LOOKUP_DPORT) {
-        let slot = unsafe { read_volatile(&out.slots.dport) };
-        let shapes = if slot == NO_SLOT {
-            plan.absent[FILTER_DPORT]
-        } else {
-            let value = port_class(generation, DIRECTION_DST, slot);
-            store(&mut out.key.dport, value.class as u16);
-            value.shapes
-        };
-        keep_shapes(out, shapes);
+        port_into(out, plan, generation, DIRECTION_DST);
     }
     if wants(plan, LOOKUP_ICMP) {
         let slot = unsafe { read_volatile(&out.slots.icmp) };
@@ -164,6 +148,31 @@ fn classes_of(notice: &Notice, generation: u32, plan: &Plan, out: &mut PacketCla
             store(&mut out.key.flags, class);
         }
     }
+}
+
+/// The class of the source or destination port at its slot into `out`, and
+/// the shapes it leaves (those of no port where the packet has none).
+#[inline(always)]
+fn port_into(out: &mut PacketClasses, plan: &Plan, generation: u32, direction: u8) {
+    let (slot, absent) = if direction == DIRECTION_SRC {
+        (&out.slots.sport, plan.absent[FILTER_SPORT])
+    } else {
+        (&out.slots.dport, plan.absent[FILTER_DPORT])
+    };
+    let slot = unsafe { read_volatile(slot) };
+    let shapes = if slot == NO_SLOT {
+        absent
+    } else {
+        let value = port_class(generation, direction, slot);
+        let class = if direction == DIRECTION_SRC {
+            &mut out.key.sport
+        } else {
+            &mut out.key.dport
+        };
+        store(class, value.class as u16);
+        value.shapes
+    };
+    keep_shapes(out, shapes);
 }
 
 /// Whether the plan looks up a field (`LOOKUP_*`), read afresh each time so

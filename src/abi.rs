@@ -139,6 +139,12 @@ pub struct Config {
     /// Capture (`-w`): each notice carries the frame's first `snaplen`
     /// bytes (at most [`MAX_SNAPLEN`]); 0: plain notices, no copy.
     pub snaplen: u32,
+    /// Non-zero: the program judges packets by rules. 0: it is loaded for
+    /// a run with none (an observer's), and the verifier, reading this as
+    /// a constant, never checks the classifier: start-up is quicker. A run
+    /// that later gets rules loads the program again with this set.
+    pub classifier: u32,
+    pub _pad: u32,
 }
 
 impl Config {
@@ -154,6 +160,8 @@ impl Config {
         iface_count: 0,
         ifindexes: [0; MAX_IFACES as usize],
         snaplen: 0,
+        classifier: 1,
+        _pad: 0,
     };
 }
 

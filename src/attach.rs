@@ -77,6 +77,24 @@ impl Attachment {
     pub fn link(&self) -> BorrowedFd<'_> {
         self._link.as_fd()
     }
+
+    /// Puts `new` on the link in place of `old`, in one step: each packet
+    /// runs the one or the other. Refused if the link no longer runs `old`.
+    pub fn replace_program(&self, old: BorrowedFd<'_>, new: BorrowedFd<'_>) -> io::Result<()> {
+        let opts = libbpf_sys::bpf_link_update_opts {
+            sz: size_of::<libbpf_sys::bpf_link_update_opts>() as _,
+            flags: libbpf_sys::BPF_F_REPLACE,
+            old_prog_fd: old.as_raw_fd() as u32,
+            ..Default::default()
+        };
+        // SAFETY: plain descriptors and an options struct of its own size.
+        let err =
+            unsafe { libbpf_sys::bpf_link_update(self.link().as_raw_fd(), new.as_raw_fd(), &opts) };
+        if err < 0 {
+            return Err(io::Error::from_raw_os_error(-err));
+        }
+        Ok(())
+    }
 }
 
 /// Attaches the loaded program to `iface` in `mode`.

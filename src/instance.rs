@@ -2,7 +2,7 @@
 //! who it is, the rules in force, and its counts read from the maps when
 //! asked, the same counts the exit summary gives.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -54,7 +54,8 @@ impl Listeners {
 /// copy of what only the session knows, updated as it changes.
 #[derive(Debug)]
 pub struct Instance {
-    about: About,
+    /// Fixed but for the program, which a run's first rules replace.
+    about: Mutex<About>,
     started: Instant,
     counters: MapHandle,
     hits: MapHandle,
@@ -65,7 +66,7 @@ pub struct Instance {
     live: Mutex<Live>,
 }
 
-/// Who the instance is; fixed for the run.
+/// Who the instance is.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct About {
     pub pid: u32,
@@ -192,15 +193,14 @@ impl Instance {
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             interfaces,
-            program_id: libbpf_rs::Program::id_from_fd(skel.progs.xdp_hello.as_fd())
-                .context("reading the program's id")?,
-            program_tag: program_tag(skel)?,
+            program_id: 0,
+            program_tag: String::new(),
             dry_run: cli.dry_run,
             started_at: unix_now(),
         };
         let handle = |map| MapHandle::try_from(map).context("duplicating a map handle");
         let instance = Instance {
-            about,
+            about: Mutex::new(about),
             started: Instant::now(),
             counters: handle(&skel.maps.counters)?,
             hits: handle(&skel.maps.rule_hits)?,
@@ -208,8 +208,22 @@ impl Instance {
             shown: AtomicU64::new(0),
             live: Mutex::new(Live::default()),
         };
+        instance.program_replaced(skel.progs.xdp_hello.as_fd())?;
         instance.track(firewall, 0);
         Ok(instance)
+    }
+
+    /// The links now run `program`.
+    pub fn program_replaced(&self, program: BorrowedFd<'_>) -> Result<()> {
+        let id = libbpf_rs::Program::id_from_fd(program).context("reading the program's id")?;
+        let tag = program_tag(program)?;
+        let mut about = self
+            .about
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        about.program_id = id;
+        about.program_tag = tag;
+        Ok(())
     }
 
     /// Called by the session after each batch: takes the rules in force
@@ -255,9 +269,14 @@ impl Instance {
 
     /// Everything now, the counters read from the maps (summed over CPUs).
     pub fn report(&self) -> Result<Report> {
+        let about = self
+            .about
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
         let counters = Counters::read(&self.counters)?;
         let accounting = (0..self.blocks)
-            .zip(&self.about.interfaces)
+            .zip(&about.interfaces)
             .map(|(block, iface)| {
                 let counters = Counters::read_block(&self.counters, block)?;
                 Ok(Accounting {
@@ -285,7 +304,7 @@ impl Instance {
             })
             .collect();
         Ok(Report {
-            about: self.about.clone(),
+            about,
             uptime_seconds: self.started.elapsed().as_secs_f64(),
             counts: Counts {
                 passed: counters.passed,
@@ -305,11 +324,11 @@ impl Instance {
 }
 
 /// The loaded program's tag, as bpftool prints it.
-fn program_tag(skel: &XdpHelloSkel<'_>) -> Result<String> {
+fn program_tag(program: BorrowedFd<'_>) -> Result<String> {
     // Zeroed, padding included: the kernel wants unknown bytes zero.
     let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
     let mut len = size_of::<libbpf_sys::bpf_prog_info>() as u32;
-    let fd = skel.progs.xdp_hello.as_fd().as_raw_fd();
+    let fd = program.as_raw_fd();
     // SAFETY: `info` is a bpf_prog_info of `len` bytes.
     let err = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
     if err != 0 {

@@ -5,6 +5,7 @@ pub mod abi;
 pub mod attach;
 pub mod capture;
 pub mod check;
+pub mod classifier_swap;
 pub mod classify;
 pub mod cli;
 pub mod firewall;

@@ -3,11 +3,12 @@
 //! what the user can do about it.
 
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
 
 use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::libbpf_sys;
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::OpenObject;
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{MapCore, OpenObject};
 
 use crate::abi::Config;
 use crate::skel::{XdpHelloSkel, XdpHelloSkelBuilder};
@@ -46,7 +47,50 @@ pub fn load(
     rodata.CONFIG.iface_count = config.iface_count;
     rodata.CONFIG.ifindexes = config.ifindexes;
     rodata.CONFIG.snaplen = config.snaplen;
+    rodata.CONFIG.classifier = config.classifier;
     open.load().map_err(|err| explain_load_error(&err))
+}
+
+/// Loads the program again, with its classifier, beside `skel`'s loaded
+/// without (a run that started with no rules, `Config::classifier` 0):
+/// every map is `skel`'s own, only the settings' `.rodata` is new. Returns
+/// the program, ready to replace the one on the links.
+pub fn load_classifier_beside(skel: &XdpHelloSkel<'_>) -> Result<OwnedFd> {
+    let mut config = skel
+        .maps
+        .rodata_data
+        .context("the BPF object has no .rodata")?
+        .CONFIG;
+    config.classifier = 1;
+    let mut object = MaybeUninit::uninit();
+    let mut open = XdpHelloSkelBuilder::default()
+        .open(&mut object)
+        .context("opening the embedded BPF object failed")?;
+    open.maps
+        .rodata_data
+        .as_deref_mut()
+        .context("the BPF object has no .rodata")?
+        .CONFIG = config;
+    let rodata = open.maps.rodata.name().to_os_string();
+    for mut map in open.open_object_mut().maps_mut() {
+        if map.name() == rodata {
+            continue;
+        }
+        let shared = skel
+            .object()
+            .maps()
+            .find(|loaded| loaded.name() == map.name())
+            .with_context(|| format!("the loaded object has no map {:?}", map.name()))?;
+        map.reuse_fd(shared.as_fd())
+            .with_context(|| format!("sharing the map {:?}", map.name()))?;
+    }
+    let loaded = open.load().map_err(|err| explain_load_error(&err))?;
+    loaded
+        .progs
+        .xdp_hello
+        .as_fd()
+        .try_clone_to_owned()
+        .context("duplicating the program's descriptor")
 }
 
 /// EPERM is a missing privilege; EACCES is how the verifier says no.

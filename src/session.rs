@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 use crate::abi::{self, Config, Notice};
 use crate::attach::{self, Attachment};
 use crate::capture::PcapngWriter;
+use crate::classifier_swap::ClassifierSwap;
 use crate::cli::{self, Cli, NoticeFilter, MIN_RING_SIZE};
 use crate::firewall::{Firewall, RuleMaps, RuleSet};
 use crate::grace::GracePeriod;
@@ -45,9 +46,16 @@ pub fn run(cli: &Cli) -> Result<bool> {
     let _rules_watch =
         crate::rules_watch::RulesWatch::start(cli.rules_file.as_deref(), signals.reload.clone());
 
+    // With no rules, the program comes without its classifier (see
+    // classifier_swap): a quicker start; the first reload with rules adds it.
+    let classifier = !rules.is_empty();
     let mut object = MaybeUninit::uninit();
     let (rule_set, skel) = RuleSet::compile_during(rules, || {
-        loader::load(&mut object, ring_size(cli), config(cli, &ifaces))
+        loader::load(
+            &mut object,
+            ring_size(cli),
+            config(cli, &ifaces, classifier),
+        )
     })?;
     let rule_maps = RuleMaps::of(&skel.maps);
     let mut firewall = Firewall::new();
@@ -68,6 +76,7 @@ pub fn run(cli: &Cli) -> Result<bool> {
         ifaces,
         rule_maps,
         firewall,
+        classifier: ClassifierSwap::new(classifier),
         signals,
         interval: cli
             .stats
@@ -99,8 +108,9 @@ fn check_interfaces(cli: &Cli) -> Result<Vec<Interface>> {
     Ok(ifaces)
 }
 
-/// The program's load-time settings, `ifaces` counted apart.
-fn config(cli: &Cli, ifaces: &[Interface]) -> Config {
+/// The program's load-time settings, `ifaces` counted apart, with the
+/// classifier or without.
+fn config(cli: &Cli, ifaces: &[Interface], classifier: bool) -> Config {
     let mut ifindexes = [0; abi::MAX_IFACES as usize];
     for (slot, iface) in ifindexes.iter_mut().zip(ifaces) {
         *slot = iface.index;
@@ -120,6 +130,7 @@ fn config(cli: &Cli, ifaces: &[Interface]) -> Config {
         },
         dry_run: cli.dry_run.into(),
         snaplen: cli.capture_snaplen(),
+        classifier: classifier.into(),
         ..Config::DEFAULT
     };
     match cli.max_rate {
@@ -227,6 +238,8 @@ struct Session<'a> {
     rule_maps: RuleMaps<'a>,
     /// Reloads change it between batches; notices read it to name rules.
     firewall: Firewall,
+    /// The program's classifier, which rules need on the links first.
+    classifier: ClassifierSwap,
     /// The interfaces, in the order of their counter blocks, and the
     /// watch of each one's link.
     ifaces: Vec<Interface>,
@@ -266,7 +279,15 @@ impl Session<'_> {
     fn after_batch(&mut self) -> Result<()> {
         self.output.flush(&self.signals.stop);
         if self.signals.reload.swap(false, Ordering::Relaxed) {
-            if let Some(ok) = reload(self.cli, &mut self.firewall, &self.rule_maps) {
+            let (skel, watches, instance) = (self.skel, &mut self.watches, &self.instance);
+            let classifier = &mut self.classifier;
+            let mut ensure_classifier = || classifier.ensure(skel, watches, instance);
+            if let Some(ok) = reload(
+                self.cli,
+                &mut self.firewall,
+                &self.rule_maps,
+                &mut ensure_classifier,
+            ) {
                 self.instance.reloaded(ok);
             }
             self.output.enforcing = enforcing(self.cli, &self.firewall);
@@ -489,8 +510,15 @@ fn output_failed(err: &io::Error, destination: &str, enforcing: bool, stop: &Ato
 
 /// SIGHUP, or a change to --rules FILE: re-read it and swap it in; on any error keep the rules
 /// in force and say why. Reloads are counted from 1, so each line names one.
-/// Returns whether it worked; `None` when there is nothing to reload.
-fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) -> Option<bool> {
+/// A set with rules first has `ensure_classifier` make the links run a
+/// program that judges them. Returns whether it worked; `None` when there
+/// is nothing to reload.
+fn reload(
+    cli: &Cli,
+    firewall: &mut Firewall,
+    maps: &RuleMaps<'_>,
+    ensure_classifier: &mut dyn FnMut() -> Result<()>,
+) -> Option<bool> {
     let Some(path) = cli.rules_file.as_deref() else {
         say("SIGHUP ignored: no --rules FILE to reload");
         return None;
@@ -501,7 +529,12 @@ fn reload(cli: &Cli, firewall: &mut Firewall, maps: &RuleMaps<'_>) -> Option<boo
     crate::rules_watch::reading(path);
     let outcome = RuleSet::load(&cli.rules, Some(path))
         .map_err(anyhow::Error::from)
-        .and_then(|set| firewall.install(maps, &set).map(|()| set.len()));
+        .and_then(|set| {
+            if !set.is_empty() {
+                ensure_classifier()?;
+            }
+            firewall.install(maps, &set).map(|()| set.len())
+        });
     match &outcome {
         Ok(count) => say(format_args!(
             "reload {number} of {}: {}",

@@ -77,7 +77,9 @@ assert_same_layout!(
     bucket_ns,
     iface_count,
     ifindexes,
-    snaplen
+    snaplen,
+    classifier,
+    _pad
 );
 assert_same_layout!(RateState, types::RateState, skip, budget_ns, last_ns);
 assert_same_layout!(CounterBlock, types::CounterBlock, slots);

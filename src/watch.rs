@@ -3,10 +3,10 @@
 //! deleted, or moved to another network namespace, must not go unnoticed.
 
 use std::mem::size_of;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use libbpf_rs::libbpf_sys;
 
 use crate::attach::Attachment;
@@ -70,6 +70,20 @@ impl LinkWatch {
             ));
         }
         None
+    }
+
+    /// Runs `new` on the link in place of `old` (see
+    /// [`Attachment::replace_program`]); a detached link has no program to
+    /// replace.
+    pub fn replace_program(&mut self, old: BorrowedFd<'_>, new: BorrowedFd<'_>) -> Result<()> {
+        let Some(attachment) = &self.attachment else {
+            bail!("{} is detached", self.iface);
+        };
+        attachment
+            .replace_program(old, new)
+            .with_context(|| format!("replacing the program on {}", self.iface))?;
+        self.prog_id = link_info(attachment)?.prog_id;
+        Ok(())
     }
 
     /// Detaches the program (if the kernel has not already).

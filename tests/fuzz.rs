@@ -365,6 +365,8 @@ struct Lab<'obj> {
 }
 
 impl<'obj> Lab<'obj> {
+    /// `classifier`: loaded with it (`Config::classifier`), as every run
+    /// with rules is; without, as a run that starts with none.
     fn load(
         object: &'obj mut MaybeUninit<OpenObject>,
         name: &str,
@@ -372,11 +374,13 @@ impl<'obj> Lab<'obj> {
         dry_run: bool,
         notice_mode: u32,
         veth: &str,
+        classifier: bool,
     ) -> Self {
         let config = Config {
             default_verdict: default_verdict as u32,
             notice_mode,
             dry_run: dry_run.into(),
+            classifier: classifier.into(),
             ..Config::DEFAULT
         };
         let skel = loader::load(object, RING_BYTES, config).expect("loading the XDP program");
@@ -737,7 +741,9 @@ fn check_coverage(frames: &[Frame]) {
 
 /// The labs every frame runs through: each fixed set under both defaults,
 /// the host policy as a dry run, the mix with `--notices none` (only `log`
-/// rules leave notices), and the random sets under both defaults.
+/// rules leave notices), the program without its classifier (a run that
+/// starts with no rules) under both defaults, and the random sets under
+/// both defaults.
 fn labs<'obj>(
     objects: &'obj mut [MaybeUninit<OpenObject>],
     veth: &str,
@@ -745,7 +751,15 @@ fn labs<'obj>(
     let mut objects = objects.iter_mut();
     let mut labs = Vec::new();
     let mut fixed = |name: &str, texts: &[&str], default, dry_run, mode| {
-        let mut lab = Lab::load(objects.next().unwrap(), name, default, dry_run, mode, veth);
+        let mut lab = Lab::load(
+            objects.next().unwrap(),
+            name,
+            default,
+            dry_run,
+            mode,
+            veth,
+            true,
+        );
         lab.install(texts)
             .unwrap_or_else(|e| panic!("the fuzz set '{name}' is refused: {e}"));
         labs.push((lab, None));
@@ -759,11 +773,25 @@ fn labs<'obj>(
     fixed(name, texts, XDP_DROP, true, NOTICES_ALL);
     let (name, texts) = RULE_SETS[MIX];
     fixed(name, texts, XDP_PASS, false, NOTICES_NONE);
+    // A run that starts with no rules: the program without its classifier.
+    for default in [XDP_PASS, XDP_DROP] {
+        let name = "no rules, without the classifier";
+        let lab = Lab::load(
+            objects.next().unwrap(),
+            name,
+            default,
+            false,
+            NOTICES_ALL,
+            veth,
+            false,
+        );
+        labs.push((lab, None));
+    }
     labs
 }
 
 /// How many labs `labs` makes, random ones included.
-const LABS: usize = RULE_SETS.len() * 2 + 2 + 2;
+const LABS: usize = RULE_SETS.len() * 2 + 2 + 2 + 2;
 
 #[test]
 #[ignore = "needs root: loading XDP programs"]
@@ -796,7 +824,15 @@ fn fuzz(frames: &[Frame], seed: u64, set_frames: usize, veth: &str) {
     let (fixed_objects, random_objects) = objects.split_at_mut(LABS - 2);
     let mut labs = labs(fixed_objects, veth);
     for (default, object) in [XDP_PASS, XDP_DROP].into_iter().zip(random_objects) {
-        let lab = Lab::load(object, "random sets", default, false, NOTICES_ALL, veth);
+        let lab = Lab::load(
+            object,
+            "random sets",
+            default,
+            false,
+            NOTICES_ALL,
+            veth,
+            true,
+        );
         let rules = RandomRules {
             rng: Rng::with_seed(seed ^ (u64::from(default) << 32)),
             veth: veth.to_string(),
@@ -1013,6 +1049,7 @@ fn fixture(test: &str, fixture: Fixture) {
         false,
         NOTICES_ALL,
         "lo",
+        true,
     );
     lab.install(fixture.rules)
         .unwrap_or_else(|e| panic!("{test}: {e}"));

@@ -122,6 +122,8 @@ struct Config {
 	__u32 iface_count;
 	__u32 ifindexes[MAX_IFACES];
 	__u32 snaplen;
+	__u32 classifier;
+	__u32 _pad;
 };
 
 struct RateState {
@@ -453,6 +455,7 @@ struct {
 const volatile struct Config CONFIG = {
 	.default_verdict = XDP_PASS,
 	.notice_mode = NOTICES_ALL,
+	.classifier = 1,
 };
 
 /* maps.rs's length_field and merged: see there. */
@@ -1102,7 +1105,8 @@ static __always_inline struct Decision decide(struct Notice *n, const struct Con
 	struct Plan *plan = bpf_map_lookup_elem(&plans, &generation);
 	if (!plan)
 		return by_default;
-	struct Decision unjudgeable = plan->any_rule ? by_policy(XDP_DROP) : by_default;
+	struct Decision unjudgeable =
+		config->classifier && plan->any_rule ? by_policy(XDP_DROP) : by_default;
 
 	if (n->ip_version == 0) {
 		switch (n->ether_type) {
@@ -1117,7 +1121,8 @@ static __always_inline struct Decision decide(struct Notice *n, const struct Con
 	}
 	if (n->flags & FLAG_MALFORMED)
 		return unjudgeable;
-	if (plan->shapes == 0)
+	/* Loaded for a run without rules: the verifier checks none of the rest. */
+	if (config->classifier == 0 || plan->shapes == 0)
 		return by_default;
 	struct PacketClasses *classes = bpf_map_lookup_elem(&packet_classes, &zero);
 	if (!classes)

@@ -772,6 +772,8 @@ fn config_bytes(config: &Config) -> Vec<u8> {
         iface_count,
         ifindexes,
         snaplen,
+        classifier,
+        _pad,
     } = *config;
     let mut bytes = Vec::with_capacity(size_of::<Config>());
     for word in [default_verdict, notice_mode, dry_run, sample_every] {
@@ -781,7 +783,7 @@ fn config_bytes(config: &Config) -> Vec<u8> {
     bytes.extend_from_slice(&bucket_ns.to_ne_bytes());
     for word in std::iter::once(iface_count)
         .chain(ifindexes)
-        .chain([snaplen])
+        .chain([snaplen, classifier, _pad])
     {
         bytes.extend_from_slice(&word.to_ne_bytes());
     }

@@ -1,20 +1,24 @@
 //! One real attach, in this process: the program loaded and attached in one
 //! mode to a veth pair in namespaces of the selftest's own; ping and UDP
 //! from the other end must come out of the ring as the right notices, and
-//! once the link is closed nothing may stay attached.
+//! once the link is closed nothing may stay attached. And the swap a run
+//! that starts with no rules makes when its first rules come.
 
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 
-use crate::abi::{Notice, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP, XDP_PASS};
+use crate::abi::{Config, Notice, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP, XDP_PASS};
 use crate::attach::{self, Mode};
+use crate::firewall::{Firewall, RuleMaps, RuleSet};
 use crate::loader;
 use crate::selftest::test_run::{drain, CONFIG};
 use crate::selftest::veth::{Side, TestNet, XdpProg, A_V4, A_V6, B_V4, B_V6};
+use crate::stats::Counters;
 
 /// How long a notice may take to show after its packet was sent.
 pub const NOTICE_WAIT: Duration = Duration::from_secs(3);
@@ -192,6 +196,51 @@ pub fn check(mode: Mode) -> Result<()> {
     ensure!(
         left.is_empty(),
         "still attached after the link closed: {left:?}"
+    );
+    Ok(())
+}
+
+/// A run that starts with no rules: the program without its classifier,
+/// attached in skb mode, is replaced on its link by the one with it, loaded
+/// beside it on the same maps; a rule that then goes in holds.
+pub fn classifier_swap() -> Result<()> {
+    let net = TestNet::new()?;
+    let iface = net.veth(Side::A);
+    let ifindex = net.within(Side::A, || crate::iface::index_of(iface))?;
+    let config = Config {
+        classifier: 0,
+        ..CONFIG
+    };
+    let mut object = MaybeUninit::uninit();
+    let skel = loader::load(&mut object, RING_BYTES, config)?;
+    let attachment = net.within(Side::A, || attach::attach(&skel, ifindex, iface, Mode::Skb))?;
+    let with_it = loader::load_classifier_beside(&skel)?;
+    attachment
+        .replace_program(skel.progs.xdp_hello.as_fd(), with_it.as_fd())
+        .context("replacing the program on its bpf_link")?;
+    let id = libbpf_rs::Program::id_from_fd(with_it.as_fd())?;
+    let on_a = net.xdp(Side::A)?;
+    ensure!(
+        matches!(on_a[..], [XdpProg { id: seen, .. }] if seen == id),
+        "want program {id} alone on {iface}, the kernel shows {on_a:?}"
+    );
+    let rules = crate::policy::parse_flags(&["deny udp dport 9".to_string()])?;
+    Firewall::new().install(&RuleMaps::of(&skel.maps), &RuleSet::of(rules)?)?;
+    let discard = SocketAddr::from((A_V4, 9));
+    let mut dropped = 0;
+    eventually(NOTICE_WAIT, || {
+        let sent = net.send_udp(40000, discard, &[b"ping"]).is_ok();
+        dropped = Counters::read(&skel.maps.counters).map_or(0, |c| c.dropped);
+        sent && dropped > 0
+    });
+    ensure!(
+        dropped > 0,
+        "'deny udp dport 9' dropped nothing after the swap"
+    );
+    drop(attachment);
+    ensure!(
+        net.xdp(Side::A)?.is_empty(),
+        "still attached after the link closed"
     );
     Ok(())
 }

@@ -99,6 +99,10 @@ pub fn run() -> Result<bool> {
                 attach::check(mode),
             );
         }
+        report.check(
+            "no rules, then some: the program without its classifier replaced on its link",
+            attach::classifier_swap(),
+        );
     }
     Ok(report.finish())
 }

@@ -44,8 +44,8 @@ pub fn links_of(prog_id: u32) -> Vec<u32> {
         .collect()
 }
 
-/// The name and type (BPF_PROG_TYPE_…) of program `prog_id`, if it is loaded.
-pub fn prog_name_and_type(prog_id: u32) -> Option<(String, u32)> {
+/// The kernel's info on program `prog_id`, if it is loaded.
+pub fn prog_info(prog_id: u32) -> Option<libbpf_sys::bpf_prog_info> {
     let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(prog_id) };
     if fd < 0 {
         return None;
@@ -57,6 +57,12 @@ pub fn prog_name_and_type(prog_id: u32) -> Option<(String, u32)> {
     if unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) } != 0 {
         return None;
     }
+    Some(info)
+}
+
+/// The name and type (BPF_PROG_TYPE_…) of program `prog_id`, if it is loaded.
+pub fn prog_name_and_type(prog_id: u32) -> Option<(String, u32)> {
+    let info = prog_info(prog_id)?;
     let name: Vec<u8> = info
         .name
         .iter()

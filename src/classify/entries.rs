@@ -6,6 +6,7 @@
 //! protocol goes with unknown ports), and an address class only pairs with
 //! classes of its own family.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use super::classes::{AddressField, SlotField, REACH_V4, REACH_V6};
@@ -47,14 +48,49 @@ pub struct Fields {
 
 /// What one rule asks of each field: `None` where it gives no such field.
 pub struct Asks {
-    pub src: Option<Vec<u32>>,
-    pub dst: Option<Vec<u32>>,
+    pub src: Option<AddressAsk>,
+    pub dst: Option<AddressAsk>,
     pub sport: Option<Vec<u32>>,
     pub dport: Option<Vec<u32>>,
     pub proto: Option<Vec<u32>>,
     pub icmp: Option<Vec<u32>>,
     pub flags: Option<Vec<u32>>,
     pub iface: Option<u32>,
+}
+
+/// The address classes a rule admits in one field, also split by family:
+/// a situation of one family meets only that family's.
+pub struct AddressAsk {
+    all: Vec<u32>,
+    v4: Vec<u32>,
+    v6: Vec<u32>,
+}
+
+impl AddressAsk {
+    /// `classes`, whose families `reach` gives (`REACH_*` bits by class).
+    pub fn new(classes: Vec<u32>, reach: &[u8]) -> AddressAsk {
+        let of = |family: u8| {
+            classes
+                .iter()
+                .copied()
+                .filter(|&c| reach[c as usize] & family != 0)
+                .collect()
+        };
+        AddressAsk {
+            v4: of(REACH_V4),
+            v6: of(REACH_V6),
+            all: classes,
+        }
+    }
+
+    /// Those a packet of `family` (`REACH_*`, or both) may have.
+    fn of(&self, family: u8) -> &[u32] {
+        match family {
+            REACH_V4 => &self.v4,
+            REACH_V6 => &self.v6,
+            _ => &self.all,
+        }
+    }
 }
 
 /// The situations of each shape, and the per-field facts they need.
@@ -112,47 +148,15 @@ impl<'a> Enumerator<'a> {
         asks: &Asks,
         each: &mut dyn FnMut(ClassKey) -> bool,
     ) -> bool {
-        let f = self.fields;
-        let one = [0u32];
-        let by_proto = &self.by_shape[shape as usize];
-        // A rule that asks the protocol meets only the situations of the
-        // protocol classes it admits.
-        let situations: Vec<&Situation> = match &asks.proto {
-            Some(classes) => classes
-                .iter()
-                .flat_map(|&c| &by_proto[c as usize])
-                .collect(),
-            None => by_proto.iter().flatten().collect(),
-        };
-        for s in situations {
-            let in_family = |classes: &Option<Vec<u32>>, reach: &[u8]| -> Vec<u32> {
-                match classes {
-                    Some(classes) => classes
-                        .iter()
-                        .copied()
-                        .filter(|&c| reach[c as usize] & s.family != 0)
-                        .collect(),
-                    None => one.to_vec(),
-                }
-            };
-            let srcs = in_family(&asks.src, &f.src.reach);
-            let dsts = in_family(&asks.dst, &f.dst.reach);
-            let sports = self.pick(SPORT, s.sport, &asks.sport, rule, &f.sport);
-            let dports = self.pick(DPORT, s.dport, &asks.dport, rule, &f.dport);
-            let icmps = self.pick(ICMP, s.icmp, &asks.icmp, rule, &f.icmp);
-            let flags = self.pick(FLAGS, s.flags, &asks.flags, rule, &f.flags);
-            let ifaces: Vec<u32> = match asks.iface {
-                Some(class) => vec![class],
-                None if shape & GROUP_PROTO != 0 => (0..f.iface_classes).collect(),
-                None => one.to_vec(),
-            };
-            for &src in &srcs {
-                for &dst in &dsts {
-                    for &sport in &sports {
-                        for &dport in &dports {
-                            for &icmp in &icmps {
-                                for &flag in &flags {
-                                    for &iface in &ifaces {
+        for s in self.situations(shape, asks) {
+            let c = self.choices(s, rule, shape, asks);
+            for &src in c.src.iter() {
+                for &dst in c.dst.iter() {
+                    for &sport in c.sport.iter() {
+                        for &dport in c.dport.iter() {
+                            for &icmp in c.icmp.iter() {
+                                for &flag in c.flags.iter() {
+                                    for &iface in c.iface.iter() {
                                         let key = ClassKey {
                                             src,
                                             dst,
@@ -178,6 +182,50 @@ impl<'a> Enumerator<'a> {
         true
     }
 
+    /// How many keys `each_key` would give: the same choices, multiplied
+    /// out instead of walked.
+    pub fn count_keys(&self, rule: u32, shape: u32, asks: &Asks) -> usize {
+        self.situations(shape, asks)
+            .map(|s| self.choices(s, rule, shape, asks).count())
+            .sum()
+    }
+
+    /// The situations of `shape` a rule meets: a rule that asks the
+    /// protocol only those of the protocol classes it admits.
+    fn situations<'s>(
+        &'s self,
+        shape: u32,
+        asks: &'s Asks,
+    ) -> Box<dyn Iterator<Item = &'s Situation> + 's> {
+        let by_proto = &self.by_shape[shape as usize];
+        match &asks.proto {
+            Some(classes) => Box::new(classes.iter().flat_map(move |&c| &by_proto[c as usize])),
+            None => Box::new(by_proto.iter().flatten()),
+        }
+    }
+
+    /// The classes of each field a rule admits in one situation.
+    fn choices<'c>(&'c self, s: &Situation, rule: u32, shape: u32, asks: &'c Asks) -> Choices<'c> {
+        let f = self.fields;
+        let in_family = |asked: &'c Option<AddressAsk>| match asked {
+            Some(asked) => asked.of(s.family),
+            None => &ONE,
+        };
+        Choices {
+            src: Cow::Borrowed(in_family(&asks.src)),
+            dst: Cow::Borrowed(in_family(&asks.dst)),
+            sport: self.pick(SPORT, s.sport, &asks.sport, rule, &f.sport),
+            dport: self.pick(DPORT, s.dport, &asks.dport, rule, &f.dport),
+            icmp: self.pick(ICMP, s.icmp, &asks.icmp, rule, &f.icmp),
+            flags: self.pick(FLAGS, s.flags, &asks.flags, rule, &f.flags),
+            iface: match asks.iface {
+                Some(class) => Cow::Owned(vec![class]),
+                None if shape & GROUP_PROTO != 0 => (0..f.iface_classes).collect(),
+                None => Cow::Borrowed(&ONE),
+            },
+        }
+    }
+
     /// The classes of one transport field in a situation that the rule admits.
     fn pick(
         &self,
@@ -186,18 +234,51 @@ impl<'a> Enumerator<'a> {
         asked: &Option<Vec<u32>>,
         rule: u32,
         slots: &SlotField,
-    ) -> Vec<u32> {
+    ) -> Cow<'_, [u32]> {
         match (classes, asked) {
-            (Classes::One(class), None) => vec![class],
-            (Classes::One(class), Some(_)) if slots.classes.admits(class, rule) => vec![class],
-            (Classes::One(_), Some(_)) => Vec::new(),
-            (Classes::Values, None) => self.values[field].clone(),
+            (Classes::One(class), None) => Cow::Owned(vec![class]),
+            (Classes::One(class), Some(_)) if slots.classes.admits(class, rule) => {
+                Cow::Owned(vec![class])
+            }
+            (Classes::One(_), Some(_)) => Cow::Borrowed(&[]),
+            (Classes::Values, None) => Cow::Borrowed(&self.values[field]),
             (Classes::Values, Some(asked)) => asked
                 .iter()
                 .copied()
                 .filter(|&c| self.is_value[field][c as usize])
                 .collect(),
         }
+    }
+}
+
+/// The only class of a field a shape does not ask about.
+const ONE: [u32; 1] = [0];
+
+/// What each field may be in the keys of one rule in one situation.
+struct Choices<'a> {
+    src: Cow<'a, [u32]>,
+    dst: Cow<'a, [u32]>,
+    sport: Cow<'a, [u32]>,
+    dport: Cow<'a, [u32]>,
+    icmp: Cow<'a, [u32]>,
+    flags: Cow<'a, [u32]>,
+    iface: Cow<'a, [u32]>,
+}
+
+impl Choices<'_> {
+    /// The keys they make: every combination.
+    fn count(&self) -> usize {
+        [
+            &self.src,
+            &self.dst,
+            &self.sport,
+            &self.dport,
+            &self.icmp,
+            &self.flags,
+            &self.iface,
+        ]
+        .iter()
+        .fold(1usize, |keys, choices| keys.saturating_mul(choices.len()))
     }
 }
 

@@ -16,9 +16,8 @@ const MAX_GROWTH: usize = 8;
 const MAX_ADDED: usize = 1 << 16;
 
 /// The shape each rule is looked up in: its own, or a wider one the set
-/// has. `keys(rule, shape)` counts a rule's keys in a shape (it may stop
-/// counting past `limit`).
-pub fn merged_shapes(shapes: &[u32], keys: &dyn Fn(usize, u32, usize) -> usize) -> Vec<u32> {
+/// has. `keys(rule, shape)` counts a rule's keys in a shape.
+pub fn merged_shapes(shapes: &[u32], keys: &dyn Fn(usize, u32) -> usize) -> Vec<u32> {
     let mut assigned = shapes.to_vec();
     let mut budget = MAX_ADDED;
     loop {
@@ -30,14 +29,14 @@ pub fn merged_shapes(shapes: &[u32], keys: &dyn Fn(usize, u32, usize) -> usize) 
             let rules: Vec<usize> = (0..assigned.len())
                 .filter(|&r| assigned[r] == from)
                 .collect();
-            let now: usize = rules.iter().map(|&r| keys(r, from, usize::MAX)).sum();
+            let now: usize = rules.iter().map(|&r| keys(r, from)).sum();
             let limit = (now * MAX_GROWTH).min(now + budget);
             wider_shapes(from, present)
                 .into_iter()
                 .filter_map(|to| {
                     let mut then = 0;
                     for &r in &rules {
-                        then += keys(r, to, limit.saturating_sub(then) + 1);
+                        then += keys(r, to);
                         if then > limit {
                             return None;
                         }

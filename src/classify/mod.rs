@@ -21,7 +21,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use rustc_hash::FxHashMap;
 
 use self::classes::{flag_ranges, AddressField, SlotField};
-use self::entries::{Asks, Enumerator, Fields};
+use self::entries::{AddressAsk, Asks, Enumerator, Fields};
 pub use self::filter::Filter;
 pub use self::ranges::AddressTable;
 use self::tables::Tables;
@@ -85,8 +85,14 @@ impl Compiled {
             .map(|(i, rule)| {
                 let m = &rule.matches;
                 Asks {
-                    src: m.src.as_ref().map(|_| src[i].clone()),
-                    dst: m.dst.as_ref().map(|_| dst[i].clone()),
+                    src: m
+                        .src
+                        .as_ref()
+                        .map(|_| AddressAsk::new(src[i].clone(), &fields.src.reach)),
+                    dst: m
+                        .dst
+                        .as_ref()
+                        .map(|_| AddressAsk::new(dst[i].clone(), &fields.dst.reach)),
                     sport: m.sport.as_ref().map(|_| sport[i].clone()),
                     dport: m.dport.as_ref().map(|_| dport[i].clone()),
                     proto: m.protos.as_ref().map(|_| proto[i].clone()),
@@ -98,17 +104,18 @@ impl Compiled {
             })
             .collect();
         let own: Vec<u32> = rules.iter().map(shape_of).collect();
-        let count_keys = |rule: usize, shape: u32, limit: usize| {
-            let mut count = 0;
-            enumerator.each_key(rule as u32, shape, &asks[rule], &mut |_| {
-                count += 1;
-                count <= limit
-            });
-            count
-        };
+        let count_keys =
+            |rule: usize, shape: u32| enumerator.count_keys(rule as u32, shape, &asks[rule]);
         let shapes = merge::merged_shapes(&own, &count_keys);
 
-        let mut tables = Tables::default();
+        // Room for every key the rules give (some are covered, none more):
+        // the index never grows on the way.
+        let keys: usize = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, &shape)| enumerator.count_keys(i as u32, shape, &asks[i]))
+            .fold(0, usize::saturating_add);
+        let mut tables = Tables::with_room(keys.min(MAX_SET_ENTRIES));
         for (i, &shape) in shapes.iter().enumerate() {
             tables.add(i, shape, |each| {
                 enumerator.each_key(i as u32, shape, &asks[i], each);

@@ -27,6 +27,15 @@ pub struct Tables {
 }
 
 impl Tables {
+    /// Tables with room for `entries` keys.
+    pub fn with_room(entries: usize) -> Tables {
+        Tables {
+            index: FxHashMap::with_capacity_and_hasher(entries, Default::default()),
+            entries: Vec::with_capacity(entries),
+            ..Tables::default()
+        }
+    }
+
     /// Adds rule `rule` (rules come in order) of `shape`, whose keys `keys`
     /// hands to its argument until that returns false. A key a lower rule
     /// decides already, in this table or one of a shape inside this one, is

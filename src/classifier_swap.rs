@@ -1,12 +1,14 @@
 //! A run that starts with no rules loads the program without its
-//! classifier, which the kernel verifies in a third of the time; its first
-//! rules bring the whole program, loaded beside it on the same maps and put
-//! on every link in its place before they go in.
+//! classifier, which the kernel verifies in a third of the time, and with
+//! the classifier's large maps one slot each; its first rules bring the
+//! whole program and those maps at full size, loaded beside it on the other
+//! maps and put on every link in its place before they go in.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 
 use anyhow::Result;
 
+use crate::firewall::RuleMaps;
 use crate::instance::Instance;
 use crate::loader;
 use crate::skel::XdpHelloSkel;
@@ -17,7 +19,7 @@ pub struct ClassifierSwap {
     /// The skeleton's own program has the classifier.
     loaded_with_it: bool,
     /// The program with it, loaded beside the skeleton's and on the links.
-    swapped_in: Option<OwnedFd>,
+    swapped_in: Option<&'static XdpHelloSkel<'static>>,
 }
 
 impl ClassifierSwap {
@@ -30,34 +32,48 @@ impl ClassifierSwap {
         }
     }
 
+    /// Whether the links run the classifier, and rules can go in.
+    pub fn in_place(&self) -> bool {
+        self.loaded_with_it || self.swapped_in.is_some()
+    }
+
     /// Makes the links of `watches` run a program that judges rules: the
-    /// first time, loads it beside `skel`'s and replaces that on each link.
-    /// A link that refuses puts every link back on `skel`'s program.
-    pub fn ensure(
+    /// first time, loads it beside `skel`'s, replaces that on each link and
+    /// points `maps` at its rule maps. A link that refuses puts every link
+    /// back on `skel`'s program.
+    pub fn ensure<'m>(
         &mut self,
         skel: &XdpHelloSkel<'_>,
         watches: &mut [LinkWatch],
         instance: &Instance,
+        maps: &mut RuleMaps<'m>,
     ) -> Result<()> {
-        if self.loaded_with_it || self.swapped_in.is_some() {
+        if self.in_place() {
             return Ok(());
         }
         let with_it = loader::load_classifier_beside(skel)?;
-        let without = skel.progs.xdp_hello.as_fd();
+        let (without, new) = (
+            skel.progs.xdp_hello.as_fd(),
+            with_it.progs.xdp_hello.as_fd(),
+        );
         let mut done = 0;
         let swapped = watches.iter_mut().try_for_each(|watch| {
-            watch.replace_program(without, with_it.as_fd())?;
+            watch.replace_program(without, new)?;
             done += 1;
             anyhow::Ok(())
         });
         if let Err(err) = swapped {
             for watch in &mut watches[..done] {
                 // Best effort: the error below is what the user hears.
-                let _ = watch.replace_program(with_it.as_fd(), without);
+                let _ = watch.replace_program(new, without);
             }
             return Err(err);
         }
-        let with_it = self.swapped_in.insert(with_it);
-        instance.program_replaced(with_it.as_fd())
+        // On the links for the rest of the run, its maps in the firewall's
+        // hands: the one object a run keeps beside its first.
+        let with_it: &'static XdpHelloSkel<'static> = Box::leak(Box::new(with_it));
+        self.swapped_in = Some(with_it);
+        *maps = RuleMaps::of(&with_it.maps);
+        instance.program_replaced(with_it.progs.xdp_hello.as_fd())
     }
 }

@@ -2,16 +2,17 @@
 //! and loads the program into the kernel, explaining a refusal in terms of
 //! what the user can do about it.
 
+use std::ffi::OsString;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 
 use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{MapCore, OpenObject};
+use libbpf_rs::{MapCore, OpenMapMut, OpenObject};
 
 use crate::abi::Config;
-use crate::skel::{XdpHelloSkel, XdpHelloSkelBuilder};
+use crate::skel::{OpenXdpHelloMaps, XdpHelloSkel, XdpHelloSkelBuilder};
 use crate::{kernel, privileges};
 
 // Where the tests and the selftest look for it.
@@ -48,32 +49,60 @@ pub fn load(
     rodata.CONFIG.ifindexes = config.ifindexes;
     rodata.CONFIG.snaplen = config.snaplen;
     rodata.CONFIG.classifier = config.classifier;
+    if config.classifier == 0 {
+        // Nothing reads them: one slot each instead of tens of MiB.
+        for map in classifier_maps(&mut open.maps) {
+            map.set_max_entries(1)
+                .context("sizing the classifier's maps failed")?;
+        }
+    }
     open.load().map_err(|err| explain_load_error(&err))
 }
 
+/// The classifier's large maps, which a program without it (`Config::
+/// classifier` 0) never reads. The small ones it shares, the plans and the
+/// rule counters among them.
+fn classifier_maps<'a, 'obj>(
+    maps: &'a mut OpenXdpHelloMaps<'obj>,
+) -> [&'a mut OpenMapMut<'obj>; 6] {
+    [
+        &mut maps.address_buckets,
+        &mut maps.v4_ranges,
+        &mut maps.v6_ranges,
+        &mut maps.class_rules,
+        &mut maps.port_classes,
+        &mut maps.icmp_classes,
+    ]
+}
+
 /// Loads the program again, with its classifier, beside `skel`'s loaded
-/// without (a run that started with no rules, `Config::classifier` 0):
-/// every map is `skel`'s own, only the settings' `.rodata` is new. Returns
-/// the program, ready to replace the one on the links.
-pub fn load_classifier_beside(skel: &XdpHelloSkel<'_>) -> Result<OwnedFd> {
+/// without (a run that started with no rules, `Config::classifier` 0): the
+/// classifier's large maps are its own, full size, every other map is
+/// `skel`'s, and the settings' `.rodata` is new. Its object lives for the
+/// rest of the run, as the first one does: a run makes this at most once.
+pub fn load_classifier_beside(skel: &XdpHelloSkel<'_>) -> Result<XdpHelloSkel<'static>> {
     let mut config = skel
         .maps
         .rodata_data
         .context("the BPF object has no .rodata")?
         .CONFIG;
     config.classifier = 1;
-    let mut object = MaybeUninit::uninit();
+    let object = Box::leak(Box::new(MaybeUninit::uninit()));
     let mut open = XdpHelloSkelBuilder::default()
-        .open(&mut object)
+        .open(object)
         .context("opening the embedded BPF object failed")?;
     open.maps
         .rodata_data
         .as_deref_mut()
         .context("the BPF object has no .rodata")?
         .CONFIG = config;
-    let rodata = open.maps.rodata.name().to_os_string();
+    let mut own: Vec<OsString> = classifier_maps(&mut open.maps)
+        .iter()
+        .map(|map| map.name().to_os_string())
+        .collect();
+    own.push(open.maps.rodata.name().to_os_string());
     for mut map in open.open_object_mut().maps_mut() {
-        if map.name() == rodata {
+        if own.iter().any(|name| name == map.name()) {
             continue;
         }
         let shared = skel
@@ -84,13 +113,7 @@ pub fn load_classifier_beside(skel: &XdpHelloSkel<'_>) -> Result<OwnedFd> {
         map.reuse_fd(shared.as_fd())
             .with_context(|| format!("sharing the map {:?}", map.name()))?;
     }
-    let loaded = open.load().map_err(|err| explain_load_error(&err))?;
-    loaded
-        .progs
-        .xdp_hello
-        .as_fd()
-        .try_clone_to_owned()
-        .context("duplicating the program's descriptor")
+    open.load().map_err(|err| explain_load_error(&err))
 }
 
 /// EPERM is a missing privilege; EACCES is how the verifier says no.

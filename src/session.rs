@@ -59,7 +59,10 @@ pub fn run(cli: &Cli) -> Result<bool> {
     })?;
     let rule_maps = RuleMaps::of(&skel.maps);
     let mut firewall = Firewall::new();
-    firewall.install(&rule_maps, &rule_set)?;
+    // Without the classifier there are no rules, and no room for them.
+    if classifier {
+        firewall.install(&rule_maps, &rule_set)?;
+    }
     let attachments = attach_and_tell(cli, &skel, &ifaces, rule_set.len())?;
     let instance = Instance::new(cli, &ifaces, &skel, &attachments, &firewall)?;
     let watches = attachments
@@ -279,15 +282,7 @@ impl Session<'_> {
     fn after_batch(&mut self) -> Result<()> {
         self.output.flush(&self.signals.stop);
         if self.signals.reload.swap(false, Ordering::Relaxed) {
-            let (skel, watches, instance) = (self.skel, &mut self.watches, &self.instance);
-            let classifier = &mut self.classifier;
-            let mut ensure_classifier = || classifier.ensure(skel, watches, instance);
-            if let Some(ok) = reload(
-                self.cli,
-                &mut self.firewall,
-                &self.rule_maps,
-                &mut ensure_classifier,
-            ) {
+            if let Some(ok) = self.reload() {
                 self.instance.reloaded(ok);
             }
             self.output.enforcing = enforcing(self.cli, &self.firewall);
@@ -316,6 +311,55 @@ impl Session<'_> {
             say(interval.line(&counters, &hits));
         }
         Ok(())
+    }
+
+    /// SIGHUP, or a change to --rules FILE: re-read it and swap it in; on
+    /// any error keep the rules in force and say why. Reloads are counted
+    /// from 1, so each line names one. Returns whether it worked; `None`
+    /// when there is nothing to reload.
+    fn reload(&mut self) -> Option<bool> {
+        let Some(path) = self.cli.rules_file.as_deref() else {
+            say("SIGHUP ignored: no --rules FILE to reload");
+            return None;
+        };
+        static RELOADS: AtomicU32 = AtomicU32::new(0);
+        let number = RELOADS.fetch_add(1, Ordering::Relaxed) + 1;
+        // What the file is now, so that the watch does not reload it again.
+        crate::rules_watch::reading(path);
+        let outcome = RuleSet::load(&self.cli.rules, Some(path))
+            .map_err(anyhow::Error::from)
+            .and_then(|set| self.install(&set).map(|()| set.len()));
+        match &outcome {
+            Ok(count) => say(format_args!(
+                "reload {number} of {}: {}",
+                path.display(),
+                in_force(*count)
+            )),
+            Err(err) => say(format_args!(
+                "reload {number} of {} failed, keeping the {}: {err:#}",
+                path.display(),
+                in_force(self.firewall.rules().len())
+            )),
+        }
+        Some(outcome.is_ok())
+    }
+
+    /// Makes `set` the rules in force: a set with rules first has the links
+    /// run the classifier; an empty one while they do not is in force
+    /// already.
+    fn install(&mut self, set: &RuleSet) -> Result<()> {
+        if !set.is_empty() {
+            self.classifier.ensure(
+                self.skel,
+                &mut self.watches,
+                &self.instance,
+                &mut self.rule_maps,
+            )?;
+        }
+        if !self.classifier.in_place() {
+            return Ok(());
+        }
+        self.firewall.install(&self.rule_maps, set)
     }
 
     /// Prints the summary; returns whether the run ended as asked.
@@ -506,48 +550,6 @@ fn output_failed(err: &io::Error, destination: &str, enforcing: bool, stop: &Ato
         say(format_args!("{why}: stopping, as no rules are in force"));
         stop.store(true, Ordering::Relaxed);
     }
-}
-
-/// SIGHUP, or a change to --rules FILE: re-read it and swap it in; on any error keep the rules
-/// in force and say why. Reloads are counted from 1, so each line names one.
-/// A set with rules first has `ensure_classifier` make the links run a
-/// program that judges them. Returns whether it worked; `None` when there
-/// is nothing to reload.
-fn reload(
-    cli: &Cli,
-    firewall: &mut Firewall,
-    maps: &RuleMaps<'_>,
-    ensure_classifier: &mut dyn FnMut() -> Result<()>,
-) -> Option<bool> {
-    let Some(path) = cli.rules_file.as_deref() else {
-        say("SIGHUP ignored: no --rules FILE to reload");
-        return None;
-    };
-    static RELOADS: AtomicU32 = AtomicU32::new(0);
-    let number = RELOADS.fetch_add(1, Ordering::Relaxed) + 1;
-    // What the file is now, so that the watch does not reload it again.
-    crate::rules_watch::reading(path);
-    let outcome = RuleSet::load(&cli.rules, Some(path))
-        .map_err(anyhow::Error::from)
-        .and_then(|set| {
-            if !set.is_empty() {
-                ensure_classifier()?;
-            }
-            firewall.install(maps, &set).map(|()| set.len())
-        });
-    match &outcome {
-        Ok(count) => say(format_args!(
-            "reload {number} of {}: {}",
-            path.display(),
-            in_force(*count)
-        )),
-        Err(err) => say(format_args!(
-            "reload {number} of {} failed, keeping the {}: {err:#}",
-            path.display(),
-            in_force(firewall.rules().len())
-        )),
-    }
-    Some(outcome.is_ok())
 }
 
 /// "1 rule in force", "2 rules in force".

@@ -202,7 +202,8 @@ pub fn check(mode: Mode) -> Result<()> {
 
 /// A run that starts with no rules: the program without its classifier,
 /// attached in skb mode, is replaced on its link by the one with it, loaded
-/// beside it on the same maps; a rule that then goes in holds.
+/// beside it on the other's maps but the classifier's own; a rule that then
+/// goes into those holds.
 pub fn classifier_swap() -> Result<()> {
     let net = TestNet::new()?;
     let iface = net.veth(Side::A);
@@ -216,16 +217,19 @@ pub fn classifier_swap() -> Result<()> {
     let attachment = net.within(Side::A, || attach::attach(&skel, ifindex, iface, Mode::Skb))?;
     let with_it = loader::load_classifier_beside(&skel)?;
     attachment
-        .replace_program(skel.progs.xdp_hello.as_fd(), with_it.as_fd())
+        .replace_program(
+            skel.progs.xdp_hello.as_fd(),
+            with_it.progs.xdp_hello.as_fd(),
+        )
         .context("replacing the program on its bpf_link")?;
-    let id = libbpf_rs::Program::id_from_fd(with_it.as_fd())?;
+    let id = libbpf_rs::Program::id_from_fd(with_it.progs.xdp_hello.as_fd())?;
     let on_a = net.xdp(Side::A)?;
     ensure!(
         matches!(on_a[..], [XdpProg { id: seen, .. }] if seen == id),
         "want program {id} alone on {iface}, the kernel shows {on_a:?}"
     );
     let rules = crate::policy::parse_flags(&["deny udp dport 9".to_string()])?;
-    Firewall::new().install(&RuleMaps::of(&skel.maps), &RuleSet::of(rules)?)?;
+    Firewall::new().install(&RuleMaps::of(&with_it.maps), &RuleSet::of(rules)?)?;
     let discard = SocketAddr::from((A_V4, 9));
     let mut dropped = 0;
     eventually(NOTICE_WAIT, || {

@@ -52,6 +52,13 @@ fn the_first_rules_bring_the_classifier_onto_the_same_link() {
     let link = links_of(without);
     assert_eq!(link.len(), 1, "links of program {without}: {link:?}");
     assert_eq!(program_of_status(&net), without);
+    // The 4 MiB ring and 4 MiB of the rest; the classifier's maps alone
+    // are 31 MiB.
+    let small = map_memory(observer.pid());
+    assert!(
+        small < 12 << 20,
+        "{small} bytes of maps with no rules: the classifier's maps were made full size"
+    );
     send();
     assert!(
         eventually(Duration::from_secs(3), || verdicts() == ["PASS"]),
@@ -76,6 +83,11 @@ fn the_first_rules_bring_the_classifier_onto_the_same_link() {
         size(without)
     );
     assert_eq!(links_of(with), link, "not replaced on the same bpf_link");
+    let full = map_memory(observer.pid());
+    assert!(
+        full > small + (24 << 20),
+        "{full} bytes of maps with rules, {small} without: the classifier's maps did not come"
+    );
     assert_eq!(program_of_status(&net), with);
     send();
     assert!(
@@ -104,6 +116,25 @@ fn program_of_status(net: &TestNet) -> u32 {
     doc["instances"][0]["program_id"]
         .as_u64()
         .unwrap_or_else(|| panic!("no program_id in {doc}")) as u32
+}
+
+/// The kernel memory of the BPF maps process `pid` holds, each map once
+/// (`memlock` of its descriptors' fdinfo).
+fn map_memory(pid: u32) -> u64 {
+    let mut maps = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).unwrap() {
+        let Ok(info) = std::fs::read_to_string(entry.unwrap().path()) else {
+            continue; // closed meanwhile
+        };
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(name)?.trim().parse::<u64>().ok())
+        };
+        if let (Some(id), Some(memlock)) = (field("map_id:"), field("memlock:")) {
+            maps.insert(id, memlock);
+        }
+    }
+    maps.values().sum()
 }
 
 /// The verdict word of a notice line.

@@ -63,11 +63,26 @@ impl ClassifierSwap {
             anyhow::Ok(())
         });
         if let Err(err) = swapped {
-            for watch in &mut watches[..done] {
-                // Best effort: the error below is what the user hears.
-                let _ = watch.replace_program(new, without);
+            // Until rules go in, both programs judge every frame alike: a
+            // link left on the new one filters as before, but the next
+            // swap will be refused there, and the user must hear why.
+            let stuck: Vec<&str> = watches[..done]
+                .iter_mut()
+                .filter_map(|watch| {
+                    watch
+                        .replace_program(new, without)
+                        .err()
+                        .map(|_| watch.iface())
+                })
+                .collect();
+            if stuck.is_empty() {
+                return Err(err);
             }
-            return Err(err);
+            return Err(err.context(format!(
+                "{} could not be put back and stays on the program with the classifier, which \
+                 no later swap can replace (restart xdp-hello to load rules)",
+                stuck.join(", ")
+            )));
         }
         // On the links for the rest of the run, its maps in the firewall's
         // hands: the one object a run keeps beside its first.

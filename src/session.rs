@@ -272,6 +272,9 @@ impl Session<'_> {
             self.after_batch()?;
         }
         self.watches.iter_mut().for_each(LinkWatch::detach);
+        // A reload asked for now would find no link to judge on: the run
+        // is over.
+        self.signals.reload.store(false, Ordering::Relaxed);
         grace.wait()?;
         let (output, firewall, stop) = (&mut self.output, &self.firewall, &self.signals.stop);
         reader.drain_after_detach(|notice, frame| output.write(notice, frame, firewall, stop))?;

@@ -75,15 +75,22 @@ impl LinkWatch {
     /// Runs `new` on the link in place of `old` (see
     /// [`Attachment::replace_program`]); a detached link has no program to
     /// replace.
+    /// Fails with the link as it was, or succeeds with all of it done.
     pub fn replace_program(&mut self, old: BorrowedFd<'_>, new: BorrowedFd<'_>) -> Result<()> {
         let Some(attachment) = &self.attachment else {
             bail!("{} is detached", self.iface);
         };
+        let new_id = libbpf_rs::Program::id_from_fd(new).context("reading the program's id")?;
         attachment
             .replace_program(old, new)
             .with_context(|| format!("replacing the program on {}", self.iface))?;
-        self.prog_id = link_info(attachment)?.prog_id;
+        self.prog_id = new_id;
         Ok(())
+    }
+
+    /// The interface, as the user named it.
+    pub fn iface(&self) -> &str {
+        &self.iface
     }
 
     /// Detaches the program (if the kernel has not already).

@@ -275,7 +275,7 @@ struct NoticeScratch {
 };
 
 _Static_assert(sizeof(struct Notice) == 88, "Notice as in src/abi.rs");
-_Static_assert(sizeof(struct Config) == 104, "Config as in src/abi.rs");
+_Static_assert(sizeof(struct Config) == 112, "Config as in src/abi.rs");
 _Static_assert(sizeof(struct NoticeScratch) == 32768, "NoticeScratch as in capture.rs");
 _Static_assert(sizeof(struct ClassKey) == 20, "ClassKey as in src/abi.rs");
 _Static_assert(sizeof(struct ClassEntry) == 12, "ClassEntry as in src/abi.rs");

@@ -41,12 +41,12 @@ impl ClassifierSwap {
     /// first time, loads it beside `skel`'s, replaces that on each link and
     /// points `maps` at its rule maps. A link that refuses puts every link
     /// back on `skel`'s program.
-    pub fn ensure<'m>(
+    pub fn ensure(
         &mut self,
         skel: &XdpHelloSkel<'_>,
         watches: &mut [LinkWatch],
         instance: &Instance,
-        maps: &mut RuleMaps<'m>,
+        maps: &mut RuleMaps<'_>,
     ) -> Result<()> {
         if self.in_place() {
             return Ok(());

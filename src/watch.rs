@@ -74,8 +74,8 @@ impl LinkWatch {
 
     /// Runs `new` on the link in place of `old` (see
     /// [`Attachment::replace_program`]); a detached link has no program to
-    /// replace.
-    /// Fails with the link as it was, or succeeds with all of it done.
+    /// replace. Fails with the link as it was, or succeeds with all of it
+    /// done.
     pub fn replace_program(&mut self, old: BorrowedFd<'_>, new: BorrowedFd<'_>) -> Result<()> {
         let Some(attachment) = &self.attachment else {
             bail!("{} is detached", self.iface);

@@ -309,8 +309,30 @@ pub const GROUP_SPORT: u32 = 1 << 2;
 pub const GROUP_DPORT: u32 = 1 << 3;
 /// Protocol, ICMP type and code, TCP flags and interface.
 pub const GROUP_PROTO: u32 = 1 << 4;
-/// Shapes there can be: every subset of the five groups.
+/// Tables a generation has for shapes: as many as subsets of the five
+/// groups.
 pub const SHAPES: u32 = 32;
+
+/// An address slot of a key holds one of two classes of the address: the
+/// *narrow* class (its longest matching network among most networks) in the
+/// low `NARROW_CLASS_BITS`, or the *wide* class (among the networks that hold
+/// many others, for rules that pair them with other fields) above them. A
+/// range's value holds both; a shape's key mask keeps the one its table is
+/// keyed by, so that a rule of a wide network has a key per wide class it
+/// admits, not one per network inside it.
+pub const NARROW_CLASS_BITS: u32 = 18;
+pub const NARROW_CLASS_MASK: u32 = (1 << NARROW_CLASS_BITS) - 1;
+/// Wide classes an address field may have, 0 included.
+pub const MAX_WIDE_CLASSES: u32 = 1 << (32 - NARROW_CLASS_BITS);
+const _: () = assert!(2 * MAX_NETWORKS < NARROW_CLASS_MASK);
+/// Shape bits beside the groups (user space only): the source or
+/// destination group is keyed by its wide class. A shape without them
+/// takes the table of its own number; one with them a table no such shape
+/// of the set takes.
+pub const GROUP_SRC_WIDE: u32 = 1 << 5;
+pub const GROUP_DST_WIDE: u32 = 1 << 6;
+/// Every group bit (a shape less its wide bits).
+pub const GROUPS: u32 = SHAPES - 1;
 
 /// Which class lookups a generation needs (`Plan::lookups`); a field no rule
 /// asks about is class 0 without a lookup.
@@ -452,7 +474,7 @@ impl ClassKey {
     };
 
     /// All ones in the fields of `shape`'s groups, zero in the others (and
-    /// in `table`).
+    /// in `table`); an address group's narrow or wide class bits only.
     pub const fn mask_of(shape: u32) -> ClassKey {
         const fn ones(shape: u32, group: u32) -> u32 {
             if shape & group != 0 {
@@ -461,10 +483,18 @@ impl ClassKey {
                 0
             }
         }
+        const fn address(shape: u32, group: u32, wide: u32) -> u32 {
+            let class = if shape & wide != 0 {
+                !NARROW_CLASS_MASK
+            } else {
+                NARROW_CLASS_MASK
+            };
+            ones(shape, group) & class
+        }
         let proto = ones(shape, GROUP_PROTO);
         ClassKey {
-            src: ones(shape, GROUP_SRC),
-            dst: ones(shape, GROUP_DST),
+            src: address(shape, GROUP_SRC, GROUP_SRC_WIDE),
+            dst: address(shape, GROUP_DST, GROUP_DST_WIDE),
             sport: ones(shape, GROUP_SPORT) as u16,
             dport: ones(shape, GROUP_DPORT) as u16,
             proto: proto as u16,

@@ -842,6 +842,7 @@ table_tests!(
     exceptions_written_first_ipv6,
     nested_prefixes_from_the_host_out,
     hosts_inside_wider_networks_of_earlier_rules,
+    wide_networks_paired_with_other_fields,
     tcp_port_rules_single_ports_and_range_edges,
     udp_port_rules_single_ports_and_range_edges,
     icmp_type_exceptions_written_first,
@@ -1246,6 +1247,58 @@ mod tables {
             udp("3fff::1", CLIENT, "2001:db8:9::9", SERVICE),
         );
         vec![with_networks, hosts_alone]
+    }
+
+    /// A network that holds many others, paired with a port or a second
+    /// address, is keyed by its wide class (`abi::NARROW_CLASS_BITS`): it
+    /// still decides the hosts inside it by rule order, before and after
+    /// rules of those hosts, in both families and directions, and in one
+    /// rule beside a host (one part of it narrow, one wide).
+    pub fn wide_networks_paired_with_other_fields() -> Vec<Table> {
+        let hosts = |v4: &str, v6: &str| -> String {
+            (1..=16)
+                .map(|i| format!("{v4}.{i}"))
+                .chain((1..=16).map(|i| format!("{v6}{i:x}")))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let rules: [&'static str; 8] = [
+            leak(format!(
+                "allow udp dport 1000 src {}",
+                hosts("10.1.0", "2001:db8:1::")
+            )),
+            leak(format!(
+                "allow udp dport 1000 dst {}",
+                hosts("10.2.0", "2001:db8:2::")
+            )),
+            "deny udp dport 53 src 10.0.0.0/8,2001:db8::/32",
+            "allow udp dport 53 src 10.1.0.1",
+            "deny udp sport 53 dst 10.0.0.0/8,2001:db8::/32",
+            "deny udp dport 54 src 192.0.2.9,10.0.0.0/8",
+            "deny udp src 10.0.0.0/8 dst 10.0.0.0/8",
+            "allow udp dport 1000",
+        ];
+        let table = Table::new(&rules)
+            .by(rules[0], udp("10.1.0.1", CLIENT, N4, 1000))
+            .by(rules[0], udp("2001:db8:1::1", CLIENT, N6, 1000))
+            .by(rules[2], udp("10.1.0.1", CLIENT, N4, 53))
+            .by(rules[2], udp("10.9.9.9", CLIENT, N4, 53))
+            .by(rules[2], udp("2001:db8:1::2", CLIENT, N6, 53))
+            .by(rules[2], udp("2001:db8:9::9", CLIENT, N6, 53))
+            .default(udp("11.1.0.1", CLIENT, N4, 53))
+            .by(rules[1], udp(N4, CLIENT, "10.2.0.1", 1000))
+            .by(rules[4], udp(N4, 53, "10.2.0.1", SERVICE))
+            .by(rules[4], udp(N6, 53, "2001:db8:2::3", SERVICE))
+            .by(rules[4], udp(N4, 53, "10.9.9.9", SERVICE))
+            .by(rules[5], udp("192.0.2.9", CLIENT, N4, 54))
+            .by(rules[5], udp("10.1.0.4", CLIENT, N4, 54))
+            .by(rules[6], udp("10.1.0.4", CLIENT, "10.2.0.4", SERVICE))
+            .by(rules[6], udp("10.9.9.9", CLIENT, "10.9.9.8", SERVICE))
+            .by(rules[1], udp("10.9.9.9", CLIENT, "10.2.0.4", 1000))
+            .by(rules[7], udp("11.1.0.1", CLIENT, N4, 1000))
+            .default(udp("10.9.9.9", CLIENT, N4, SERVICE))
+            .default(udp("2001:db8:9::9", CLIENT, "2001:db8:2::3", SERVICE));
+        vec![table]
     }
 
     // -- Port rules

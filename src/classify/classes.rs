@@ -214,6 +214,44 @@ impl AddressField {
     }
 }
 
+/// A network holding this many others of its field is wide, for the rules
+/// that pair it with other fields: in a narrow table such a rule needs a key
+/// for each class inside it.
+pub const WIDE_NETWORK_HOLDS: usize = 8;
+
+/// (network, rule) pairs of one address field.
+pub type Networks = Vec<(IpNet, u32)>;
+
+/// `networks` split into narrow and wide: a pair is wide
+/// when its network holds `WIDE_NETWORK_HOLDS` others and `may_be_wide(rule)`.
+pub fn split_wide(networks: Networks, may_be_wide: impl Fn(u32) -> bool) -> (Networks, Networks) {
+    let mut distinct: Vec<IpNet> = networks.iter().map(|&(net, _)| net).collect();
+    distinct.sort_unstable_by_key(|net| (net.network(), net.prefix_len()));
+    distinct.dedup();
+    // Sorted so, a network's descendants follow it, up to the first
+    // network outside it.
+    let mut holds = vec![0; distinct.len()];
+    let mut stack: Vec<usize> = Vec::new();
+    for (at, net) in distinct.iter().enumerate() {
+        while let Some(&open) = stack.last().filter(|&&open| !distinct[open].contains(net)) {
+            holds[open] = at - open - 1;
+            stack.pop();
+        }
+        stack.push(at);
+    }
+    for open in stack {
+        holds[open] = distinct.len() - open - 1;
+    }
+    let wide: FxHashMap<IpNet, bool> = distinct
+        .iter()
+        .zip(holds)
+        .map(|(&net, holds)| (net, holds >= WIDE_NETWORK_HOLDS))
+        .collect();
+    networks
+        .into_iter()
+        .partition(|&(net, rule)| !(wide[&net] && may_be_wide(rule)))
+}
+
 fn family_bit(net: &IpNet) -> u8 {
     match net {
         IpNet::V4(_) => REACH_V4,

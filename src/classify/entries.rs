@@ -10,7 +10,10 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use super::classes::{AddressField, SlotField, REACH_V4, REACH_V6};
-use crate::abi::{self, ClassKey, GROUP_DPORT, GROUP_DST, GROUP_PROTO, GROUP_SPORT, GROUP_SRC};
+use crate::abi::{
+    self, ClassKey, GROUPS, GROUP_DPORT, GROUP_DST, GROUP_DST_WIDE, GROUP_PROTO, GROUP_SPORT,
+    GROUP_SRC, GROUP_SRC_WIDE,
+};
 
 /// The classes a transport field takes in one situation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -37,6 +40,9 @@ struct Situation {
 pub struct Fields {
     pub src: AddressField,
     pub dst: AddressField,
+    /// The networks of each address field that wide shapes key by.
+    pub src_wide: AddressField,
+    pub dst_wide: AddressField,
     pub sport: SlotField,
     pub dport: SlotField,
     pub proto: SlotField,
@@ -48,8 +54,9 @@ pub struct Fields {
 
 /// What one rule asks of each field: `None` where it gives no such field.
 pub struct Asks {
-    pub src: Option<AddressAsk>,
-    pub dst: Option<AddressAsk>,
+    /// Narrow, then wide: the classes of its networks of each kind.
+    pub src: [Option<AddressAsk>; 2],
+    pub dst: [Option<AddressAsk>; 2],
     pub sport: Option<Vec<u32>>,
     pub dport: Option<Vec<u32>>,
     pub proto: Option<Vec<u32>>,
@@ -58,8 +65,9 @@ pub struct Asks {
     pub iface: Option<u32>,
 }
 
-/// The address classes a rule admits in one field, also split by family:
-/// a situation of one family meets only that family's.
+/// The address classes a rule admits in one field, as its key holds them,
+/// also split by family: a situation of one family meets only that
+/// family's.
 pub struct AddressAsk {
     all: Vec<u32>,
     v4: Vec<u32>,
@@ -67,19 +75,20 @@ pub struct AddressAsk {
 }
 
 impl AddressAsk {
-    /// `classes`, whose families `reach` gives (`REACH_*` bits by class).
-    pub fn new(classes: Vec<u32>, reach: &[u8]) -> AddressAsk {
+    /// `classes`, whose families `reach` gives (`REACH_*` bits by class),
+    /// shifted to their bits of the key (`NARROW_CLASS_BITS` for wide ones).
+    pub fn new(classes: Vec<u32>, reach: &[u8], shift: u32) -> AddressAsk {
         let of = |family: u8| {
             classes
                 .iter()
-                .copied()
-                .filter(|&c| reach[c as usize] & family != 0)
+                .filter(|&&c| reach[c as usize] & family != 0)
+                .map(|&c| c << shift)
                 .collect()
         };
         AddressAsk {
             v4: of(REACH_V4),
             v6: of(REACH_V6),
-            all: classes,
+            all: classes.iter().map(|&c| c << shift).collect(),
         }
     }
 
@@ -119,7 +128,7 @@ impl<'a> Enumerator<'a> {
             is
         });
         let all = situations(fields);
-        let by_shape = (0..abi::SHAPES)
+        let by_shape = (0..=GROUPS)
             .map(|shape| {
                 let mut seen = HashSet::new();
                 let mut by_proto = vec![Vec::new(); fields.proto.classes.rules.len()];
@@ -139,12 +148,13 @@ impl<'a> Enumerator<'a> {
         }
     }
 
-    /// Calls `each` with every key (table = `shape`) rule `rule` admits;
-    /// stops early when `each` returns false.
+    /// Calls `each` with every key of `shape` (in `table`) rule `rule`
+    /// admits; stops early when `each` returns false.
     pub fn each_key(
         &self,
         rule: u32,
         shape: u32,
+        table: u32,
         asks: &Asks,
         each: &mut dyn FnMut(ClassKey) -> bool,
     ) -> bool {
@@ -166,7 +176,7 @@ impl<'a> Enumerator<'a> {
                                             icmp: icmp as u16,
                                             flags: flag as u16,
                                             iface: iface as u8,
-                                            table: shape as u8,
+                                            table: table as u8,
                                         };
                                         if !each(key) {
                                             return false;
@@ -197,7 +207,7 @@ impl<'a> Enumerator<'a> {
         shape: u32,
         asks: &'s Asks,
     ) -> Box<dyn Iterator<Item = &'s Situation> + 's> {
-        let by_proto = &self.by_shape[shape as usize];
+        let by_proto = &self.by_shape[(shape & GROUPS) as usize];
         match &asks.proto {
             Some(classes) => Box::new(classes.iter().flat_map(move |&c| &by_proto[c as usize])),
             None => Box::new(by_proto.iter().flatten()),
@@ -207,13 +217,19 @@ impl<'a> Enumerator<'a> {
     /// The classes of each field a rule admits in one situation.
     fn choices<'c>(&'c self, s: &Situation, rule: u32, shape: u32, asks: &'c Asks) -> Choices<'c> {
         let f = self.fields;
-        let in_family = |asked: &'c Option<AddressAsk>| match asked {
-            Some(asked) => asked.of(s.family),
-            None => &ONE,
+        // The shape's view of an address field: the rule's classes of it.
+        let in_family = |asked: &'c [Option<AddressAsk>; 2], group: u32, wide: u32| {
+            if shape & group == 0 {
+                return &ONE[..];
+            }
+            match &asked[usize::from(shape & wide != 0)] {
+                Some(asked) => asked.of(s.family),
+                None => &[],
+            }
         };
         Choices {
-            src: Cow::Borrowed(in_family(&asks.src)),
-            dst: Cow::Borrowed(in_family(&asks.dst)),
+            src: Cow::Borrowed(in_family(&asks.src, GROUP_SRC, GROUP_SRC_WIDE)),
+            dst: Cow::Borrowed(in_family(&asks.dst, GROUP_DST, GROUP_DST_WIDE)),
             sport: self.pick(SPORT, s.sport, &asks.sport, rule, &f.sport),
             dport: self.pick(DPORT, s.dport, &asks.dport, rule, &f.dport),
             icmp: self.pick(ICMP, s.icmp, &asks.icmp, rule, &f.icmp),
@@ -362,7 +378,7 @@ fn project(s: &Situation, shape: u32) -> Situation {
     }
 }
 
-/// `key` as the table of `shape` (a subset of its own) sees it.
-pub fn project_key(key: &ClassKey, shape: u32) -> ClassKey {
-    key.masked(&ClassKey::mask_of(shape), shape as u8)
+/// `key` as `table`, of `shape` (`inside` the key's own), sees it.
+pub fn project_key(key: &ClassKey, shape: u32, table: u32) -> ClassKey {
+    key.masked(&ClassKey::mask_of(shape), table as u8)
 }

@@ -6,7 +6,8 @@
 //! packet one hash lookup, paid for in entries. Only the port and protocol
 //! groups are added: they have few classes, where addresses have thousands.
 
-use crate::abi::{GROUP_DPORT, GROUP_PROTO, GROUP_SPORT, SHAPES};
+use super::shapes::SHAPE_VALUES;
+use crate::abi::{GROUP_DPORT, GROUP_PROTO, GROUP_SPORT};
 
 /// Groups a merge may add to a shape.
 const CHEAP_GROUPS: u32 = GROUP_SPORT | GROUP_DPORT | GROUP_PROTO;
@@ -15,15 +16,18 @@ const MAX_GROWTH: usize = 8;
 /// …and the whole set may grow by this many entries for merges.
 const MAX_ADDED: usize = 1 << 16;
 
-/// The shape each rule is looked up in: its own, or a wider one the set
-/// has. `keys(rule, shape)` counts a rule's keys in a shape.
+/// The shape each rule (or view of a rule's networks) is looked up in: its
+/// own, or a wider one the set has. `keys(rule, shape)` counts a rule's
+/// keys in a shape. Wide bits are never added nor taken away.
 pub fn merged_shapes(shapes: &[u32], keys: &dyn Fn(usize, u32) -> usize) -> Vec<u32> {
     let mut assigned = shapes.to_vec();
     let mut budget = MAX_ADDED;
     loop {
         let present = present(&assigned);
         // The narrowest shapes first: they are the likeliest to fold away.
-        let mut candidates: Vec<u32> = (0..SHAPES).filter(|&s| present & (1 << s) != 0).collect();
+        let mut candidates: Vec<u32> = (0..SHAPE_VALUES)
+            .filter(|&s| present & (1 << s) != 0)
+            .collect();
         candidates.sort_by_key(|&s| s.count_ones());
         let merge = candidates.iter().find_map(|&from| {
             let rules: Vec<usize> = (0..assigned.len())
@@ -56,13 +60,13 @@ pub fn merged_shapes(shapes: &[u32], keys: &dyn Fn(usize, u32) -> usize) -> Vec<
 }
 
 /// The shapes present among `assigned`, as bits.
-fn present(assigned: &[u32]) -> u32 {
+fn present(assigned: &[u32]) -> u128 {
     assigned.iter().fold(0, |bits, &s| bits | 1 << s)
 }
 
 /// Shapes in `present` that are `from` plus cheap groups only.
-fn wider_shapes(from: u32, present: u32) -> Vec<u32> {
-    (0..SHAPES)
+fn wider_shapes(from: u32, present: u128) -> Vec<u32> {
+    (0..SHAPE_VALUES)
         .filter(|&to| {
             to != from
                 && present & (1 << to) != 0

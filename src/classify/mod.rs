@@ -11,6 +11,7 @@ mod entries;
 mod filter;
 mod merge;
 mod ranges;
+mod shapes;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -20,13 +21,17 @@ use std::net::IpAddr;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use rustc_hash::FxHashMap;
 
-use self::classes::{flag_ranges, AddressField, SlotField};
+use self::classes::{flag_ranges, split_wide, AddressField, SlotField};
 use self::entries::{AddressAsk, Asks, Enumerator, Fields};
 pub use self::filter::Filter;
 pub use self::ranges::AddressTable;
+use self::shapes::ShapeTables;
 use self::tables::Tables;
 pub use self::tables::MAX_SET_ENTRIES;
-use crate::abi::{self, ClassKey, Plan};
+use crate::abi::{
+    self, ClassKey, Plan, GROUP_DST, GROUP_DST_WIDE, GROUP_SRC, GROUP_SRC_WIDE, MAX_WIDE_CLASSES,
+    NARROW_CLASS_BITS,
+};
 use crate::policy::evaluate::{Field, Packet};
 use crate::policy::{Action, Rule, RuleError};
 
@@ -34,7 +39,7 @@ use crate::policy::{Action, Rule, RuleError};
 #[derive(Debug)]
 pub struct Compiled {
     pub plan: Plan,
-    /// Each address field's networks and their classes.
+    /// Each address field's narrow networks and their classes.
     pub src_v4: Vec<(Ipv4Net, u32)>,
     pub dst_v4: Vec<(Ipv4Net, u32)>,
     pub src_v6: Vec<(Ipv6Net, u32)>,
@@ -66,33 +71,60 @@ impl Compiled {
         rules: &[Rule],
         iface_of: &dyn Fn(&str) -> Option<u32>,
     ) -> Result<Compiled, RuleError> {
-        let (fields, ifaces, iface_class) = field_classes(rules, iface_of)?;
-        networks_fit(&fields)?;
+        // Every network narrow takes at most one table per group set, and
+        // as many classes as networks: that always fits.
+        match Compiled::compile(rules, iface_of, true)? {
+            Some(compiled) => Ok(compiled),
+            None => Ok(Compiled::compile(rules, iface_of, false)?.expect("narrow networks fit")),
+        }
+    }
+
+    /// `wide`: networks that hold many others are wide for rules that pair
+    /// them with other fields; `None` when those take more tables or wide
+    /// classes than a generation has.
+    fn compile(
+        rules: &[Rule],
+        iface_of: &dyn Fn(&str) -> Option<u32>,
+        wide: bool,
+    ) -> Result<Option<Compiled>, RuleError> {
+        let own: Vec<u32> = rules.iter().map(shape_of).collect();
+        let (fields, ifaces, iface_class) = field_classes(rules, iface_of, &own, wide)?;
+        let wide_classes = [&fields.src_wide, &fields.dst_wide].map(|f| f.classes.rules.len());
+        if wide_classes.iter().any(|&n| n > MAX_WIDE_CLASSES as usize) {
+            return Ok(None);
+        }
+        if let Err(error) = networks_fit(&fields) {
+            return if wide { Ok(None) } else { Err(error) };
+        }
         let enumerator = Enumerator::new(&fields);
         let by_rule = |field: &classes::Numbering| field.by_rule(rules.len());
         // The classes each rule admits, per field.
         let src = by_rule(&fields.src.classes);
         let dst = by_rule(&fields.dst.classes);
+        let src_wide = by_rule(&fields.src_wide.classes);
+        let dst_wide = by_rule(&fields.dst_wide.classes);
         let sport = by_rule(&fields.sport.classes);
         let dport = by_rule(&fields.dport.classes);
         let proto = by_rule(&fields.proto.classes);
         let icmp = by_rule(&fields.icmp.classes);
         let flags = by_rule(&fields.flags.classes);
+        // A rule's classes of one kind of its networks, if it has any.
+        let address = |classes: &[u32], field: &AddressField, shift: u32| {
+            (!classes.is_empty()).then(|| AddressAsk::new(classes.to_vec(), &field.reach, shift))
+        };
 
-        let asks: Vec<Asks> = rules
-            .iter()
-            .enumerate()
-            .map(|(i, rule)| {
-                let m = &rule.matches;
+        let asks: Vec<Asks> = (0..rules.len())
+            .map(|i| {
+                let m = &rules[i].matches;
                 Asks {
-                    src: m
-                        .src
-                        .as_ref()
-                        .map(|_| AddressAsk::new(src[i].clone(), &fields.src.reach)),
-                    dst: m
-                        .dst
-                        .as_ref()
-                        .map(|_| AddressAsk::new(dst[i].clone(), &fields.dst.reach)),
+                    src: [
+                        address(&src[i], &fields.src, 0),
+                        address(&src_wide[i], &fields.src_wide, NARROW_CLASS_BITS),
+                    ],
+                    dst: [
+                        address(&dst[i], &fields.dst, 0),
+                        address(&dst_wide[i], &fields.dst_wide, NARROW_CLASS_BITS),
+                    ],
                     sport: m.sport.as_ref().map(|_| sport[i].clone()),
                     dport: m.dport.as_ref().map(|_| dport[i].clone()),
                     proto: m.protos.as_ref().map(|_| proto[i].clone()),
@@ -103,23 +135,45 @@ impl Compiled {
                 }
             })
             .collect();
-        let own: Vec<u32> = rules.iter().map(shape_of).collect();
-        let count_keys =
-            |rule: usize, shape: u32| enumerator.count_keys(rule as u32, shape, &asks[rule]);
-        let shapes = merge::merged_shapes(&own, &count_keys);
+        // A part of a rule per view of its networks: (rule, shape).
+        let parts: Vec<(usize, u32)> = (0..rules.len())
+            .flat_map(|i| {
+                view_shapes(own[i], &asks[i])
+                    .into_iter()
+                    .map(move |s| (i, s))
+            })
+            .collect();
+        let count_keys = |part: usize, shape: u32| {
+            let rule = parts[part].0;
+            enumerator.count_keys(rule as u32, shape, &asks[rule])
+        };
+        let part_shapes: Vec<u32> = parts.iter().map(|&(_, shape)| shape).collect();
+        let shapes = merge::merged_shapes(&part_shapes, &count_keys);
+        let mut distinct = shapes.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let Some(shape_tables) = ShapeTables::new(&distinct) else {
+            return Ok(None);
+        };
 
         // Room for every key the rules give (some are covered, none more):
         // the index never grows on the way.
         let keys: usize = shapes
             .iter()
             .enumerate()
-            .map(|(i, &shape)| enumerator.count_keys(i as u32, shape, &asks[i]))
+            .map(|(part, &shape)| count_keys(part, shape))
             .fold(0, usize::saturating_add);
-        let mut tables = Tables::with_room(keys.min(MAX_SET_ENTRIES));
-        for (i, &shape) in shapes.iter().enumerate() {
-            tables.add(i, shape, |each| {
-                enumerator.each_key(i as u32, shape, &asks[i], each);
+        let addresses = address_tables(&fields);
+        let wide_of = [0, 1].map(|a| wide_of_narrow(&addresses, a, &fields));
+        let mut tables = Tables::with_room(keys.min(MAX_SET_ENTRIES), shape_tables, wide_of);
+        let mut first = 0;
+        while first < parts.len() {
+            let rule = parts[first].0;
+            let end = first + parts[first..].iter().take_while(|p| p.0 == rule).count();
+            tables.add(rule, &shapes[first..end], &mut |shape, table, each| {
+                enumerator.each_key(rule as u32, shape, table, &asks[rule], each);
             })?;
+            first = end;
         }
         let Tables {
             index,
@@ -127,6 +181,7 @@ impl Compiled {
             shapes,
             shadowed,
             never_matches,
+            shape_tables,
             ..
         } = tables;
 
@@ -138,14 +193,21 @@ impl Compiled {
         ];
         let port_protos =
             [abi::IPPROTO_TCP, abi::IPPROTO_UDP].map(|p| fields.proto.class_of(p.into()));
-        let filter = Filter::new(shapes, class_counts, port_protos, &entries, &index);
+        let filter = Filter::new(
+            shapes,
+            &shape_tables,
+            class_counts,
+            wide_classes,
+            port_protos,
+            &entries,
+            &index,
+        );
         let lookups = lookups(&fields);
-        let addresses = address_tables(&fields);
-        let mut plan = plan(shapes, lookups, !rules.is_empty(), &entries);
+        let mut plan = plan(shapes, &shape_tables, lookups, !rules.is_empty(), &entries);
         plan.hashed = filter.hashed;
         plan.absent = filter.absent();
         plan.addresses = std::array::from_fn(|t| addresses[t].index);
-        Ok(Compiled {
+        Ok(Some(Compiled {
             plan,
             addresses,
             src_v4: fields.src.v4,
@@ -163,7 +225,7 @@ impl Compiled {
             never_matches,
             filter,
             index,
-        })
+        }))
     }
 
     /// The rule that decides `packet`, as the XDP program finds it with
@@ -244,8 +306,11 @@ impl Compiled {
         };
         // What the program reads: the class values' shapes and answers.
         let mut hashed = self.plan.hashed;
-        for f in 0..4 {
-            hashed &= self.filter.shapes[f][filter::field_of(&key, f) as usize];
+        for a in [abi::FILTER_SRC, abi::FILTER_DST] {
+            hashed &= self.filter.address_shapes(a, filter::field_of(&key, a));
+        }
+        for p in [abi::FILTER_SPORT, abi::FILTER_DPORT] {
+            hashed &= self.filter.shapes[p][filter::field_of(&key, p) as usize];
         }
         // A port the walk read has the narrower shapes of `read_ports`.
         for (p, slot) in [sport_slot, dport_slot].into_iter().enumerate() {
@@ -256,8 +321,8 @@ impl Compiled {
         }
         let alone = [key.src, key.dst]
             .into_iter()
-            .zip(&self.filter.alone)
-            .map(|(class, orders)| orders[class as usize])
+            .enumerate()
+            .map(|(a, class)| self.filter.alone_of(a, class))
             .filter(|&order| order != u32::MAX);
         // The plan's shapes, each key made with its mask, as the program does.
         let plan = &self.plan;
@@ -286,8 +351,15 @@ impl Compiled {
     }
 }
 
-/// The plan of a set: its shapes, listed by the order of their first rule.
-fn plan(shapes: u32, lookups: u32, any_rule: bool, entries: &[(ClassKey, u32)]) -> Plan {
+/// The plan of a set: its tables (bits of `shapes`), listed by the order of
+/// their first rule.
+fn plan(
+    shapes: u32,
+    shape_tables: &ShapeTables,
+    lookups: u32,
+    any_rule: bool,
+    entries: &[(ClassKey, u32)],
+) -> Plan {
     let mut first = [u32::MAX; abi::SHAPES as usize];
     for &(key, order) in entries {
         let slot = &mut first[key.table as usize];
@@ -307,6 +379,9 @@ fn plan(shapes: u32, lookups: u32, any_rule: bool, entries: &[(ClassKey, u32)]) 
     for (i, &shape) in listed.iter().enumerate() {
         plan.shape_list[i] = shape as u8;
         plan.first_order[i] = first[shape as usize];
+        let shape = shape_tables
+            .shape_of(shape)
+            .expect("a table with entries has a shape");
         plan.key_masks[i] = ClassKey::mask_of(shape);
     }
     plan
@@ -315,7 +390,11 @@ fn plan(shapes: u32, lookups: u32, any_rule: bool, entries: &[(ClassKey, u32)]) 
 /// Each address field's networks as sorted ranges, in `ADDRESS_TABLES`
 /// order.
 fn address_tables(f: &Fields) -> [AddressTable; abi::ADDRESS_TABLES as usize] {
-    fn table<N: Copy + Into<IpNet>>(list: &[(N, u32)]) -> AddressTable {
+    fn table<N: Copy + Into<IpNet>>(
+        narrow: &[(N, u32)],
+        wide: &[(N, u32)],
+        v6: bool,
+    ) -> AddressTable {
         let ends = |net: IpNet| match net {
             IpNet::V4(net) => (
                 u32::from(net.network()).into(),
@@ -323,23 +402,64 @@ fn address_tables(f: &Fields) -> [AddressTable; abi::ADDRESS_TABLES as usize] {
             ),
             IpNet::V6(net) => (net.network().into(), net.broadcast().into()),
         };
-        let v6 = list
-            .first()
-            .is_some_and(|&(net, _)| net.into().addr().is_ipv6());
-        AddressTable::new(
-            list.iter().map(|&(net, class)| {
-                let (first, last) = ends(net.into());
-                (first, last, class)
-            }),
-            v6,
-        )
+        let networks = |list: &[(N, u32)], wide: bool| {
+            list.iter()
+                .map(|&(net, class)| {
+                    let (first, last) = ends(net.into());
+                    (first, last, class, wide)
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut all = networks(narrow, false);
+        all.extend(networks(wide, true));
+        AddressTable::new(all, v6)
     }
     [
-        table(&f.src.v4),
-        table(&f.dst.v4),
-        table(&f.src.v6),
-        table(&f.dst.v6),
+        table(&f.src.v4, &f.src_wide.v4, false),
+        table(&f.dst.v4, &f.dst_wide.v4, false),
+        table(&f.src.v6, &f.src_wide.v6, true),
+        table(&f.dst.v6, &f.dst_wide.v6, true),
     ]
+}
+
+/// The shapes of a rule's parts: one for each view (narrow, wide) of its
+/// networks it has, in each address field it asks about.
+fn view_shapes(shape: u32, asks: &Asks) -> Vec<u32> {
+    let views = |asked: &[Option<AddressAsk>; 2], group: u32, wide: u32| -> Vec<u32> {
+        if shape & group == 0 {
+            return vec![0];
+        }
+        [0, wide]
+            .into_iter()
+            .zip(asked)
+            .filter(|(_, ask)| ask.is_some())
+            .map(|(bit, _)| bit)
+            .collect()
+    };
+    let dst = views(&asks.dst, GROUP_DST, GROUP_DST_WIDE);
+    views(&asks.src, GROUP_SRC, GROUP_SRC_WIDE)
+        .into_iter()
+        .flat_map(|src| dst.iter().map(move |dst| shape | src | dst))
+        .collect()
+}
+
+/// Per narrow class of address field `a` (0 source, 1 destination): the
+/// wide classes its ranges have, shifted as keys hold them.
+fn wide_of_narrow(addresses: &[AddressTable], a: usize, fields: &Fields) -> Vec<Vec<u32>> {
+    let classes = [&fields.src, &fields.dst][a].classes.rules.len();
+    let mut wide_of = vec![Vec::new(); classes];
+    // The field's IPv4 table, then its IPv6 one (`ADDRESS_TABLES` order).
+    for table in [&addresses[a], &addresses[a + 2]] {
+        for &class in &table.classes {
+            wide_of[(class & abi::NARROW_CLASS_MASK) as usize]
+                .push(class & !abi::NARROW_CLASS_MASK);
+        }
+    }
+    for wide in &mut wide_of {
+        wide.sort_unstable();
+        wide.dedup();
+    }
+    wide_of
 }
 
 /// A rule's shape: the `GROUP_*` bits of the fields it gives.
@@ -372,10 +492,22 @@ fn shape_of(rule: &Rule) -> u32 {
 fn lookups(f: &Fields) -> u32 {
     let mut bits = 0;
     for (empty, bit) in [
-        (f.src.v4.is_empty(), abi::LOOKUP_SRC_V4),
-        (f.dst.v4.is_empty(), abi::LOOKUP_DST_V4),
-        (f.src.v6.is_empty(), abi::LOOKUP_SRC_V6),
-        (f.dst.v6.is_empty(), abi::LOOKUP_DST_V6),
+        (
+            f.src.v4.is_empty() && f.src_wide.v4.is_empty(),
+            abi::LOOKUP_SRC_V4,
+        ),
+        (
+            f.dst.v4.is_empty() && f.dst_wide.v4.is_empty(),
+            abi::LOOKUP_DST_V4,
+        ),
+        (
+            f.src.v6.is_empty() && f.src_wide.v6.is_empty(),
+            abi::LOOKUP_SRC_V6,
+        ),
+        (
+            f.dst.v6.is_empty() && f.dst_wide.v6.is_empty(),
+            abi::LOOKUP_DST_V6,
+        ),
     ] {
         if !empty {
             bits |= bit;
@@ -400,9 +532,12 @@ type FieldClasses = (Fields, Vec<(u32, u8)>, Vec<Option<u32>>);
 
 /// The classes of every field, the interface classes, and each rule's
 /// interface class.
+/// `shapes`: each rule's own; `wide`: whether networks may be wide.
 fn field_classes(
     rules: &[Rule],
     iface_of: &dyn Fn(&str) -> Option<u32>,
+    shapes: &[u32],
+    wide: bool,
 ) -> Result<FieldClasses, RuleError> {
     let unknown = |rule: &Rule, r: u32, domain_unknown: u32, out: &mut Vec<(u32, u32, u32)>| {
         // Fail closed: a deny admits what the walk could not read.
@@ -482,9 +617,19 @@ fn field_classes(
             }
         });
     }
+    // A rule of one address field alone needs no key: it stays narrow,
+    // where the address's class value answers it.
+    let split = |networks, alone: u32| {
+        let (narrow, wide) = split_wide(networks, |r| wide && shapes[r as usize] != alone);
+        (AddressField::new(narrow), AddressField::new(wide))
+    };
+    let (src, src_wide) = split(src, GROUP_SRC);
+    let (dst, dst_wide) = split(dst, GROUP_DST);
     let fields = Fields {
-        src: AddressField::new(src),
-        dst: AddressField::new(dst),
+        src,
+        dst,
+        src_wide,
+        dst_wide,
         sport: small("sport", SlotField::new(abi::PORT_DOMAIN, &sport))?,
         dport: small("dport", SlotField::new(abi::PORT_DOMAIN, &dport))?,
         proto: SlotField::new(abi::PROTO_DOMAIN, &proto),
@@ -499,9 +644,17 @@ fn field_classes(
 /// each family.
 fn networks_fit(fields: &Fields) -> Result<(), RuleError> {
     let room = abi::MAX_NETWORKS as usize;
+    let [src, dst, src_wide, dst_wide] =
+        [&fields.src, &fields.dst, &fields.src_wide, &fields.dst_wide];
     for (family, count) in [
-        ("IPv4", fields.src.v4.len() + fields.dst.v4.len()),
-        ("IPv6", fields.src.v6.len() + fields.dst.v6.len()),
+        (
+            "IPv4",
+            src.v4.len() + dst.v4.len() + src_wide.v4.len() + dst_wide.v4.len(),
+        ),
+        (
+            "IPv6",
+            src.v6.len() + dst.v6.len() + src_wide.v6.len() + dst_wide.v6.len(),
+        ),
     ] {
         if count > room {
             return Err(RuleError(format!(

@@ -1,21 +1,24 @@
 //! One address field of one family as the program searches it: the address
 //! space cut into ranges at the edges of the networks, each with the class
-//! of its longest matching network, sorted, and found through buckets.
+//! of its longest matching network (narrow and wide: see
+//! `abi::NARROW_CLASS_BITS`), sorted, and found through buckets.
 //!
 //! A lookup costs one bucket read and a binary search among the ranges that
 //! start inside the bucket: with as many buckets as ranges (up to
 //! `MAX_BUCKETS`), most hold none or one, whatever the number of networks.
 //! An LPM trie walks a node per prefix bit that tells its networks apart.
 
-use crate::abi::{AddressIndex, MAX_BUCKETS, MAX_SEARCH_STEPS};
+use crate::abi::{
+    AddressIndex, MAX_BUCKETS, MAX_SEARCH_STEPS, NARROW_CLASS_BITS, NARROW_CLASS_MASK,
+};
 
 /// The sorted ranges of one address table, and its buckets.
 #[derive(Debug, Clone)]
 pub struct AddressTable {
     /// Where each range starts, ascending; the first at address 0.
     pub starts: Vec<u128>,
-    /// The class of each range: its longest matching network's, 0 where
-    /// none matches.
+    /// The class of each range: its longest matching narrow network's in
+    /// the low bits and wide network's above, 0 where none matches.
     pub classes: Vec<u32>,
     pub index: AddressIndex,
     /// Per bucket: the first and last range (indices into `starts`) an
@@ -25,13 +28,16 @@ pub struct AddressTable {
 }
 
 impl AddressTable {
-    /// The table of `networks` (first address, last address, class), which
-    /// nest or are disjoint, as prefixes do; `v6`: 128-bit addresses.
-    pub fn new(networks: impl IntoIterator<Item = (u128, u128, u32)>, v6: bool) -> AddressTable {
+    /// The table of `networks` (first address, last address, class, wide),
+    /// which nest or are disjoint, as prefixes do; `v6`: 128-bit addresses.
+    pub fn new(
+        networks: impl IntoIterator<Item = (u128, u128, u32, bool)>,
+        v6: bool,
+    ) -> AddressTable {
         let last_address = if v6 { u128::MAX } else { u32::MAX.into() };
         let mut networks: Vec<_> = networks.into_iter().collect();
         // Each network before those inside it.
-        networks.sort_unstable_by_key(|&(first, last, _)| (first, std::cmp::Reverse(last)));
+        networks.sort_unstable_by_key(|&(first, last, ..)| (first, std::cmp::Reverse(last)));
         let mut table = AddressTable {
             starts: vec![0],
             classes: vec![0],
@@ -39,7 +45,8 @@ impl AddressTable {
             buckets: Vec::new(),
             v6,
         };
-        // The networks around the address reached: (last address, class).
+        // The networks around the address reached: (last address, class),
+        // a wide network's keeping the narrow class around it, and back.
         let mut open: Vec<(u128, u32)> = Vec::new();
         let close = |table: &mut AddressTable, open: &mut Vec<(u128, u32)>| {
             let (last, _) = open.pop().expect("an open network");
@@ -48,10 +55,16 @@ impl AddressTable {
                 table.cut(last + 1, around);
             }
         };
-        for (first, last, class) in networks {
+        for (first, last, class, wide) in networks {
             while open.last().is_some_and(|&(end, _)| end < first) {
                 close(&mut table, &mut open);
             }
+            let around = open.last().map_or(0, |&(_, class)| class);
+            let class = if wide {
+                around & NARROW_CLASS_MASK | class << NARROW_CLASS_BITS
+            } else {
+                around & !NARROW_CLASS_MASK | class
+            };
             table.cut(first, class);
             open.push((last, class));
         }
@@ -134,13 +147,13 @@ impl AddressTable {
 mod tests {
     use super::AddressTable;
 
-    /// The longest match, the slow way.
-    fn longest(networks: &[(u128, u128, u32)], addr: u128) -> u32 {
+    /// The longest match among the narrow or the wide networks, the slow way.
+    fn longest(networks: &[(u128, u128, u32, bool)], wide: bool, addr: u128) -> u32 {
         networks
             .iter()
-            .filter(|&&(first, last, _)| first <= addr && addr <= last)
-            .min_by_key(|&&(first, last, _)| last - first)
-            .map_or(0, |&(_, _, class)| class)
+            .filter(|&&(first, last, _, w)| w == wide && first <= addr && addr <= last)
+            .min_by_key(|&&(first, last, ..)| last - first)
+            .map_or(0, |&(_, _, class, _)| class)
     }
 
     /// A prefix of `len` bits around `addr` in a `bits`-bit space.
@@ -154,8 +167,10 @@ mod tests {
         (addr & !mask, addr | mask)
     }
 
+    /// Narrow classes in the low bits, wide ones above, a network of each
+    /// kind now and then the same.
     #[test]
-    fn every_address_finds_its_longest_match() {
+    fn every_address_finds_its_longest_match_of_each_kind() {
         let mut rng = fastrand::Rng::with_seed(7);
         for round in 0..300 {
             let v6 = round % 2 == 1;
@@ -174,14 +189,18 @@ mod tests {
                 let near = anchors[rng.usize(..anchors.len())] ^ rng.u128(..) >> rng.u32(96..128);
                 let near = if v6 { near } else { near & u32::MAX as u128 };
                 let (first, last) = prefix(near, rng.u32(0..=bits), bits);
-                if !networks.iter().any(|&(f, l, _)| (f, l) == (first, last)) {
-                    networks.push((first, last, class));
+                let wide = round % 3 != 0 && rng.u8(..4) == 0;
+                if !networks
+                    .iter()
+                    .any(|&(f, l, _, w)| (f, l, w) == (first, last, wide))
+                {
+                    networks.push((first, last, class, wide));
                 }
             }
             let table = AddressTable::new(networks.clone(), v6);
             assert_eq!(table.starts[0], 0);
             assert!(table.starts.windows(2).all(|w| w[0] < w[1]));
-            let edges = networks.iter().flat_map(|&(first, last, _)| {
+            let edges = networks.iter().flat_map(|&(first, last, ..)| {
                 [first, first.wrapping_sub(1), last, last.wrapping_add(1)]
             });
             let probes: Vec<u128> = edges
@@ -190,11 +209,9 @@ mod tests {
                 .filter(|&a| v6 || a <= u32::MAX as u128)
                 .collect();
             for addr in probes {
-                assert_eq!(
-                    table.class_of(addr),
-                    longest(&networks, addr),
-                    "{addr:#x} in {networks:x?}"
-                );
+                let both = longest(&networks, false, addr)
+                    | longest(&networks, true, addr) << super::NARROW_CLASS_BITS;
+                assert_eq!(table.class_of(addr), both, "{addr:#x} in {networks:x?}");
             }
         }
     }

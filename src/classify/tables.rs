@@ -4,7 +4,8 @@
 use rustc_hash::FxHashMap;
 
 use super::entries::project_key;
-use crate::abi::{self, ClassKey};
+use super::shapes::{inside, ShapeTables};
+use crate::abi::{self, ClassKey, GROUP_DST, GROUP_SRC};
 use crate::policy::RuleError;
 
 /// Entries one rule set may have: the other generation needs room too.
@@ -13,68 +14,99 @@ pub const MAX_SET_ENTRIES: usize = abi::MAX_CLASS_ENTRIES as usize / 2;
 /// on its time.
 const MAX_EXAMINED: usize = 4 * MAX_SET_ENTRIES;
 
-#[derive(Default)]
+/// Takes one key; false: stop.
+pub type KeySink<'a> = dyn FnMut(ClassKey) -> bool + 'a;
+
 pub struct Tables {
     /// Key (table = shape) → rule order.
     pub index: FxHashMap<ClassKey, u32>,
     /// The same, in the order rules added them.
     pub entries: Vec<(ClassKey, u32)>,
-    /// Bit `s`: table `s` has an entry.
+    /// Bit `t`: table `t` has an entry.
     pub shapes: u32,
     pub shadowed: Vec<(usize, usize)>,
     pub never_matches: Vec<usize>,
+    pub shape_tables: ShapeTables,
+    /// Per address field, per narrow class: the wide classes (as keys hold
+    /// them) its addresses have, 0 for those in no wide network.
+    wide_of: [Vec<Vec<u32>>; 2],
     examined: usize,
 }
 
 impl Tables {
-    /// Tables with room for `entries` keys.
-    pub fn with_room(entries: usize) -> Tables {
+    /// Tables of `shape_tables` with room for `entries` keys; `wide_of` as
+    /// [`Tables::wide_of`].
+    pub fn with_room(
+        entries: usize,
+        shape_tables: ShapeTables,
+        wide_of: [Vec<Vec<u32>>; 2],
+    ) -> Tables {
         Tables {
             index: FxHashMap::with_capacity_and_hasher(entries, Default::default()),
             entries: Vec::with_capacity(entries),
-            ..Tables::default()
+            shapes: 0,
+            shadowed: Vec::new(),
+            never_matches: Vec::new(),
+            shape_tables,
+            wide_of,
+            examined: 0,
         }
     }
 
-    /// Adds rule `rule` (rules come in order) of `shape`, whose keys `keys`
-    /// hands to its argument until that returns false. A key a lower rule
-    /// decides already, in this table or one of a shape inside this one, is
-    /// left out: this rule could never win it.
+    /// Adds rule `rule` (rules come in order) of `shapes` (one, or one per
+    /// view of its networks), whose keys `keys(shape, table, each)` hands to
+    /// `each` until that returns false. A key a lower rule decides already,
+    /// in this table or one of a shape inside this one, is left out: this
+    /// rule could never win it.
     pub fn add(
         &mut self,
         rule: usize,
-        shape: u32,
-        keys: impl FnOnce(&mut dyn FnMut(ClassKey) -> bool),
+        shapes: &[u32],
+        keys: &mut dyn FnMut(u32, u32, &mut KeySink),
     ) -> Result<(), RuleError> {
         let order = rule as u32;
-        let tables: Vec<u32> = (0..abi::SHAPES)
-            .filter(|&s| s == shape || (self.shapes & (1 << s) != 0 && s & !shape == 0))
-            .collect();
         let mut yielded = false;
         let mut kept = false;
         let mut full = false;
         // Lower rules that decide some of this one's keys, and how many.
         let mut covers: FxHashMap<u32, usize> = FxHashMap::default();
-        keys(&mut |key| {
-            yielded = true;
-            self.examined += 1;
-            let lowest = tables
-                .iter()
-                .filter_map(|&s| self.index.get(&project_key(&key, s)).copied())
-                .min();
-            match lowest {
-                // The same key twice from this rule.
-                Some(lowest) if lowest == order => {}
-                Some(lowest) => *covers.entry(lowest).or_default() += 1,
-                None => {
-                    kept = true;
-                    self.index.insert(key, order);
-                    self.entries.push((key, order));
+        for &shape in shapes {
+            let table = self.shape_tables.table_of(shape);
+            // (table, shape, translated groups) of this one and of the
+            // shapes inside it.
+            let tables: Vec<(u32, u32, u32)> = (0..abi::SHAPES)
+                .filter_map(|t| Some((t, self.shape_tables.shape_of(t)?)))
+                .filter_map(|(t, s)| match t == table {
+                    true => Some((t, s, 0)),
+                    false if self.shapes & (1 << t) != 0 => Some((t, s, inside(s, shape)?)),
+                    false => None,
+                })
+                .collect();
+            keys(shape, table, &mut |key| {
+                yielded = true;
+                self.examined += 1;
+                let lowest = tables
+                    .iter()
+                    .filter_map(|&(t, s, translated)| self.decided_by(&key, s, t, translated))
+                    .min();
+                match lowest {
+                    // The same key twice from this rule.
+                    Some(lowest) if lowest == order => {}
+                    Some(lowest) => *covers.entry(lowest).or_default() += 1,
+                    None => {
+                        kept = true;
+                        self.index.insert(key, order);
+                        self.entries.push((key, order));
+                        self.shapes |= 1 << table;
+                    }
                 }
+                full = self.entries.len() > MAX_SET_ENTRIES || self.examined > MAX_EXAMINED;
+                !full
+            });
+            if full {
+                break;
             }
-            full = self.entries.len() > MAX_SET_ENTRIES || self.examined > MAX_EXAMINED;
-            !full
-        });
+        }
         if full {
             return Err(RuleError(format!(
                 "rule {}: the classifier would need more than {MAX_SET_ENTRIES} entries; its \
@@ -82,11 +114,9 @@ impl Tables {
                 rule + 1
             )));
         }
-        if kept {
-            self.shapes |= 1 << shape;
-        } else if !yielded {
+        if !yielded {
             self.never_matches.push(rule);
-        } else {
+        } else if !kept {
             // Name the rule that covers the most of it.
             let (&by, _) = covers
                 .iter()
@@ -95,5 +125,27 @@ impl Tables {
             self.shadowed.push((rule, by as usize));
         }
         Ok(())
+    }
+
+    /// The rule of table `table` (of `shape`) that decides every packet of
+    /// `key` (of a shape it is inside), if one does: through the wide
+    /// classes of `translated` groups, the last of those that decide them.
+    fn decided_by(&self, key: &ClassKey, shape: u32, table: u32, translated: u32) -> Option<u32> {
+        let srcs = match translated & GROUP_SRC {
+            0 => std::slice::from_ref(&key.src),
+            _ => &self.wide_of[0][key.src as usize][..],
+        };
+        let dsts = match translated & GROUP_DST {
+            0 => std::slice::from_ref(&key.dst),
+            _ => &self.wide_of[1][key.dst as usize][..],
+        };
+        let mut last = 0;
+        for &src in srcs {
+            for &dst in dsts {
+                let each = ClassKey { src, dst, ..*key };
+                last = last.max(*self.index.get(&project_key(&each, shape, table))?);
+            }
+        }
+        Some(last)
     }
 }

@@ -687,9 +687,13 @@ impl Gen {
 fn well_formed(c: &Compiled) {
     let mut keys = std::collections::HashSet::new();
     for (key, order) in &c.entries {
-        let shape = key.table as u32;
-        assert!(c.plan.shapes & (1 << shape) != 0, "{key:?} -> {order}");
-        assert_eq!(super::entries::project_key(key, shape), *key);
+        let table = key.table;
+        assert!(c.plan.shapes & (1 << table) != 0, "{key:?} -> {order}");
+        let listed = c.plan.shape_list[..c.plan.shape_count as usize]
+            .iter()
+            .position(|&t| t == table)
+            .expect("a table with entries is listed");
+        assert_eq!(key.masked(&c.plan.key_masks[listed], table), *key);
         assert!(keys.insert(*key), "{key:?} twice");
     }
     for (array, domain) in [
@@ -727,7 +731,8 @@ fn same_decisions(mut g: Gen) {
         for _ in 0..60 {
             let p = packet(g.notice());
             let expected = evaluate(&rules, &iface_of, &p);
-            assert_eq!(c.decide(&p), expected, "set {set}: {rules:#?}\n{p:?}");
+            let shown = || rules.iter().map(|r| format!("{r}\n")).collect::<String>();
+            assert_eq!(c.decide(&p), expected, "set {set}:\n{}{p:?}", shown());
             // No false alarm: a rule that decides is neither shadowed nor dead.
             if let Some(r) = expected {
                 assert!(
@@ -910,4 +915,44 @@ fn a_port_of_no_rule_still_meets_rules_that_ask_no_port_in_its_table() {
         ],
     );
     assert!(c.plan.hashed != 0);
+}
+
+#[test]
+fn a_wide_network_paired_with_a_port_takes_a_key_per_wide_class() {
+    let rules = [
+        allow()
+            .udp()
+            .dport("1000")
+            .src(&many_hosts("10.1.0", "2001:db8:1::")),
+        deny().udp().dport("53").src("10.0.0.0/8,2001:db8::/32"),
+        allow().udp().dport("53").src("10.1.0.1"),
+        deny().udp().dport("54").src("192.0.2.9,10.0.0.0/8"),
+    ];
+    let n4 = "172.16.0.1";
+    let c = check(
+        &rules,
+        &[
+            (udp("10.1.0.1", n4, 1, 1000), Some(0)),
+            (udp("10.1.0.1", n4, 1, 53), Some(1)),
+            (udp("10.9.9.9", n4, 1, 53), Some(1)),
+            (udp("2001:db8:1::1", "fd00::1", 1, 53), Some(1)),
+            (udp("11.0.0.1", n4, 1, 53), None),
+            (udp("192.0.2.9", n4, 1, 54), Some(3)),
+            (udp("10.1.0.7", n4, 1, 54), Some(3)),
+        ],
+    );
+    well_formed(&c);
+    // Per family: port 53, an unknown port, an unknown protocol. Narrow,
+    // the /8 would take keys for each of the 65 classes inside it.
+    let keys = |rule| {
+        c.entries
+            .iter()
+            .filter(|&&(_, order)| order == rule)
+            .count()
+    };
+    assert_eq!(keys(1), 6);
+    assert!(keys(3) <= 6, "{} keys", keys(3));
+    // The host's rule after the wide network's is found shadowed all the
+    // same: its narrow class meets only the /8's wide class.
+    assert_eq!(c.shadowed, [(2, 1)]);
 }

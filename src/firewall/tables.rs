@@ -57,8 +57,8 @@ impl Installed {
         let filter = &compiled.filter;
         let address_class = |field: usize, class: u32| AddressClass {
             class,
-            shapes: filter.shapes[field][class as usize],
-            alone: entry_of(filter.alone[field][class as usize]),
+            shapes: filter.address_shapes(field, class),
+            alone: entry_of(filter.alone_of(field, class)),
         };
         write_addresses(maps, generation, compiled, &address_class)?;
 

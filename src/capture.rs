@@ -421,10 +421,10 @@ mod tests {
     fn comments_name_the_verdict_and_what_decided_it() {
         let rule = ActiveRule {
             id: 3,
-            rule: SourcedRule {
+            rule: std::sync::Arc::new(SourcedRule {
                 rule: "deny tcp dport 22".parse().unwrap(),
                 origin: Origin::Flag(1),
-            },
+            }),
         };
         let mut dropped = notice(1, 60, 0);
         dropped.verdict = XDP_DROP;

@@ -248,10 +248,10 @@ mod tests {
     fn rule(id: u32, text: &str) -> ActiveRule {
         ActiveRule {
             id,
-            rule: SourcedRule {
+            rule: std::sync::Arc::new(SourcedRule {
                 rule: text.parse().unwrap(),
                 origin: Origin::Flag(id as usize + 1),
-            },
+            }),
         }
     }
 

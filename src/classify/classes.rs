@@ -162,7 +162,7 @@ impl AddressField {
         let mut written = Vec::new();
         let mut reach_zero = REACH_V4 | REACH_V6;
         // Parents sort before the networks they hold.
-        networks.sort_unstable_by_key(|&(net, rule)| (net.network(), net.prefix_len(), rule));
+        networks.sort_unstable_by_key(|&(net, rule)| (sort_key(&net), rule));
         let mut stack: Vec<(IpNet, u32, Vec<u32>)> = Vec::new();
         let mut i = 0;
         while i < networks.len() {
@@ -226,7 +226,7 @@ pub type Networks = Vec<(IpNet, u32)>;
 /// when its network holds `WIDE_NETWORK_HOLDS` others and `may_be_wide(rule)`.
 pub fn split_wide(networks: Networks, may_be_wide: impl Fn(u32) -> bool) -> (Networks, Networks) {
     let mut distinct: Vec<IpNet> = networks.iter().map(|&(net, _)| net).collect();
-    distinct.sort_unstable_by_key(|net| (net.network(), net.prefix_len()));
+    distinct.sort_unstable_by_key(sort_key);
     distinct.dedup();
     // Sorted so, a network's descendants follow it, up to the first
     // network outside it.
@@ -250,6 +250,15 @@ pub fn split_wide(networks: Networks, may_be_wide: impl Fn(u32) -> bool) -> (Net
     networks
         .into_iter()
         .partition(|&(net, rule)| !(wide[&net] && may_be_wide(rule)))
+}
+
+/// Networks by family, start, then length (parents first): a key quick to
+/// compare. The networks are truncated to their prefix already.
+fn sort_key(net: &IpNet) -> (bool, u128, u8) {
+    match net {
+        IpNet::V4(net) => (false, u32::from(net.addr()).into(), net.prefix_len()),
+        IpNet::V6(net) => (true, net.addr().into(), net.prefix_len()),
+    }
 }
 
 fn family_bit(net: &IpNet) -> u8 {

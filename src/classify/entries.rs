@@ -228,16 +228,24 @@ impl<'a> Enumerator<'a> {
             }
         };
         Choices {
-            src: Cow::Borrowed(in_family(&asks.src, GROUP_SRC, GROUP_SRC_WIDE)),
-            dst: Cow::Borrowed(in_family(&asks.dst, GROUP_DST, GROUP_DST_WIDE)),
+            src: Picked::Many(Cow::Borrowed(in_family(
+                &asks.src,
+                GROUP_SRC,
+                GROUP_SRC_WIDE,
+            ))),
+            dst: Picked::Many(Cow::Borrowed(in_family(
+                &asks.dst,
+                GROUP_DST,
+                GROUP_DST_WIDE,
+            ))),
             sport: self.pick(SPORT, s.sport, &asks.sport, rule, &f.sport),
             dport: self.pick(DPORT, s.dport, &asks.dport, rule, &f.dport),
             icmp: self.pick(ICMP, s.icmp, &asks.icmp, rule, &f.icmp),
             flags: self.pick(FLAGS, s.flags, &asks.flags, rule, &f.flags),
             iface: match asks.iface {
-                Some(class) => Cow::Owned(vec![class]),
-                None if shape & GROUP_PROTO != 0 => (0..f.iface_classes).collect(),
-                None => Cow::Borrowed(&ONE),
+                Some(class) => Picked::One([class]),
+                None if shape & GROUP_PROTO != 0 => Picked::Many((0..f.iface_classes).collect()),
+                None => Picked::One(ONE),
             },
         }
     }
@@ -250,19 +258,21 @@ impl<'a> Enumerator<'a> {
         asked: &Option<Vec<u32>>,
         rule: u32,
         slots: &SlotField,
-    ) -> Cow<'_, [u32]> {
+    ) -> Picked<'_> {
         match (classes, asked) {
-            (Classes::One(class), None) => Cow::Owned(vec![class]),
+            (Classes::One(class), None) => Picked::One([class]),
             (Classes::One(class), Some(_)) if slots.classes.admits(class, rule) => {
-                Cow::Owned(vec![class])
+                Picked::One([class])
             }
-            (Classes::One(_), Some(_)) => Cow::Borrowed(&[]),
-            (Classes::Values, None) => Cow::Borrowed(&self.values[field]),
-            (Classes::Values, Some(asked)) => asked
-                .iter()
-                .copied()
-                .filter(|&c| self.is_value[field][c as usize])
-                .collect(),
+            (Classes::One(_), Some(_)) => Picked::Many(Cow::Borrowed(&[])),
+            (Classes::Values, None) => Picked::Many(Cow::Borrowed(&self.values[field])),
+            (Classes::Values, Some(asked)) => Picked::Many(
+                asked
+                    .iter()
+                    .copied()
+                    .filter(|&c| self.is_value[field][c as usize])
+                    .collect(),
+            ),
         }
     }
 }
@@ -270,15 +280,33 @@ impl<'a> Enumerator<'a> {
 /// The only class of a field a shape does not ask about.
 const ONE: [u32; 1] = [0];
 
+/// The classes one field may be in keys: most often one, kept without an
+/// allocation.
+enum Picked<'a> {
+    One([u32; 1]),
+    Many(Cow<'a, [u32]>),
+}
+
+impl std::ops::Deref for Picked<'_> {
+    type Target = [u32];
+
+    fn deref(&self) -> &[u32] {
+        match self {
+            Picked::One(one) => one,
+            Picked::Many(many) => many,
+        }
+    }
+}
+
 /// What each field may be in the keys of one rule in one situation.
 struct Choices<'a> {
-    src: Cow<'a, [u32]>,
-    dst: Cow<'a, [u32]>,
-    sport: Cow<'a, [u32]>,
-    dport: Cow<'a, [u32]>,
-    icmp: Cow<'a, [u32]>,
-    flags: Cow<'a, [u32]>,
-    iface: Cow<'a, [u32]>,
+    src: Picked<'a>,
+    dst: Picked<'a>,
+    sport: Picked<'a>,
+    dport: Picked<'a>,
+    icmp: Picked<'a>,
+    flags: Picked<'a>,
+    iface: Picked<'a>,
 }
 
 impl Choices<'_> {

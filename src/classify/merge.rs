@@ -6,6 +6,10 @@
 //! packet one hash lookup, paid for in entries. Only the port and protocol
 //! groups are added: they have few classes, where addresses have thousands.
 
+use std::cell::RefCell;
+
+use rustc_hash::FxHashMap;
+
 use super::shapes::SHAPE_VALUES;
 use crate::abi::{GROUP_DPORT, GROUP_PROTO, GROUP_SPORT};
 
@@ -19,7 +23,15 @@ const MAX_ADDED: usize = 1 << 16;
 /// The shape each rule (or view of a rule's networks) is looked up in: its
 /// own, or a wider one the set has. `keys(rule, shape)` counts a rule's
 /// keys in a shape. Wide bits are never added nor taken away.
-pub fn merged_shapes(shapes: &[u32], keys: &dyn Fn(usize, u32) -> usize) -> Vec<u32> {
+pub fn merged_shapes(shapes: &[u32], count_keys: &dyn Fn(usize, u32) -> usize) -> Vec<u32> {
+    // Each round asks again for the counts of the shapes that stayed.
+    let counted = RefCell::new(FxHashMap::default());
+    let keys = |rule: usize, shape: u32| {
+        *counted
+            .borrow_mut()
+            .entry((rule, shape))
+            .or_insert_with(|| count_keys(rule, shape))
+    };
     let mut assigned = shapes.to_vec();
     let mut budget = MAX_ADDED;
     loop {

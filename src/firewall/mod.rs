@@ -25,6 +25,7 @@ mod hits;
 mod tables;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 // Rules are hashed several times each per install: FxHash, not SipHash
 // (the keys are our own rules, not input an attacker picks per packet).
@@ -81,7 +82,8 @@ impl<'a> RuleMaps<'a> {
 /// A rule set read and compiled: all that can be wrong with it is found
 /// before the kernel sees any of it.
 pub struct RuleSet {
-    pub rules: Vec<SourcedRule>,
+    /// Shared with the firewall's bookkeeping while they are in force.
+    pub rules: Vec<Arc<SourcedRule>>,
     pub compiled: Compiled,
 }
 
@@ -120,6 +122,7 @@ impl RuleSet {
         let plain: Vec<Rule> = rules.iter().map(|sourced| sourced.rule.clone()).collect();
         let compiled = Compiled::new(&plain, &|name| iface::index_of(name).ok())
             .map_err(|err| with_origin(err, &rules))?;
+        let rules = rules.into_iter().map(Arc::new).collect();
         Ok(RuleSet { rules, compiled })
     }
 
@@ -152,7 +155,27 @@ pub fn with_origin(err: RuleError, rules: &[SourcedRule]) -> RuleError {
 #[derive(Clone, Debug)]
 pub struct ActiveRule {
     pub id: u32,
-    pub rule: SourcedRule,
+    pub rule: Arc<SourcedRule>,
+}
+
+/// A rule in force as the firewall knows it across sets: by its text (not
+/// where it was written), and which copy of it (a rule may be given twice).
+#[derive(Clone, Debug)]
+struct RuleKey(Arc<SourcedRule>, usize);
+
+impl PartialEq for RuleKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.1 == other.1 && self.0.rule == other.0.rule
+    }
+}
+
+impl Eq for RuleKey {}
+
+impl std::hash::Hash for RuleKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.rule.hash(state);
+        self.1.hash(state);
+    }
 }
 
 /// Where a rule in force is: its id and its counter slot.
@@ -165,7 +188,7 @@ struct Place {
 /// A set placed but not yet in force: its rules' places, and what placing
 /// them takes from the free slots and ids.
 struct Placing {
-    rules: Vec<(ActiveRule, (Rule, usize), Place)>,
+    rules: Vec<(ActiveRule, RuleKey, Place)>,
     /// Never-used slots taken, from `next_slot` on.
     fresh: u32,
     /// Freed slots taken, from the front of `free_slots`.
@@ -185,7 +208,7 @@ pub struct Firewall {
     active_slots: Vec<u32>,
     /// The rules in force by rule (and which copy of it: a rule may be
     /// given twice): one that stays keeps its place.
-    places: FxHashMap<(Rule, usize), Place>,
+    places: FxHashMap<RuleKey, Place>,
     /// What each slot the kernel may still report stands for: the rules in
     /// force, and rules gone whose slot is not handed out again yet (their
     /// notices may still be in the ring).
@@ -299,7 +322,7 @@ impl Firewall {
 
     /// Places every rule: the one it has, else a new id and a free slot
     /// (never-used slots first). Changes nothing yet.
-    fn plan(&self, rules: &[SourcedRule]) -> Result<Placing> {
+    fn plan(&self, rules: &[Arc<SourcedRule>]) -> Result<Placing> {
         let mut fresh = self.next_slot..MAX_RULES;
         let mut free = self.free_slots.iter();
         let mut plan = Placing {
@@ -313,7 +336,7 @@ impl Firewall {
         let mut copies: FxHashMap<&Rule, usize> = FxHashMap::default();
         for rule in rules {
             let copy = copies.entry(&rule.rule).or_default();
-            let key = (rule.rule.clone(), *copy);
+            let key = RuleKey(rule.clone(), *copy);
             *copy += 1;
             let place = match self.places.get(&key) {
                 Some(&place) => place,

@@ -79,48 +79,105 @@ pub fn read_file(path: &Path) -> Result<Vec<SourcedRule>, RuleError> {
     read_file_reading_on(path, &mut Err)
 }
 
-/// As [`read_file`], with `on_bad` as in [`load_reading_on`].
+/// As [`read_file`], with `on_bad` as in [`load_reading_on`]. Bad rules
+/// come to `on_bad` in line order, before a line that cannot be read.
 fn read_file_reading_on(path: &Path, on_bad: OnBadRule<'_>) -> Result<Vec<SourcedRule>, RuleError> {
+    let (lines, unreadable) = read_lines(path);
+    let mut rules = Vec::new();
+    for parsed in parse_numbered(&lines, path) {
+        match parsed {
+            Ok(rule) => rules.extend(rule),
+            Err(err) => on_bad(err)?,
+        }
+    }
+    match unreadable {
+        Some(err) => Err(err),
+        None => Ok(rules),
+    }
+}
+
+/// The lines of a rules file, numbered from 1 (a byte-order mark gone), up
+/// to the first that cannot be read, and why that one could not.
+fn read_lines(path: &Path) -> (Vec<(usize, String)>, Option<RuleError>) {
     let cannot = |err: std::io::Error| {
         RuleError(format!("cannot read rules file {}: {err}", path.display()))
     };
-    let file = File::open(path).map_err(cannot)?;
+    let mut lines = Vec::new();
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(err) => return (lines, Some(cannot(err))),
+    };
     let mut reader = BufReader::new(file.take(MAX_FILE_BYTES + 1));
-    let mut rules = Vec::new();
     let (mut bytes, mut total, mut number) = (Vec::new(), 0u64, 0);
     loop {
         bytes.clear();
-        let read = reader.read_until(b'\n', &mut bytes).map_err(cannot)?;
-        if read == 0 {
-            return Ok(rules);
-        }
+        let read = match reader.read_until(b'\n', &mut bytes) {
+            Ok(0) => return (lines, None),
+            Ok(read) => read,
+            Err(err) => return (lines, Some(cannot(err))),
+        };
         total += read as u64;
         if total > MAX_FILE_BYTES {
-            return Err(RuleError(format!(
+            let err = RuleError(format!(
                 "rules file {} is larger than {MAX_FILE_SIZE}, the most a rules file may hold \
                  ({MAX_RULES_PER_SET} rules fit in far less); is it the right file?",
                 path.display()
-            )));
+            ));
+            return (lines, Some(err));
         }
         number += 1;
-        let line = std::str::from_utf8(&bytes).map_err(|err| {
-            RuleError(format!(
-                "{}:{number}: not UTF-8 text (byte {} of the line); a rules file is text, \
-                 one rule a line",
-                path.display(),
-                err.valid_up_to() + 1
-            ))
-        })?;
+        let line = match std::str::from_utf8(&bytes) {
+            Ok(line) => line,
+            Err(err) => {
+                let err = RuleError(format!(
+                    "{}:{number}: not UTF-8 text (byte {} of the line); a rules file is text, \
+                     one rule a line",
+                    path.display(),
+                    err.valid_up_to() + 1
+                ));
+                return (lines, Some(err));
+            }
+        };
         let line = if number == 1 {
             line.strip_prefix('\u{feff}').unwrap_or(line)
         } else {
             line
         };
-        match parse_line(line, path, number) {
-            Ok(rule) => rules.extend(rule),
-            Err(err) => on_bad(err)?,
-        }
+        lines.push((number, line.to_string()));
     }
+}
+
+/// Files of this many lines or more are parsed in two halves at once.
+const PARALLEL_LINES: usize = 2048;
+
+/// Each of `lines` parsed, in order (`parse_line`).
+fn parse_numbered(
+    lines: &[(usize, String)],
+    path: &Path,
+) -> Vec<Result<Option<SourcedRule>, RuleError>> {
+    let parse = |part: &[(usize, String)]| -> Vec<_> {
+        part.iter()
+            .map(|(number, line)| parse_line(line, path, *number))
+            .collect()
+    };
+    if lines.len() < PARALLEL_LINES {
+        return parse(lines);
+    }
+    let (front, back) = lines.split_at(lines.len() / 2);
+    std::thread::scope(|scope| {
+        let other = std::thread::Builder::new()
+            .name("xdp-hello-parse".into())
+            .spawn_scoped(scope, || parse(back));
+        let mut parsed = parse(front);
+        // No thread to be had: this one parses the rest too.
+        parsed.extend(match other {
+            Ok(other) => other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => parse(back),
+        });
+        parsed
+    })
 }
 
 /// The rules in `text`, as if read from `path`.

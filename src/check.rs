@@ -2,9 +2,10 @@
 //! loading anything; says how many rules there are and which can never match.
 
 use std::cell::RefCell;
+use std::io::Write;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::classify::Compiled;
 use crate::firewall::with_origin;
@@ -47,16 +48,26 @@ pub fn run(flags: &[String], file: Option<&Path>) -> Result<bool> {
         })
     };
     let compiled = Compiled::new(&plain, &iface_of).map_err(|err| with_origin(err, &rules))?;
+    let mut report = String::new();
     for name in absent.borrow().iter() {
-        println!(
-            "note: no interface {} here; checked as if there were",
+        report += &format!(
+            "note: no interface {} here; checked as if there were\n",
             quote(name)
         );
     }
     for line in findings(&rules, &compiled) {
-        println!("{line}");
+        report += &line;
+        report.push('\n');
     }
-    println!("{}", summary(&rules, &compiled));
+    report += &summary(&rules, &compiled);
+    report.push('\n');
+    // A reader that has seen enough (`| head`) is no error.
+    match std::io::stdout().lock().write_all(report.as_bytes()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(err).context("writing the report");
+        }
+        _ => {}
+    }
     Ok(true)
 }
 

@@ -587,3 +587,28 @@ fn check_takes_a_10000_rule_set() {
         eprintln!("check of set {n}: {:?}", started.elapsed());
     }
 }
+
+/// A reader that stops early (`check … | head`) ends the report quietly:
+/// no panic, exit 0, far more warnings than a pipe holds.
+#[test]
+fn check_into_a_pipe_closed_early_exits_quietly() {
+    let file = RulesFile::new("check-head");
+    file.write(&"allow tcp dport 22\n".repeat(5000));
+    let mut child = Command::new(BINARY)
+        .args(["check", "--rules", file.path()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The read end is closed here; the rest cannot be written.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        String::from_utf8_lossy(&first).contains("warning"),
+        "{first:?}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}

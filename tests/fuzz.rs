@@ -156,6 +156,27 @@ const RULE_SETS: &[(&str, &[&str])] = &[
             "deny log",
         ],
     ),
+    (
+        // Networks that hold 8 or more others, paired with other fields:
+        // keyed by their wide class, the same /8 narrow for the rules of it
+        // alone, hosts before and after their wide networks.
+        "wide networks",
+        &[
+            "allow udp dport 53 src 10.1.2.3,10.1.2.5,10.1.2.6,10.1.2.7,10.1.3.0/24,10.2.0.0/16,\
+             10.3.0.1,10.4.0.1,2001:db8::1,2001:db8::3,2001:db8::4,2001:db8::5,2001:db8:1::/48,\
+             2001:db8:2::1,2001:db8:3::1,2001:db8:4::1",
+            "deny udp src 10.0.0.0/8,2001:db8::/32",
+            "allow tcp dport 22,80 src 10.1.2.4,2001:db8::2 dst 192.168.1.7,fd00::1",
+            "deny tcp dport 1-1023 src 10.0.0.0/8,2001:db8::/32 dst 192.168.0.0/16,fd00::/8",
+            "allow tcp sport 40000 dst 192.168.1.1,192.168.1.2,192.168.1.3,192.168.1.4,\
+             192.168.2.0/24,192.168.3.1,192.168.4.1,192.168.5.1,fd00::2,fd00::3,fd00::4,\
+             fd00::5,fd00::6,fd00::7,fd00::8,fd00::1:0/112",
+            "deny icmp src 8.8.8.8,10.0.0.0/8",
+            "allow src 10.0.0.0/8,2001:db8::/32",
+            "deny dst 192.168.0.0/16,fd00::/8 log",
+            "allow tcp dst 0.0.0.0/0 dport 8000-8080",
+        ],
+    ),
 ];
 
 /// The set of the dry-run lab and of the `--notices none` one.

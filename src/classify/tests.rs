@@ -956,3 +956,78 @@ fn a_wide_network_paired_with_a_port_takes_a_key_per_wide_class() {
     // same: its narrow class meets only the /8's wide class.
     assert_eq!(c.shadowed, [(2, 1)]);
 }
+
+#[test]
+fn a_set_whose_wide_shapes_take_more_tables_than_there_are_compiles_all_narrow() {
+    // Both address groups narrow and wide, with each protocol and port
+    // group: 42 shapes, more than the 32 tables. The most specific first,
+    // so that none covers another.
+    let hosts = |net: &str| (1..=9).map(|i| format!("{net}.{i}")).collect::<Vec<_>>();
+    let mut rules = vec![
+        allow().udp().dport("1").src(&hosts("10.0.0").join(",")),
+        allow().udp().dport("1").dst(&hosts("198.51.100").join(",")),
+    ];
+    let mut group_sets: Vec<u32> = (1..32u32)
+        .filter(|g| g & (abi::GROUP_SPORT | abi::GROUP_DPORT) == 0 || g & abi::GROUP_PROTO != 0)
+        .collect();
+    group_sets.sort_by_key(|g| std::cmp::Reverse(g.count_ones()));
+    for groups in group_sets {
+        let srcs: &[&str] = if groups & abi::GROUP_SRC != 0 {
+            &["10.0.0.0/8", "192.0.2.1"]
+        } else {
+            &[""]
+        };
+        let dsts: &[&str] = if groups & abi::GROUP_DST != 0 {
+            &["198.51.100.0/24", "203.0.113.1"]
+        } else {
+            &[""]
+        };
+        for (src, dst) in srcs.iter().flat_map(|s| dsts.iter().map(move |d| (s, d))) {
+            let mut rule = deny();
+            if !src.is_empty() {
+                rule = rule.src(src);
+            }
+            if !dst.is_empty() {
+                rule = rule.dst(dst);
+            }
+            if groups & abi::GROUP_PROTO != 0 {
+                rule = rule.tcp();
+            }
+            if groups & abi::GROUP_SPORT != 0 {
+                rule = rule.sport(&format!("{}", 1000 + groups));
+            }
+            if groups & abi::GROUP_DPORT != 0 {
+                rule = rule.dport(&format!("{}", 2000 + groups));
+            }
+            rules.push(rule);
+        }
+    }
+    // Many port classes: no shape merges into a wider one for few entries.
+    for port in (3000..3080).step_by(2) {
+        let port = port.to_string();
+        rules.insert(0, allow().tcp().sport(&port).dport(&port));
+    }
+    let c = Compiled::new(&rules, &iface_of).unwrap();
+    well_formed(&c);
+    let listed = &c.plan.key_masks[..c.plan.shape_count as usize];
+    assert!(
+        listed
+            .iter()
+            .all(|m| m.src <= abi::NARROW_CLASS_MASK && m.dst <= abi::NARROW_CLASS_MASK),
+        "a wide shape in {listed:?}"
+    );
+    let mut g = Gen {
+        rng: fastrand::Rng::with_seed(5),
+        loose: false,
+    };
+    for i in 0..3000u16 {
+        let mut n = g.notice();
+        if i % 2 == 0 {
+            let src = format!("10.0.0.{}", i % 12);
+            let dst = format!("198.51.100.{}", i / 2 % 12);
+            n = tcp(&src, &dst, 1000 + i % 40, 2000 + i / 3 % 40, tcp_flag::SYN);
+        }
+        let p = packet(n);
+        assert_eq!(c.decide(&p), evaluate(&rules, &iface_of, &p), "{p:?}");
+    }
+}

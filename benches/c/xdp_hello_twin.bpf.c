@@ -1074,16 +1074,18 @@ static __always_inline struct ClassEntry first_match(struct PacketClasses *class
 		if (((shapes >> shape) & 1) == 0)
 			continue;
 		struct ClassKey at = *(volatile struct ClassKey *)&classes->key;
-		int proto_group = shape & GROUP_PROTO;
+		/* The shape's mask, as rules.rs: it keeps an address group's
+		 * narrow or wide class bits (abi::NARROW_CLASS_BITS). */
+		const struct ClassKey *mask = &plan->key_masks[i];
 		struct ClassKey key = {
-			.src = shape & GROUP_SRC ? at.src : 0,
-			.dst = shape & GROUP_DST ? at.dst : 0,
-			.sport = shape & GROUP_SPORT ? at.sport : 0,
-			.dport = shape & GROUP_DPORT ? at.dport : 0,
-			.proto = proto_group ? at.proto : 0,
-			.icmp = proto_group ? at.icmp : 0,
-			.flags = proto_group ? at.flags : 0,
-			.iface = proto_group ? at.iface : 0,
+			.src = at.src & mask->src,
+			.dst = at.dst & mask->dst,
+			.sport = at.sport & mask->sport,
+			.dport = at.dport & mask->dport,
+			.proto = at.proto & mask->proto,
+			.icmp = at.icmp & mask->icmp,
+			.flags = at.flags & mask->flags,
+			.iface = at.iface & mask->iface,
 			.table = generation * SHAPES + shape,
 		};
 		struct ClassEntry *entry = bpf_map_lookup_elem(&class_rules, &key);

@@ -222,34 +222,57 @@ pub const WIDE_NETWORK_HOLDS: usize = 8;
 /// (network, rule) pairs of one address field.
 pub type Networks = Vec<(IpNet, u32)>;
 
-/// `networks` split into narrow and wide: a pair is wide
-/// when its network holds `WIDE_NETWORK_HOLDS` others and `may_be_wide(rule)`.
+/// `networks` split into narrow and wide: a pair is wide when its network
+/// holds `WIDE_NETWORK_HOLDS` networks of other rules than its own (a
+/// rule's own hosts inside its network share its class already) and
+/// `may_be_wide(rule)`.
 pub fn split_wide(networks: Networks, may_be_wide: impl Fn(u32) -> bool) -> (Networks, Networks) {
-    let mut distinct: Vec<IpNet> = networks.iter().map(|&(net, _)| net).collect();
-    distinct.sort_unstable_by_key(sort_key);
-    distinct.dedup();
+    // Each distinct network with its rule, or `None` when several have it.
+    let mut sorted = networks.clone();
+    sorted.sort_unstable_by_key(|&(net, rule)| (sort_key(&net), rule));
+    let mut distinct: Vec<(IpNet, Option<u32>)> = Vec::new();
+    for &(net, rule) in &sorted {
+        match distinct.last_mut() {
+            Some((last, sole)) if *last == net => {
+                if *sole != Some(rule) {
+                    *sole = None;
+                }
+            }
+            _ => distinct.push((net, Some(rule))),
+        }
+    }
     // Sorted so, a network's descendants follow it, up to the first
     // network outside it.
-    let mut holds = vec![0; distinct.len()];
+    let mut ends = vec![distinct.len(); distinct.len()];
     let mut stack: Vec<usize> = Vec::new();
-    for (at, net) in distinct.iter().enumerate() {
-        while let Some(&open) = stack.last().filter(|&&open| !distinct[open].contains(net)) {
-            holds[open] = at - open - 1;
+    for (at, (net, _)) in distinct.iter().enumerate() {
+        while let Some(&open) = stack
+            .last()
+            .filter(|&&open| !distinct[open].0.contains(net))
+        {
+            ends[open] = at;
             stack.pop();
         }
         stack.push(at);
     }
-    for open in stack {
-        holds[open] = distinct.len() - open - 1;
-    }
-    let wide: FxHashMap<IpNet, bool> = distinct
+    let index: FxHashMap<IpNet, usize> = distinct
         .iter()
-        .zip(holds)
-        .map(|(&net, holds)| (net, holds >= WIDE_NETWORK_HOLDS))
+        .enumerate()
+        .map(|(i, &(net, _))| (net, i))
         .collect();
+    let wide = |net: &IpNet, rule: u32| {
+        let at = index[net];
+        let inside = &distinct[at + 1..ends[at]];
+        inside.len() >= WIDE_NETWORK_HOLDS
+            && inside
+                .iter()
+                .filter(|&&(_, sole)| sole != Some(rule))
+                .nth(WIDE_NETWORK_HOLDS - 1)
+                .is_some()
+    };
     networks
         .into_iter()
-        .partition(|&(net, rule)| !(wide[&net] && may_be_wide(rule)))
+        .partition(|&(net, rule)| !(may_be_wide(rule) && wide(&net, rule)))
 }
 
 /// Networks by family, start, then length (parents first): a key quick to

@@ -80,8 +80,8 @@ impl Compiled {
     }
 
     /// `wide`: networks that hold many others are wide for rules that pair
-    /// them with other fields; `None` when those take more tables or wide
-    /// classes than a generation has.
+    /// them with other fields; `None` when those take more tables, wide
+    /// classes or entries than a generation has.
     fn compile(
         rules: &[Rule],
         iface_of: &dyn Fn(&str) -> Option<u32>,
@@ -170,9 +170,14 @@ impl Compiled {
         while first < parts.len() {
             let rule = parts[first].0;
             let end = first + parts[first..].iter().take_while(|p| p.0 == rule).count();
-            tables.add(rule, &shapes[first..end], &mut |shape, table, each| {
+            let added = tables.add(rule, &shapes[first..end], &mut |shape, table, each| {
                 enumerator.each_key(rule as u32, shape, table, &asks[rule], each);
-            })?;
+            });
+            // Too many entries: every network narrow may take fewer.
+            match added {
+                Err(_) if wide => return Ok(None),
+                added => added?,
+            }
             first = end;
         }
         let Tables {

@@ -1031,3 +1031,31 @@ fn a_set_whose_wide_shapes_take_more_tables_than_there_are_compiles_all_narrow()
         assert_eq!(c.decide(&p), evaluate(&rules, &iface_of, &p), "{p:?}");
     }
 }
+
+#[test]
+fn a_network_holding_only_its_own_rules_hosts_stays_narrow() {
+    // Its hosts share the /8's class: wide, the rule would take keys for
+    // both (found by review: twice the entries, past the cap).
+    let hosts = (1..=9).map(|i| format!("10.1.1.{i}")).collect::<Vec<_>>();
+    let rules = [
+        deny()
+            .udp()
+            .dport("53")
+            .src(&format!("10.0.0.0/8,{}", hosts.join(","))),
+        allow().udp().dport("54").src("10.2.0.1"),
+    ];
+    let n4 = "172.16.0.1";
+    let c = check(
+        &rules,
+        &[
+            (udp("10.1.1.1", n4, 1, 53), Some(0)),
+            (udp("10.9.9.9", n4, 1, 53), Some(0)),
+            (udp("10.2.0.1", n4, 1, 54), Some(1)),
+        ],
+    );
+    let listed = &c.plan.key_masks[..c.plan.shape_count as usize];
+    assert!(
+        listed.iter().all(|m| m.src <= abi::NARROW_CLASS_MASK),
+        "{listed:?}"
+    );
+}

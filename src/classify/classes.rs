@@ -226,12 +226,17 @@ pub type Networks = Vec<(IpNet, u32)>;
 /// holds `WIDE_NETWORK_HOLDS` networks of other rules than its own (a
 /// rule's own hosts inside its network share its class already) and
 /// `may_be_wide(rule)`.
-pub fn split_wide(networks: Networks, may_be_wide: impl Fn(u32) -> bool) -> (Networks, Networks) {
-    // Each distinct network with its rule, or `None` when several have it.
-    let mut sorted = networks.clone();
-    sorted.sort_unstable_by_key(|&(net, rule)| (sort_key(&net), rule));
+pub fn split_wide(
+    mut networks: Networks,
+    may_be_wide: impl Fn(u32) -> bool,
+) -> (Networks, Networks) {
+    // Sorted as `AddressField::new` sorts them, which then finds them so.
+    networks.sort_unstable_by_key(|&(net, rule)| (sort_key(&net), rule));
+    // Each distinct network with its rule, or `None` when several have it;
+    // and the distinct network of each pair.
     let mut distinct: Vec<(IpNet, Option<u32>)> = Vec::new();
-    for &(net, rule) in &sorted {
+    let mut of_pair = Vec::with_capacity(networks.len());
+    for &(net, rule) in &networks {
         match distinct.last_mut() {
             Some((last, sole)) if *last == net => {
                 if *sole != Some(rule) {
@@ -240,6 +245,7 @@ pub fn split_wide(networks: Networks, may_be_wide: impl Fn(u32) -> bool) -> (Net
             }
             _ => distinct.push((net, Some(rule))),
         }
+        of_pair.push(distinct.len() - 1);
     }
     // Sorted so, a network's descendants follow it, up to the first
     // network outside it.
@@ -255,13 +261,7 @@ pub fn split_wide(networks: Networks, may_be_wide: impl Fn(u32) -> bool) -> (Net
         }
         stack.push(at);
     }
-    let index: FxHashMap<IpNet, usize> = distinct
-        .iter()
-        .enumerate()
-        .map(|(i, &(net, _))| (net, i))
-        .collect();
-    let wide = |net: &IpNet, rule: u32| {
-        let at = index[net];
+    let wide = |at: usize, rule: u32| {
         let inside = &distinct[at + 1..ends[at]];
         inside.len() >= WIDE_NETWORK_HOLDS
             && inside
@@ -270,9 +270,15 @@ pub fn split_wide(networks: Networks, may_be_wide: impl Fn(u32) -> bool) -> (Net
                 .nth(WIDE_NETWORK_HOLDS - 1)
                 .is_some()
     };
-    networks
-        .into_iter()
-        .partition(|&(net, rule)| !(may_be_wide(rule) && wide(&net, rule)))
+    let (mut narrow_pairs, mut wide_pairs) = (Vec::new(), Vec::new());
+    for ((net, rule), at) in networks.into_iter().zip(of_pair) {
+        if may_be_wide(rule) && wide(at, rule) {
+            wide_pairs.push((net, rule));
+        } else {
+            narrow_pairs.push((net, rule));
+        }
+    }
+    (narrow_pairs, wide_pairs)
 }
 
 /// Networks by family, start, then length (parents first): a key quick to

@@ -139,6 +139,11 @@ impl Tables {
             0 => std::slice::from_ref(&key.dst),
             _ => &self.wide_of[1][key.dst as usize][..],
         };
+        // A class no range has (its network all covered by narrower ones)
+        // meets no wide class: nothing to say it is decided, as before.
+        if srcs.is_empty() || dsts.is_empty() {
+            return None;
+        }
         let mut last = 0;
         for &src in srcs {
             for &dst in dsts {

@@ -25,7 +25,7 @@ use crate::loader;
 use crate::logging::{self, say};
 use crate::notices::NoticeReader;
 use crate::output::{Formatter, Style};
-use crate::policy::Action;
+use crate::policy::{self, Action};
 use crate::sink::LineSink;
 use crate::skel::XdpHelloSkel;
 use crate::stats::{self, Counters, Shown};
@@ -36,19 +36,24 @@ use crate::watch::LinkWatch;
 /// away) rather than by a failure the user must hear of in the exit status.
 pub fn run(cli: &Cli) -> Result<bool> {
     // Everything that can be wrong with the input fails before anything is
-    // attached; the rules compile while the program loads.
-    let rules = crate::policy::load(&cli.rules, cli.rules_file.as_deref())?;
-    let ifaces = check_interfaces(cli)?;
-    let capture_file = capture_output(cli)?;
+    // attached, the rules first; they parse and compile while the program
+    // loads.
     let signals = Signals::install()?;
-    let listeners = Listeners::bind(cli)?;
     // A change to --rules FILE reloads it as SIGHUP does; dropped, it stops.
+    // Watched before it is read, so that no change goes unseen.
     let _rules_watch =
         crate::rules_watch::RulesWatch::start(cli.rules_file.as_deref(), signals.reload.clone());
-
+    let rules = policy::Unparsed::read(&cli.rules, cli.rules_file.as_deref());
+    let ifaces = match check_interfaces(cli) {
+        Ok(ifaces) => ifaces,
+        Err(err) => {
+            rules.parse(&mut Err)?;
+            return Err(err);
+        }
+    };
     // With no rules, the program comes without its classifier (see
     // classifier_swap): a quicker start; the first reload with rules adds it.
-    let classifier = !rules.is_empty();
+    let classifier = rules.has_rules();
     let mut object = MaybeUninit::uninit();
     let (rule_set, skel) = RuleSet::compile_during(rules, || {
         loader::load(
@@ -57,6 +62,8 @@ pub fn run(cli: &Cli) -> Result<bool> {
             config(cli, &ifaces, classifier),
         )
     })?;
+    let capture_file = capture_output(cli)?;
+    let listeners = Listeners::bind(cli)?;
     let rule_maps = RuleMaps::of(&skel.maps);
     let mut firewall = Firewall::new();
     // Without the classifier there are no rules, and no room for them.

@@ -85,11 +85,10 @@ impl AddressAsk {
                 .map(|&c| c << shift)
                 .collect()
         };
-        AddressAsk {
-            v4: of(REACH_V4),
-            v6: of(REACH_V6),
-            all: classes.iter().map(|&c| c << shift).collect(),
-        }
+        let (v4, v6) = (of(REACH_V4), of(REACH_V6));
+        let mut all = classes;
+        all.iter_mut().for_each(|c| *c <<= shift);
+        AddressAsk { all, v4, v6 }
     }
 
     /// Those a packet of `family` (`REACH_*`, or both) may have.

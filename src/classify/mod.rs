@@ -97,40 +97,46 @@ impl Compiled {
             return if wide { Ok(None) } else { Err(error) };
         }
         let enumerator = Enumerator::new(&fields);
-        let by_rule = |field: &classes::Numbering| field.by_rule(rules.len());
-        // The classes each rule admits, per field.
-        let src = by_rule(&fields.src.classes);
-        let dst = by_rule(&fields.dst.classes);
-        let src_wide = by_rule(&fields.src_wide.classes);
-        let dst_wide = by_rule(&fields.dst_wide.classes);
-        let sport = by_rule(&fields.sport.classes);
-        let dport = by_rule(&fields.dport.classes);
-        let proto = by_rule(&fields.proto.classes);
-        let icmp = by_rule(&fields.icmp.classes);
-        let flags = by_rule(&fields.flags.classes);
+        // The classes each rule admits, per field, each taken once below.
+        let by_rule = |field: &classes::Numbering| field.by_rule(rules.len()).into_iter();
+        let mut src = by_rule(&fields.src.classes);
+        let mut dst = by_rule(&fields.dst.classes);
+        let mut src_wide = by_rule(&fields.src_wide.classes);
+        let mut dst_wide = by_rule(&fields.dst_wide.classes);
+        let mut sport = by_rule(&fields.sport.classes);
+        let mut dport = by_rule(&fields.dport.classes);
+        let mut proto = by_rule(&fields.proto.classes);
+        let mut icmp = by_rule(&fields.icmp.classes);
+        let mut flags = by_rule(&fields.flags.classes);
+        let next = |classes: &mut std::vec::IntoIter<Vec<u32>>| {
+            classes.next().expect("a list for every rule")
+        };
         // A rule's classes of one kind of its networks, if it has any.
-        let address = |classes: &[u32], field: &AddressField, shift: u32| {
-            (!classes.is_empty()).then(|| AddressAsk::new(classes.to_vec(), &field.reach, shift))
+        let address = |classes: Vec<u32>, field: &AddressField, shift: u32| {
+            (!classes.is_empty()).then(|| AddressAsk::new(classes, &field.reach, shift))
         };
 
         let asks: Vec<Asks> = (0..rules.len())
             .map(|i| {
                 let m = &rules[i].matches;
+                let given = |given: bool, classes: Vec<u32>| given.then_some(classes);
                 Asks {
                     src: [
-                        address(&src[i], &fields.src, 0),
-                        address(&src_wide[i], &fields.src_wide, NARROW_CLASS_BITS),
+                        address(next(&mut src), &fields.src, 0),
+                        address(next(&mut src_wide), &fields.src_wide, NARROW_CLASS_BITS),
                     ],
                     dst: [
-                        address(&dst[i], &fields.dst, 0),
-                        address(&dst_wide[i], &fields.dst_wide, NARROW_CLASS_BITS),
+                        address(next(&mut dst), &fields.dst, 0),
+                        address(next(&mut dst_wide), &fields.dst_wide, NARROW_CLASS_BITS),
                     ],
-                    sport: m.sport.as_ref().map(|_| sport[i].clone()),
-                    dport: m.dport.as_ref().map(|_| dport[i].clone()),
-                    proto: m.protos.as_ref().map(|_| proto[i].clone()),
-                    icmp: (m.icmp_types.is_some() || m.icmp_codes.is_some())
-                        .then(|| icmp[i].clone()),
-                    flags: m.tcp_flags.map(|_| flags[i].clone()),
+                    sport: given(m.sport.is_some(), next(&mut sport)),
+                    dport: given(m.dport.is_some(), next(&mut dport)),
+                    proto: given(m.protos.is_some(), next(&mut proto)),
+                    icmp: given(
+                        m.icmp_types.is_some() || m.icmp_codes.is_some(),
+                        next(&mut icmp),
+                    ),
+                    flags: given(m.tcp_flags.is_some(), next(&mut flags)),
                     iface: iface_class[i],
                 }
             })

@@ -39,7 +39,7 @@ use crate::abi::*;
 use crate::classify::Compiled;
 use crate::grace::GracePeriod;
 use crate::iface;
-use crate::policy::{self, Rule, RuleError, SourcedRule, MAX_RULES_PER_SET};
+use crate::policy::{self, Rule, RuleError, SourcedRule, Unparsed, MAX_RULES_PER_SET};
 use crate::skel::XdpHelloMaps;
 pub use hits::HitCounters;
 use tables::{verdict_of, Installed};
@@ -95,19 +95,19 @@ impl RuleSet {
         RuleSet::of(rules)
     }
 
-    /// Compiles `rules` on a thread of its own while `meanwhile` runs on
-    /// this one, and returns both. At start-up `meanwhile` is the program's
-    /// load, whose verifier takes as long as compiling 10,000 rules, so the
-    /// compiler's time hides behind it. A rule's error wins over
-    /// `meanwhile`'s: the user hears of their input first.
+    /// Parses and compiles `rules` on a thread of its own while `meanwhile`
+    /// runs on this one, and returns both. At start-up `meanwhile` is the
+    /// program's load, whose verifier takes about as long as parsing and
+    /// compiling 10,000 rules, so their time hides behind it. A rule's error
+    /// wins over `meanwhile`'s: the user hears of their input first.
     pub fn compile_during<T>(
-        rules: Vec<SourcedRule>,
+        rules: Unparsed,
         meanwhile: impl FnOnce() -> Result<T>,
     ) -> Result<(RuleSet, T)> {
         std::thread::scope(|scope| {
             let compiling = std::thread::Builder::new()
                 .name("xdp-hello-compile".into())
-                .spawn_scoped(scope, || RuleSet::of(rules))
+                .spawn_scoped(scope, || RuleSet::of(rules.parse(&mut Err)?))
                 .context("starting the rule compiler's thread")?;
             let done = meanwhile();
             let set = match compiling.join() {

@@ -39,8 +39,8 @@ pub(crate) use protocols::protocols;
 pub use protocols::Protocols;
 pub use quote::quote;
 pub use read::{
-    load, load_reading_on, parse_flags, parse_lines, read_file, OnBadRule, MAX_FILE_BYTES,
-    MAX_FILE_SIZE,
+    load, load_reading_on, parse_flags, parse_lines, read_file, OnBadRule, Unparsed,
+    MAX_FILE_BYTES, MAX_FILE_SIZE,
 };
 
 /// The most rules one set may hold (flags and file together). Both

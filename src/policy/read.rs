@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::parse::without_comment;
 use super::{quote, Origin, RuleError, SourcedRule, MAX_RULES_PER_SET};
@@ -26,16 +26,89 @@ pub fn load_reading_on(
     file: Option<&Path>,
     on_bad: OnBadRule<'_>,
 ) -> Result<Vec<SourcedRule>, RuleError> {
-    let mut rules = Vec::new();
-    for (index, text) in flags.iter().enumerate() {
-        match parse_flag(index, text) {
-            Ok(rule) => rules.push(rule),
-            Err(err) => on_bad(err)?,
+    Unparsed::read(flags, file).parse(on_bad)
+}
+
+/// A set's rules read but not yet parsed: whether there are any is known
+/// at once (start-up loads the program for that while they parse).
+pub struct Unparsed {
+    flags: Vec<String>,
+    file: Option<FileLines>,
+}
+
+/// The rule lines of a file, and why it could not be read on, if so.
+struct FileLines {
+    path: PathBuf,
+    lines: Vec<(usize, String)>,
+    unreadable: Option<RuleError>,
+}
+
+impl Unparsed {
+    /// The `--rule` flags and the rule lines of `file`; what cannot be read
+    /// is an error of [`Unparsed::parse`], after the rules before it.
+    pub fn read(flags: &[String], file: Option<&Path>) -> Unparsed {
+        let file = file.map(|path| {
+            let (lines, unreadable) = read_lines(path);
+            FileLines {
+                path: path.to_path_buf(),
+                lines,
+                unreadable,
+            }
+        });
+        Unparsed {
+            flags: flags.to_vec(),
+            file,
         }
     }
-    if let Some(path) = file {
-        rules.extend(read_file_reading_on(path, on_bad)?);
+
+    /// Whether [`Unparsed::parse`] gives any rule, unless it fails: every
+    /// flag and rule line is a rule or an error.
+    pub fn has_rules(&self) -> bool {
+        !self.flags.is_empty() || self.file.as_ref().is_some_and(|f| !f.lines.is_empty())
     }
+
+    /// As [`load_reading_on`].
+    pub fn parse(self, on_bad: OnBadRule<'_>) -> Result<Vec<SourcedRule>, RuleError> {
+        let Unparsed { flags, file } = self;
+        let mut rules = Vec::new();
+        for (index, text) in flags.iter().enumerate() {
+            match parse_flag(index, text) {
+                Ok(rule) => rules.push(rule),
+                Err(err) => on_bad(err)?,
+            }
+        }
+        let path = file.as_ref().map(|file| file.path.clone());
+        if let Some(file) = file {
+            rules.extend(file.parse(on_bad)?);
+        }
+        check_count(rules, &flags, path.as_deref())
+    }
+}
+
+impl FileLines {
+    /// Its rules, bad ones to `on_bad` in line order, then the error of a
+    /// line that could not be read.
+    fn parse(self, on_bad: OnBadRule<'_>) -> Result<Vec<SourcedRule>, RuleError> {
+        let mut rules = Vec::with_capacity(self.lines.len());
+        for parsed in parse_numbered(&self.lines, &self.path) {
+            match parsed {
+                Ok(rule) => rules.extend(rule),
+                Err(err) => on_bad(err)?,
+            }
+        }
+        match self.unreadable {
+            Some(err) => Err(err),
+            None => Ok(rules),
+        }
+    }
+}
+
+/// `rules`, unless there are more than a set may hold.
+fn check_count(
+    rules: Vec<SourcedRule>,
+    flags: &[String],
+    file: Option<&Path>,
+) -> Result<Vec<SourcedRule>, RuleError> {
     if rules.len() > MAX_RULES_PER_SET {
         let from = match file {
             Some(path) if flags.is_empty() => path.display().to_string(),
@@ -79,25 +152,20 @@ pub fn read_file(path: &Path) -> Result<Vec<SourcedRule>, RuleError> {
     read_file_reading_on(path, &mut Err)
 }
 
-/// As [`read_file`], with `on_bad` as in [`load_reading_on`]. Bad rules
-/// come to `on_bad` in line order, before a line that cannot be read.
+/// As [`read_file`], with `on_bad` as in [`load_reading_on`].
 fn read_file_reading_on(path: &Path, on_bad: OnBadRule<'_>) -> Result<Vec<SourcedRule>, RuleError> {
     let (lines, unreadable) = read_lines(path);
-    let mut rules = Vec::new();
-    for parsed in parse_numbered(&lines, path) {
-        match parsed {
-            Ok(rule) => rules.extend(rule),
-            Err(err) => on_bad(err)?,
-        }
-    }
-    match unreadable {
-        Some(err) => Err(err),
-        None => Ok(rules),
-    }
+    let file = FileLines {
+        path: path.to_path_buf(),
+        lines,
+        unreadable,
+    };
+    file.parse(on_bad)
 }
 
-/// The lines of a rules file, numbered from 1 (a byte-order mark gone), up
-/// to the first that cannot be read, and why that one could not.
+/// The rule lines of a rules file (blank and comment lines left out),
+/// numbered from 1 (a byte-order mark gone), up to the first that cannot
+/// be read, and why that one could not.
 fn read_lines(path: &Path) -> (Vec<(usize, String)>, Option<RuleError>) {
     let cannot = |err: std::io::Error| {
         RuleError(format!("cannot read rules file {}: {err}", path.display()))
@@ -143,11 +211,13 @@ fn read_lines(path: &Path) -> (Vec<(usize, String)>, Option<RuleError>) {
         } else {
             line
         };
-        lines.push((number, line.to_string()));
+        if !without_comment(line).is_empty() {
+            lines.push((number, line.to_string()));
+        }
     }
 }
 
-/// Files of this many lines or more are parsed in two halves at once.
+/// Files of this many rule lines or more are parsed in two halves at once.
 const PARALLEL_LINES: usize = 2048;
 
 /// Each of `lines` parsed, in order (`parse_line`).

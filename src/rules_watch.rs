@@ -3,7 +3,7 @@
 //! rename and Kubernetes' swap of a ConfigMap's `..data` symlink are seen.
 
 use std::fs::File;
-use std::hash::{DefaultHasher, Hasher};
+use std::hash::Hasher;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
@@ -14,6 +14,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
+use rustc_hash::FxHasher;
 
 use crate::logging::say;
 use crate::policy::MAX_FILE_BYTES;
@@ -155,8 +156,8 @@ impl Watcher {
             target_folder: None,
             reload,
         };
-        // Taken a moment after the rules were read: a change in between is
-        // seen only with the next one.
+        // Taken before the rules are read, with the folder watched already:
+        // a change in between is an event, and then differs from this.
         let last = Fingerprint::of(file);
         let mut last_read = LAST_READ
             .lock()
@@ -311,15 +312,7 @@ impl Fingerprint {
         // Only a regular file is read: opening a FIFO would block the
         // watch, and with it Ctrl-C.
         let content = if meta.is_file() {
-            let mut hasher = DefaultHasher::new();
-            let mut bytes = Vec::new();
-            File::open(path)
-                .ok()?
-                .take(MAX_FILE_BYTES + 1)
-                .read_to_end(&mut bytes)
-                .ok()?;
-            hasher.write(&bytes);
-            hasher.finish()
+            content_hash(File::open(path).ok()?.take(MAX_FILE_BYTES + 1)).ok()?
         } else {
             0
         };
@@ -330,6 +323,21 @@ impl Fingerprint {
             size: meta.size(),
             content,
         })
+    }
+}
+
+/// A hash of what `reader` gives, read a block at a time: start-up takes
+/// it of a 10,000-rule file before loading, so it must cost little.
+fn content_hash(mut reader: impl Read) -> io::Result<u64> {
+    let mut hasher = FxHasher::default();
+    let mut block = [0u8; 64 << 10];
+    loop {
+        match reader.read(&mut block) {
+            Ok(0) => return Ok(hasher.finish()),
+            Ok(read) => hasher.write(&block[..read]),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
     }
 }
 

@@ -29,7 +29,8 @@ mod read;
 
 use std::fmt;
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -103,7 +104,7 @@ pub enum Origin {
     /// The n-th `--rule` (from 1).
     Flag(usize),
     /// A line (from 1) of a rules file.
-    File(PathBuf, usize),
+    File(Arc<Path>, usize),
 }
 
 impl fmt::Display for Origin {

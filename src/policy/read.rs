@@ -3,7 +3,9 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
 
 use super::parse::without_comment;
 use super::{quote, Origin, RuleError, SourcedRule, MAX_RULES_PER_SET};
@@ -38,8 +40,12 @@ pub struct Unparsed {
 
 /// The rule lines of a file, and why it could not be read on, if so.
 struct FileLines {
-    path: PathBuf,
-    lines: Vec<(usize, String)>,
+    /// Shared by the origins of its rules.
+    path: Arc<Path>,
+    /// Its rule lines, one after the other.
+    text: String,
+    /// Each rule line's number (from 1) and where it is in `text`.
+    lines: Vec<(usize, Range<usize>)>,
     unreadable: Option<RuleError>,
 }
 
@@ -47,14 +53,7 @@ impl Unparsed {
     /// The `--rule` flags and the rule lines of `file`; what cannot be read
     /// is an error of [`Unparsed::parse`], after the rules before it.
     pub fn read(flags: &[String], file: Option<&Path>) -> Unparsed {
-        let file = file.map(|path| {
-            let (lines, unreadable) = read_lines(path);
-            FileLines {
-                path: path.to_path_buf(),
-                lines,
-                unreadable,
-            }
-        });
+        let file = file.map(FileLines::read);
         Unparsed {
             flags: flags.to_vec(),
             file,
@@ -77,7 +76,7 @@ impl Unparsed {
                 Err(err) => on_bad(err)?,
             }
         }
-        let path = file.as_ref().map(|file| file.path.clone());
+        let path = file.as_ref().map(|file| Arc::clone(&file.path));
         if let Some(file) = file {
             rules.extend(file.parse(on_bad)?);
         }
@@ -90,7 +89,7 @@ impl FileLines {
     /// line that could not be read.
     fn parse(self, on_bad: OnBadRule<'_>) -> Result<Vec<SourcedRule>, RuleError> {
         let mut rules = Vec::with_capacity(self.lines.len());
-        for parsed in parse_numbered(&self.lines, &self.path) {
+        for parsed in self.parse_lines() {
             match parsed {
                 Ok(rule) => rules.extend(rule),
                 Err(err) => on_bad(err)?,
@@ -132,12 +131,16 @@ pub const MAX_FILE_BYTES: u64 = 16 << 20;
 pub const MAX_FILE_SIZE: &str = "16 MiB";
 
 /// One line of a rules file (from 1); `None` for a blank or comment line.
-fn parse_line(line: &str, path: &Path, number: usize) -> Result<Option<SourcedRule>, RuleError> {
+fn parse_line(
+    line: &str,
+    path: &Arc<Path>,
+    number: usize,
+) -> Result<Option<SourcedRule>, RuleError> {
     let content = without_comment(line);
     if content.is_empty() {
         return Ok(None);
     }
-    let origin = Origin::File(path.to_path_buf(), number);
+    let origin = Origin::File(Arc::clone(path), number);
     let rule = content
         .parse()
         .map_err(|why| RuleError(format!("{origin}: bad rule {}: {why}", quote(content))))?;
@@ -154,108 +157,109 @@ pub fn read_file(path: &Path) -> Result<Vec<SourcedRule>, RuleError> {
 
 /// As [`read_file`], with `on_bad` as in [`load_reading_on`].
 fn read_file_reading_on(path: &Path, on_bad: OnBadRule<'_>) -> Result<Vec<SourcedRule>, RuleError> {
-    let (lines, unreadable) = read_lines(path);
-    let file = FileLines {
-        path: path.to_path_buf(),
-        lines,
-        unreadable,
-    };
-    file.parse(on_bad)
+    FileLines::read(path).parse(on_bad)
 }
 
-/// The rule lines of a rules file (blank and comment lines left out),
-/// numbered from 1 (a byte-order mark gone), up to the first that cannot
-/// be read, and why that one could not.
-fn read_lines(path: &Path) -> (Vec<(usize, String)>, Option<RuleError>) {
-    let cannot = |err: std::io::Error| {
-        RuleError(format!("cannot read rules file {}: {err}", path.display()))
-    };
-    let mut lines = Vec::new();
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(err) => return (lines, Some(cannot(err))),
-    };
-    let mut reader = BufReader::new(file.take(MAX_FILE_BYTES + 1));
-    let (mut bytes, mut total, mut number) = (Vec::new(), 0u64, 0);
-    loop {
-        bytes.clear();
-        let read = match reader.read_until(b'\n', &mut bytes) {
-            Ok(0) => return (lines, None),
-            Ok(read) => read,
-            Err(err) => return (lines, Some(cannot(err))),
+impl FileLines {
+    /// The rule lines of a rules file (blank and comment lines left out),
+    /// up to the first that cannot be read, and why that one could not.
+    fn read(path: &Path) -> FileLines {
+        let mut file = FileLines {
+            path: path.into(),
+            text: String::new(),
+            lines: Vec::new(),
+            unreadable: None,
         };
-        total += read as u64;
-        if total > MAX_FILE_BYTES {
-            let err = RuleError(format!(
-                "rules file {} is larger than {MAX_FILE_SIZE}, the most a rules file may hold \
-                 ({MAX_RULES_PER_SET} rules fit in far less); is it the right file?",
-                path.display()
-            ));
-            return (lines, Some(err));
-        }
-        number += 1;
-        let line = match std::str::from_utf8(&bytes) {
-            Ok(line) => line,
-            Err(err) => {
-                let err = RuleError(format!(
+        file.unreadable = file.read_lines().err();
+        file
+    }
+
+    /// Reads the rule lines into `self`, numbered from 1 (a byte-order mark
+    /// gone), up to the first that cannot be read.
+    fn read_lines(&mut self) -> Result<(), RuleError> {
+        let path = &self.path;
+        let cannot = |err: std::io::Error| {
+            RuleError(format!("cannot read rules file {}: {err}", path.display()))
+        };
+        let file = File::open(path).map_err(cannot)?;
+        let mut reader = BufReader::with_capacity(64 << 10, file.take(MAX_FILE_BYTES + 1));
+        let (mut bytes, mut total, mut number) = (Vec::new(), 0u64, 0);
+        loop {
+            bytes.clear();
+            let read = match reader.read_until(b'\n', &mut bytes) {
+                Ok(0) => return Ok(()),
+                Ok(read) => read,
+                Err(err) => return Err(cannot(err)),
+            };
+            total += read as u64;
+            if total > MAX_FILE_BYTES {
+                return Err(RuleError(format!(
+                    "rules file {} is larger than {MAX_FILE_SIZE}, the most a rules file may \
+                     hold ({MAX_RULES_PER_SET} rules fit in far less); is it the right file?",
+                    path.display()
+                )));
+            }
+            number += 1;
+            let line = std::str::from_utf8(&bytes).map_err(|err| {
+                RuleError(format!(
                     "{}:{number}: not UTF-8 text (byte {} of the line); a rules file is text, \
                      one rule a line",
                     path.display(),
                     err.valid_up_to() + 1
-                ));
-                return (lines, Some(err));
+                ))
+            })?;
+            let line = if number == 1 {
+                line.strip_prefix('\u{feff}').unwrap_or(line)
+            } else {
+                line
+            };
+            if !without_comment(line).is_empty() {
+                let at = self.text.len();
+                self.text.push_str(line);
+                self.lines.push((number, at..self.text.len()));
             }
-        };
-        let line = if number == 1 {
-            line.strip_prefix('\u{feff}').unwrap_or(line)
-        } else {
-            line
-        };
-        if !without_comment(line).is_empty() {
-            lines.push((number, line.to_string()));
         }
+    }
+
+    /// Each rule line parsed, in order (`parse_line`); many in two halves
+    /// at once.
+    fn parse_lines(&self) -> Vec<Result<Option<SourcedRule>, RuleError>> {
+        let parse = |part: &[(usize, Range<usize>)]| -> Vec<_> {
+            part.iter()
+                .map(|(number, at)| parse_line(&self.text[at.clone()], &self.path, *number))
+                .collect()
+        };
+        if self.lines.len() < PARALLEL_LINES {
+            return parse(&self.lines);
+        }
+        let (front, back) = self.lines.split_at(self.lines.len() / 2);
+        std::thread::scope(|scope| {
+            let other = std::thread::Builder::new()
+                .name("xdp-hello-parse".into())
+                .spawn_scoped(scope, || parse(back));
+            let mut parsed = parse(front);
+            // No thread to be had: this one parses the rest too.
+            parsed.extend(match other {
+                Ok(other) => other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(_) => parse(back),
+            });
+            parsed
+        })
     }
 }
 
 /// Files of this many rule lines or more are parsed in two halves at once.
 const PARALLEL_LINES: usize = 2048;
 
-/// Each of `lines` parsed, in order (`parse_line`).
-fn parse_numbered(
-    lines: &[(usize, String)],
-    path: &Path,
-) -> Vec<Result<Option<SourcedRule>, RuleError>> {
-    let parse = |part: &[(usize, String)]| -> Vec<_> {
-        part.iter()
-            .map(|(number, line)| parse_line(line, path, *number))
-            .collect()
-    };
-    if lines.len() < PARALLEL_LINES {
-        return parse(lines);
-    }
-    let (front, back) = lines.split_at(lines.len() / 2);
-    std::thread::scope(|scope| {
-        let other = std::thread::Builder::new()
-            .name("xdp-hello-parse".into())
-            .spawn_scoped(scope, || parse(back));
-        let mut parsed = parse(front);
-        // No thread to be had: this one parses the rest too.
-        parsed.extend(match other {
-            Ok(other) => other
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => parse(back),
-        });
-        parsed
-    })
-}
-
 /// The rules in `text`, as if read from `path`.
 pub fn parse_lines(text: &str, path: &Path) -> Result<Vec<SourcedRule>, RuleError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let path = Arc::from(path);
     let mut rules = Vec::new();
     for (index, line) in text.lines().enumerate() {
-        rules.extend(parse_line(line, path, index + 1)?);
+        rules.extend(parse_line(line, &path, index + 1)?);
     }
     Ok(rules)
 }
@@ -415,8 +419,14 @@ mod tests {
         let text = "# a rules file\n\ndeny src 10.0.0.0/8   # the lab\n  \nallow src 10.1.2.3\n";
         let rules = parse_lines(text, Path::new("fw.rules")).unwrap();
         assert_eq!(rules.len(), 2);
-        assert_eq!(rules[0].origin, Origin::File("fw.rules".into(), 3));
-        assert_eq!(rules[1].origin, Origin::File("fw.rules".into(), 5));
+        assert_eq!(
+            rules[0].origin,
+            Origin::File(Path::new("fw.rules").into(), 3)
+        );
+        assert_eq!(
+            rules[1].origin,
+            Origin::File(Path::new("fw.rules").into(), 5)
+        );
         assert_eq!(rules[1].rule, rule("allow src 10.1.2.3"));
         let file = TempFile::new("lines", text.as_bytes());
         assert_eq!(

@@ -26,13 +26,14 @@ impl Numbering {
         }
     }
 
-    pub fn id(&mut self, rules: Vec<u32>) -> u32 {
-        if let Some(&id) = self.ids.get(&rules) {
+    /// The class of `rules` (ascending), numbered anew if it has none yet.
+    pub fn id(&mut self, rules: &[u32]) -> u32 {
+        if let Some(&id) = self.ids.get(rules) {
             return id;
         }
         let id = self.rules.len() as u32;
-        self.rules.push(rules.clone());
-        self.ids.insert(rules, id);
+        self.rules.push(rules.to_vec());
+        self.ids.insert(rules.to_vec(), id);
         id
     }
 
@@ -82,12 +83,16 @@ impl SlotField {
         let rule_count = admitted.iter().map(|&(rule, _, _)| rule).max().unwrap_or(0) + 1;
         let mut depth = vec![0u32; rule_count as usize];
         let mut active = BTreeSet::new();
+        // `active` as a list, for `classes.id`: one buffer for all slots.
+        let mut listed = Vec::new();
         let mut start = 0;
         let mut i = 0;
         while i < events.len() {
             let at = events[i].0;
             if at > start && !active.is_empty() {
-                let class = classes.id(active.iter().copied().collect());
+                listed.clear();
+                listed.extend(active.iter().copied());
+                let class = classes.id(&listed);
                 slots[start as usize..at as usize].fill(class);
             }
             while i < events.len() && events[i].0 == at {
@@ -184,7 +189,7 @@ impl AddressField {
             }
             rules.sort_unstable();
             rules.dedup();
-            let class = classes.id(rules.clone());
+            let class = classes.id(&rules);
             // Addresses in a network with its parent's class get that class
             // from the parent already.
             if parent_class != Some(class) {

@@ -21,9 +21,13 @@ const MAX_GROWTH: usize = 8;
 const MAX_ADDED: usize = 1 << 16;
 
 /// The shape each rule (or view of a rule's networks) is looked up in: its
-/// own, or a wider one the set has. `keys(rule, shape)` counts a rule's
-/// keys in a shape. Wide bits are never added nor taken away.
-pub fn merged_shapes(shapes: &[u32], count_keys: &dyn Fn(usize, u32) -> usize) -> Vec<u32> {
+/// own, or a wider one the set has; and how many keys the rules take in
+/// them. `keys(rule, shape)` counts a rule's keys in a shape. Wide bits are
+/// never added nor taken away.
+pub fn merged_shapes(
+    shapes: &[u32],
+    count_keys: &dyn Fn(usize, u32) -> usize,
+) -> (Vec<u32>, usize) {
     // Each round asks again for the counts of the shapes that stayed.
     let counted = RefCell::new(FxHashMap::default());
     let keys = |rule: usize, shape: u32| {
@@ -62,7 +66,11 @@ pub fn merged_shapes(shapes: &[u32], count_keys: &dyn Fn(usize, u32) -> usize) -
                 .min_by_key(|&(_, _, added)| added)
         });
         let Some((from, to, added)) = merge else {
-            return assigned;
+            // Every rule's shape was a candidate just now: its count is kept.
+            let total = (0..assigned.len())
+                .map(|r| keys(r, assigned[r]))
+                .fold(0, usize::saturating_add);
+            return (assigned, total);
         };
         budget -= added.min(budget);
         for shape in assigned.iter_mut().filter(|s| **s == from) {

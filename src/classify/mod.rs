@@ -67,15 +67,17 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    pub fn new(
-        rules: &[Rule],
+    /// `rules`: rules, or what holds them (a file's, with their lines).
+    pub fn new<R: AsRef<Rule>>(
+        rules: &[R],
         iface_of: &dyn Fn(&str) -> Option<u32>,
     ) -> Result<Compiled, RuleError> {
+        let rules: Vec<&Rule> = rules.iter().map(AsRef::as_ref).collect();
         // Every network narrow takes at most one table per group set, and
         // as many classes as networks: that always fits.
-        match Compiled::compile(rules, iface_of, true)? {
+        match Compiled::compile(&rules, iface_of, true)? {
             Some(compiled) => Ok(compiled),
-            None => Ok(Compiled::compile(rules, iface_of, false)?.expect("narrow networks fit")),
+            None => Ok(Compiled::compile(&rules, iface_of, false)?.expect("narrow networks fit")),
         }
     }
 
@@ -83,11 +85,11 @@ impl Compiled {
     /// them with other fields; `None` when those take more tables, wide
     /// classes or entries than a generation has.
     fn compile(
-        rules: &[Rule],
+        rules: &[&Rule],
         iface_of: &dyn Fn(&str) -> Option<u32>,
         wide: bool,
     ) -> Result<Option<Compiled>, RuleError> {
-        let own: Vec<u32> = rules.iter().map(shape_of).collect();
+        let own: Vec<u32> = rules.iter().map(|rule| shape_of(rule)).collect();
         let (fields, ifaces, iface_class) = field_classes(rules, iface_of, &own, wide)?;
         let wide_classes = [&fields.src_wide, &fields.dst_wide].map(|f| f.classes.rules.len());
         if wide_classes.iter().any(|&n| n > MAX_WIDE_CLASSES as usize) {
@@ -154,7 +156,7 @@ impl Compiled {
             enumerator.count_keys(rule as u32, shape, &asks[rule])
         };
         let part_shapes: Vec<u32> = parts.iter().map(|&(_, shape)| shape).collect();
-        let shapes = merge::merged_shapes(&part_shapes, &count_keys);
+        let (shapes, keys) = merge::merged_shapes(&part_shapes, &count_keys);
         let mut distinct = shapes.clone();
         distinct.sort_unstable();
         distinct.dedup();
@@ -164,11 +166,6 @@ impl Compiled {
 
         // Room for every key the rules give (some are covered, none more):
         // the index never grows on the way.
-        let keys: usize = shapes
-            .iter()
-            .enumerate()
-            .map(|(part, &shape)| count_keys(part, shape))
-            .fold(0, usize::saturating_add);
         let addresses = address_tables(&fields);
         let wide_of = [0, 1].map(|a| wide_of_narrow(&addresses, a, &fields));
         let mut tables = Tables::with_room(keys.min(MAX_SET_ENTRIES), shape_tables, wide_of);
@@ -545,7 +542,7 @@ type FieldClasses = (Fields, Vec<(u32, u8)>, Vec<Option<u32>>);
 /// interface class.
 /// `shapes`: each rule's own; `wide`: whether networks may be wide.
 fn field_classes(
-    rules: &[Rule],
+    rules: &[&Rule],
     iface_of: &dyn Fn(&str) -> Option<u32>,
     shapes: &[u32],
     wide: bool,

@@ -119,8 +119,7 @@ impl RuleSet {
     }
 
     pub fn of(rules: Vec<SourcedRule>) -> Result<RuleSet, RuleError> {
-        let plain: Vec<Rule> = rules.iter().map(|sourced| sourced.rule.clone()).collect();
-        let compiled = Compiled::new(&plain, &|name| iface::index_of(name).ok())
+        let compiled = Compiled::new(&rules, &|name| iface::index_of(name).ok())
             .map_err(|err| with_origin(err, &rules))?;
         let rules = rules.into_iter().map(Arc::new).collect();
         Ok(RuleSet { rules, compiled })

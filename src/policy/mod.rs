@@ -122,6 +122,18 @@ pub struct SourcedRule {
     pub origin: Origin,
 }
 
+impl AsRef<Rule> for Rule {
+    fn as_ref(&self) -> &Rule {
+        self
+    }
+}
+
+impl AsRef<Rule> for SourcedRule {
+    fn as_ref(&self) -> &Rule {
+        &self.rule
+    }
+}
+
 /// A rule that failed to parse, or a set that cannot be compiled: exit
 /// status 2.
 #[derive(Debug)]

@@ -109,7 +109,13 @@ impl FromStr for Rule {
 
     /// Parses one rule; the error says what was expected.
     fn from_str(text: &str) -> Result<Rule, String> {
-        let words: Vec<&str> = text.split_whitespace().collect();
+        // The ASCII split is several times quicker, and splits ASCII text
+        // where the Unicode one does, but for the vertical tab.
+        let words: Vec<&str> = if text.is_ascii() && !text.contains('\x0b') {
+            text.split_ascii_whitespace().collect()
+        } else {
+            text.split_whitespace().collect()
+        };
         let action = match words.first() {
             Some(&"allow") => Action::Allow,
             Some(&"deny") => Action::Deny,
@@ -265,12 +271,12 @@ fn list<T>(
     text: &str,
     item: impl Fn(&str) -> Result<T, String>,
 ) -> Result<Vec<T>, String> {
-    let hint = format!("no spaces inside a list: {}", field.list_example());
+    let hint = || format!("no spaces inside a list: {}", field.list_example());
     if text.ends_with(',') {
-        return Err(format!("{} ends in a comma; {hint}", quote(text)));
+        return Err(format!("{} ends in a comma; {}", quote(text), hint()));
     }
     if text.split(',').any(str::is_empty) {
-        return Err(format!("{} has an empty item; {hint}", quote(text)));
+        return Err(format!("{} has an empty item; {}", quote(text), hint()));
     }
     text.split(',').map(item).collect()
 }
@@ -307,47 +313,33 @@ const TCP_ALONE: Needs = Needs {
 fn check_combination(matches: &Matches) -> Result<(), String> {
     let protos = matches.protos.as_deref();
     // (field, whether the rule gives it, what it needs, its value as the
-    // fix should show it: the user's own)
+    // fix should show it: the user's own, written out only for the message)
     let listed = |list: &Option<Vec<RangeInclusive<u16>>>| {
         list.as_deref().map(list_text).unwrap_or_default()
     };
     let listed_bytes =
         |list: &Option<Vec<RangeInclusive<u8>>>| list.as_deref().map(list_text).unwrap_or_default();
-    let fields = [
-        (
-            "sport",
-            matches.sport.is_some(),
-            &TRANSPORTS,
-            listed(&matches.sport),
-        ),
-        (
-            "dport",
-            matches.dport.is_some(),
-            &TRANSPORTS,
-            listed(&matches.dport),
-        ),
-        (
-            "type",
-            matches.icmp_types.is_some(),
-            &ICMPS,
-            listed_bytes(&matches.icmp_types),
-        ),
-        (
-            "code",
-            matches.icmp_codes.is_some(),
-            &ICMPS,
-            listed_bytes(&matches.icmp_codes),
-        ),
-        (
-            "flags",
-            matches.tcp_flags.is_some(),
-            &TCP_ALONE,
-            "S/SA".to_string(),
-        ),
+    let fields: [(&str, bool, &Needs, &dyn Fn() -> String); 5] = [
+        ("sport", matches.sport.is_some(), &TRANSPORTS, &|| {
+            listed(&matches.sport)
+        }),
+        ("dport", matches.dport.is_some(), &TRANSPORTS, &|| {
+            listed(&matches.dport)
+        }),
+        ("type", matches.icmp_types.is_some(), &ICMPS, &|| {
+            listed_bytes(&matches.icmp_types)
+        }),
+        ("code", matches.icmp_codes.is_some(), &ICMPS, &|| {
+            listed_bytes(&matches.icmp_codes)
+        }),
+        ("flags", matches.tcp_flags.is_some(), &TCP_ALONE, &|| {
+            "S/SA".to_string()
+        }),
     ];
     for (word, given, needs, value) in fields {
         let allowed = |p: &[u8]| p.iter().all(|n| needs.protos.contains(n));
         if given && !protos.is_some_and(allowed) {
+            let value = value();
             let both = match needs.both {
                 Some(both) => format!(" (or {both} {word} {value} for both)"),
                 None => String::new(),
@@ -468,9 +460,11 @@ fn range<T: FromStr + PartialOrd + Copy + std::fmt::Display>(
 /// A host or a network; host bits set under the prefix are an error, since
 /// they usually mean a typo.
 fn parse_net(text: &str) -> Result<IpNet, String> {
-    let net = match text.parse::<IpAddr>() {
-        Ok(addr) => IpNet::from(addr),
-        Err(_) => text.parse::<IpNet>().map_err(|_| {
+    // A network has its `/`; a host does not (and parses once).
+    let host = (!text.contains('/')).then(|| text.parse::<IpAddr>().ok());
+    let net = match host.flatten() {
+        Some(addr) => IpNet::from(addr),
+        None => text.parse::<IpNet>().map_err(|_| {
             format!(
                 "{} is not an IPv4 or IPv6 address or network, e.g. 10.0.0.0/8, 10.0.0.1 \
                  or 2001:db8::/32",

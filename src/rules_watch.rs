@@ -86,17 +86,7 @@ impl RulesWatch {
     /// change. Where it cannot watch, it says so and returns `None`: SIGHUP
     /// still reloads.
     pub fn start(file: Option<&Path>, reload: Arc<AtomicBool>) -> Option<RulesWatch> {
-        let file = file?;
-        match RulesWatch::try_start(file, reload) {
-            Ok(watch) => Some(watch),
-            Err(err) => {
-                say(format_args!(
-                    "warning: not watching {} for changes ({err}); SIGHUP reloads it",
-                    file.display()
-                ));
-                None
-            }
-        }
+        PendingWatch::begin(file, reload).confirm()
     }
 
     fn try_start(file: &Path, reload: Arc<AtomicBool>) -> io::Result<RulesWatch> {
@@ -115,6 +105,33 @@ impl RulesWatch {
             thread: Some(thread),
             file: file.to_path_buf(),
         })
+    }
+}
+
+/// A watch begun before the rules are read, so that no change between goes
+/// unseen, with its warning held until the rules are known good: a file
+/// that cannot be read is the rules' error, said alone.
+pub struct PendingWatch(Option<(PathBuf, io::Result<RulesWatch>)>);
+
+impl PendingWatch {
+    /// As [`RulesWatch::start`], saying nothing yet.
+    pub fn begin(file: Option<&Path>, reload: Arc<AtomicBool>) -> PendingWatch {
+        PendingWatch(file.map(|file| (file.to_path_buf(), RulesWatch::try_start(file, reload))))
+    }
+
+    /// The watch; where it could not begin, says why and that SIGHUP still
+    /// reloads.
+    pub fn confirm(self) -> Option<RulesWatch> {
+        match self.0? {
+            (_, Ok(watch)) => Some(watch),
+            (file, Err(err)) => {
+                say(format_args!(
+                    "warning: not watching {} for changes ({err}); SIGHUP reloads it",
+                    file.display()
+                ));
+                None
+            }
+        }
     }
 }
 

@@ -40,12 +40,11 @@ pub fn run(cli: &Cli) -> Result<bool> {
     // loads.
     let signals = Signals::install()?;
     // A change to --rules FILE reloads it as SIGHUP does; dropped, it stops.
-    // Watched before it is read, so that no change goes unseen.
-    let _rules_watch =
-        crate::rules_watch::RulesWatch::start(cli.rules_file.as_deref(), signals.reload.clone());
+    let rules_watch =
+        crate::rules_watch::PendingWatch::begin(cli.rules_file.as_deref(), signals.reload.clone());
     let rules = policy::Unparsed::read(&cli.rules, cli.rules_file.as_deref());
-    let ifaces = match check_interfaces(cli) {
-        Ok(ifaces) => ifaces,
+    let (ifaces, warnings) = match check_interfaces(cli) {
+        Ok(checked) => checked,
         Err(err) => {
             rules.parse(&mut Err)?;
             return Err(err);
@@ -62,6 +61,10 @@ pub fn run(cli: &Cli) -> Result<bool> {
             config(cli, &ifaces, classifier),
         )
     })?;
+    let _rules_watch = rules_watch.confirm();
+    for warning in warnings {
+        say(format_args!("warning: {warning}"));
+    }
     let capture_file = capture_output(cli)?;
     let listeners = Listeners::bind(cli)?;
     let rule_maps = RuleMaps::of(&skel.maps);
@@ -98,24 +101,23 @@ pub fn run(cli: &Cli) -> Result<bool> {
     session.finish()
 }
 
-/// The interfaces exist here, each named once, and carry Ethernet; warns
-/// where one is down, or where `--default deny` could cut the user's own
-/// login.
-fn check_interfaces(cli: &Cli) -> Result<Vec<Interface>> {
+/// The interfaces exist here, each named once, and carry Ethernet; and the
+/// warnings to give once the rules are known good: where one is down, or
+/// where `--default deny` could cut the user's own login.
+fn check_interfaces(cli: &Cli) -> Result<(Vec<Interface>, Vec<String>)> {
     let ifaces = iface::resolve_all(&cli.ifaces, abi::MAX_IFACES as usize)?;
+    let mut warnings = Vec::new();
     for Interface { name, .. } in &ifaces {
         iface::require_ethernet(name)?;
-        if let Some(warning) = iface::down_warning(name) {
-            say(format_args!("warning: {warning}"));
-        }
+        warnings.extend(iface::down_warning(name));
         if cli.default == Action::Deny && iface::in_initial_namespace() {
-            say(format_args!(
-                "warning: --default deny on {name} drops all IP traffic no rule allows, \
-                 remote logins included"
+            warnings.push(format!(
+                "--default deny on {name} drops all IP traffic no rule allows, remote logins \
+                 included"
             ));
         }
     }
-    Ok(ifaces)
+    Ok((ifaces, warnings))
 }
 
 /// The program's load-time settings, `ifaces` counted apart, with the

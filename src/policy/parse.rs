@@ -625,6 +625,18 @@ mod tests {
             .expect_err(&format!("'{text}' was accepted"))
     }
 
+    #[test]
+    fn any_white_space_separates_words() {
+        let plain = rule("deny tcp dport 22 src 10.0.0.0/8");
+        for spaced in [
+            "deny\ttcp  dport\x0c22 src\r10.0.0.0/8",
+            "deny\x0btcp dport 22\x0bsrc 10.0.0.0/8",
+            "deny\u{a0}tcp dport\u{2003}22 src 10.0.0.0/8",
+        ] {
+            assert_eq!(spaced.parse::<Rule>().as_ref(), Ok(&plain), "{spaced:?}");
+        }
+    }
+
     /// Each `(rule, part of its error)`: the error is one line and says it.
     fn assert_errors(cases: &[(&str, &str)]) {
         for &(text, why) in cases {

@@ -501,4 +501,47 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn whether_a_set_has_rules_is_known_before_it_parses() {
+        let unparsed = |flags: &[&str], text: &[u8]| {
+            let file = TempFile::new("unparsed", text);
+            let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+            Unparsed::read(&flags, Some(&file.0))
+        };
+        let none = unparsed(&[], b"\xef\xbb\xbf# header\n\n   # indented\n\t\n");
+        assert!(!none.has_rules());
+        assert!(none.parse(&mut Err).unwrap().is_empty());
+        let one = unparsed(&[], b"# header\n\ndeny icmp # no pings\n");
+        assert!(one.has_rules());
+        let rules = one.parse(&mut Err).unwrap();
+        assert_eq!(rules.len(), 1);
+        assert!(matches!(&rules[0].origin, Origin::File(_, 3)));
+        // A bad line is a rule line: it fails the parse, never reads as none.
+        let bad = unparsed(&[], b"# header\ndeny tcp dport x\n");
+        assert!(bad.has_rules());
+        assert!(bad.parse(&mut Err).unwrap_err().0.contains(":2: bad rule"));
+        let flag = unparsed(&["deny icmp"], b"# nothing here\n");
+        assert!(flag.has_rules());
+        assert_eq!(flag.parse(&mut Err).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn many_rules_after_many_comments_parse_in_order() {
+        // Enough rule lines for two halves, then as many comment lines.
+        let mut text = String::new();
+        for i in 0..3000 {
+            text += &format!("deny src 10.{}.{}.0/24\n", i / 256, i % 256);
+        }
+        for i in 0..3000 {
+            text += &format!("# comment {i}\n");
+        }
+        let file = TempFile::new("halves", text.as_bytes());
+        let rules = read_file(&file.0).unwrap();
+        assert_eq!(rules.len(), 3000);
+        for (i, rule) in rules.iter().enumerate() {
+            assert!(matches!(&rule.origin, Origin::File(_, line) if *line == i + 1));
+        }
+        assert_eq!(rules[2999].rule, rule("deny src 10.11.183.0/24"));
+    }
 }

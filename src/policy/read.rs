@@ -84,24 +84,6 @@ impl Unparsed {
     }
 }
 
-impl FileLines {
-    /// Its rules, bad ones to `on_bad` in line order, then the error of a
-    /// line that could not be read.
-    fn parse(self, on_bad: OnBadRule<'_>) -> Result<Vec<SourcedRule>, RuleError> {
-        let mut rules = Vec::with_capacity(self.lines.len());
-        for parsed in self.parse_lines() {
-            match parsed {
-                Ok(rule) => rules.extend(rule),
-                Err(err) => on_bad(err)?,
-            }
-        }
-        match self.unreadable {
-            Some(err) => Err(err),
-            None => Ok(rules),
-        }
-    }
-}
-
 /// `rules`, unless there are more than a set may hold.
 fn check_count(
     rules: Vec<SourcedRule>,
@@ -218,6 +200,22 @@ impl FileLines {
                 self.text.push_str(line);
                 self.lines.push((number, at..self.text.len()));
             }
+        }
+    }
+
+    /// Its rules, bad ones to `on_bad` in line order, then the error of a
+    /// line that could not be read.
+    fn parse(self, on_bad: OnBadRule<'_>) -> Result<Vec<SourcedRule>, RuleError> {
+        let mut rules = Vec::with_capacity(self.lines.len());
+        for parsed in self.parse_lines() {
+            match parsed {
+                Ok(rule) => rules.extend(rule),
+                Err(err) => on_bad(err)?,
+            }
+        }
+        match self.unreadable {
+            Some(err) => Err(err),
+            None => Ok(rules),
         }
     }
 

@@ -54,17 +54,21 @@ pub fn run(cli: &Cli) -> Result<bool> {
     // classifier_swap): a quicker start; the first reload with rules adds it.
     let classifier = rules.has_rules();
     let mut object = MaybeUninit::uninit();
-    let (rule_set, skel) = RuleSet::compile_during(rules, || {
+    let (rule_set, loaded) = RuleSet::compile_during(rules, || {
         loader::load(
             &mut object,
             ring_size(cli),
             config(cli, &ifaces, classifier),
         )
     })?;
+    let rule_set = rule_set?;
+    // The rules are good: what waited for them is said now, whatever the
+    // load's outcome.
     let _rules_watch = rules_watch.confirm();
     for warning in warnings {
         say(format_args!("warning: {warning}"));
     }
+    let skel = loaded?;
     let capture_file = capture_output(cli)?;
     let listeners = Listeners::bind(cli)?;
     let rule_maps = RuleMaps::of(&skel.maps);

@@ -96,25 +96,25 @@ impl RuleSet {
     }
 
     /// Parses and compiles `rules` on a thread of its own while `meanwhile`
-    /// runs on this one, and returns both. At start-up `meanwhile` is the
-    /// program's load, whose verifier takes about as long as parsing and
-    /// compiling 10,000 rules, so their time hides behind it. A rule's error
-    /// wins over `meanwhile`'s: the user hears of their input first.
+    /// runs on this one, and returns both outcomes, for the caller to tell
+    /// the rules' first: the user hears of their input before anything
+    /// else. At start-up `meanwhile` is the program's load, whose verifier
+    /// takes about as long as parsing and compiling 10,000 rules, so their
+    /// time hides behind it.
     pub fn compile_during<T>(
         rules: Unparsed,
         meanwhile: impl FnOnce() -> Result<T>,
-    ) -> Result<(RuleSet, T)> {
+    ) -> Result<(Result<RuleSet, RuleError>, Result<T>)> {
         std::thread::scope(|scope| {
             let compiling = std::thread::Builder::new()
                 .name("xdp-hello-compile".into())
                 .spawn_scoped(scope, || RuleSet::of(rules.parse(&mut Err)?))
                 .context("starting the rule compiler's thread")?;
             let done = meanwhile();
-            let set = match compiling.join() {
-                Ok(set) => set?,
+            match compiling.join() {
+                Ok(set) => Ok((set, done)),
                 Err(panic) => std::panic::resume_unwind(panic),
-            };
-            Ok((set, done?))
+            }
         })
     }
 

@@ -16,6 +16,7 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
+use std::mem::take;
 use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -100,7 +101,7 @@ impl Compiled {
         }
         let enumerator = Enumerator::new(&fields);
         // The classes each rule admits, per field, each taken once below.
-        let by_rule = |field: &classes::Numbering| field.by_rule(rules.len()).into_iter();
+        let by_rule = |field: &classes::Numbering| field.by_rule(rules.len());
         let mut src = by_rule(&fields.src.classes);
         let mut dst = by_rule(&fields.dst.classes);
         let mut src_wide = by_rule(&fields.src_wide.classes);
@@ -110,9 +111,6 @@ impl Compiled {
         let mut proto = by_rule(&fields.proto.classes);
         let mut icmp = by_rule(&fields.icmp.classes);
         let mut flags = by_rule(&fields.flags.classes);
-        let next = |classes: &mut std::vec::IntoIter<Vec<u32>>| {
-            classes.next().expect("a list for every rule")
-        };
         // A rule's classes of one kind of its networks, if it has any.
         let address = |classes: Vec<u32>, field: &AddressField, shift: u32| {
             (!classes.is_empty()).then(|| AddressAsk::new(classes, &field.reach, shift))
@@ -121,24 +119,22 @@ impl Compiled {
         let asks: Vec<Asks> = (0..rules.len())
             .map(|i| {
                 let m = &rules[i].matches;
-                let given = |given: bool, classes: Vec<u32>| given.then_some(classes);
+                let take_if =
+                    |given: bool, classes: &mut [Vec<u32>]| given.then(|| take(&mut classes[i]));
                 Asks {
                     src: [
-                        address(next(&mut src), &fields.src, 0),
-                        address(next(&mut src_wide), &fields.src_wide, NARROW_CLASS_BITS),
+                        address(take(&mut src[i]), &fields.src, 0),
+                        address(take(&mut src_wide[i]), &fields.src_wide, NARROW_CLASS_BITS),
                     ],
                     dst: [
-                        address(next(&mut dst), &fields.dst, 0),
-                        address(next(&mut dst_wide), &fields.dst_wide, NARROW_CLASS_BITS),
+                        address(take(&mut dst[i]), &fields.dst, 0),
+                        address(take(&mut dst_wide[i]), &fields.dst_wide, NARROW_CLASS_BITS),
                     ],
-                    sport: given(m.sport.is_some(), next(&mut sport)),
-                    dport: given(m.dport.is_some(), next(&mut dport)),
-                    proto: given(m.protos.is_some(), next(&mut proto)),
-                    icmp: given(
-                        m.icmp_types.is_some() || m.icmp_codes.is_some(),
-                        next(&mut icmp),
-                    ),
-                    flags: given(m.tcp_flags.is_some(), next(&mut flags)),
+                    sport: take_if(m.sport.is_some(), &mut sport),
+                    dport: take_if(m.dport.is_some(), &mut dport),
+                    proto: take_if(m.protos.is_some(), &mut proto),
+                    icmp: take_if(m.icmp_types.is_some() || m.icmp_codes.is_some(), &mut icmp),
+                    flags: take_if(m.tcp_flags.is_some(), &mut flags),
                     iface: iface_class[i],
                 }
             })

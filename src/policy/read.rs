@@ -134,12 +134,7 @@ fn parse_line(
 /// line, so `/dev/urandom` fails at its first line and `/dev/zero` at the
 /// cap.
 pub fn read_file(path: &Path) -> Result<Vec<SourcedRule>, RuleError> {
-    read_file_reading_on(path, &mut Err)
-}
-
-/// As [`read_file`], with `on_bad` as in [`load_reading_on`].
-fn read_file_reading_on(path: &Path, on_bad: OnBadRule<'_>) -> Result<Vec<SourcedRule>, RuleError> {
-    FileLines::read(path).parse(on_bad)
+    FileLines::read(path).parse(&mut Err)
 }
 
 impl FileLines {

@@ -76,16 +76,15 @@ fn findings(rules: &[SourcedRule], compiled: &Compiled) -> Vec<String> {
     let mut lines: Vec<(usize, String)> = compiled
         .shadowed
         .iter()
-        .map(|&(rule, by)| {
-            let (this, earlier) = (&rules[rule], &rules[by]);
+        .map(|(rule, by)| {
+            let this = &rules[*rule];
             (
-                rule,
+                *rule,
                 format!(
-                    "{}: warning: {} can never match: {} {} decides all of it first",
+                    "{}: warning: {} can never match: {}",
                     this.origin,
                     quote(&this.rule.to_string()),
-                    earlier.origin,
-                    quote(&earlier.rule.to_string()),
+                    deciders(rules, by),
                 ),
             )
         })
@@ -103,6 +102,34 @@ fn findings(rules: &[SourcedRule], compiled: &Compiled) -> Vec<String> {
         .collect();
     lines.sort();
     lines.into_iter().map(|(_, line)| line).collect()
+}
+
+/// Names the earlier rules that decide a shadowed one: "FILE:1 'R' decides
+/// all of it first", or, for several, the first three of them and how many
+/// more "decide all of it between them".
+fn deciders(rules: &[SourcedRule], by: &[usize]) -> String {
+    const NAMED: usize = 3;
+    let name = |&rule: &usize| {
+        format!(
+            "{} {}",
+            rules[rule].origin,
+            quote(&rules[rule].rule.to_string())
+        )
+    };
+    let names: Vec<String> = by.iter().take(NAMED).map(name).collect();
+    match (names.as_slice(), by.len().saturating_sub(NAMED)) {
+        ([one], _) => format!("{one} decides all of it first"),
+        ([first @ .., last], 0) => {
+            format!(
+                "{} and {last} decide all of it between them",
+                first.join(", ")
+            )
+        }
+        (_, more) => format!(
+            "{} and {more} more decide all of it between them",
+            names.join(", ")
+        ),
+    }
 }
 
 /// "12 rules, 1 can never match; 40 table entries in 3 shapes".

@@ -208,6 +208,45 @@ fn check_names_a_shadowed_rule_and_the_rule_before_it() {
     );
 }
 
+/// A rule that two earlier ones decide between them is named with both,
+/// and one that a later rule decides alone by that rule, not by an earlier
+/// one that takes only a part of it.
+#[test]
+fn check_names_every_rule_a_shadowed_rule_needs_and_no_other() {
+    let (code, stdout, stderr) = check(&[
+        "--rule",
+        "deny tcp dport 25",
+        "--rule",
+        "allow tcp dport 80",
+        "--rule",
+        "deny tcp dport 80",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "--rule #3: warning: 'deny tcp dport 80' can never match: --rule #1 'deny tcp \
+             dport 25' and --rule #2 'allow tcp dport 80' decide all of it between them"
+        ),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = check(&[
+        "--rule",
+        "deny tcp dport 9",
+        "--rule",
+        "allow",
+        "--rule",
+        "deny tcp dport 22",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "--rule #3: warning: 'deny tcp dport 22' can never match: --rule #2 'allow' \
+             decides all of it first"
+        ),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn check_exits_2_naming_the_file_and_line_of_a_bad_rule() {
     let file = TempFile::new(

@@ -258,17 +258,26 @@ fn figure(value: f64) -> String {
     }
 }
 
+/// The model name, with the family, model and stepping numbers: virtual
+/// machines often show only "AMD EPYC", and the numbers still tell one
+/// generation of cores from another, whose figures differ.
 fn cpu_model() -> String {
-    fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines().find_map(|l| {
-                l.strip_prefix("model name")?
-                    .split_once(':')
-                    .map(|(_, m)| m.trim().to_string())
-            })
+    let info = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            (key.trim() == name).then(|| value.trim().to_string())
         })
-        .unwrap_or_else(|| "unknown".into())
+    };
+    let Some(name) = field("model name") else {
+        return "unknown".into();
+    };
+    match (field("cpu family"), field("model"), field("stepping")) {
+        (Some(family), Some(model), Some(stepping)) => {
+            format!("{name} (family {family}, model {model}, stepping {stepping})")
+        }
+        _ => name,
+    }
 }
 
 fn command_line(program: &str, args: &[&str]) -> Result<String> {

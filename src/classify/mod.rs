@@ -57,8 +57,9 @@ pub struct Compiled {
     pub ifaces: Vec<(u32, u8)>,
     /// `class_rules`: key (table = shape, generation 0), rule order.
     pub entries: Vec<(ClassKey, u32)>,
-    /// (rule, an earlier rule that covers it, or the most of it).
-    pub shadowed: Vec<(usize, usize)>,
+    /// (rule, the earlier rules that decide all it could match: one, where
+    /// one alone does).
+    pub shadowed: Vec<(usize, Vec<usize>)>,
     /// Rules no packet can match.
     pub never_matches: Vec<usize>,
     /// Per class: the shapes to look up, the answer of address-alone shapes.

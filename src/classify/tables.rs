@@ -24,7 +24,8 @@ pub struct Tables {
     pub entries: Vec<(ClassKey, u32)>,
     /// Bit `t`: table `t` has an entry.
     pub shapes: u32,
-    pub shadowed: Vec<(usize, usize)>,
+    /// (rule, the earlier rules that decide it: one, where one alone does).
+    pub shadowed: Vec<(usize, Vec<usize>)>,
     pub never_matches: Vec<usize>,
     pub shape_tables: ShapeTables,
     /// Per address field, per narrow class: the wide classes (as keys hold
@@ -68,8 +69,11 @@ impl Tables {
         let mut yielded = false;
         let mut kept = false;
         let mut full = false;
-        // Lower rules that decide some of this one's keys, and how many.
-        let mut covers: FxHashMap<u32, usize> = FxHashMap::default();
+        // While no key is kept: the lowest rule of each key (which rules
+        // decide it between them), and the rules that decide every key seen
+        // so far (any of which decides it alone).
+        let mut firsts: Vec<u32> = Vec::new();
+        let mut alone: Option<Vec<u32>> = None;
         for &shape in shapes {
             let table = self.shape_tables.table_of(shape);
             // (table, shape, translated groups) of this one and of the
@@ -85,20 +89,36 @@ impl Tables {
             keys(shape, table, &mut |key| {
                 yielded = true;
                 self.examined += 1;
-                let lowest = tables
+                let mut deciders = tables
                     .iter()
-                    .filter_map(|&(t, s, translated)| self.decided_by(&key, s, t, translated))
-                    .min();
-                match lowest {
-                    // The same key twice from this rule.
-                    Some(lowest) if lowest == order => {}
-                    Some(lowest) => *covers.entry(lowest).or_default() += 1,
-                    None => {
-                        kept = true;
-                        self.index.insert(key, order);
-                        self.entries.push((key, order));
-                        self.shapes |= 1 << table;
+                    .filter_map(|&(t, s, translated)| self.decided_by(&key, s, t, translated));
+                let decided = if kept {
+                    // Past its first kept key, a rule is not shadowed: all
+                    // that matters is whether a rule (a lower one, or this
+                    // one, giving the key twice) has the key already.
+                    deciders.next().is_some()
+                } else {
+                    let mut all = [0u32; abi::SHAPES as usize];
+                    let mut found = 0;
+                    for by in deciders {
+                        all[found] = by;
+                        found += 1;
                     }
+                    let all = &all[..found];
+                    if let Some(&lowest) = all.iter().min() {
+                        firsts.push(lowest);
+                        match &mut alone {
+                            Some(common) => common.retain(|by| all.contains(by)),
+                            None => alone = Some(all.to_vec()),
+                        }
+                    }
+                    found > 0
+                };
+                if !decided {
+                    kept = true;
+                    self.index.insert(key, order);
+                    self.entries.push((key, order));
+                    self.shapes |= 1 << table;
                 }
                 full = self.entries.len() > MAX_SET_ENTRIES || self.examined > MAX_EXAMINED;
                 !full
@@ -117,12 +137,22 @@ impl Tables {
         if !yielded {
             self.never_matches.push(rule);
         } else if !kept {
-            // Name the rule that covers the most of it.
-            let (&by, _) = covers
-                .iter()
-                .max_by_key(|&(&order, &count)| (count, std::cmp::Reverse(order)))
-                .expect("a covered rule has a cover");
-            self.shadowed.push((rule, by as usize));
+            // The first rule that decides all of it alone, or else those
+            // that decide it between them.
+            let alone = alone
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|&by| by != order)
+                .min();
+            let by = match alone {
+                Some(by) => vec![by as usize],
+                None => {
+                    firsts.sort_unstable();
+                    firsts.dedup();
+                    firsts.into_iter().map(|by| by as usize).collect()
+                }
+            };
+            self.shadowed.push((rule, by));
         }
         Ok(())
     }

@@ -392,7 +392,7 @@ fn a_rule_with_no_field_matches_everything_after_it() {
             (notice("2001:db8::1", "2001:db8::2", 50), Some(1)),
         ],
     );
-    assert_eq!(c.shadowed, [(2, 1)]);
+    assert_eq!(c.shadowed, [(2, vec![1])]);
     assert!(c.entries.contains(&(abi::ClassKey::default(), 1)));
     assert_eq!(
         c.plan.shapes,
@@ -418,7 +418,7 @@ fn shadowed_rules_are_found_and_named_by_what_covers_them() {
         allow().tcp().dport("443").src("192.0.2.1"),  // 4: under 2 too
         allow().tcp().dport("22,80"),                 // 5: partly new (22)
         deny().tcp().dport("22"),                     // 6: not shadowed: unknown ports
-        deny().tcp().dport("22"),                     // 7: under 6
+        deny().tcp().dport("22"),                     // 7: under 5 (port 22) and 6
         allow().udp(),                                // 8
         allow().udp().dport("53").on("eth0"),         // 9: under 8
         allow().protos(&[6, 17]),                     // 10: partly new (TCP of other ports)
@@ -429,9 +429,44 @@ fn shadowed_rules_are_found_and_named_by_what_covers_them() {
     let c = Compiled::new(&rules, &iface_of).unwrap();
     assert_eq!(
         c.shadowed,
-        [(1, 0), (3, 2), (4, 2), (7, 6), (9, 8), (12, 11)]
+        [
+            (1, vec![0]),
+            (3, vec![2]),
+            (4, vec![2]),
+            (7, vec![5, 6]),
+            (9, vec![8]),
+            (12, vec![11])
+        ]
     );
     assert_eq!(c.never_matches, Vec::<usize>::new());
+}
+
+/// A shadowed rule is named by the first rule that decides all of it
+/// alone, and only where none does by the rules that decide it between
+/// them: never by one that takes a part of it.
+#[test]
+fn a_shadowed_rule_is_named_by_the_rules_that_decide_it() {
+    let between_them = [
+        deny().tcp().dport("25"),  // 0: the ports it cannot read
+        allow().tcp().dport("80"), // 1: port 80
+        deny().tcp().dport("80"),  // 2: under 0 and 1
+    ];
+    let c = Compiled::new(&between_them, &iface_of).unwrap();
+    assert_eq!(c.shadowed, [(2, vec![0, 1])]);
+    let alone = [
+        deny().tcp().dport("9"),  // 0: decides a part of 2 (unread ports)
+        allow(),                  // 1: decides all of 2
+        deny().tcp().dport("22"), // 2
+    ];
+    let c = Compiled::new(&alone, &iface_of).unwrap();
+    assert_eq!(c.shadowed, [(2, vec![1])]);
+    let on_one_interface = [
+        deny().tcp().dport("22").on("eth0"), // 0: a part of 2 again
+        allow(),
+        deny().tcp().dport("22"),
+    ];
+    let c = Compiled::new(&on_one_interface, &iface_of).unwrap();
+    assert_eq!(c.shadowed, [(2, vec![1])]);
 }
 
 #[test]
@@ -443,7 +478,7 @@ fn rules_no_packet_can_match_are_found() {
     ];
     let c = Compiled::new(&rules, &iface_of).unwrap();
     assert_eq!(c.never_matches, [0]);
-    assert_eq!(c.shadowed, [(2, 1)]);
+    assert_eq!(c.shadowed, [(2, vec![1])]);
 }
 
 // ---- Sizes.
@@ -740,7 +775,7 @@ fn same_decisions(mut g: Gen) {
                     "set {set}: {r} matches {p:?}"
                 );
                 assert!(
-                    c.shadowed.iter().all(|&(s, _)| s != r),
+                    c.shadowed.iter().all(|(s, _)| *s != r),
                     "set {set}: {r} decides {p:?}"
                 );
             }
@@ -954,7 +989,7 @@ fn a_wide_network_paired_with_a_port_takes_a_key_per_wide_class() {
     assert!(keys(3) <= 6, "{} keys", keys(3));
     // The host's rule after the wide network's is found shadowed all the
     // same: its narrow class meets only the /8's wide class.
-    assert_eq!(c.shadowed, [(2, 1)]);
+    assert_eq!(c.shadowed, [(2, vec![1])]);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use ipnet::{IpNet, Ipv4Net};
 
-use super::print::list_text;
+use super::print::{list_text, Flags};
 use super::{protocols, quote, Action, Matches, Rule, TcpFlags};
 use crate::abi;
 
@@ -333,7 +333,10 @@ fn check_combination(matches: &Matches) -> Result<(), String> {
             listed_bytes(&matches.icmp_codes)
         }),
         ("flags", matches.tcp_flags.is_some(), &TCP_ALONE, &|| {
-            "S/SA".to_string()
+            matches
+                .tcp_flags
+                .map(|flags| Flags(flags).to_string())
+                .unwrap_or_default()
         }),
     ];
     for (word, given, needs, value) in fields {
@@ -457,6 +460,30 @@ fn range<T: FromStr + PartialOrd + Copy + std::fmt::Display>(
     Ok(first..=last)
 }
 
+/// Why `text` is no address or network: a prefix too long for its family,
+/// or not one at all.
+fn bad_net(text: &str) -> String {
+    let prefix = text.split_once('/').and_then(|(addr, len)| {
+        let bits = match addr.parse::<IpAddr>().ok()? {
+            IpAddr::V4(_) => 32,
+            IpAddr::V6(_) => 128,
+        };
+        Some((bits, decimal::<u32>(len)?))
+    });
+    match prefix {
+        Some((bits, len)) if len > bits => format!(
+            "{} has a /{len} prefix, longer than the address's {bits} bits; write /{bits} \
+             or less",
+            quote(text)
+        ),
+        _ => format!(
+            "{} is not an IPv4 or IPv6 address or network, e.g. 10.0.0.0/8, 10.0.0.1 or \
+             2001:db8::/32",
+            quote(text)
+        ),
+    }
+}
+
 /// A host or a network; host bits set under the prefix are an error, since
 /// they usually mean a typo.
 fn parse_net(text: &str) -> Result<IpNet, String> {
@@ -464,13 +491,7 @@ fn parse_net(text: &str) -> Result<IpNet, String> {
     let host = (!text.contains('/')).then(|| text.parse::<IpAddr>().ok());
     let net = match host.flatten() {
         Some(addr) => IpNet::from(addr),
-        None => text.parse::<IpNet>().map_err(|_| {
-            format!(
-                "{} is not an IPv4 or IPv6 address or network, e.g. 10.0.0.0/8, 10.0.0.1 \
-                 or 2001:db8::/32",
-                quote(text)
-            )
-        })?,
+        None => text.parse::<IpNet>().map_err(|_| bad_net(text))?,
     };
     // IPv4 packets never carry an IPv4-mapped IPv6 address (::ffff:0:0/96):
     // such a rule would match nothing. Say what the IPv4 rule is.
@@ -816,6 +837,12 @@ mod tests {
             ("deny proto +47", "unknown protocol '+47'"),
             (
                 "deny src 10.0.0.0/33",
+                "'10.0.0.0/33' has a /33 prefix, longer than the address's 32 bits; write /32 \
+                 or less",
+            ),
+            ("deny dst 2001:db8::/129", "write /128 or less"),
+            (
+                "deny src 10.0.0.0/x",
                 "not an IPv4 or IPv6 address or network, e.g. 10.0.0.0/8",
             ),
             ("deny src example.com", "not an IPv4 or IPv6"),
@@ -1015,11 +1042,11 @@ mod tests {
             ("deny proto icmp,udp code 0", "not udp"),
             (
                 "deny flags S",
-                "flags needs tcp alone as the protocol first: write tcp flags S/SA",
+                "flags needs tcp alone as the protocol first: write tcp flags S",
             ),
             (
-                "deny udp flags S",
-                "flags needs tcp alone as the protocol, not udp",
+                "deny udp flags S/SA",
+                "flags needs tcp alone as the protocol, not udp: write tcp flags S/SA",
             ),
             (
                 "deny proto tcp,udp flags S",

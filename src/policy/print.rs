@@ -127,7 +127,7 @@ fn net(f: &mut Formatter<'_>, net: &IpNet) -> fmt::Result {
 
 /// `S` when the mask is all eight flags (and the value not empty), else
 /// `S/SA`.
-struct Flags(TcpFlags);
+pub(super) struct Flags(pub(super) TcpFlags);
 
 impl Display for Flags {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {

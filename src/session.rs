@@ -411,6 +411,9 @@ struct NoticeOutput {
     /// Lines written before the first notice (the column header, or the
     /// pcapng section header).
     header_lines: u64,
+    /// Under `--notices none`, the column header waits for a line of a
+    /// `log` rule, if one ever comes.
+    header_due: Option<&'static str>,
     /// Whether rules are in force (see [`enforcing`]).
     enforcing: bool,
     /// -c: notices still to write before the run stops.
@@ -449,15 +452,16 @@ impl NoticeOutput {
             .write
             .as_ref()
             .map(|_| PcapngWriter::new(cli.capture_snaplen()));
-        let header_lines = match (format.header(), cli.notices, &mut capture) {
+        let (header_lines, header_due) = match (format.header(), cli.notices, &mut capture) {
             (_, _, Some(capture)) => {
                 sink.push_record(capture.start());
-                1
+                (1, None)
             }
-            (_, NoticeFilter::None, _) | (None, _, _) => 0,
+            (None, _, _) => (0, None),
+            (Some(header), NoticeFilter::None, _) => (0, Some(header)),
             (Some(header), _, _) => {
                 sink.push(header);
-                1
+                (1, None)
             }
         };
         Ok(NoticeOutput {
@@ -465,6 +469,7 @@ impl NoticeOutput {
             format,
             capture,
             header_lines,
+            header_due,
             enforcing,
             left: cli.count,
             dry_run: cli.dry_run,
@@ -505,6 +510,10 @@ impl NoticeOutput {
                 })
             }
             None => {
+                if let Some(header) = self.header_due.take() {
+                    self.sink.push(header);
+                    self.header_lines += 1;
+                }
                 let format = &mut self.format;
                 self.sink.push_with(|out| format.write_line(&notice, out))
             }

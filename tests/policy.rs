@@ -403,6 +403,22 @@ fn log_rules_notice_under_notices_none() {
     assert_eq!(done.stdout.len(), 3, "{}", dump(&done));
     let hits: Vec<(u64, u64)> = rule_hits(&done).iter().map(|h| (h.0, h.1)).collect();
     assert_eq!(hits, [(0, 3), (1, 2)], "{}", dump(&done));
+
+    // As text, the column header comes before the first such line, and
+    // not at all before it.
+    let observer = observe(
+        &net,
+        &["--notices", "none", "--rule", "deny udp dport 50002 log"],
+    );
+    net.send_udp(40001, to(50001), &[b"x".as_slice()]).unwrap();
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(observer.wait_for_lines(1, |_| true, Duration::ZERO), 0);
+    net.send_udp(40002, to(50002), &[b"x".as_slice()]).unwrap();
+    let logged = |line: &str| line.contains("DROP") && line.contains(":50002");
+    assert_eq!(observer.wait_for_lines(1, logged, NOTICE_WAIT), 1);
+    let done = stop(observer, &net);
+    assert_eq!(done.stdout.len(), 2, "{}", dump(&done));
+    assert!(done.stdout[0].starts_with("TIME "), "{}", dump(&done));
 }
 
 // ---------------------------------------------------------------------------

@@ -227,7 +227,9 @@ fn write_detail(out: &mut Vec<u8>, notice: &Notice) {
             push_num(out, id);
         }
         if notice.vlan_count > 2 {
-            out.extend_from_slice(b" (");
+            // Past the walk's limit, more tags follow than it counted.
+            let more = notice.flags & FLAG_VLAN_LIMIT != 0;
+            out.extend_from_slice(if more { b" (more than " } else { b" (" });
             push_num(out, notice.vlan_count);
             out.extend_from_slice(b" tags)");
         }

@@ -213,38 +213,28 @@ fn check_names_a_shadowed_rule_and_the_rule_before_it() {
 /// one that takes only a part of it.
 #[test]
 fn check_names_every_rule_a_shadowed_rule_needs_and_no_other() {
-    let (code, stdout, stderr) = check(&[
-        "--rule",
-        "deny tcp dport 25",
-        "--rule",
-        "allow tcp dport 80",
-        "--rule",
-        "deny tcp dport 80",
-    ]);
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert!(
-        stdout.contains(
+    let cases: [(&[&str], &str); 2] = [
+        (
+            &[
+                "deny tcp dport 25",
+                "allow tcp dport 80",
+                "deny tcp dport 80",
+            ],
             "--rule #3: warning: 'deny tcp dport 80' can never match: --rule #1 'deny tcp \
-             dport 25' and --rule #2 'allow tcp dport 80' decide all of it between them"
+             dport 25' and --rule #2 'allow tcp dport 80' decide all of it between them",
         ),
-        "{stdout}"
-    );
-    let (code, stdout, stderr) = check(&[
-        "--rule",
-        "deny tcp dport 9",
-        "--rule",
-        "allow",
-        "--rule",
-        "deny tcp dport 22",
-    ]);
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert!(
-        stdout.contains(
+        (
+            &["deny tcp dport 9", "allow", "deny tcp dport 22"],
             "--rule #3: warning: 'deny tcp dport 22' can never match: --rule #2 'allow' \
-             decides all of it first"
+             decides all of it first",
         ),
-        "{stdout}"
-    );
+    ];
+    for (rules, warning) in cases {
+        let args: Vec<&str> = rules.iter().flat_map(|rule| ["--rule", rule]).collect();
+        let (code, stdout, stderr) = check(&args);
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
+        assert!(stdout.contains(warning), "{stdout}");
+    }
 }
 
 #[test]

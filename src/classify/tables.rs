@@ -138,13 +138,8 @@ impl Tables {
             self.never_matches.push(rule);
         } else if !kept {
             // The first rule that decides all of it alone, or else those
-            // that decide it between them.
-            let alone = alone
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|&by| by != order)
-                .min();
-            let by = match alone {
+            // that decide it between them. (None is this rule: it kept no key.)
+            let by = match alone.and_then(|common| common.into_iter().min()) {
                 Some(by) => vec![by as usize],
                 None => {
                     firsts.sort_unstable();
